@@ -1,0 +1,123 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Layers, with one-way dependencies (see docs/architecture.md):
+//   AtelierCore      pure model: tasks, jobs, validation, catalog, cost, routing. Foundation only.
+//   AtelierImaging   pure image code: deterministic renderer, PNG/JPEG encoders, header probing.
+//   AtelierProviders the Provider seam, per-provider codecs (pure) and the HTTP transport.
+//   AtelierEngine    scheduler, durable store (GRDB), result files, delivery, event bus.
+//   AtelierRPC       the wire protocol (JSON-RPC 2.0 over NDJSON) shared by server and client.
+//   AtelierServer    the Unix-domain socket face of the daemon (SwiftNIO).
+//   AtelierClient    the Swift client library other services depend on.
+let package = Package(
+    name: "atelier",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "AtelierCore", targets: ["AtelierCore"]),
+        .library(name: "AtelierClient", targets: ["AtelierClient"]),
+        .executable(name: "atelierd", targets: ["atelierd"]),
+        .executable(name: "atelier", targets: ["atelier"]),
+        .executable(name: "atelier-bench", targets: ["atelier-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CAtelierZlib", path: "Sources/CAtelierZlib"),
+        .target(name: "AtelierCore"),
+        .target(name: "AtelierImaging", dependencies: ["CAtelierZlib"]),
+        .target(
+            name: "AtelierProviders",
+            dependencies: [
+                "AtelierCore",
+                "AtelierImaging",
+            ]
+        ),
+        .target(
+            name: "AtelierEngine",
+            dependencies: [
+                "AtelierCore",
+                "AtelierProviders",
+                "AtelierImaging",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
+        .target(name: "AtelierRPC", dependencies: ["AtelierCore", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(
+            name: "AtelierServer",
+            dependencies: [
+                "AtelierCore",
+                "AtelierRPC",
+                "AtelierEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "AtelierClient",
+            dependencies: [
+                "AtelierCore",
+                "AtelierRPC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "atelierd",
+            dependencies: [
+                "AtelierServer",
+                "AtelierEngine",
+                "AtelierProviders",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "atelier",
+            dependencies: [
+                "AtelierClient",
+                "AtelierCore",
+                "AtelierRPC",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "atelier-bench",
+            dependencies: [
+                "AtelierClient",
+                "AtelierRPC",
+                "AtelierCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "AtelierCoreTests", dependencies: ["AtelierCore"]),
+        .testTarget(name: "AtelierImagingTests", dependencies: ["AtelierImaging"]),
+        .testTarget(name: "AtelierProvidersTests", dependencies: ["AtelierProviders", "AtelierCore"]),
+        .testTarget(
+            name: "AtelierEngineTests",
+            dependencies: ["AtelierEngine", "AtelierCore", "AtelierProviders"]
+        ),
+        .testTarget(
+            name: "AtelierIntegrationTests",
+            dependencies: ["AtelierClient", "AtelierCore", "AtelierRPC", "AtelierServer", "AtelierEngine"],
+            resources: []
+        ),
+    ]
+)

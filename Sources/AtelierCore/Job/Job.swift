@@ -1,0 +1,294 @@
+/// Where a job is in its life. `queued → running → succeeded | failed | cancelled`.
+public enum JobStatus: String, Sendable, Hashable, CaseIterable {
+    case queued
+    case running
+    case succeeded
+    case failed
+    case cancelled
+
+    /// True for the three end states.
+    public var isTerminal: Bool { self == .succeeded || self == .failed || self == .cancelled }
+}
+
+/// One stored image.
+public struct JobResult: Sendable, Equatable {
+    /// The image's id (UUID v4).
+    public var imageUUID: String
+    /// Absolute path of the stored file.
+    public var path: String
+    /// MIME type of the file.
+    public var mimeType: String
+    public var width: Int
+    public var height: Int
+    /// File size in bytes.
+    public var bytes: Int
+    /// Lowercase hex SHA-256 of the file.
+    public var sha256: String
+    /// The seed actually used, when known.
+    public var seed: Int64?
+    /// True only when this model really reproduces this image from ``seed``.
+    public var seedHonored: Bool
+    /// What this image cost, in USD, when known.
+    public var costUSD: Double?
+    /// Text the model returned alongside the image (Gemini), if any.
+    public var note: String?
+
+    public init(
+        imageUUID: String, path: String, mimeType: String, width: Int, height: Int, bytes: Int, sha256: String, seed: Int64?,
+        seedHonored: Bool, costUSD: Double?, note: String? = nil
+    ) {
+        self.imageUUID = imageUUID
+        self.path = path
+        self.mimeType = mimeType
+        self.width = width
+        self.height = height
+        self.bytes = bytes
+        self.sha256 = sha256
+        self.seed = seed
+        self.seedHonored = seedHonored
+        self.costUSD = costUSD
+        self.note = note
+    }
+
+    public var json: JSONValue {
+        var o = JSONObject()
+        o.append("imageUUID", .string(imageUUID))
+        o.append("path", .string(path))
+        o.append("mimeType", .string(mimeType))
+        o.append("width", .int(Int64(width)))
+        o.append("height", .int(Int64(height)))
+        o.append("bytes", .int(Int64(bytes)))
+        o.append("sha256", .string(sha256))
+        o.append("seed", seed.map(JSONValue.int) ?? .null)
+        o.append("seedHonored", .bool(seedHonored))
+        o.append("costUSD", costUSD.map(JSONValue.number) ?? .null)
+        o.append("note", ifPresent: note.map(JSONValue.string))
+        return .object(o)
+    }
+
+    public init(json: JSONValue) throws(AtelierError) {
+        var r = try FieldReader(json)
+        imageUUID = try r.requiredString("imageUUID")
+        path = try r.requiredString("path")
+        mimeType = try r.requiredString("mimeType")
+        width = Int(try r.int("width") ?? 0)
+        height = Int(try r.int("height") ?? 0)
+        bytes = Int(try r.int("bytes") ?? 0)
+        sha256 = try r.requiredString("sha256")
+        seed = try r.int("seed")
+        seedHonored = try r.bool("seedHonored") ?? false
+        costUSD = try r.double("costUSD")
+        note = try r.string("note")
+    }
+}
+
+/// The routing decision as recorded on a job.
+public struct RouteSummary: Sendable, Equatable {
+    /// The provider that serves the job.
+    public var provider: String
+    /// The model chosen.
+    public var model: String
+    /// Why, in order (rules matched, preferences applied).
+    public var reasons: [String]
+    /// Estimated cost of the task at the chosen model, in USD.
+    public var estimatedCostUSD: Double
+    /// Models to try next if this one fails with a retryable or refused error (same hard constraints).
+    public var fallbacks: [String]
+    /// The split arm, when a `split` rule assigned one.
+    public var arm: String?
+
+    public init(provider: String, model: String, reasons: [String], estimatedCostUSD: Double, fallbacks: [String] = [], arm: String? = nil) {
+        self.provider = provider
+        self.model = model
+        self.reasons = reasons
+        self.estimatedCostUSD = estimatedCostUSD
+        self.fallbacks = fallbacks
+        self.arm = arm
+    }
+
+    public var json: JSONValue {
+        var o = JSONObject()
+        o.append("provider", .string(provider))
+        o.append("model", .string(model))
+        o.append("reasons", .array(reasons.map(JSONValue.string)))
+        o.append("estimatedCostUSD", .number(estimatedCostUSD))
+        o.append("fallbacks", .array(fallbacks.map(JSONValue.string)))
+        o.append("arm", ifPresent: arm.map(JSONValue.string))
+        return .object(o)
+    }
+
+    public init(json: JSONValue) throws(AtelierError) {
+        var r = try FieldReader(json)
+        provider = try r.requiredString("provider")
+        model = try r.requiredString("model")
+        reasons = try r.stringArray("reasons") ?? []
+        estimatedCostUSD = try r.double("estimatedCostUSD") ?? 0
+        fallbacks = try r.stringArray("fallbacks") ?? []
+        arm = try r.string("arm")
+    }
+}
+
+/// One try at one model.
+public struct Attempt: Sendable, Equatable {
+    /// How it ended.
+    public enum Outcome: String, Sendable {
+        /// Still running (or was running when the daemon stopped).
+        case running
+        case succeeded
+        case failed
+        /// The daemon stopped during the attempt; recovery resumed or re-ran it.
+        case interrupted
+        case cancelled
+    }
+
+    /// 1-based attempt number across all models.
+    public var number: Int
+    public var provider: String
+    public var model: String
+    public var startedAt: Timestamp
+    public var endedAt: Timestamp?
+    public var outcome: Outcome
+    public var error: AtelierError?
+    /// The provider's handle for resuming (Runware taskUUID, BFL polling URL), when the call is asynchronous.
+    public var resumeHandle: String?
+
+    public init(
+        number: Int, provider: String, model: String, startedAt: Timestamp, endedAt: Timestamp? = nil, outcome: Outcome = .running,
+        error: AtelierError? = nil, resumeHandle: String? = nil
+    ) {
+        self.number = number
+        self.provider = provider
+        self.model = model
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.outcome = outcome
+        self.error = error
+        self.resumeHandle = resumeHandle
+    }
+
+    public var json: JSONValue {
+        var o = JSONObject()
+        o.append("number", .int(Int64(number)))
+        o.append("provider", .string(provider))
+        o.append("model", .string(model))
+        o.append("startedAt", .string(startedAt.iso8601))
+        o.append("endedAt", endedAt.map { .string($0.iso8601) } ?? .null)
+        o.append("outcome", .string(outcome.rawValue))
+        o.append("error", error?.json ?? .null)
+        return .object(o)
+    }
+
+    /// Storage form (includes the resume handle, which is not shown to callers).
+    public var storageJSON: JSONValue {
+        guard case .object(var o) = json else { return json }
+        o.append("resumeHandle", ifPresent: resumeHandle.map(JSONValue.string))
+        o["startedAtMs"] = .int(startedAt.milliseconds)
+        o["endedAtMs"] = endedAt.map { .int($0.milliseconds) }
+        return .object(o)
+    }
+
+    public init(storageJSON v: JSONValue) throws(AtelierError) {
+        var r = try FieldReader(v)
+        number = Int(try r.int("number") ?? 0)
+        provider = try r.requiredString("provider")
+        model = try r.requiredString("model")
+        _ = try r.string("startedAt")
+        _ = try r.string("endedAt")
+        startedAt = Timestamp(milliseconds: try r.int("startedAtMs") ?? 0)
+        endedAt = try r.int("endedAtMs").map(Timestamp.init(milliseconds:))
+        outcome = Outcome(rawValue: try r.string("outcome") ?? "failed") ?? .failed
+        error = r.raw("error").map(AtelierError.init(json:))
+        resumeHandle = try r.string("resumeHandle")
+    }
+}
+
+/// A job: a task as accepted, its route, its attempts and its results.
+public struct Job: Sendable, Equatable {
+    public var taskUUID: String
+    public var status: JobStatus
+    /// The task as accepted (with the seed filled in once chosen).
+    public var task: ImageTask
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+    public var startedAt: Timestamp?
+    public var finishedAt: Timestamp?
+    public var route: RouteSummary?
+    public var results: [JobResult]
+    /// Total actual cost in USD (sum of results), once known.
+    public var costUSD: Double?
+    public var error: AtelierError?
+    public var attempts: [Attempt]
+
+    public init(
+        task: ImageTask, status: JobStatus = .queued, createdAt: Timestamp, route: RouteSummary?, results: [JobResult] = [],
+        attempts: [Attempt] = []
+    ) {
+        self.taskUUID = task.taskUUID
+        self.status = status
+        self.task = task
+        self.createdAt = createdAt
+        self.updatedAt = createdAt
+        self.route = route
+        self.results = results
+        self.attempts = attempts
+    }
+
+    /// The wire form, as returned by `job.get` and friends.
+    public var json: JSONValue {
+        var o = JSONObject()
+        o.append("taskUUID", .string(taskUUID))
+        o.append("status", .string(status.rawValue))
+        o.append("createdAt", .string(createdAt.iso8601))
+        o.append("updatedAt", .string(updatedAt.iso8601))
+        o.append("startedAt", startedAt.map { .string($0.iso8601) } ?? .null)
+        o.append("finishedAt", finishedAt.map { .string($0.iso8601) } ?? .null)
+        o.append("route", route?.json ?? .null)
+        o.append("results", .array(results.map(\.json)))
+        o.append("costUSD", costUSD.map(JSONValue.number) ?? .null)
+        o.append("error", error?.json ?? .null)
+        o.append("attempts", .array(attempts.map(\.json)))
+        o.append("task", task.json)
+        return .object(o)
+    }
+}
+
+extension Job {
+    /// Decodes the wire form written by ``json`` (used by the client library).
+    public init(json: JSONValue) throws(AtelierError) {
+        var r = try FieldReader(json)
+        taskUUID = try r.requiredString("taskUUID")
+        guard let s = JobStatus(rawValue: try r.requiredString("status")) else {
+            throw AtelierError(.invalidValue, "unknown job status", field: "/status")
+        }
+        status = s
+        func time(_ k: String, _ r: inout FieldReader) throws(AtelierError) -> Timestamp? {
+            guard let t = try r.string(k) else { return nil }
+            guard let ts = Timestamp(iso8601: t) else { throw AtelierError(.invalidValue, "\(k) is not an ISO 8601 time", field: "/\(k)") }
+            return ts
+        }
+        createdAt = try time("createdAt", &r) ?? Timestamp(milliseconds: 0)
+        updatedAt = try time("updatedAt", &r) ?? createdAt
+        startedAt = try time("startedAt", &r)
+        finishedAt = try time("finishedAt", &r)
+        route = try r.raw("route").map { v throws(AtelierError) in try RouteSummary(json: v) }
+        var results: [JobResult] = []
+        for v in r.raw("results")?.arrayValue ?? [] { results.append(try JobResult(json: v)) }
+        self.results = results
+        costUSD = try r.double("costUSD")
+        error = r.raw("error").map(AtelierError.init(json:))
+        var attempts: [Attempt] = []
+        for v in r.raw("attempts")?.arrayValue ?? [] {
+            var a = try FieldReader(v)
+            let started = Timestamp(iso8601: try a.string("startedAt") ?? "") ?? Timestamp(milliseconds: 0)
+            let ended = (try a.string("endedAt")).flatMap { Timestamp(iso8601: $0) }
+            attempts.append(
+                Attempt(
+                    number: Int(try a.int("number") ?? 0), provider: try a.requiredString("provider"), model: try a.requiredString("model"),
+                    startedAt: started, endedAt: ended, outcome: Attempt.Outcome(rawValue: try a.string("outcome") ?? "") ?? .failed,
+                    error: a.raw("error").map(AtelierError.init(json:))))
+        }
+        self.attempts = attempts
+        guard let t = r.raw("task") else { throw AtelierError(.missingField, "task is missing", field: "/task") }
+        task = try ImageTask(json: t)
+    }
+}

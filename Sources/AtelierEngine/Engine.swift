@@ -1,0 +1,545 @@
+import AtelierCore
+import AtelierProviders
+import Foundation
+import Logging
+
+/// The engine: accepts tasks, stores them durably, schedules them on providers, retries and falls back, stores
+/// results, and publishes events.
+///
+/// Invariants:
+/// - ``submit(_:)`` returns only after the job is committed to the store (group commit).
+/// - Every job that is not finished is in ``cache`` and in exactly one provider queue or running slot.
+/// - A job's state changes only inside this actor and is persisted before the matching event is published.
+/// - At most `concurrency` jobs of one provider run at once.
+public actor Engine {
+    /// Current job states for synchronous reads (the socket server's `job.get` fast path).
+    public nonisolated let cache: JobCache
+    /// Job events (socket subscriptions, waiters, delivery).
+    public nonisolated let events: EventBus
+    /// When the engine was created.
+    public nonisolated let startedAt: ContinuousClock.Instant
+
+    let configuration: EngineConfiguration
+    let store: JobStore
+    let batcher: SubmitBatcher
+    let files: ResultFiles
+    let references: ReferenceLoader
+    let logger: Logger
+
+    private(set) var catalog: Catalog
+    private(set) var policy: RoutingPolicy
+    private(set) var router: Router
+    private(set) var registry: ProviderRegistry
+
+    private var queues: [String: JobQueue] = [:]
+    private var runningCount: [String: Int] = [:]
+    private var running: [String: Task<Void, Never>] = [:]
+    private var cancelRequested: Set<String> = []
+    private var breakers = CircuitBreakers()
+    private var accepting = true
+    private var draining = false
+
+    /// Creates an engine over an opened store.
+    public init(
+        configuration: EngineConfiguration, store: JobStore, catalog: Catalog, policy: RoutingPolicy, registry: ProviderRegistry,
+        transport: any HTTPTransport, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.batcher = SubmitBatcher(store: store)
+        self.files = ResultFiles(root: configuration.dataDirectory)
+        self.references = ReferenceLoader(transport: transport, files: files)
+        self.logger = logger
+        self.catalog = catalog
+        self.policy = policy
+        self.router = Router(catalog: catalog, policy: policy)
+        self.registry = registry
+        self.cache = JobCache(capacity: configuration.jobCacheCapacity)
+        self.events = EventBus()
+        self.startedAt = .now
+    }
+
+    // MARK: - Lifecycle
+
+    /// Recovers unfinished jobs from the store and starts scheduling them.
+    ///
+    /// Jobs that were running when the daemon stopped get their attempt marked `interrupted`; an asynchronous
+    /// provider call with a recorded handle is resumed by polling (never paid twice), anything else is run again.
+    public func start() async throws {
+        let unfinished = try await store.unfinishedJobs()
+        var recovered = 0
+        for var job in unfinished {
+            if let i = job.attempts.lastIndex(where: { $0.outcome == .running }) {
+                job.attempts[i].outcome = .interrupted
+                job.attempts[i].endedAt = .now()
+                job.attempts[i].error = AtelierError(.unavailable, "the daemon stopped during this attempt", retryable: true)
+            }
+            if job.status == .running {
+                job.status = .queued
+                job.updatedAt = .now()
+                try await store.update(job)
+                recovered += 1
+            }
+            cache.put(job)
+            enqueue(job)
+        }
+        if !unfinished.isEmpty {
+            logger.info("recovered unfinished jobs", metadata: ["queued": "\(unfinished.count - recovered)", "interrupted": "\(recovered)"])
+        }
+        pump()
+    }
+
+    /// Stops taking work, lets running calls finish within the grace period, then interrupts the rest (their jobs
+    /// stay queued in the store with their resume handles and continue at the next start).
+    public func shutdown() async {
+        accepting = false
+        draining = true
+        let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int64(configuration.shutdownGraceSeconds * 1000)))
+        while !running.isEmpty && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let left = running
+        if !left.isEmpty {
+            logger.warning("interrupting running jobs at shutdown", metadata: ["count": "\(left.count)"])
+            for (_, t) in left { t.cancel() }
+            for (_, t) in left { await t.value }
+        }
+    }
+
+    // MARK: - Submission
+
+    /// Validates, routes and durably stores a task; returns the job as acknowledged.
+    ///
+    /// Resubmitting the same taskUUID with the same task returns the existing job and starts nothing; the same
+    /// taskUUID with a different task fails with `conflict_task_uuid`.
+    public func submit(_ task: ImageTask) async throws(AtelierError) -> Job {
+        guard accepting else { throw AtelierError(.shuttingDown, "the daemon is shutting down; submit again after it restarts", retryable: true) }
+        if let cached = cache.job(task.taskUUID) {
+            // Fast idempotency path for jobs still in memory; the store has the final word below.
+            if cached.status == .queued || cached.status == .running || cached.status.isTerminal {
+                if try await sameRequest(task) { return cached }
+                throw conflict(task.taskUUID)
+            }
+        }
+        let decision = router.decide(task, context: routingContext())
+        guard let chosen = decision.chosen, let summary = decision.summary else {
+            // A resubmission of an existing job must still be answered idempotently even if routing changed.
+            if let existing = try await existingIfSame(task) { return existing }
+            throw decision.error ?? AtelierError(.noRoute, "no model can serve this task")
+        }
+        if !task.referenceImages.isEmpty {
+            try ReferenceLoader.precheck(task.referenceImages, maxBytes: chosen.model.maxReferenceImageBytes)
+        }
+        let job = Job(task: task, createdAt: .now(), route: summary)
+        let outcome: InsertOutcome
+        do { outcome = try await batcher.submit(job) } catch let e as AtelierError { throw e } catch {
+            logger.error("store failed on submit", metadata: ["error": "\(error)"])
+            throw AtelierError(.storeFailure, "the job could not be stored; nothing was accepted", retryable: true)
+        }
+        switch outcome {
+        case .inserted(let j):
+            cache.put(j)
+            enqueue(j)
+            events.publish(JobEvent(event: "queued", job: j))
+            pump()
+            return j
+        case .existing(let j):
+            return cache.job(j.taskUUID) ?? j
+        case .conflict:
+            throw conflict(task.taskUUID)
+        }
+    }
+
+    private func conflict(_ id: String) -> AtelierError {
+        AtelierError(.conflictTaskUUID, "taskUUID \(id) is already used by a different task", field: "/taskUUID")
+    }
+
+    private func sameRequest(_ task: ImageTask) async throws(AtelierError) -> Bool {
+        try await existingIfSame(task) != nil
+    }
+
+    /// The stored job when it was submitted with exactly this task; throws conflict when the task differs.
+    private func existingIfSame(_ task: ImageTask) async throws(AtelierError) -> Job? {
+        let outcome: InsertOutcome?
+        do {
+            // A lookup through the batcher would insert; read directly instead.
+            guard let stored = try await store.job(task.taskUUID) else { return nil }
+            let probe = try await store.insert([Job(task: task, createdAt: stored.createdAt, route: stored.route)])
+            outcome = probe.first
+        } catch let e as AtelierError { throw e } catch { throw AtelierError(.storeFailure, "store read failed", retryable: true) }
+        switch outcome {
+        case .existing(let j)?: return cache.job(j.taskUUID) ?? j
+        case .conflict?: throw conflict(task.taskUUID)
+        default: return nil
+        }
+    }
+
+    // MARK: - Queries
+
+    /// The job with this id.
+    public func job(_ taskUUID: String) async throws(AtelierError) -> Job {
+        if let j = cache.job(taskUUID) { return j }
+        do {
+            if let j = try await store.job(taskUUID) { return j }
+        } catch { throw AtelierError(.storeFailure, "store read failed", retryable: true) }
+        throw AtelierError(.notFound, "no job with taskUUID \(taskUUID)", field: "/taskUUID")
+    }
+
+    /// A page of jobs, newest first.
+    public func list(status: JobStatus?, limit: Int, cursor: Int64?) async throws(AtelierError) -> (jobs: [Job], next: Int64?) {
+        do {
+            let page = try await store.list(status: status, limit: limit, before: cursor)
+            return (page.jobs.map { cache.job($0.taskUUID) ?? $0 }, page.next)
+        } catch { throw AtelierError(.storeFailure, "store read failed", retryable: true) }
+    }
+
+    /// The routing decision for `task`, without running anything.
+    public func explain(_ task: ImageTask) -> RouteDecision {
+        router.decide(task, context: routingContext())
+    }
+
+    /// The catalog with availability, for `models.list`.
+    public func modelsJSON() -> JSONValue {
+        let unavailable = registry.unavailableModels(in: catalog)
+        let now = ContinuousClock.now
+        return .array(
+            catalog.models.map { m in
+                var o = m.json.objectValue ?? [:]
+                let reason = unavailable[m.id] ?? breakers[m.id].rejection(model: m.id, at: Self.seconds(now))
+                o.append("available", .bool(reason == nil && m.status != .retired))
+                o.append("unavailableReason", reason.map { .string($0.description) } ?? (m.status == .retired ? "retired" : .null))
+                return .object(o)
+            })
+    }
+
+    /// `{status, version, uptimeSeconds, queued, running}`.
+    public func health() -> JSONValue {
+        let queued = queues.values.reduce(0) { $0 + $1.count }
+        let uptime = ContinuousClock.now - startedAt
+        return [
+            "status": .string(draining ? "draining" : "ok"), "version": .string(AtelierVersion.current),
+            "uptimeSeconds": .number((Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18 * 1000).rounded() / 1000),
+            "queued": .int(Int64(queued)), "running": .int(Int64(running.count)),
+        ]
+    }
+
+    /// Counts for health/bench.
+    public var queuedCount: Int { queues.values.reduce(0) { $0 + $1.count } }
+
+    /// Waits until the job is finished or `timeoutSeconds` pass; returns it as it is then.
+    public nonisolated func wait(_ taskUUID: String, timeoutSeconds: Double) async throws(AtelierError) -> Job {
+        let current = try await job(taskUUID)
+        if current.status.isTerminal || timeoutSeconds <= 0 { return current }
+        let stream = AsyncStream<Job> { cont in
+            let token = events.subscribe(taskUUID: taskUUID) { ev in
+                if ev.job.status.isTerminal {
+                    cont.yield(ev.job)
+                    cont.finish()
+                }
+            }
+            cont.onTermination = { [events] _ in events.unsubscribe(token) }
+        }
+        // Re-check after subscribing: the job may have finished in between.
+        if let j = cache.job(taskUUID), j.status.isTerminal { return j }
+        let result: Job? = await withTaskGroup(of: Job?.self) { group in
+            group.addTask {
+                for await j in stream { return j }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(Int64(timeoutSeconds * 1000)))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        if let result { return result }
+        return try await job(taskUUID)
+    }
+
+    // MARK: - Cancellation
+
+    /// Cancels a queued job, or a running one by abandoning its provider call.
+    public func cancel(_ taskUUID: String) async throws(AtelierError) -> Job {
+        var j = try await job(taskUUID)
+        switch j.status {
+        case .succeeded, .failed, .cancelled:
+            throw AtelierError(
+                .notCancellable, "job \(taskUUID) is already \(j.status.rawValue)", field: "/taskUUID", details: ["status": .string(j.status.rawValue)])
+        case .queued where running[taskUUID] == nil:
+            if let p = j.route?.provider { queues[p]?.remove(taskUUID) }
+            j.status = .cancelled
+            j.finishedAt = .now()
+            j.updatedAt = .now()
+            j.error = AtelierError(.cancelled, "cancelled by the caller")
+            try await persist(j)
+            events.publish(JobEvent(event: "cancelled", job: j))
+            return j
+        case .queued, .running:
+            cancelRequested.insert(taskUUID)
+            running[taskUUID]?.cancel()
+            if let t = running[taskUUID] { await t.value }
+            return try await job(taskUUID)
+        }
+    }
+
+    // MARK: - Scheduling
+
+    private func enqueue(_ job: Job) {
+        guard let provider = job.route?.provider else { return }
+        queues[provider, default: JobQueue()].push(job.taskUUID)
+    }
+
+    private func pump() {
+        guard !draining, !configuration.hold else { return }
+        for (provider, _) in queues {
+            let limit = registry.entry(provider)?.config.concurrency ?? 1
+            while runningCount[provider, default: 0] < limit, let id = queues[provider]?.pop() {
+                runningCount[provider, default: 0] += 1
+                running[id] = Task { await self.execute(id, provider: provider) }
+            }
+        }
+    }
+
+    private func finishedSlot(_ id: String, provider: String) {
+        running[id] = nil
+        cancelRequested.remove(id)
+        runningCount[provider, default: 1] -= 1
+        pump()
+    }
+
+    private func persist(_ job: Job) async throws(AtelierError) {
+        var j = job
+        j.updatedAt = .now()
+        do { try await store.update(j) } catch {
+            logger.error("store update failed", metadata: ["taskUUID": "\(job.taskUUID)", "error": "\(error)"])
+            throw AtelierError(.storeFailure, "store update failed", retryable: true)
+        }
+        cache.put(j)
+    }
+
+    /// Monotonic seconds since the process started (the breaker's time base).
+    static func seconds(_ t: ContinuousClock.Instant) -> Double {
+        let c = (t - epoch).components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+
+    private static let epoch = ContinuousClock.now
+
+    func routingContext() -> RoutingContext {
+        var unavailable = registry.unavailableModels(in: catalog)
+        for (id, r) in breakers.unavailable(at: Self.seconds(.now)) where unavailable[id] == nil { unavailable[id] = r }
+        return RoutingContext(unavailable: unavailable)
+    }
+
+    // MARK: - Running a job
+
+    private func execute(_ id: String, provider: String) async {
+        defer { finishedSlot(id, provider: provider) }
+        guard var job = cache.job(id), !job.status.isTerminal else { return }
+        do {
+            job = try await run(job)
+        } catch {
+            logger.error("job execution failed unexpectedly", metadata: ["taskUUID": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    /// Runs the job through its route's candidates with retries; returns the final state.
+    ///
+    /// Retryable failures are retried on the same model with backoff (or the provider's hint); when a model is
+    /// exhausted, the next candidate comes from the router under the same hard constraints and with fresh
+    /// availability (a refused job falls back only where the routing rules allow it).
+    private func run(_ start: Job) async throws(AtelierError) -> Job {
+        var job = start
+        guard let route = job.route else { return job }
+        var next: String? = route.model
+        var lastError: AtelierError?
+        var tried: Set<String> = []
+
+        while let modelID = next {
+            next = nil
+            tried.insert(modelID)
+            var refused = false
+            if let model = catalog.model(modelID), let entry = registry.entry(model.provider), let impl = entry.provider, entry.unavailable == nil,
+                case .success(let size) = model.check(job.task)
+            {
+                let retry = entry.config.retry
+                var attemptOnModel = 0
+                retryLoop: while attemptOnModel < retry.maxAttempts {
+                    attemptOnModel += 1
+                    if Task.isCancelled { return try await stopped(job) }
+                    // Seed: generated and recorded when the model honours seeds and the task had none.
+                    if model.seedHonored && job.task.seed == nil {
+                        job.task.seed = Int64(configuration.random() * 2_147_483_646) + 1
+                    }
+                    let resumeHandle = job.attempts.last.flatMap { $0.outcome == .interrupted && $0.model == model.id ? $0.resumeHandle : nil }
+                    job.status = .running
+                    if job.startedAt == nil { job.startedAt = .now() }
+                    if job.route?.model != model.id {
+                        job.route?.provider = model.provider
+                        job.route?.model = model.id
+                        job.route?.reasons.append("fell back to \(model.id) after \(lastError?.code.rawValue ?? "a failure")")
+                    }
+                    job.attempts.append(Attempt(number: job.attempts.count + 1, provider: model.provider, model: model.id, startedAt: .now()))
+                    try await persist(job)
+                    events.publish(JobEvent(event: "running", job: job))
+
+                    let outcome = await attempt(
+                        job: job, model: model, size: size, entry: entry, provider: impl, attemptKey: UUIDv4.generate(), resumeHandle: resumeHandle)
+                    // The provider may have recorded a resume handle meanwhile: take the freshest attempts.
+                    if let fresh = cache.job(job.taskUUID) { job.attempts = fresh.attempts }
+                    let idx = job.attempts.count - 1
+                    job.attempts[idx].endedAt = .now()
+                    switch outcome {
+                    case .success(let results):
+                        job.attempts[idx].outcome = .succeeded
+                        job.results = results
+                        job.status = .succeeded
+                        job.error = nil
+                        job.finishedAt = .now()
+                        let costs = results.compactMap(\.costUSD)
+                        if model.price == .free {
+                            job.costUSD = costs.reduce(0, +)
+                        } else {
+                            job.costUSD = costs.count == results.count ? costs.reduce(0, +) : model.estimatedCost(job.task, size: size)
+                        }
+                        try await persist(job)
+                        recordBreaker(model.id, success: true)
+                        for r in results { events.publish(JobEvent(event: "result", job: job, result: r)) }
+                        events.publish(JobEvent(event: "succeeded", job: job))
+                        return job
+                    case .failure(let perr):
+                        if perr.code == .cancelled || Task.isCancelled { return try await stopped(job) }
+                        let err = perr.atelierError
+                        lastError = err
+                        job.attempts[idx].outcome = .failed
+                        job.attempts[idx].error = err
+                        job.error = err
+                        try await persist(job)
+                        if perr.code != .invalidRequest && perr.code != .refused { recordBreaker(model.id, success: false) }
+                        logger.notice(
+                            "attempt failed",
+                            metadata: [
+                                "taskUUID": "\(job.taskUUID)", "model": "\(model.id)", "code": "\(err.code)", "attempt": "\(job.attempts.count)",
+                            ])
+                        if !perr.allowsFallback { return try await failed(job, err) }
+                        refused = perr.code == .refused
+                        guard perr.retryable, attemptOnModel < retry.maxAttempts else { break retryLoop }
+                        let wait = perr.retryAfterSeconds ?? retry.delay(beforeRetry: attemptOnModel, unitRandom: configuration.random())
+                        do { try await configuration.sleep(min(wait, 3600)) } catch { return try await stopped(job) }
+                    }
+                }
+            }
+            // Next candidate under the same hard constraints, with fresh availability.
+            let decision = router.decide(job.task, context: routingContext())
+            next = decision.fallbacks(after: modelID, refused: refused).map(\.model.id).first { !tried.contains($0) }
+        }
+        return try await failed(job, lastError ?? AtelierError(.noRoute, "no model could serve this task"))
+    }
+
+    /// Stopped by cancellation: the caller's cancel, or the daemon's shutdown.
+    private func stopped(_ job: Job) async throws(AtelierError) -> Job {
+        if cancelRequested.contains(job.taskUUID) { return try await cancelled(job) }
+        return try await interrupted(job)
+    }
+
+    private enum AttemptOutcome {
+        case success([JobResult])
+        case failure(ProviderError)
+    }
+
+    /// One provider call (or resumption), with results stored.
+    private func attempt(
+        job: Job, model: ModelCard, size: ResolvedSize, entry: ProviderEntry, provider: any Provider, attemptKey: String, resumeHandle: String?
+    ) async -> AttemptOutcome {
+        let scratch: String
+        do { scratch = try files.scratchDirectory(attemptKey: attemptKey) } catch {
+            return .failure(ProviderError(.unavailable, "cannot create scratch directory"))
+        }
+        defer { files.removeScratch(scratch) }
+        let refs: [LoadedReference]
+        do {
+            refs = try await references.load(job.task, model: model, attemptKey: attemptKey, timeoutSeconds: entry.config.requestTimeoutSeconds)
+        } catch {
+            return .failure(ProviderError(error.code, error.message, field: error.field))
+        }
+        let request = GenerationRequest(
+            task: job.task, model: model, size: size, seed: model.seedAccepted ? job.task.seed : nil, references: refs, scratchDirectory: scratch,
+            attemptKey: attemptKey, credentials: entry.credentials, baseURL: entry.baseURL)
+        let taskUUID = job.taskUUID
+        let context = GenerationContext(recordResumeHandle: { [weak self] handle in
+            guard let self else { return }
+            try await self.recordHandle(taskUUID, handle)
+        })
+        let images: [GeneratedImage]
+        do {
+            if let resumeHandle {
+                images = try await provider.resume(handle: resumeHandle, request: request, context: context)
+            } else {
+                images = try await provider.generate(request, context: context)
+            }
+        } catch {
+            return .failure(error)
+        }
+        if images.isEmpty { return .failure(ProviderError(.noImage, "the provider returned no image")) }
+        var results: [JobResult] = []
+        for (i, img) in images.enumerated() {
+            let seed: Int64? = model.seedHonored ? (img.seed ?? request.seed.map { $0 + Int64(i) }) : nil
+            do {
+                results.append(try files.store(img, taskUUID: taskUUID, imageUUID: UUIDv4.generate(), seed: seed, seedHonored: model.seedHonored))
+            } catch {
+                return .failure(ProviderError(error.code, error.message))
+            }
+        }
+        return .success(results)
+    }
+
+    /// Durably records an upstream handle on the job's current attempt.
+    func recordHandle(_ taskUUID: String, _ handle: String) async throws {
+        guard var job = cache.job(taskUUID), !job.attempts.isEmpty else { return }
+        job.attempts[job.attempts.count - 1].resumeHandle = handle
+        try await persist(job)
+    }
+
+    private func failed(_ start: Job, _ error: AtelierError) async throws(AtelierError) -> Job {
+        var job = start
+        job.status = .failed
+        job.error = error
+        job.finishedAt = .now()
+        try await persist(job)
+        events.publish(JobEvent(event: "failed", job: job))
+        return job
+    }
+
+    private func cancelled(_ start: Job) async throws(AtelierError) -> Job {
+        var job = start
+        if let i = job.attempts.indices.last, job.attempts[i].outcome == .running {
+            job.attempts[i].outcome = .cancelled
+            job.attempts[i].endedAt = .now()
+        }
+        job.status = .cancelled
+        job.error = AtelierError(.cancelled, "cancelled by the caller")
+        job.finishedAt = .now()
+        try await persist(job)
+        events.publish(JobEvent(event: "cancelled", job: job))
+        return job
+    }
+
+    /// The daemon is stopping: leave the job queued (with its resume handle) for the next start.
+    private func interrupted(_ start: Job) async throws(AtelierError) -> Job {
+        var job = start
+        if let i = job.attempts.indices.last, job.attempts[i].outcome == .running {
+            job.attempts[i].outcome = .interrupted
+            job.attempts[i].endedAt = .now()
+        }
+        job.status = .queued
+        try await persist(job)
+        return job
+    }
+
+    private func recordBreaker(_ model: String, success: Bool) {
+        breakers.record(model: model, success: success, at: Self.seconds(.now))
+    }
+}
+

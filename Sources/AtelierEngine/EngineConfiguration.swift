@@ -1,0 +1,49 @@
+import AtelierCore
+
+/// Settings of the engine. Every field has a default; the daemon fills them from flags and environment.
+public struct EngineConfiguration: Sendable {
+    /// The data directory (store, images, scratch).
+    public var dataDirectory: String
+    /// Commit durability of the store.
+    public var durability: Durability
+    /// How long a graceful shutdown waits for running provider calls before interrupting them (their jobs are
+    /// resumed or re-run at the next start).
+    public var shutdownGraceSeconds: Double
+    /// Finished jobs kept in the in-memory cache for fast `job.get`.
+    public var jobCacheCapacity: Int
+    /// The longest `job.wait` timeout accepted, in seconds.
+    public var maxWaitSeconds: Double
+    /// Waits between retries. Tests inject a clock that does not really wait.
+    public var sleep: @Sendable (Double) async throws -> Void
+    /// Random numbers in 0..<1 for retry jitter and generated seeds (injectable for tests).
+    public var random: @Sendable () -> Double
+    /// Accept and store jobs but do not start them (maintenance, benchmarks). Queued jobs start when released.
+    public var hold: Bool
+
+    /// - Parameters:
+    ///   - dataDirectory: where the store and images live.
+    ///   - durability: `.full` (fsync per group commit) or `.normal`.
+    ///   - shutdownGraceSeconds: grace period for running calls on SIGTERM.
+    ///   - jobCacheCapacity: finished jobs kept in memory.
+    ///   - maxWaitSeconds: the longest accepted `job.wait`.
+    public init(
+        dataDirectory: String, durability: Durability = .full, shutdownGraceSeconds: Double = 20, jobCacheCapacity: Int = 4096,
+        maxWaitSeconds: Double = 3600,
+        sleep: @escaping @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .milliseconds(Int64($0 * 1000))) },
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }, hold: Bool = false
+    ) {
+        self.dataDirectory = dataDirectory
+        self.durability = durability
+        self.shutdownGraceSeconds = shutdownGraceSeconds
+        self.jobCacheCapacity = jobCacheCapacity
+        self.maxWaitSeconds = maxWaitSeconds
+        self.sleep = sleep
+        self.random = random
+        self.hold = hold
+    }
+}
+
+/// The version of Atelier.
+public enum AtelierVersion {
+    public static let current = "0.1.0"
+}

@@ -1,0 +1,56 @@
+import AtelierCore
+import Synchronization
+
+/// The current state of recent jobs, encoded once, readable without suspending.
+///
+/// The socket server answers `job.get` from here on the event loop; a miss falls back to the store. Every job
+/// that is not finished is always present (the engine puts it in before acknowledging it and keeps it updated);
+/// finished jobs are kept up to ``capacity`` in order of completion.
+public final class JobCache: Sendable {
+    private struct Entry: Sendable {
+        var job: Job
+        var encoded: [UInt8]
+    }
+
+    private struct State: Sendable {
+        var entries: [String: Entry] = [:]
+        var finishedOrder: [String] = []
+        var finishedHead = 0
+    }
+
+    private let state = Mutex(State())
+    /// How many finished jobs are kept.
+    public let capacity: Int
+
+    public init(capacity: Int = 4096) { self.capacity = capacity }
+
+    /// Stores the latest state of `job`.
+    public func put(_ job: Job) {
+        let encoded = JSONWriter.bytes(job.json)
+        state.withLock { s in
+            let wasFinished = s.entries[job.taskUUID]?.job.status.isTerminal ?? false
+            s.entries[job.taskUUID] = Entry(job: job, encoded: encoded)
+            if job.status.isTerminal && !wasFinished {
+                s.finishedOrder.append(job.taskUUID)
+                while s.finishedOrder.count - s.finishedHead > capacity {
+                    let old = s.finishedOrder[s.finishedHead]
+                    s.finishedHead += 1
+                    if s.entries[old]?.job.status.isTerminal == true { s.entries.removeValue(forKey: old) }
+                }
+                if s.finishedHead > 4096 {
+                    s.finishedOrder.removeFirst(s.finishedHead)
+                    s.finishedHead = 0
+                }
+            }
+        }
+    }
+
+    /// The job, if cached.
+    public func job(_ taskUUID: String) -> Job? { state.withLock { $0.entries[taskUUID]?.job } }
+
+    /// The job's JSON encoding, if cached.
+    public func encoded(_ taskUUID: String) -> [UInt8]? { state.withLock { $0.entries[taskUUID]?.encoded } }
+
+    /// The number of cached jobs.
+    public var count: Int { state.withLock { $0.entries.count } }
+}

@@ -1,0 +1,214 @@
+import AtelierCore
+import Foundation
+import GRDB
+
+/// How hard a commit tries to reach the disk.
+public enum Durability: String, Sendable, CaseIterable {
+    /// `synchronous = FULL`: a committed job survives a power loss (fsync on every commit; group commit amortises it).
+    case full
+    /// `synchronous = NORMAL`: a committed job survives a crash of the daemon, not of the machine.
+    case normal
+}
+
+/// The outcome of inserting one submitted job.
+public enum InsertOutcome: Sendable {
+    /// Stored now.
+    case inserted(Job)
+    /// The same taskUUID with the same task was already stored: the existing job, no new work.
+    case existing(Job)
+    /// The taskUUID is taken by a different task.
+    case conflict
+}
+
+/// The durable job store: SQLite through GRDB, WAL mode.
+///
+/// Invariants:
+/// - A job is visible to readers only after the transaction that inserted it committed; `job.submit` answers only
+///   after ``insert(_:)`` returns, so an acknowledged job survives `kill -9`.
+/// - `request_json` is the canonical task as submitted (for idempotency); `task_json` is the task as run (with
+///   the chosen seed), which is what callers see.
+/// - Every state change writes the whole row in one transaction, so a reader never sees a half-updated job.
+public final class JobStore: Sendable {
+    private let pool: DatabasePool
+    /// The database file.
+    public let path: String
+
+    /// Opens (creating and migrating as needed) the store at `path`.
+    public init(path: String, durability: Durability = .full) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        config.label = "atelier"
+        self.pool = try DatabasePool(path: path, configuration: config)
+        self.path = path
+        // GRDB sets synchronous=NORMAL for WAL pools; FULL must be set on the writer after opening.
+        if durability == .full {
+            try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+        }
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1-jobs") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE job (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        task_uuid TEXT NOT NULL UNIQUE,
+                        status TEXT NOT NULL,
+                        request_json TEXT NOT NULL,
+                        task_json TEXT NOT NULL,
+                        created_ms INTEGER NOT NULL,
+                        updated_ms INTEGER NOT NULL,
+                        started_ms INTEGER,
+                        finished_ms INTEGER,
+                        route_json TEXT,
+                        results_json TEXT NOT NULL DEFAULT '[]',
+                        cost_usd REAL,
+                        error_json TEXT,
+                        attempts_json TEXT NOT NULL DEFAULT '[]',
+                        provider TEXT,
+                        model TEXT,
+                        arm TEXT
+                    );
+                    CREATE INDEX job_status_seq ON job(status, seq);
+                    """)
+        }
+        return m
+    }
+
+    // MARK: Writing
+
+    /// Inserts a batch of new jobs in ONE transaction (group commit), resolving idempotent resubmissions.
+    /// The outcomes are in the order of `jobs`.
+    public func insert(_ jobs: [Job]) async throws -> [InsertOutcome] {
+        try await pool.write { db in
+            var outcomes: [InsertOutcome] = []
+            outcomes.reserveCapacity(jobs.count)
+            for job in jobs {
+                let request = JSONWriter.string(job.task.json)
+                if let row = try Row.fetchOne(db, sql: "SELECT * FROM job WHERE task_uuid = ?", arguments: [job.taskUUID]) {
+                    let existing: String = row["request_json"]
+                    outcomes.append(existing == request ? .existing(try Self.decode(row)) : .conflict)
+                    continue
+                }
+                try db.execute(
+                    sql: """
+                        INSERT INTO job (task_uuid, status, request_json, task_json, created_ms, updated_ms, route_json, results_json,
+                                         attempts_json, provider, model, arm)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, '[]', '[]', ?, ?, ?)
+                        """,
+                    arguments: [
+                        job.taskUUID, job.status.rawValue, request, request, job.createdAt.milliseconds, job.updatedAt.milliseconds,
+                        job.route.map { JSONWriter.string($0.json) }, job.route?.provider, job.route?.model, job.route?.arm,
+                    ])
+                outcomes.append(.inserted(job))
+            }
+            return outcomes
+        }
+    }
+
+    /// Writes the whole state of `job` (status, task as run, route, results, attempts, error).
+    public func update(_ job: Job) async throws {
+        try await pool.write { db in try Self.write(job, db) }
+    }
+
+    static func write(_ job: Job, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                UPDATE job SET status = ?, task_json = ?, updated_ms = ?, started_ms = ?, finished_ms = ?, route_json = ?,
+                               results_json = ?, cost_usd = ?, error_json = ?, attempts_json = ?, provider = ?, model = ?, arm = ?
+                WHERE task_uuid = ?
+                """,
+            arguments: [
+                job.status.rawValue, JSONWriter.string(job.task.json), job.updatedAt.milliseconds, job.startedAt?.milliseconds,
+                job.finishedAt?.milliseconds, job.route.map { JSONWriter.string($0.json) },
+                JSONWriter.string(.array(job.results.map(\.json))), job.costUSD, job.error.map { JSONWriter.string($0.json) },
+                JSONWriter.string(.array(job.attempts.map(\.storageJSON))), job.route?.provider, job.route?.model, job.route?.arm,
+                job.taskUUID,
+            ])
+        if db.changesCount != 1 { throw AtelierError(.storeFailure, "job \(job.taskUUID) vanished from the store") }
+    }
+
+    // MARK: Reading
+
+    /// The job with this id, or nil.
+    public func job(_ taskUUID: String) async throws -> Job? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM job WHERE task_uuid = ?", arguments: [taskUUID]).map(Self.decode)
+        }
+    }
+
+    /// One page of jobs, newest first, optionally filtered by status. The cursor is opaque (the last row's sequence).
+    public func list(status: JobStatus?, limit: Int, before cursor: Int64?) async throws -> (jobs: [Job], next: Int64?) {
+        try await pool.read { db in
+            var sql = "SELECT * FROM job"
+            var args: [any DatabaseValueConvertible] = []
+            var conds: [String] = []
+            if let status {
+                conds.append("status = ?")
+                args.append(status.rawValue)
+            }
+            if let cursor {
+                conds.append("seq < ?")
+                args.append(cursor)
+            }
+            if !conds.isEmpty { sql += " WHERE " + conds.joined(separator: " AND ") }
+            sql += " ORDER BY seq DESC LIMIT ?"
+            args.append(limit + 1)
+            let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args))
+            let page = rows.prefix(limit)
+            let jobs = try page.map(Self.decode)
+            let next: Int64? = rows.count > limit ? page.last.map { $0["seq"] } : nil
+            return (jobs, next)
+        }
+    }
+
+    /// Every job that is not finished, oldest first (recovery at start).
+    public func unfinishedJobs() async throws -> [Job] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM job WHERE status IN ('queued', 'running') ORDER BY seq").map(Self.decode)
+        }
+    }
+
+    /// Job counts by status.
+    public func counts() async throws -> [JobStatus: Int] {
+        try await pool.read { db in
+            var out: [JobStatus: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM job GROUP BY status") {
+                if let s = JobStatus(rawValue: row["status"]) { out[s] = row["n"] }
+            }
+            return out
+        }
+    }
+
+    /// Runs SQLite's integrity check; returns "ok" when the file is sound.
+    public func integrityCheck() async throws -> String {
+        try await pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "?" }
+    }
+
+    static func decode(_ row: Row) throws -> Job {
+        func json(_ col: String) throws -> JSONValue? {
+            guard let s: String = row[col] else { return nil }
+            do { return try JSONParser.parse(s) } catch { throw AtelierError(.storeFailure, "corrupt \(col) in store: \(error)") }
+        }
+        guard let taskJSON = try json("task_json") else { throw AtelierError(.storeFailure, "job without task") }
+        let task = try ImageTask(json: taskJSON)
+        let status = JobStatus(rawValue: row["status"]) ?? .failed
+        var job = Job(
+            task: task, status: status, createdAt: Timestamp(milliseconds: row["created_ms"]),
+            route: try json("route_json").map { v throws(AtelierError) in try RouteSummary(json: v) })
+        job.updatedAt = Timestamp(milliseconds: row["updated_ms"])
+        job.startedAt = (row["started_ms"] as Int64?).map(Timestamp.init(milliseconds:))
+        job.finishedAt = (row["finished_ms"] as Int64?).map(Timestamp.init(milliseconds:))
+        var results: [JobResult] = []
+        for v in try json("results_json")?.arrayValue ?? [] { results.append(try JobResult(json: v)) }
+        job.results = results
+        job.costUSD = row["cost_usd"]
+        job.error = try json("error_json").map(AtelierError.init(json:))
+        var attempts: [Attempt] = []
+        for v in try json("attempts_json")?.arrayValue ?? [] { attempts.append(try Attempt(storageJSON: v)) }
+        job.attempts = attempts
+        return job
+    }
+}

@@ -1,0 +1,140 @@
+/// Incremental base64 decoder for large payloads that arrive in pieces.
+///
+/// Feed chunks of base64 text (ASCII bytes) with ``decode(_:)`` as they arrive — a chunk
+/// may end anywhere, even mid-quantum — then call ``finish()``. Whitespace (space, tab,
+/// CR, LF, form feed, vertical tab) is ignored; both the standard (`+/`) and URL-safe
+/// (`-_`) alphabets are accepted; trailing `=` padding is optional, but when present it
+/// must be complete and nothing but whitespace may follow it.
+///
+/// ```swift
+/// var decoder = Base64StreamDecoder()
+/// for chunk in chunks { try file.write(contentsOf: decoder.decode(chunk)) }
+/// try file.write(contentsOf: decoder.finish())
+/// ```
+public struct Base64StreamDecoder: Sendable {
+    /// Sextets of the current, incomplete quantum (left-aligned in the low 24 bits).
+    private var accumulator: UInt32 = 0
+    /// Number of sextets in `accumulator` (0...3).
+    private var pending = 0
+    /// `=` characters seen so far; after the first, only `=` (to complete) and whitespace may follow.
+    private var paddingSeen = 0
+    /// Padding characters required to finish the padded quantum (1 or 2), once padding has begun.
+    private var paddingNeeded = 0
+    /// Total input bytes consumed, for error offsets.
+    private var consumed = 0
+
+    /// Creates a decoder at the start of a stream.
+    public init() {}
+
+    /// Decodes as much of `chunk` as forms whole bytes and returns them; the remainder is kept
+    /// for the next call.
+    ///
+    /// - Throws: ``Base64DecodingError`` on an invalid character or misplaced padding. After an
+    ///   error the decoder's state is unspecified; start a new one.
+    public mutating func decode(_ chunk: some Collection<UInt8>) throws(Base64DecodingError) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(chunk.count / 4 * 3 + 3)
+        var failure: Base64DecodingError?
+        let handled: Void? = chunk.withContiguousStorageIfAvailable { buffer in
+            do throws(Base64DecodingError) { try self.consume(buffer, into: &output) } catch { failure = error }
+        }
+        if handled == nil {
+            let copy = Array(chunk)
+            copy.withUnsafeBufferPointer { buffer in
+                do throws(Base64DecodingError) { try self.consume(buffer, into: &output) } catch { failure = error }
+            }
+        }
+        if let failure { throw failure }
+        return output
+    }
+
+    /// Ends the stream and returns any final bytes.
+    ///
+    /// - Throws: ``Base64DecodingError/truncatedInput`` if the input stopped after a lone
+    ///   character of a quantum or in the middle of its `=` padding.
+    public mutating func finish() throws(Base64DecodingError) -> [UInt8] {
+        defer { self = Base64StreamDecoder() }
+        if paddingSeen > 0 {
+            guard paddingSeen == paddingNeeded else { throw .truncatedInput }
+            return []
+        }
+        switch pending {
+        case 0:
+            return []
+        case 2:
+            return [UInt8(truncatingIfNeeded: accumulator >> 4)]
+        case 3:
+            return [UInt8(truncatingIfNeeded: accumulator >> 10), UInt8(truncatingIfNeeded: accumulator >> 2)]
+        default:
+            throw .truncatedInput
+        }
+    }
+
+    // MARK: - Internals
+
+    private mutating func consume(
+        _ input: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]
+    ) throws(Base64DecodingError) {
+        try Base64StreamDecoder.table.withUnsafeBufferPointer { (table) throws(Base64DecodingError) -> Void in
+            var acc = accumulator
+            var count = pending
+            for (index, byte) in input.enumerated() {
+                let value = table[Int(byte)]
+                if value < 64 {
+                    if paddingSeen > 0 { throw .invalidPadding(offset: consumed + index) }
+                    acc = acc << 6 | UInt32(value)
+                    count += 1
+                    if count == 4 {
+                        output.append(UInt8(truncatingIfNeeded: acc >> 16))
+                        output.append(UInt8(truncatingIfNeeded: acc >> 8))
+                        output.append(UInt8(truncatingIfNeeded: acc))
+                        acc = 0
+                        count = 0
+                    }
+                } else if value == Self.whitespace {
+                    continue
+                } else if value == Self.padding {
+                    if paddingSeen == 0 {
+                        // Padding may start only after two or three sextets of a quantum.
+                        guard count >= 2 else { throw .invalidPadding(offset: consumed + index) }
+                        paddingNeeded = 4 - count
+                        if count == 2 {
+                            output.append(UInt8(truncatingIfNeeded: acc >> 4))
+                        } else {
+                            output.append(UInt8(truncatingIfNeeded: acc >> 10))
+                            output.append(UInt8(truncatingIfNeeded: acc >> 2))
+                        }
+                        acc = 0
+                        count = 0
+                    } else if paddingSeen >= paddingNeeded {
+                        throw .invalidPadding(offset: consumed + index)
+                    }
+                    paddingSeen += 1
+                } else {
+                    throw .invalidCharacter(byte: byte, offset: consumed + index)
+                }
+            }
+            accumulator = acc
+            pending = count
+        }
+        consumed += input.count
+    }
+
+    private static let whitespace: UInt8 = 0xFE
+    private static let padding: UInt8 = 0xFD
+    private static let invalid: UInt8 = 0xFF
+
+    /// Maps each input byte to its sextet (0...63) or one of the markers above.
+    private static let table: [UInt8] = {
+        var t = [UInt8](repeating: invalid, count: 256)
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+        for (i, c) in alphabet.enumerated() { t[Int(c)] = UInt8(i) }
+        t[Int(UInt8(ascii: "+"))] = 62
+        t[Int(UInt8(ascii: "-"))] = 62
+        t[Int(UInt8(ascii: "/"))] = 63
+        t[Int(UInt8(ascii: "_"))] = 63
+        t[Int(UInt8(ascii: "="))] = padding
+        for c: UInt8 in [0x20, 0x09, 0x0A, 0x0D, 0x0C, 0x0B] { t[Int(c)] = whitespace }
+        return t
+    }()
+}

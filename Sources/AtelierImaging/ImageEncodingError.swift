@@ -1,0 +1,9 @@
+/// Why an image could not be encoded.
+public enum ImageEncodingError: Error, Sendable, Equatable {
+    /// The width or height is zero, negative, or larger than the format allows.
+    case invalidDimensions(width: Int, height: Int)
+    /// The pixel buffer does not hold `width × height × channels` bytes.
+    case bufferSizeMismatch(expected: Int, actual: Int)
+    /// zlib reported an error (its return code).
+    case compressionFailed(code: Int32)
+}

@@ -1,0 +1,125 @@
+import AtelierCore
+import Foundation
+
+/// Black Forest Labs FLUX: one submit per image, the handles recorded, then each `polling_url` polled and each
+/// signed sample downloaded at once (without the key: the sample lives on blob storage).
+public struct BFLProvider: Provider {
+    public let id: String
+    let transport: any HTTPTransport
+    let baseURL: String
+    let credentials: Credentials?
+    let requestTimeoutSeconds: Double
+    let totalTimeoutSeconds: Double
+    let clock: PollClock
+    let backoff: PollBackoff
+    let maxTransientPollFailures: Int
+    let maxImageBytes: Int
+
+    public init(
+        id: String = "bfl", transport: any HTTPTransport, baseURL: String = BFLCodec.defaultBaseURL, credentials: Credentials? = nil,
+        requestTimeoutSeconds: Double = 60, totalTimeoutSeconds: Double = 600, clock: PollClock = .live, backoff: PollBackoff = .bfl,
+        maxTransientPollFailures: Int = 5, maxImageBytes: Int = 64 << 20
+    ) {
+        self.id = id
+        self.transport = transport
+        self.baseURL = baseURL
+        self.credentials = credentials
+        self.requestTimeoutSeconds = requestTimeoutSeconds
+        self.totalTimeoutSeconds = totalTimeoutSeconds
+        self.clock = clock
+        self.backoff = backoff
+        self.maxTransientPollFailures = maxTransientPollFailures
+        self.maxImageBytes = maxImageBytes
+    }
+
+    /// A provider for a catalog entry.
+    public init(config: ProviderConfig, credentials: Credentials?, transport: any HTTPTransport, clock: PollClock = .live) {
+        self.init(
+            id: config.id, transport: transport, baseURL: config.baseURL ?? BFLCodec.defaultBaseURL, credentials: credentials,
+            requestTimeoutSeconds: config.requestTimeoutSeconds, totalTimeoutSeconds: config.totalTimeoutSeconds, clock: clock)
+    }
+
+    public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
+        try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
+            guard let key = request.credentials?.secret, !key.isEmpty else { throw missingKey(id) }
+            var waiter = PollWaiter(clock: clock, backoff: backoff, totalSeconds: totalTimeoutSeconds)
+            var jobs: [BFLCodec.Job] = []
+            for _ in 0..<max(request.task.numberResults, 1) {
+                if context.isCancelled { throw ProviderError(.cancelled, "cancelled while submitting to BFL") }
+                let response = try await transport.send(BFLCodec.encodeSubmit(request, apiKey: key, timeoutSeconds: requestTimeoutSeconds), maxBodyBytes: 1 << 20)
+                jobs.append(try BFLCodec.decodeSubmit(response, baseURL: request.baseURL))
+                // Cumulative: after a crash every paid submit so far is resumed, none re-submitted.
+                try await context.recordResumeHandle(BFLCodec.handle(jobs))
+            }
+            return try await run(jobs, request: request, key: key, waiter: &waiter, context: context)
+        }
+    }
+
+    public func resume(handle: String, request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
+        try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
+            guard let key = request.credentials?.secret, !key.isEmpty else { throw missingKey(id) }
+            guard let jobs = BFLCodec.jobs(fromHandle: handle) else {
+                throw ProviderError(.badUpstream, "the recorded BFL handle cannot be read")
+            }
+            var waiter = PollWaiter(clock: clock, backoff: backoff, totalSeconds: totalTimeoutSeconds)
+            return try await run(jobs, request: request, key: key, waiter: &waiter, context: context)
+        }
+    }
+
+    /// Polls every job until each is Ready (downloading its sample at once) or one fails.
+    func run(
+        _ jobs: [BFLCodec.Job], request: GenerationRequest, key: String, waiter: inout PollWaiter, context: GenerationContext
+    ) async throws(ProviderError) -> [GeneratedImage] {
+        var images: [GeneratedImage?] = Array(repeating: nil, count: jobs.count)
+        var transient = Array(repeating: 0, count: jobs.count)
+        let sent = BFLCodec.sentParameters(request)
+        do throws(ProviderError) {
+            while images.contains(where: { $0 == nil }) {
+                try await waiter.wait(context: context, what: "BFL generation")
+                for (i, job) in jobs.enumerated() where images[i] == nil {
+                    let status: BFLCodec.PollStatus
+                    do throws(ProviderError) {
+                        let response = try await transport.send(BFLCodec.encodePoll(job, apiKey: key, timeoutSeconds: requestTimeoutSeconds), maxBodyBytes: 1 << 20)
+                        status = try BFLCodec.decodePoll(response)
+                        transient[i] = 0
+                    } catch where isTransient(error) && transient[i] < maxTransientPollFailures {
+                        transient[i] += 1
+                        continue
+                    }
+                    guard case .ready(let sample, let seed) = status else { continue }
+                    let path = ImageFiles.path(
+                        scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: i,
+                        fileExtension: request.task.outputFormat.fileExtension)
+                    let mime = try await fetch(sample, to: path) ?? request.task.outputFormat.mimeType
+                    images[i] = GeneratedImage(
+                        path: path, mimeType: mime, seed: seed ?? request.seed, costUSD: job.costUSD, sentParameters: sent)
+                }
+            }
+        } catch {
+            ImageFiles.removeAll(images.compactMap { $0 })
+            throw error
+        }
+        return images.compactMap { $0 }
+    }
+
+    /// Transport trouble and 429/5xx while polling are retried within the deadline: the image is already paid for.
+    func isTransient(_ e: ProviderError) -> Bool {
+        switch e.code {
+        case .rateLimited, .timeout, .badUpstream: return true
+        case .unavailable: return e.upstreamCode == nil  // not a terminal "Error"/"Task not found" status
+        default: return false
+        }
+    }
+
+    /// Downloads the signed sample without any credentials. Returns the MIME type reported, if it is ours.
+    func fetch(_ url: String, to path: String) async throws(ProviderError) -> String? {
+        let got = try await transport.download(HTTPRequest(method: "GET", url: url, timeoutSeconds: requestTimeoutSeconds), to: path, maxBytes: maxImageBytes)
+        guard (200..<300).contains(got.status) else {
+            try? FileManager.default.removeItem(atPath: path)
+            throw ProviderError(.unavailable, "downloading the BFL sample from \(URLCheck.redacted(url)) failed with HTTP \(got.status)", httpStatus: got.status)
+        }
+        guard got.bytes > 0 else { throw ProviderError(.noImage, "BFL's sample file was empty") }
+        guard let ct = got.contentType else { return nil }
+        return OutputFormat(mimeType: ct.split(separator: ";")[0].trimmingCharacters(in: .whitespaces))?.mimeType
+    }
+}

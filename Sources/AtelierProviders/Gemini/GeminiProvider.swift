@@ -1,0 +1,107 @@
+import AtelierCore
+import Foundation
+
+/// Google Gemini image models over `generateContent`. Synchronous: one call per image, n calls in parallel.
+public struct GeminiProvider: Provider {
+    public let id: String
+    let transport: any HTTPTransport
+    let baseURL: String
+    let credentials: Credentials?
+    let requestTimeoutSeconds: Double
+    let maxResponseBytes: Int
+
+    /// - Parameters:
+    ///   - baseURL, credentials: used by ``verifyModels(_:)`` (generation uses the request's own).
+    ///   - requestTimeoutSeconds: deadline of one call (Pro at 4K can take minutes).
+    ///   - maxResponseBytes: the largest answer read (a 4K PNG in base64 is several MB).
+    public init(
+        id: String = "gemini", transport: any HTTPTransport, baseURL: String = GeminiCodec.defaultBaseURL, credentials: Credentials? = nil,
+        requestTimeoutSeconds: Double = 360, maxResponseBytes: Int = 96 << 20
+    ) {
+        self.id = id
+        self.transport = transport
+        self.baseURL = baseURL
+        self.credentials = credentials
+        self.requestTimeoutSeconds = requestTimeoutSeconds
+        self.maxResponseBytes = maxResponseBytes
+    }
+
+    /// A provider for a catalog entry.
+    public init(config: ProviderConfig, credentials: Credentials?, transport: any HTTPTransport) {
+        self.init(
+            id: config.id, transport: transport, baseURL: config.baseURL ?? GeminiCodec.defaultBaseURL, credentials: credentials,
+            requestTimeoutSeconds: config.requestTimeoutSeconds)
+    }
+
+    public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
+        try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
+            guard let key = request.credentials?.secret, !key.isEmpty else { throw missingKey(id) }
+            let n = max(request.task.numberResults, 1)
+            if n == 1 { return [try await one(request, key: key, index: 0)] }
+            let results = await withTaskGroup(of: (Int, Result<GeneratedImage, ProviderError>).self) { group in
+                for i in 0..<n {
+                    group.addTask {
+                        do throws(ProviderError) { return (i, .success(try await one(request, key: key, index: i))) } catch { return (i, .failure(error)) }
+                    }
+                }
+                var out: [(Int, Result<GeneratedImage, ProviderError>)] = []
+                for await r in group {
+                    out.append(r)
+                    if case .failure = r.1 { group.cancelAll() }
+                }
+                return out.sorted { $0.0 < $1.0 }
+            }
+            var images: [GeneratedImage] = []
+            var firstError: ProviderError?
+            for (_, r) in results {
+                switch r {
+                case .success(let img): images.append(img)
+                case .failure(let e):
+                    // Prefer a real upstream failure over the cancellations it caused.
+                    if firstError == nil || (firstError?.code == .cancelled && e.code != .cancelled) { firstError = e }
+                }
+            }
+            if let e = firstError {
+                ImageFiles.removeAll(images)
+                throw e
+            }
+            return images
+        }
+    }
+
+    /// One call, one image file.
+    func one(_ request: GenerationRequest, key: String, index: Int) async throws(ProviderError) -> GeneratedImage {
+        if Task.isCancelled { throw ProviderError(.cancelled, "cancelled before calling Gemini") }
+        let http = GeminiCodec.encode(request, apiKey: key, timeoutSeconds: requestTimeoutSeconds)
+        let response = try await transport.send(http, maxBodyBytes: maxResponseBytes)
+        let out = try GeminiCodec.decode(response)
+        let path = ImageFiles.path(
+            scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: index,
+            fileExtension: ImageFiles.fileExtension(forMIME: out.mimeType))
+        try ImageFiles.writeBase64(out.base64, to: path)
+        let cost = GeminiCodec.cost(out.usage, model: request.model)
+            ?? request.model.price.cost(size: request.size, referenceImages: request.references.count)
+        return GeneratedImage(
+            path: path, mimeType: out.mimeType, seed: nil, costUSD: cost, note: out.note, sentParameters: GeminiCodec.sentParameters(request))
+    }
+
+    public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
+        guard let key = credentials?.secret, !key.isEmpty else { return nil }
+        return try await redactingErrors(credentials) { () async throws(ProviderError) -> [String: ModelVerification]? in
+            var listed = Set<String>()
+            var token: String?
+            var pages = 0
+            repeat {
+                let r = try await transport.send(
+                    GeminiCodec.encodeListModels(baseURL: baseURL, apiKey: key, pageToken: token, timeoutSeconds: 60), maxBodyBytes: 8 << 20)
+                let page = try GeminiCodec.decodeListModels(r)
+                listed.formUnion(page.ids)
+                token = page.nextPageToken
+                pages += 1
+            } while token != nil && pages < 50
+            var out: [String: ModelVerification] = [:]
+            for id in upstreamIDs { out[id] = listed.contains(id) ? .present : .missing }
+            return out
+        }
+    }
+}

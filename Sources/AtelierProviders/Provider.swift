@@ -1,0 +1,163 @@
+import AtelierCore
+
+/// A generation backend. One value per configured provider; it must be safe to call concurrently (the engine
+/// bounds concurrency per provider).
+///
+/// Providers are thin: they encode the request (a pure codec), send it through an ``HTTPTransport``, decode
+/// the answer (a pure codec) and write image bytes to files in ``GenerationRequest/scratchDirectory``. Retry,
+/// fallback, breakers, hashing and storage are decided once, in the engine, from the ``ProviderError`` code.
+public protocol Provider: Sendable {
+    /// The provider id (matches `providers/<id>.json`).
+    var id: String { get }
+
+    /// Generates all images of a request.
+    ///
+    /// An asynchronous provider must call ``GenerationContext/recordResumeHandle(_:)`` with its upstream
+    /// handle *before* it starts waiting, so that a restarted daemon resumes instead of paying again.
+    func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage]
+
+    /// Continues a generation that was in flight when the daemon stopped, from the handle it recorded.
+    /// Providers without asynchronous calls throw ``ProviderError/notResumable``.
+    func resume(handle: String, request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage]
+
+    /// Asks the provider which of `modelIDs` (upstream ids) exist today. Providers that cannot tell return nil.
+    func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]?
+}
+
+extension Provider {
+    public func resume(handle: String, request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
+        throw ProviderError.notResumable
+    }
+
+    public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? { nil }
+}
+
+/// What a provider says about one configured model id.
+public enum ModelVerification: String, Sendable, Equatable {
+    /// Listed and usable.
+    case present
+    /// Not listed (retired or renamed).
+    case missing
+    /// Listed but flagged as deprecated/retiring.
+    case deprecated
+}
+
+/// Everything a provider needs for one call, already validated and resolved by the core.
+public struct GenerationRequest: Sendable {
+    /// The task as accepted.
+    public var task: ImageTask
+    /// The model card chosen by the router.
+    public var model: ModelCard
+    /// The exact size to produce.
+    public var size: ResolvedSize
+    /// The seed to send (always set for models that accept seeds; the engine generates one when the task had none).
+    public var seed: Int64?
+    /// Reference images, loaded and checked.
+    public var references: [LoadedReference]
+    /// A directory the provider writes image files into (one file per image).
+    public var scratchDirectory: String
+    /// A stable key for this attempt (a UUID v4). Providers that take a client id (Runware `taskUUID`) send it,
+    /// so a retried or resumed call is recognisable upstream.
+    public var attemptKey: String
+    /// The API key or credentials, when the provider needs them. Never logged.
+    public var credentials: Credentials?
+    /// The base URL to call (catalog value or env override).
+    public var baseURL: String
+
+    public init(
+        task: ImageTask, model: ModelCard, size: ResolvedSize, seed: Int64?, references: [LoadedReference], scratchDirectory: String,
+        attemptKey: String, credentials: Credentials?, baseURL: String
+    ) {
+        self.task = task
+        self.model = model
+        self.size = size
+        self.seed = seed
+        self.references = references
+        self.scratchDirectory = scratchDirectory
+        self.attemptKey = attemptKey
+        self.credentials = credentials
+        self.baseURL = baseURL
+    }
+}
+
+/// A secret that must never appear in logs, errors, the store or test output.
+public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// The secret value.
+    public let secret: String
+    public init(_ secret: String) { self.secret = secret }
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+}
+
+/// A reference image loaded into memory and checked.
+public struct LoadedReference: Sendable, Equatable {
+    public var data: [UInt8]
+    public var mimeType: String
+    public var width: Int
+    public var height: Int
+    /// Lowercase hex SHA-256 of ``data``.
+    public var sha256: String
+    /// The public URL it came from, when it was given as one (some providers accept URLs directly).
+    public var sourceURL: String?
+
+    public init(data: [UInt8], mimeType: String, width: Int, height: Int, sha256: String, sourceURL: String? = nil) {
+        self.data = data
+        self.mimeType = mimeType
+        self.width = width
+        self.height = height
+        self.sha256 = sha256
+        self.sourceURL = sourceURL
+    }
+}
+
+/// One image a provider produced, already written to a file.
+public struct GeneratedImage: Sendable, Equatable {
+    /// The file the provider wrote (inside the scratch directory).
+    public var path: String
+    /// The MIME type the provider reported (the engine checks it against the bytes).
+    public var mimeType: String
+    /// The seed the provider reports it used, if any.
+    public var seed: Int64?
+    /// The actual cost the provider reported for this image, in USD, if any.
+    public var costUSD: Double?
+    /// Text that came with the image (Gemini text parts).
+    public var note: String?
+    /// Parameters actually sent (for recipes), as the provider's wire JSON.
+    public var sentParameters: JSONObject
+
+    public init(path: String, mimeType: String, seed: Int64?, costUSD: Double?, note: String? = nil, sentParameters: JSONObject = [:]) {
+        self.path = path
+        self.mimeType = mimeType
+        self.seed = seed
+        self.costUSD = costUSD
+        self.note = note
+        self.sentParameters = sentParameters
+    }
+}
+
+/// Callbacks from a provider into the engine during one call.
+public struct GenerationContext: Sendable {
+    private let record: @Sendable (String) async throws -> Void
+    private let cancelled: @Sendable () -> Bool
+
+    /// - Parameters:
+    ///   - recordResumeHandle: durably stores the upstream handle (the engine commits it before returning).
+    ///   - isCancelled: whether the job was cancelled and the provider should stop at the next safe point.
+    public init(recordResumeHandle: @escaping @Sendable (String) async throws -> Void, isCancelled: @escaping @Sendable () -> Bool = { false }) {
+        self.record = recordResumeHandle
+        self.cancelled = isCancelled
+    }
+
+    /// Stores `handle` durably; returns once it is committed.
+    public func recordResumeHandle(_ handle: String) async throws(ProviderError) {
+        do { try await record(handle) } catch {
+            throw ProviderError(.unavailable, "could not record the resume handle: \(error)")
+        }
+    }
+
+    /// Whether the job has been cancelled.
+    public var isCancelled: Bool { cancelled() }
+
+    /// A context that records nothing (tests, one-shot calls).
+    public static let none = GenerationContext(recordResumeHandle: { _ in })
+}

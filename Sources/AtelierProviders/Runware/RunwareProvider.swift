@@ -1,0 +1,195 @@
+import AtelierCore
+import Foundation
+
+/// Runware's task API, asynchronously: submit with `deliveryMethod: "async"`, record the taskUUID, poll
+/// `getResponse`, then download each image URL into the scratch directory.
+public struct RunwareProvider: Provider {
+    public let id: String
+    let transport: any HTTPTransport
+    let baseURL: String
+    let credentials: Credentials?
+    let requestTimeoutSeconds: Double
+    let totalTimeoutSeconds: Double
+    let clock: PollClock
+    let backoff: PollBackoff
+    /// Consecutive transient poll failures tolerated before giving up (the task is paid; keep asking).
+    let maxTransientPollFailures: Int
+    let maxImageBytes: Int
+
+    public init(
+        id: String = "runware", transport: any HTTPTransport, baseURL: String = RunwareCodec.defaultBaseURL, credentials: Credentials? = nil,
+        requestTimeoutSeconds: Double = 60, totalTimeoutSeconds: Double = 900, clock: PollClock = .live, backoff: PollBackoff = .runware,
+        maxTransientPollFailures: Int = 5, maxImageBytes: Int = 64 << 20
+    ) {
+        self.id = id
+        self.transport = transport
+        self.baseURL = baseURL
+        self.credentials = credentials
+        self.requestTimeoutSeconds = requestTimeoutSeconds
+        self.totalTimeoutSeconds = totalTimeoutSeconds
+        self.clock = clock
+        self.backoff = backoff
+        self.maxTransientPollFailures = maxTransientPollFailures
+        self.maxImageBytes = maxImageBytes
+    }
+
+    /// A provider for a catalog entry; `sleep` is injectable so tests never wait.
+    public init(
+        config: ProviderConfig, credentials: Credentials?, transport: any HTTPTransport, clock: PollClock = .live
+    ) {
+        self.init(
+            id: config.id, transport: transport, baseURL: config.baseURL ?? RunwareCodec.defaultBaseURL, credentials: credentials,
+            requestTimeoutSeconds: config.requestTimeoutSeconds, totalTimeoutSeconds: config.totalTimeoutSeconds, clock: clock)
+    }
+
+    public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
+        try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
+            guard let key = request.credentials?.secret, !key.isEmpty else { throw missingKey(id) }
+            let taskUUID = request.attemptKey
+            // The handle is known before submitting: record it first, so a crash at any later point resumes by
+            // polling and never pays twice. A resume of a task that never reached Runware ends in "not found".
+            try await context.recordResumeHandle(taskUUID)
+            var waiter = PollWaiter(clock: clock, backoff: backoff, totalSeconds: totalTimeoutSeconds)
+            let n = max(request.task.numberResults, 1)
+            var state: RunwareCodec.PollState
+            do throws(ProviderError) {
+                let response = try await transport.send(
+                    RunwareCodec.encodeSubmit(request, apiKey: key, timeoutSeconds: requestTimeoutSeconds), maxBodyBytes: 4 << 20)
+                state = try RunwareCodec.decode(response, taskUUID: taskUUID)
+            } catch where error.code == .timeout && error.httpStatus == nil {
+                // The submit may have arrived: ask once before giving up, so a slow network does not pay twice.
+                try await waiter.wait(context: context, what: "Runware task \(taskUUID)")
+                do throws(ProviderError) {
+                    let r = try await transport.send(
+                        RunwareCodec.encodePoll(baseURL: request.baseURL, taskUUID: taskUUID, apiKey: key, timeoutSeconds: requestTimeoutSeconds),
+                        maxBodyBytes: 4 << 20)
+                    state = try RunwareCodec.decode(r, taskUUID: taskUUID)
+                } catch _ { throw error }
+            }
+            let results = try await poll(from: state, taskUUID: taskUUID, expected: n, request: request, key: key, waiter: &waiter, context: context)
+            return try await download(results, request: request)
+        }
+    }
+
+    public func resume(handle: String, request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
+        try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
+            guard let key = request.credentials?.secret, !key.isEmpty else { throw missingKey(id) }
+            var waiter = PollWaiter(clock: clock, backoff: backoff, totalSeconds: totalTimeoutSeconds)
+            let initial = RunwareCodec.PollState(successes: [], processing: 0, alreadySubmitted: true)
+            let results = try await poll(
+                from: initial, taskUUID: handle, expected: max(request.task.numberResults, 1), request: request, key: key, waiter: &waiter,
+                context: context, pollFirst: true)
+            return try await download(results, request: request)
+        }
+    }
+
+    /// Polls `getResponse` with backoff until `expected` images succeeded, any error appears, or the deadline passes.
+    func poll(
+        from initial: RunwareCodec.PollState, taskUUID: String, expected: Int, request: GenerationRequest, key: String,
+        waiter: inout PollWaiter, context: GenerationContext, pollFirst: Bool = false
+    ) async throws(ProviderError) -> [RunwareCodec.ResultItem] {
+        var state = initial
+        var transientFailures = 0
+        var first = pollFirst
+        while !state.isDone(expected: expected) {
+            if first {
+                first = false
+                if context.isCancelled { throw ProviderError(.cancelled, "cancelled before polling Runware") }
+            } else {
+                try await waiter.wait(context: context, what: "Runware task \(taskUUID)")
+            }
+            let response: HTTPResponse
+            do {
+                response = try await transport.send(
+                    RunwareCodec.encodePoll(baseURL: request.baseURL, taskUUID: taskUUID, apiKey: key, timeoutSeconds: requestTimeoutSeconds),
+                    maxBodyBytes: 4 << 20)
+            } catch {
+                guard error.retryable, transientFailures < maxTransientPollFailures else { throw error }
+                transientFailures += 1
+                continue
+            }
+            if response.status == 429 || response.status >= 500 {
+                transientFailures += 1
+                if transientFailures > maxTransientPollFailures { throw RunwareCodec.pollFailure(response, taskUUID: taskUUID) }
+                continue
+            }
+            do throws(ProviderError) {
+                let next = try RunwareCodec.decode(response, taskUUID: taskUUID)
+                transientFailures = 0
+                // getResponse returns the complete state each time; merging keeps any earlier success.
+                state.successes = mergeSuccesses(state.successes, next.successes)
+                state.processing = next.processing
+            } catch where error.code == .badUpstream && transientFailures < maxTransientPollFailures {
+                transientFailures += 1
+            }
+        }
+        return Array(state.successes.prefix(expected))
+    }
+
+    func mergeSuccesses(_ a: [RunwareCodec.ResultItem], _ b: [RunwareCodec.ResultItem]) -> [RunwareCodec.ResultItem] {
+        var out = a
+        for r in b where !out.contains(where: { ($0.imageUUID != nil && $0.imageUUID == r.imageUUID) || ($0.imageUUID == nil && $0.imageURL == r.imageURL) }) {
+            out.append(r)
+        }
+        return out
+    }
+
+    /// Writes each finished image to `<scratch>/<attemptKey>-<i>.<ext>`.
+    func download(_ results: [RunwareCodec.ResultItem], request: GenerationRequest) async throws(ProviderError) -> [GeneratedImage] {
+        let format = request.task.outputFormat
+        let sent = RunwareCodec.sentParameters(request)
+        var images: [GeneratedImage] = []
+        do throws(ProviderError) {
+            for (i, r) in results.enumerated() {
+                let path = ImageFiles.path(
+                    scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: i, fileExtension: format.fileExtension)
+                var mime = format.mimeType
+                if let b64 = r.base64 {
+                    try ImageFiles.writeBase64(b64, to: path)
+                } else if let url = r.imageURL {
+                    let got = try await transport.download(HTTPRequest(method: "GET", url: url, timeoutSeconds: requestTimeoutSeconds), to: path, maxBytes: maxImageBytes)
+                    guard (200..<300).contains(got.status) else {
+                        try? FileManager.default.removeItem(atPath: path)
+                        throw ProviderError(.unavailable, "downloading a Runware image failed with HTTP \(got.status)", httpStatus: got.status)
+                    }
+                    guard got.bytes > 0 else { throw ProviderError(.noImage, "Runware's image file was empty") }
+                    if let ct = got.contentType, let f = OutputFormat(mimeType: ct.split(separator: ";")[0].trimmingCharacters(in: .whitespaces)) {
+                        mime = f.mimeType
+                    }
+                }
+                let seed = r.seed ?? (results.count == 1 ? request.seed : nil)
+                images.append(GeneratedImage(path: path, mimeType: mime, seed: seed, costUSD: r.costUSD, sentParameters: sent))
+            }
+        } catch {
+            ImageFiles.removeAll(images)
+            throw error
+        }
+        return images
+    }
+
+    public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
+        guard let key = credentials?.secret, !key.isEmpty else { return nil }
+        return try await redactingErrors(credentials) { () async throws(ProviderError) -> [String: ModelVerification]? in
+            var out: [String: ModelVerification] = [:]
+            var start = 0
+            while start < upstreamIDs.count {
+                let batch = Array(upstreamIDs[start..<min(start + 10, upstreamIDs.count)])
+                start += 10
+                let (req, byTask) = RunwareCodec.encodeModelSearch(baseURL: baseURL, airs: batch, apiKey: key, timeoutSeconds: requestTimeoutSeconds)
+                let response = try await transport.send(req, maxBodyBytes: 8 << 20)
+                out.merge(try RunwareCodec.decodeModelSearch(response, byTask: byTask)) { a, _ in a }
+            }
+            return out
+        }
+    }
+}
+
+extension RunwareCodec {
+    /// The error for a poll answer with a failing HTTP status.
+    static func pollFailure(_ response: HTTPResponse, taskUUID: String) -> ProviderError {
+        do throws(ProviderError) {
+            _ = try decode(response, taskUUID: taskUUID)
+            return ProviderError(.unavailable, "Runware polling kept failing (HTTP \(response.status))", httpStatus: response.status)
+        } catch { return error }
+    }
+}

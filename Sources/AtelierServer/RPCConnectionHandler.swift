@@ -1,0 +1,230 @@
+import AtelierCore
+import AtelierEngine
+import AtelierRPC
+import NIOCore
+import Synchronization
+
+/// Per-connection state shared with asynchronous work: the channel for writes and the subscriptions.
+final class ConnectionState: RPCConnection {
+    let channel: any Channel
+    private let subscriptions = Mutex<[(EventBus.Token, String?)]>([])
+
+    init(channel: any Channel) { self.channel = channel }
+
+    func push(_ bytes: [UInt8]) {
+        guard channel.isActive else { return }
+        channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
+    }
+
+    func addSubscription(_ token: EventBus.Token, taskUUID: String?) {
+        subscriptions.withLock { $0.append((token, taskUUID)) }
+    }
+
+    func removeSubscriptions(taskUUID: String?) -> [EventBus.Token] {
+        subscriptions.withLock { subs in
+            let (gone, kept) = (subs.filter { taskUUID == nil || $0.1 == taskUUID }, subs.filter { !(taskUUID == nil || $0.1 == taskUUID) })
+            subs = kept
+            return gone.map(\.0)
+        }
+    }
+}
+
+/// Handles one client connection: parses each frame, answers fast methods on the event loop, runs the rest as
+/// tasks and writes their answers in completion order (responses carry the request id).
+///
+/// Flow control: at most `maxInFlight` requests of one connection run at once; past that the connection stops
+/// reading until answers drain, so a flooding client slows itself down without affecting others.
+final class RPCConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let dispatcher: RPCDispatcher
+    private let maxInFlight: Int
+    private var inFlight = 0
+    private var readingPaused = false
+    private var state: ConnectionState?
+    private let onClose: @Sendable () -> Void
+
+    init(dispatcher: RPCDispatcher, maxInFlight: Int, onClose: @escaping @Sendable () -> Void) {
+        self.dispatcher = dispatcher
+        self.maxInFlight = maxInFlight
+        self.onClose = onClose
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        state = ConnectionState(channel: context.channel)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let state {
+            for t in state.removeSubscriptions(taskUUID: nil) { dispatcher.engine.events.unsubscribe(t) }
+        }
+        onClose()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        // Blank lines are ignored (keep-alives from simple clients).
+        if frame.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
+        let parsed: JSONValue
+        do {
+            parsed = try frame.withUnsafeReadableBytes { raw throws(JSONParseError) in try JSONParser.parse(raw) }
+        } catch {
+            var out: [UInt8] = []
+            RPCFrame.error(id: .null, .parseError(error.description), into: &out)
+            write(context, out)
+            return
+        }
+        switch parsed {
+        case .array(let items):
+            if items.isEmpty {
+                var out: [UInt8] = []
+                RPCFrame.error(id: .null, .invalidRequest("an empty batch is not a request"), into: &out)
+                write(context, out)
+                return
+            }
+            handleBatch(context, items)
+        default:
+            handleSingle(context, parsed)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let e = error as? FrameTooLargeError {
+            var out: [UInt8] = []
+            RPCFrame.error(
+                id: .null,
+                RPCError(AtelierError(.frameTooLarge, "frame exceeds \(e.limit) bytes; closing the connection", details: ["limit": .int(Int64(e.limit))])),
+                into: &out)
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: out))).whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        context.close(promise: nil)
+    }
+
+    // MARK: -
+
+    private func write(_ context: ChannelHandlerContext, _ bytes: [UInt8]) {
+        context.write(wrapOutboundOut(ByteBuffer(bytes: bytes)), promise: nil)
+    }
+
+    private func handleSingle(_ context: ChannelHandlerContext, _ value: JSONValue) {
+        let request: RPCRequest
+        switch RPCRequest.validate(value) {
+        case .failure(let e):
+            var out: [UInt8] = []
+            RPCFrame.error(id: e.id, e.error, into: &out)
+            write(context, out)
+            return
+        case .success(let r):
+            request = r
+        }
+        guard RPCDispatcher.knows(request.method) else {
+            if let id = request.id {
+                var out: [UInt8] = []
+                RPCFrame.error(id: id, .methodNotFound(request.method), into: &out)
+                write(context, out)
+            }
+            return
+        }
+        if let fast = fastPath(request) {
+            write(context, fast)
+            return
+        }
+        startAsync(context) { dispatcher, state in
+            let result = await dispatcher.handle(request, connection: state)
+            guard let id = request.id else { return nil }
+            var out: [UInt8] = []
+            switch result {
+            case .success(let v): RPCFrame.result(id: id, v, into: &out)
+            case .failure(let e): RPCFrame.error(id: id, e, into: &out)
+            }
+            return out
+        }
+    }
+
+    /// `job.get` for a cached job is answered without leaving the event loop.
+    private func fastPath(_ request: RPCRequest) -> [UInt8]? {
+        guard request.method == RPCMethod.jobGet, let id = request.id, case .object(let p)? = request.params, p.count == 1,
+            case .string(let raw)? = p["taskUUID"], let uuid = UUIDv4.canonical(raw), let encoded = dispatcher.engine.cache.encoded(uuid)
+        else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(encoded.count + 48)
+        RPCFrame.result(id: id, encoded: encoded, into: &out)
+        return out
+    }
+
+    private func handleBatch(_ context: ChannelHandlerContext, _ items: [JSONValue]) {
+        startAsync(context) { dispatcher, state in
+            var responses: [JSONValue] = []
+            await withTaskGroup(of: (Int, JSONValue?).self) { group in
+                for (i, item) in items.enumerated() {
+                    group.addTask {
+                        switch RPCRequest.validate(item) {
+                        case .failure(let e):
+                            return (i, ["jsonrpc": "2.0", "id": e.id.json, "error": e.error.json])
+                        case .success(let req):
+                            guard RPCDispatcher.knows(req.method) else {
+                                return (i, req.id.map { ["jsonrpc": "2.0", "id": $0.json, "error": RPCError.methodNotFound(req.method).json] })
+                            }
+                            let r = await dispatcher.handle(req, connection: state)
+                            guard let id = req.id else { return (i, nil) }
+                            switch r {
+                            case .success(let v): return (i, ["jsonrpc": "2.0", "id": id.json, "result": v])
+                            case .failure(let e): return (i, ["jsonrpc": "2.0", "id": id.json, "error": e.json])
+                            }
+                        }
+                    }
+                }
+                var slots = [JSONValue?](repeating: nil, count: items.count)
+                for await (i, v) in group { slots[i] = v }
+                responses = slots.compactMap { $0 }
+            }
+            if responses.isEmpty { return nil }
+            var out = JSONWriter.bytes(.array(responses))
+            out.append(0x0A)
+            return out
+        }
+    }
+
+    /// Runs `work` as a task and writes its answer on this connection's event loop.
+    private func startAsync(
+        _ context: ChannelHandlerContext, _ work: @escaping @Sendable (RPCDispatcher, ConnectionState?) async -> [UInt8]?
+    ) {
+        inFlight += 1
+        if inFlight >= maxInFlight && !readingPaused {
+            readingPaused = true
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        }
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        let dispatcher = self.dispatcher
+        let state = self.state
+        Task {
+            let bytes = await work(dispatcher, state)
+            loop.execute {
+                let (handler, ctx) = bound.value
+                if let bytes, ctx.channel.isActive {
+                    ctx.writeAndFlush(handler.wrapOutboundOut(ByteBuffer(bytes: bytes)), promise: nil)
+                }
+                handler.requestFinished(ctx)
+            }
+        }
+    }
+
+    private func requestFinished(_ context: ChannelHandlerContext) {
+        inFlight -= 1
+        if readingPaused && inFlight <= maxInFlight / 2 {
+            readingPaused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+            context.read()
+        }
+    }
+}

@@ -1,0 +1,187 @@
+import ArgumentParser
+import AtelierCore
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `atelier-bench`: load generator for scripts/bench. One client implementation (blocking POSIX sockets, one
+/// thread per connection) drives both the echo floor and atelierd, so their numbers compare.
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "atelier-bench", abstract: "Measure atelierd round trips, durable submits and routing; prints one JSON object per run.",
+        subcommands: [RoundTrip.self, Submit.self, Route.self])
+}
+
+func connectUnix(_ path: String) -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+        for (i, b) in bytes.enumerated() { raw[i] = b }
+        raw[bytes.count] = 0
+    }
+    let r = withUnsafePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    if r != 0 {
+        FileHandle.standardError.write(Data("cannot connect to \(path)\n".utf8))
+        Foundation.exit(1)
+    }
+    return fd
+}
+
+/// Sends one line and reads until a newline; returns the line.
+final class LineClient {
+    let fd: Int32
+    var buf = [UInt8](repeating: 0, count: 1 << 16)
+    var pending: [UInt8] = []
+    init(_ path: String) { fd = connectUnix(path) }
+    deinit { close(fd) }
+
+    @inline(__always)
+    func roundTrip(_ line: [UInt8]) -> ArraySlice<UInt8> {
+        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        while true {
+            if let nl = pending.firstIndex(of: 0x0A) {
+                let out = pending[..<nl]
+                pending.removeSubrange(...nl)
+                return out
+            }
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { return [] }
+            pending.append(contentsOf: buf[..<n])
+        }
+    }
+}
+
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) * 1e6 + Double(t.tv_nsec) / 1e3
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+
+func emit(_ o: JSONObject) { print(JSONWriter.string(.object(o))) }
+
+struct RoundTrip: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Sequential round trips of one request line.")
+    @Option var socket: String
+    @Option var label: String
+    @Option(help: "The request line (without newline).") var request: String
+    @Option var count = 10_000
+    @Option var warmup = 1_000
+
+    func run() {
+        let c = LineClient(socket)
+        let line = Array((request + "\n").utf8)
+        for _ in 0..<warmup { _ = c.roundTrip(line) }
+        var lat = [Double]()
+        lat.reserveCapacity(count)
+        var errors = 0
+        for _ in 0..<count {
+            let t0 = now()
+            let r = c.roundTrip(line)
+            lat.append(now() - t0)
+            if r.isEmpty || r.starts(with: Array(#"{"jsonrpc":"2.0","id":1,"error""#.utf8)) { errors += 1 }
+        }
+        lat.sort()
+        emit([
+            "label": .string(label), "mode": "seq", "n": .int(Int64(count)), "p50_us": .number((percentile(lat, 0.5) * 10).rounded() / 10),
+            "p99_us": .number((percentile(lat, 0.99) * 10).rounded() / 10), "errors": .int(Int64(errors)),
+        ])
+    }
+}
+
+struct Submit: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Closed-loop job.submit from N connections.")
+    @Option var socket: String
+    @Option var connections = 1
+    @Option var total = 5_000
+    @Option var model = "local-render"
+
+    func run() {
+        let perConn = total / connections
+        let lock = NSLock()
+        var lat: [Double] = []
+        var errors = 0
+        var threads: [Thread] = []
+        let done = DispatchSemaphore(value: 0)
+        let start = now()
+        for c in 0..<connections {
+            let t = Thread {
+                let client = LineClient(socket)
+                var mine: [Double] = []
+                var errs = 0
+                mine.reserveCapacity(perConn)
+                for i in 0..<perConn {
+                    let req =
+                        #"{"jsonrpc":"2.0","id":1,"method":"job.submit","params":{"positivePrompt":"bench \#(c)-\#(i)","model":"\#(model)","width":64,"height":64,"seed":\#(i + 1)}}"#
+                        + "\n"
+                    let t0 = now()
+                    let r = client.roundTrip(Array(req.utf8))
+                    mine.append(now() - t0)
+                    if !r.starts(with: Array(#"{"jsonrpc":"2.0","id":1,"result""#.utf8)) { errs += 1 }
+                }
+                lock.lock()
+                lat += mine
+                errors += errs
+                lock.unlock()
+                done.signal()
+            }
+            threads.append(t)
+            t.start()
+        }
+        for _ in 0..<connections { done.wait() }
+        let secs = (now() - start) / 1e6
+        lat.sort()
+        emit([
+            "label": "atelierd", "mode": "submit", "connections": .int(Int64(connections)), "n": .int(Int64(lat.count)),
+            "jobs_per_s": .number((Double(lat.count) / secs).rounded()), "p50_us": .number(percentile(lat, 0.5).rounded()),
+            "p99_us": .number(percentile(lat, 0.99).rounded()), "errors": .int(Int64(errors)),
+        ])
+    }
+}
+
+struct Route: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Router decision latency and simulate throughput (in process).")
+    @Option var providers: String
+    @Option var routing: String
+    @Option var count = 200_000
+
+    func run() throws {
+        let catalog = try CatalogLoader.load(directory: providers)
+        let policy = try RoutingPolicy.load(path: routing, catalog: catalog)
+        let router = Router(catalog: catalog, policy: policy)
+        let context = RoutingContext()
+        let tasks: [ImageTask] = [
+            ImageTask(positivePrompt: "a lighthouse", size: .tier(aspectRatio: AspectRatio("16:9"), resolution: .r1K)),
+            ImageTask(positivePrompt: "SALE banner", size: .tier(aspectRatio: AspectRatio("3:4"), resolution: .r2K),
+                      requirements: .init(reproducible: false, textRendering: true)),
+            ImageTask(positivePrompt: "product final", size: .pixels(PixelSize(width: 1024, height: 1024)), seed: 7,
+                      requirements: .init(reproducible: true), phase: .final),
+            ImageTask(positivePrompt: "draft", size: .tier(aspectRatio: nil, resolution: nil), numberResults: 4, phase: .ideation),
+        ]
+        var lat = [Double]()
+        lat.reserveCapacity(count)
+        var chosen = 0
+        for i in 0..<2000 { if router.decide(tasks[i & 3], context: context).chosen != nil { chosen += 1 } }
+        for i in 0..<count {
+            let t0 = now()
+            let d = router.decide(tasks[i & 3], context: context)
+            lat.append(now() - t0)
+            if d.chosen != nil { chosen += 1 }
+        }
+        lat.sort()
+        emit([
+            "label": "router", "mode": "decide", "n": .int(Int64(count)), "p50_us": .number((percentile(lat, 0.5) * 100).rounded() / 100),
+            "p99_us": .number((percentile(lat, 0.99) * 100).rounded() / 100), "routed": .int(Int64(chosen)),
+        ])
+    }
+}
