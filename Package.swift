@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(name: "AtelierProvidersTests", dependencies: ["AtelierProviders", "AtelierCore"]),
         .testTarget(
             name: "AtelierEngineTests",
-            dependencies: ["AtelierEngine", "AtelierCore", "AtelierProviders"]
+            dependencies: ["AtelierEngine", "AtelierCore", "AtelierProviders", "AtelierImaging"]
         ),
         .testTarget(
             name: "AtelierIntegrationTests",

@@ -312,7 +312,11 @@ public actor Engine {
     private func persist(_ job: Job) async throws(AtelierError) {
         var j = job
         j.updatedAt = .now()
-        do { try await store.update(j) } catch {
+        // State writes must happen even when the job's task was cancelled (shutdown, caller's cancel): GRDB
+        // refuses to start work in a cancelled task, so the write runs in a task that does not inherit it.
+        let store = self.store
+        let snapshot = j
+        do { try await Task { try await store.update(snapshot) }.value } catch {
             logger.error("store update failed", metadata: ["taskUUID": "\(job.taskUUID)", "error": "\(error)"])
             throw AtelierError(.storeFailure, "store update failed", retryable: true)
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AtelierCore
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -108,9 +109,7 @@ struct Submit: ParsableCommand {
 
     func run() {
         let perConn = total / connections
-        let lock = NSLock()
-        var lat: [Double] = []
-        var errors = 0
+        let results = Mutex<(lat: [Double], errors: Int)>(([], 0))
         var threads: [Thread] = []
         let done = DispatchSemaphore(value: 0)
         let start = now()
@@ -129,10 +128,10 @@ struct Submit: ParsableCommand {
                     mine.append(now() - t0)
                     if !r.starts(with: Array(#"{"jsonrpc":"2.0","id":1,"result""#.utf8)) { errs += 1 }
                 }
-                lock.lock()
-                lat += mine
-                errors += errs
-                lock.unlock()
+                results.withLock {
+                    $0.lat += mine
+                    $0.errors += errs
+                }
                 done.signal()
             }
             threads.append(t)
@@ -140,6 +139,7 @@ struct Submit: ParsableCommand {
         }
         for _ in 0..<connections { done.wait() }
         let secs = (now() - start) / 1e6
+        var (lat, errors) = results.withLock { $0 }
         lat.sort()
         emit([
             "label": "atelierd", "mode": "submit", "connections": .int(Int64(connections)), "n": .int(Int64(lat.count)),

@@ -76,8 +76,9 @@ struct Atelierd: AsyncParsableCommand {
         try files.prepare()
         let store = try JobStore(path: files.databasePath, durability: durabilityMode)
         let transport = AsyncHTTPTransport()
-        let registry = ProviderRegistry(catalog: catalog, environment: env) { config in
-            ProviderFactory.make(config, transport: transport)
+        let registry = ProviderRegistry(catalog: catalog, environment: env) { config, credentials in
+            config.kind == .local
+                ? LocalProvider(id: config.id) : NetworkProviders.make(config: config, credentials: credentials, transport: transport)
         }
         let engine = Engine(
             configuration: EngineConfiguration(dataDirectory: dataDirectory, durability: durabilityMode, shutdownGraceSeconds: shutdownGrace, hold: hold),
@@ -110,23 +111,18 @@ struct DaemonService: Service {
     let logger: Logger
 
     func run() async throws {
-        try await engine.start()
-        try await server.start()
+        do {
+            try await engine.start()
+            try await server.start()
+        } catch {
+            await transport.shutdown()
+            throw error
+        }
         try? await gracefulShutdown()
         logger.info("graceful shutdown: closing the socket")
         await server.stopAccepting()
         await engine.shutdown()
         await server.closeConnections()
         await transport.shutdown()
-    }
-}
-
-/// Makes the implementation for each provider kind.
-enum ProviderFactory {
-    static func make(_ config: ProviderConfig, transport: any HTTPTransport) -> (any Provider)? {
-        switch config.kind {
-        case .local: return LocalProvider(id: config.id)
-        default: return nil
-        }
     }
 }

@@ -23,8 +23,8 @@ private func pixels(_ w: Int, _ h: Int) -> SizeRequest { .pixels(PixelSize(width
 private func tier(_ r: String?, _ t: ResolutionTier?) -> SizeRequest { .tier(aspectRatio: r.map(ratio), resolution: t) }
 
 extension Result {
-    var success: Success? { if case .success(let s) = self { return s } else { return nil } }
-    var failure: Failure? { if case .failure(let f) = self { return f } else { return nil } }
+    fileprivate var success: Success? { if case .success(let s) = self { return s } else { return nil } }
+    fileprivate var failure: Failure? { if case .failure(let f) = self { return f } else { return nil } }
 }
 
 @Suite("SizeRules: tables")
@@ -48,7 +48,8 @@ struct TableSizeTests {
         #expect(r.error.message.hasPrefix("gemini cannot produce 1370x770; nearest valid: 1376x768"))
 
         let square = try #require(table.resolve(pixels(1000, 1000), model: "gemini").failure)
-        let n2 = try #require(square.error.details["nearest"]?.arrayValue?.compactMap(\.stringValue))
+        let list = try #require(square.error.details["nearest"]?.arrayValue)
+        let n2 = list.compactMap { $0.stringValue }
         #expect(n2.first == "1024x1024")
         #expect(Set(n2.dropFirst()) == ["1200x896", "896x1200"])  // same ratio distance either way
     }

@@ -215,8 +215,9 @@ struct DaemonTests {
         }
         // A flood of pipelined requests on one connection, without reading answers.
         let flood = try RawConnection(socketPath: daemon.socketPath)
-        var burst: [UInt8] = []
-        for i in 0..<5000 { burst += Array(#"{"jsonrpc":"2.0","id":\#(i),"method":"daemon.health"}"#.utf8) + [0x0A] }
+        var burstBytes: [UInt8] = []
+        for i in 0..<5000 { burstBytes += Array(#"{"jsonrpc":"2.0","id":\#(i),"method":"daemon.health"}"#.utf8) + [0x0A] }
+        let burst = burstBytes
         Thread.detachNewThread { flood.send(burst) }
         // Meanwhile another client is served.
         let client = try await daemon.client()

@@ -176,8 +176,8 @@ final class CompiledCatalog: Sendable {
         for (i, card) in catalog.models.enumerated() {
             for name in card.allIDs where nameIndex[name] == nil { nameIndex[name] = i }
             if i < ModelMask.capacity {
-                for name in card.allIDs { nameMasks[name, default: .none].insert(i) }
-                nameMasks["provider:" + card.provider, default: .none].insert(i)
+                for name in card.allIDs { nameMasks[name, default: ModelMask.none].insert(i) }
+                nameMasks["provider:" + card.provider, default: ModelMask.none].insert(i)
             }
             smallest = min(smallest, card.maxPromptLength)
             var sizes = CompiledSizes(
@@ -221,7 +221,7 @@ final class CompiledCatalog: Sendable {
                     price: CompiledPrice(card.price)))
         }
         for p in catalog.providers where nameMasks[p.id] == nil {
-            nameMasks[p.id] = nameMasks["provider:" + p.id] ?? .none
+            nameMasks[p.id] = nameMasks["provider:" + p.id] ?? ModelMask.none
         }
         self.models = models
         self.entries = entries

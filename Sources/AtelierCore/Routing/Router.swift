@@ -204,12 +204,9 @@ public struct Router: Sendable {
         result.effective = e
         let allowBuiltin = c.allowBuiltin
         let n = cat.count
-        outcomes.reserveCapacity(n)
         var rejectedStart = n
         // Eligible models fill the front, rejected ones the back (reversed, fixed below).
-        for _ in 0..<n {
-            outcomes.append(Outcome(model: 0, code: .ok, size: Outcome.placeholderSize, cost: 0))
-        }
+        outcomes.append(contentsOf: repeatElement(Outcome(model: 0, code: .ok, size: Outcome.placeholderSize, cost: 0), count: n))
         var front = 0
         for i in 0..<n {
             var size: ResolvedSize?
@@ -248,18 +245,25 @@ public struct Router: Sendable {
         }
         result.eligible = front
 
-        // Rank the eligible models (insertion sort: a dozen models at most in practice).
+        // Rank the eligible models (insertion sort: a few dozen models at most).
         if front > 1 {
-            let key = RankKey(
-                text: result.text, prefer: e.prefer >= 0 ? Int(e.prefer) : -1, phase: task.phase, objective: e.objective ?? c.objective)
-            for x in 1..<front {
-                let item = outcomes[x]
-                var y = x - 1
-                while y >= 0 && key.before(item, outcomes[y], c) {
-                    outcomes[y + 1] = outcomes[y]
-                    y -= 1
+            let key = RankKey(text: result.text, phase: task.phase, objective: e.objective ?? c.objective)
+            let none: [Int32] = []
+            let positions = e.prefer >= 0 ? c.preferPositions[Int(e.prefer)] : none
+            cat.models.withUnsafeBufferPointer { models in
+                positions.withUnsafeBufferPointer { prefer in
+                    outcomes.withUnsafeMutableBufferPointer { buf in
+                        for x in 1..<front {
+                            let item = buf[x]
+                            var y = x - 1
+                            while y >= 0 && key.before(item, buf[y], models, prefer) {
+                                buf[y + 1] = buf[y]
+                                y -= 1
+                            }
+                            buf[y + 1] = item
+                        }
+                    }
                 }
-                outcomes[y + 1] = item
             }
         }
         result.fallbackLimit = e.fallbackMax ?? c.fallbackMax
@@ -270,30 +274,33 @@ public struct Router: Sendable {
 /// The ranking order of one decision.
 struct RankKey {
     var text: Bool
-    var prefer: Int
     var phase: Phase?
     var objective: RoutingObjective
 
     @inline(__always)
     static func differ(_ a: Double, _ b: Double) -> Bool { abs(a - b) > 1e-12 }
 
-    /// True when `a` ranks before `b`.
+    /// True when `a` ranks before `b`. `prefer` holds each model's position in the matched `prefer` list (empty: none).
     @inline(__always)
-    func before(_ a: Outcome, _ b: Outcome, _ c: CompiledPolicy) -> Bool {
-        let ma = c.catalog.models[Int(a.model)]
-        let mb = c.catalog.models[Int(b.model)]
-        if text && ma.textRendering != mb.textRendering { return ma.textRendering > mb.textRendering }
-        if prefer >= 0 {
-            let pa = c.preferPositions[prefer][Int(a.model)]
-            let pb = c.preferPositions[prefer][Int(b.model)]
+    func before(_ a: Outcome, _ b: Outcome, _ models: UnsafeBufferPointer<CompiledModel>, _ prefer: UnsafeBufferPointer<Int32>) -> Bool {
+        let ia = Int(a.model)
+        let ib = Int(b.model)
+        if text {
+            let ta = models[ia].textRendering
+            let tb = models[ib].textRendering
+            if ta != tb { return ta > tb }
+        }
+        if !prefer.isEmpty {
+            let pa = prefer[ia]
+            let pb = prefer[ib]
             if pa != pb { return pa < pb }
         }
         switch phase {
         case .ideation?:
             if Self.differ(a.cost, b.cost) { return a.cost < b.cost }
-            if ma.latency != mb.latency { return ma.latency < mb.latency }
+            if models[ia].latency != models[ib].latency { return models[ia].latency < models[ib].latency }
         case .final?:
-            if ma.quality != mb.quality { return ma.quality > mb.quality }
+            if models[ia].quality != models[ib].quality { return models[ia].quality > models[ib].quality }
         case nil:
             break
         }
@@ -301,13 +308,13 @@ struct RankKey {
         case .cheapest:
             if Self.differ(a.cost, b.cost) { return a.cost < b.cost }
         case .fastest:
-            if ma.latency != mb.latency { return ma.latency < mb.latency }
+            if models[ia].latency != models[ib].latency { return models[ia].latency < models[ib].latency }
         case .quality:
-            if ma.quality != mb.quality { return ma.quality > mb.quality }
+            if models[ia].quality != models[ib].quality { return models[ia].quality > models[ib].quality }
         }
         if Self.differ(a.cost, b.cost) { return a.cost < b.cost }
-        if ma.quality != mb.quality { return ma.quality > mb.quality }
-        if ma.latency != mb.latency { return ma.latency < mb.latency }
-        return a.model < b.model
+        if models[ia].quality != models[ib].quality { return models[ia].quality > models[ib].quality }
+        if models[ia].latency != models[ib].latency { return models[ia].latency < models[ib].latency }
+        return ia < ib
     }
 }

@@ -349,11 +349,18 @@ extension SimulationReport {
 
     /// A side-by-side table for people.
     public var table: String {
-        let labelWidth = max(30, (policies.flatMap { $0.modelMix.map { $0.model.count + 4 } } + [0]).max()!)
+        var labels = ["hard-constraint violations", "  tasks the baseline cannot price", "saving vs baseline"]
+        if let b = baselineModel { labels.append("baseline: everything on \(b)") }
+        for p in policies {
+            labels += p.modelMix.map { "  " + $0.model } + p.armMix.map { "  " + $0.reason } + p.unservedByCode.map { "  " + $0.reason }
+        }
+        let labelWidth = labels.map(\.count).max()! + 2
         let colWidth = max(22, (policies.map { $0.name.count + 2 }).max() ?? 0)
         func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
         func row(_ label: String, _ cells: [String]) -> String {
-            (pad(label, labelWidth) + cells.map { pad($0, colWidth) }.joined()).trimmingCharacters(in: .whitespaces)
+            var line = pad(label, labelWidth) + cells.map { pad($0, colWidth) }.joined()
+            while line.last == " " { line.removeLast() }
+            return line
         }
         func pct(_ a: Int, _ b: Int) -> String { b == 0 ? "0%" : String(format: "%.1f%%", Double(a) / Double(b) * 100) }
         var out: [String] = []
@@ -366,7 +373,8 @@ extension SimulationReport {
         out.append(row("mean per routed task", policies.map { Self.money($0.meanUSD) }))
         out.append(row("hard-constraint violations", policies.map { "\($0.violations)" }))
         if let b = baselineModel {
-            out.append(row("baseline: everything on \(b)", policies.map { p in p.baselineComparedUSD.map { Self.money($0) + " (\(p.comparedTasks) tasks)" } ?? "n/a" }))
+            out.append(row("baseline: everything on \(b)", policies.map { p in p.baselineComparedUSD.map { Self.money($0) } ?? "n/a" }))
+            out.append(row("  tasks compared", policies.map { p in p.savingUSD == nil ? "n/a" : "\(p.comparedTasks)" }))
             out.append(
                 row(
                     "saving vs baseline",

@@ -25,8 +25,9 @@ public struct ProviderRegistry: Sendable {
 
     /// - Parameters:
     ///   - environment: the process environment (keys and base-URL overrides).
-    ///   - factory: makes the implementation for a provider config (nil when the kind is not supported).
-    public init(catalog: Catalog, environment: [String: String], factory: (ProviderConfig) -> (any Provider)?) {
+    ///   - factory: makes the implementation for a provider config (with the effective base URL) and its
+    ///     credentials; nil when the kind is not supported.
+    public init(catalog: Catalog, environment: [String: String], factory: (ProviderConfig, Credentials?) -> (any Provider)?) {
         var entries: [String: ProviderEntry] = [:]
         for config in catalog.providers {
             let override = environment[config.baseURLEnv].flatMap { $0.isEmpty ? nil : $0 }
@@ -48,7 +49,9 @@ public struct ProviderRegistry: Sendable {
                     "not_configured", "set \(config.baseURLEnv)",
                     error: AtelierError(.unavailable, "provider \(config.id) is self-hosted; set \(config.baseURLEnv) to use it"))
             }
-            let provider = factory(config)
+            var effective = config
+            effective.baseURL = base.isEmpty ? nil : base
+            let provider = factory(effective, credentials)
             if provider == nil, unavailable == nil {
                 unavailable = Rejection(
                     "not_supported", "no implementation for kind \(config.kind.rawValue)",

@@ -95,7 +95,7 @@ final class DaemonProcess: @unchecked Sendable {
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
-        var partial = Data()
+        let partialBox = Mutex(Data())
         pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
             let chunk = h.availableData
             guard let self else { return }
@@ -104,10 +104,16 @@ final class DaemonProcess: @unchecked Sendable {
                 self.markReady(false)
                 return
             }
-            partial.append(chunk)
-            while let nl = partial.firstIndex(of: 0x0A) {
-                let line = String(decoding: partial[partial.startIndex..<nl], as: UTF8.self)
-                partial.removeSubrange(partial.startIndex...nl)
+            let lines: [String] = partialBox.withLock { partial in
+                partial.append(chunk)
+                var out: [String] = []
+                while let nl = partial.firstIndex(of: 0x0A) {
+                    out.append(String(decoding: partial[partial.startIndex..<nl], as: UTF8.self))
+                    partial.removeSubrange(partial.startIndex...nl)
+                }
+                return out
+            }
+            for line in lines {
                 self.stderrLines.withLock { $0.append(line) }
                 if line.contains("listening") { self.markReady(true) }
             }
