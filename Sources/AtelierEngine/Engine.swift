@@ -273,7 +273,7 @@ public actor Engine {
             j.finishedAt = .now()
             j.updatedAt = .now()
             j.error = AtelierError(.cancelled, "cancelled by the caller")
-            try await persist(j)
+            try await persist(j, event: "cancelled")
             events.publish(JobEvent(event: "cancelled", job: j))
             return j
         case .queued, .running:
@@ -309,14 +309,15 @@ public actor Engine {
         pump()
     }
 
-    private func persist(_ job: Job) async throws(AtelierError) {
+    private func persist(_ job: Job, event: String? = nil, newResults: [JobResult] = []) async throws(AtelierError) {
         var j = job
         j.updatedAt = .now()
+        let change = event.map { StateChange(event: $0, job: j, newResults: newResults) }
         // State writes must happen even when the job's task was cancelled (shutdown, caller's cancel): GRDB
         // refuses to start work in a cancelled task, so the write runs in a task that does not inherit it.
         let store = self.store
         let snapshot = j
-        do { try await Task { try await store.update(snapshot) }.value } catch {
+        do { try await Task { try await store.update(snapshot, change: change) }.value } catch {
             logger.error("store update failed", metadata: ["taskUUID": "\(job.taskUUID)", "error": "\(error)"])
             throw AtelierError(.storeFailure, "store update failed", retryable: true)
         }
@@ -386,7 +387,7 @@ public actor Engine {
                         job.route?.reasons.append("fell back to \(model.id) after \(lastError?.code.rawValue ?? "a failure")")
                     }
                     job.attempts.append(Attempt(number: job.attempts.count + 1, provider: model.provider, model: model.id, startedAt: .now()))
-                    try await persist(job)
+                    try await persist(job, event: "running")
                     events.publish(JobEvent(event: "running", job: job))
 
                     let outcome = await attempt(
@@ -408,7 +409,7 @@ public actor Engine {
                         } else {
                             job.costUSD = costs.count == results.count ? costs.reduce(0, +) : model.estimatedCost(job.task, size: size)
                         }
-                        try await persist(job)
+                        try await persist(job, event: "succeeded", newResults: results)
                         recordBreaker(model.id, success: true)
                         for r in results { events.publish(JobEvent(event: "result", job: job, result: r)) }
                         events.publish(JobEvent(event: "succeeded", job: job))
@@ -511,7 +512,7 @@ public actor Engine {
         job.status = .failed
         job.error = error
         job.finishedAt = .now()
-        try await persist(job)
+        try await persist(job, event: "failed")
         events.publish(JobEvent(event: "failed", job: job))
         return job
     }
@@ -525,7 +526,7 @@ public actor Engine {
         job.status = .cancelled
         job.error = AtelierError(.cancelled, "cancelled by the caller")
         job.finishedAt = .now()
-        try await persist(job)
+        try await persist(job, event: "cancelled")
         events.publish(JobEvent(event: "cancelled", job: job))
         return job
     }
@@ -538,7 +539,7 @@ public actor Engine {
             job.attempts[i].endedAt = .now()
         }
         job.status = .queued
-        try await persist(job)
+        try await persist(job, event: "interrupted")
         return job
     }
 

@@ -105,11 +105,11 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         return RPCError(code: RPCErrorCode.invalidRequest, message: message, data: .object(d))
     }
 
-    /// -32601: no such method.
-    public static func methodNotFound(_ method: String) -> RPCError {
+    /// -32601: no such method; `available` lists the methods there are.
+    public static func methodNotFound(_ method: String, available: [String]) -> RPCError {
         RPCError(
             code: RPCErrorCode.methodNotFound, message: "unknown method '\(method.prefix(64))'",
-            data: ["code": "method_not_found", "methods": .array(RPCMethod.all.map(JSONValue.string))])
+            data: ["code": "method_not_found", "methods": .array(available.map(JSONValue.string))])
     }
 
     /// Maps an ``AtelierError`` to its JSON-RPC code: caller-input codes to -32602, the rest to -32000…-32099.
@@ -213,7 +213,7 @@ public enum RPCFrame {
     }
 }
 
-/// The method names of the protocol (docs/protocol.md).
+/// The method names of the protocol (docs/protocol.md). Features add theirs in extensions.
 public enum RPCMethod {
     public static let jobSubmit = "job.submit"
     public static let jobGet = "job.get"
@@ -227,7 +227,4 @@ public enum RPCMethod {
     public static let daemonHealth = "daemon.health"
     /// The notification the server pushes to subscribers.
     public static let jobEvent = "job.event"
-
-    /// Every request method, for `method_not_found` hints.
-    public static let all = [jobSubmit, jobGet, jobWait, jobCancel, jobList, jobSubscribe, jobUnsubscribe, routeExplain, modelsList, daemonHealth]
 }

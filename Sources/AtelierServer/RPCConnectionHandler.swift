@@ -129,7 +129,7 @@ final class RPCConnectionHandler: ChannelInboundHandler {
         guard RPCDispatcher.knows(request.method) else {
             if let id = request.id {
                 var out: [UInt8] = []
-                RPCFrame.error(id: id, .methodNotFound(request.method), into: &out)
+                RPCFrame.error(id: id, .methodNotFound(request.method, available: RPCDispatcher.methods), into: &out)
                 write(context, out)
             }
             return
@@ -172,7 +172,7 @@ final class RPCConnectionHandler: ChannelInboundHandler {
                             return (i, ["jsonrpc": "2.0", "id": e.id.json, "error": e.error.json])
                         case .success(let req):
                             guard RPCDispatcher.knows(req.method) else {
-                                return (i, req.id.map { ["jsonrpc": "2.0", "id": $0.json, "error": RPCError.methodNotFound(req.method).json] })
+                                return (i, req.id.map { ["jsonrpc": "2.0", "id": $0.json, "error": RPCError.methodNotFound(req.method, available: RPCDispatcher.methods).json] })
                             }
                             let r = await dispatcher.handle(req, connection: state)
                             guard let id = req.id else { return (i, nil) }

@@ -42,9 +42,9 @@ public final class SocketServer: Sendable {
     private let logger: Logger
     private let channels = Mutex<(server: (any Channel)?, clients: [ObjectIdentifier: any Channel])>((nil, [:]))
 
-    public init(configuration: SocketServerConfiguration, engine: Engine, logger: Logger) {
+    public init(configuration: SocketServerConfiguration, services: DaemonServices, logger: Logger) {
         self.configuration = configuration
-        self.dispatcher = RPCDispatcher(engine: engine)
+        self.dispatcher = RPCDispatcher(services: services)
         self.logger = logger
     }
 

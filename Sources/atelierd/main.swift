@@ -84,7 +84,8 @@ struct Atelierd: AsyncParsableCommand {
             configuration: EngineConfiguration(dataDirectory: dataDirectory, durability: durabilityMode, shutdownGraceSeconds: shutdownGrace, hold: hold),
             store: store, catalog: catalog, policy: policy, registry: registry, transport: transport, logger: logger)
         let server = SocketServer(
-            configuration: SocketServerConfiguration(socketPath: socketPath, maxFrameBytes: maxFrameBytes), engine: engine, logger: logger)
+            configuration: SocketServerConfiguration(socketPath: socketPath, maxFrameBytes: maxFrameBytes),
+            services: DaemonServices(engine: engine), logger: logger)
 
         let available = catalog.models.filter { registry.entry($0.provider)?.unavailable == nil }.map(\.id)
         logger.info(

@@ -10,6 +10,29 @@ public enum Durability: String, Sendable, CaseIterable {
     case normal
 }
 
+/// A change of a job's state, as seen by write hooks.
+public struct StateChange: Sendable {
+    /// `queued`, `running`, `result`, `succeeded`, `failed`, `cancelled`, `interrupted`, or `updated`.
+    public var event: String
+    /// The job after the change.
+    public var job: Job
+    /// The results stored by this change (for `succeeded`).
+    public var newResults: [JobResult]
+
+    public init(event: String, job: Job, newResults: [JobResult] = []) {
+        self.event = event
+        self.job = job
+        self.newResults = newResults
+    }
+}
+
+/// Extra writes that must commit in the same transaction as a job's state change (e.g. the delivery outbox), so
+/// that a crash can never separate the change from its consequences.
+public protocol StoreWriteHook: Sendable {
+    /// Called inside the write transaction; throwing rolls the whole change back.
+    func write(_ change: StateChange, in db: Database) throws
+}
+
 /// The outcome of inserting one submitted job.
 public enum InsertOutcome: Sendable {
     /// Stored now.
@@ -32,9 +55,12 @@ public final class JobStore: Sendable {
     private let pool: DatabasePool
     /// The database file.
     public let path: String
+    private let hooks: [any StoreWriteHook]
 
     /// Opens (creating and migrating as needed) the store at `path`.
-    public init(path: String, durability: Durability = .full) throws {
+    /// - Parameter hooks: writes that join every state change's transaction.
+    public init(path: String, durability: Durability = .full, hooks: [any StoreWriteHook] = []) throws {
+        self.hooks = hooks
         var config = Configuration()
         config.busyMode = .timeout(5)
         config.label = "atelier"
@@ -47,8 +73,18 @@ public final class JobStore: Sendable {
         try Self.migrator.migrate(pool)
     }
 
+    /// The reader/writer pool, for other engine stores that share the database file (outbox, workflows).
+    public var database: DatabasePool { pool }
+
+    /// All schema migrations, in order. Features register theirs in their own files; never reorder or edit a
+    /// shipped migration — add a new one.
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
+        registerJobMigrations(&m)
+        return m
+    }
+
+    static func registerJobMigrations(_ m: inout DatabaseMigrator) {
         m.registerMigration("v1-jobs") { db in
             try db.execute(
                 sql: """
@@ -74,7 +110,6 @@ public final class JobStore: Sendable {
                     CREATE INDEX job_status_seq ON job(status, seq);
                     """)
         }
-        return m
     }
 
     // MARK: Writing
@@ -108,9 +143,14 @@ public final class JobStore: Sendable {
         }
     }
 
-    /// Writes the whole state of `job` (status, task as run, route, results, attempts, error).
-    public func update(_ job: Job) async throws {
-        try await pool.write { db in try Self.write(job, db) }
+    /// Writes the whole state of `job` (status, task as run, route, results, attempts, error), and — in the same
+    /// transaction — whatever the write hooks add for `change`.
+    public func update(_ job: Job, change: StateChange? = nil) async throws {
+        let hooks = self.hooks
+        try await pool.write { db in
+            try Self.write(job, db)
+            if let change { for h in hooks { try h.write(change, in: db) } }
+        }
     }
 
     static func write(_ job: Job, _ db: Database) throws {

@@ -1,0 +1,99 @@
+import AtelierCore
+import AtelierEngine
+import AtelierRPC
+
+extension RPCDispatcher {
+    /// `job.*`, `route.explain`, `models.list`, `daemon.health`.
+    static let jobHandlers: [String: Handler] = [
+        RPCMethod.jobSubmit: { d, params, connection throws(AtelierError) in
+            let task = try ImageTask(json: params)
+            return try await d.engine.submit(task).json
+        },
+        RPCMethod.jobGet: { d, params, connection throws(AtelierError) in
+            var r = try FieldReader(params)
+            let id = try RPCDispatcher.taskUUID(&r)
+            try r.finish()
+            return try await d.engine.job(id).json
+        },
+        RPCMethod.jobWait: { d, params, connection throws(AtelierError) in
+            var r = try FieldReader(params)
+            let id = try RPCDispatcher.taskUUID(&r)
+            let timeout = try r.double("timeoutSeconds") ?? 30
+            guard timeout >= 0, timeout <= 3600 else {
+                throw AtelierError(.invalidValue, "timeoutSeconds must be between 0 and 3600", field: r.pointer("timeoutSeconds"))
+            }
+            try r.finish()
+            return try await d.engine.wait(id, timeoutSeconds: timeout).json
+        },
+        RPCMethod.jobCancel: { d, params, connection throws(AtelierError) in
+            var r = try FieldReader(params)
+            let id = try RPCDispatcher.taskUUID(&r)
+            try r.finish()
+            return try await d.engine.cancel(id).json
+        },
+        RPCMethod.jobList: { d, params, connection throws(AtelierError) in
+            var r = try FieldReader(params)
+            var status: JobStatus?
+            if let s = try r.string("status") {
+                guard let st = JobStatus(rawValue: s) else {
+                    throw AtelierError(
+                        .invalidValue, "unknown status '\(s.prefix(32))'", field: r.pointer("status"),
+                        details: ["allowed": .array(JobStatus.allCases.map { .string($0.rawValue) })])
+                }
+                status = st
+            }
+            let limit = Int(try r.int("limit", in: 1...1000) ?? 50)
+            var cursor: Int64?
+            if let c = try r.string("cursor") {
+                guard let v = Int64(c), v > 0 else { throw AtelierError(.invalidValue, "cursor is not one this daemon issued", field: r.pointer("cursor")) }
+                cursor = v
+            }
+            try r.finish()
+            let page = try await d.engine.list(status: status, limit: limit, cursor: cursor)
+            return ["jobs": .array(page.jobs.map(\.json)), "nextCursor": page.next.map { .string(String($0)) } ?? .null]
+        },
+        RPCMethod.jobSubscribe: { d, params, connection throws(AtelierError) in
+            var r = try FieldReader(params)
+            var id: String?
+            if r.has("taskUUID") { id = try RPCDispatcher.taskUUID(&r) }
+            try r.finish()
+            guard let connection else { throw AtelierError(.invalidValue, "subscriptions need a socket connection") }
+            if let id { _ = try await d.engine.job(id) }
+            let token = d.engine.events.subscribe(taskUUID: id) { [weak connection] event in
+                var out: [UInt8] = []
+                RPCFrame.notification(method: RPCMethod.jobEvent, params: event.json, into: &out)
+                connection?.push(out)
+            }
+            connection.addSubscription(token, taskUUID: id)
+            var result: JSONObject = ["subscribed": true, "taskUUID": id.map(JSONValue.string) ?? .null]
+            if let id, let job = d.engine.cache.job(id) { result.append("job", job.json) }
+            return .object(result)
+        },
+        RPCMethod.jobUnsubscribe: { d, params, connection throws(AtelierError) in
+            var r = try FieldReader(params)
+            var id: String?
+            if r.has("taskUUID") { id = try RPCDispatcher.taskUUID(&r) }
+            try r.finish()
+            let tokens = connection?.removeSubscriptions(taskUUID: id) ?? []
+            for t in tokens { d.engine.events.unsubscribe(t) }
+            return ["unsubscribed": .int(Int64(tokens.count))]
+        },
+        RPCMethod.routeExplain: { d, params, connection throws(AtelierError) in
+            var r = try FieldReader(params)
+            guard let t = r.raw("task") else { throw AtelierError(.missingField, "task is required", field: "/task") }
+            let task = try ImageTask(json: t, path: "/task")
+            try r.finish()
+            return await d.engine.explain(task).json
+        },
+        RPCMethod.modelsList: { d, params, connection throws(AtelierError) in
+            let r = try FieldReader(params)
+            try r.finish()
+            return ["models": await d.engine.modelsJSON()]
+        },
+        RPCMethod.daemonHealth: { d, params, connection throws(AtelierError) in
+            let r = try FieldReader(params)
+            try r.finish()
+            return await d.engine.health()
+        },
+    ]
+}

@@ -1,0 +1,210 @@
+import ArgumentParser
+import AtelierClient
+import AtelierCore
+import AtelierRPC
+import Foundation
+
+// MARK: - Subcommands
+
+struct Submit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Submit a task; optionally wait for it and copy the image.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var task: TaskOptions
+    @Flag(help: "Wait until the job finishes.")
+    var wait = false
+    @Option(help: "Seconds to wait at most.")
+    var timeout: Double = 600
+    @Option(help: "Copy the image to this file (with several images: FILE-1.ext, FILE-2.ext, …). Implies --wait.")
+    var out: String?
+
+    func run() async throws {
+        do {
+            let client = try await global.connect()
+            defer { Task { try? await client.close() } }
+            var job = try await client.submit(try task.json())
+            if wait || out != nil {
+                if !global.json { FileHandle.standardError.write(Data("submitted \(job.taskUUID) → \(job.route?.model ?? "?")\n".utf8)) }
+                job = try await waitWithProgress(client, job.taskUUID, timeout: timeout, quiet: global.json)
+            }
+            if let out, job.status == .succeeded {
+                for (i, r) in job.results.enumerated() {
+                    var dest = out
+                    if job.results.count > 1 {
+                        let ext = (out as NSString).pathExtension
+                        let stem = (out as NSString).deletingPathExtension
+                        dest = "\(stem)-\(i + 1)" + (ext.isEmpty ? "" : ".\(ext)")
+                    }
+                    if FileManager.default.fileExists(atPath: dest) { try FileManager.default.removeItem(atPath: dest) }
+                    try FileManager.default.copyItem(atPath: r.path, toPath: dest)
+                    if !global.json { print("wrote \(dest)") }
+                }
+            }
+            if global.json { Output.printJSON(job.json) } else { print(Output.describe(job)) }
+            if job.status == .failed || job.status == .cancelled { throw ExitCode(1) }
+        } catch let e as ExitCode { throw e } catch { throw Output.fail(error) }
+    }
+}
+
+struct Get: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a job.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The taskUUID.") var taskUUID: String
+
+    func run() async throws {
+        do {
+            let client = try await global.connect()
+            let job = try await client.job(taskUUID)
+            try? await client.close()
+            if global.json { Output.printJSON(job.json) } else { print(Output.describe(job)) }
+        } catch { throw Output.fail(error) }
+    }
+}
+
+struct Wait: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Wait for a job to finish.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The taskUUID.") var taskUUID: String
+    @Option(help: "Seconds to wait at most.") var timeout: Double = 600
+
+    func run() async throws {
+        do {
+            let client = try await global.connect()
+            let job = try await waitWithProgress(client, taskUUID, timeout: timeout, quiet: global.json)
+            try? await client.close()
+            if global.json { Output.printJSON(job.json) } else { print(Output.describe(job)) }
+            if !job.status.isTerminal { throw ExitCode(124) }
+        } catch let e as ExitCode { throw e } catch { throw Output.fail(error) }
+    }
+}
+
+struct Cancel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Cancel a job.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The taskUUID.") var taskUUID: String
+
+    func run() async throws {
+        do {
+            let client = try await global.connect()
+            let job = try await client.cancel(taskUUID)
+            try? await client.close()
+            if global.json { Output.printJSON(job.json) } else { print(Output.describe(job)) }
+        } catch { throw Output.fail(error) }
+    }
+}
+
+struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List jobs, newest first.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Only jobs with this status.") var status: String?
+    @Option(help: "How many.") var limit: Int = 20
+    @Option(help: "Continue after this cursor (from a previous page).") var cursor: String?
+
+    func run() async throws {
+        do {
+            let client = try await global.connect()
+            var p: JSONObject = ["limit": .int(Int64(limit))]
+            p.append("status", ifPresent: status.map(JSONValue.string))
+            p.append("cursor", ifPresent: cursor.map(JSONValue.string))
+            let r = try await client.call(RPCMethod.jobList, params: .object(p))
+            try? await client.close()
+            if global.json {
+                Output.printJSON(r)
+                return
+            }
+            var rows: [[String]] = []
+            for v in r["jobs"]?.arrayValue ?? [] {
+                let j = try Job(json: v)
+                rows.append([
+                    j.taskUUID, j.status.rawValue, j.route?.model ?? "-", j.createdAt.iso8601, Output.usd(j.costUSD), String(j.results.count),
+                ])
+            }
+            print(Output.table(["TASK UUID", "STATUS", "MODEL", "CREATED", "COST", "IMAGES"], rows))
+            if let next = r["nextCursor"]?.stringValue { print("more: atelier list --cursor \(next)") }
+        } catch { throw Output.fail(error) }
+    }
+}
+
+struct Models: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the catalog with availability, grades and prices.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        do {
+            let client = try await global.connect()
+            let models = try await client.models()
+            try? await client.close()
+            if global.json {
+                Output.printJSON(.array(models))
+                return
+            }
+            let rows = models.map { m -> [String] in
+                [
+                    m["id"]?.stringValue ?? "", m["provider"]?.stringValue ?? "", m["status"]?.stringValue ?? "",
+                    m["available"]?.boolValue == true ? "yes" : "no (\(m["unavailableReason"]?.stringValue ?? "?"))",
+                    m["seedHonored"]?.boolValue == true ? "yes" : "no", m["textRendering"]?.description ?? "", m["quality"]?.description ?? "",
+                    (m["tiers"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ","), m["price"]?["kind"]?.stringValue ?? "",
+                ]
+            }
+            print(Output.table(["MODEL", "PROVIDER", "STATUS", "AVAILABLE", "SEED", "TEXT", "QUALITY", "TIERS", "PRICE"], rows))
+        } catch { throw Output.fail(error) }
+    }
+}
+
+struct Explain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show how a task would be routed, without running it.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var task: TaskOptions
+
+    func run() async throws {
+        do {
+            let client = try await global.connect()
+            let r = try await client.explain(try task.json())
+            try? await client.close()
+            if global.json {
+                Output.printJSON(r)
+                return
+            }
+            if let chosen = r["chosen"], !chosen.isNull {
+                print("chosen: \(chosen["model"]?.stringValue ?? "?") (\(chosen["provider"]?.stringValue ?? "?"))  estimate \(Output.usd(chosen["estimatedCostUSD"]?.doubleValue))")
+            } else {
+                print("chosen: none — \(r["error"]?["message"]?.stringValue ?? "no model can serve this task")")
+            }
+            if let arm = r["arm"]?.stringValue { print("arm: \(arm)") }
+            for reason in r["reasons"]?.arrayValue ?? [] { print("  · \(reason.stringValue ?? "")") }
+            let alts = (r["alternatives"]?.arrayValue ?? []).enumerated().map { i, a in
+                ["\(i + 1)", a["model"]?.stringValue ?? "", a["provider"]?.stringValue ?? "", Output.usd(a["estimatedCostUSD"]?.doubleValue)]
+            }
+            if !alts.isEmpty {
+                print("\nranked:")
+                print(Output.table(["#", "MODEL", "PROVIDER", "ESTIMATE"], alts))
+            }
+            let rej = (r["rejected"]?.arrayValue ?? []).map { x in
+                [x["model"]?.stringValue ?? "", [x["reason"]?.stringValue, x["detail"]?.stringValue].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")]
+            }
+            if !rej.isEmpty {
+                print("\nrejected:")
+                print(Output.table(["MODEL", "REASON"], rej))
+            }
+        } catch { throw Output.fail(error) }
+    }
+}
+
+struct Health: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the daemon's health.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        do {
+            let client = try await global.connect()
+            let h = try await client.health()
+            try? await client.close()
+            if global.json {
+                Output.printJSON(h)
+            } else {
+                print(
+                    "atelierd \(h["version"]?.stringValue ?? "?"): \(h["status"]?.stringValue ?? "?"), up \(h["uptimeSeconds"]?.description ?? "?")s, "
+                        + "\(h["queued"]?.description ?? "?") queued, \(h["running"]?.description ?? "?") running")
+            }
+        } catch { throw Output.fail(error) }
+    }
+}
