@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "atelierd", targets: ["atelierd"]),
         .executable(name: "atelier", targets: ["atelier"]),
         .executable(name: "atelier-bench", targets: ["atelier-bench"]),
+        .executable(name: "atelier-fakes", targets: ["atelier-fakes"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -85,6 +86,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -107,6 +109,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Loopback fakes of the provider APIs (tests and the demo's simulation mode).
+        .target(
+            name: "AtelierTesting",
+            dependencies: [
+                "AtelierCore",
+                "AtelierImaging",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(name: "atelier-fakes", dependencies: ["AtelierTesting"]),
         .testTarget(name: "AtelierCoreTests", dependencies: ["AtelierCore"]),
         .testTarget(name: "AtelierImagingTests", dependencies: ["AtelierImaging"]),
         .testTarget(name: "AtelierProvidersTests", dependencies: ["AtelierProviders", "AtelierCore"]),
@@ -116,7 +130,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AtelierIntegrationTests",
-            dependencies: ["AtelierClient", "AtelierCore", "AtelierRPC", "AtelierServer", "AtelierEngine"],
+            dependencies: ["AtelierClient", "AtelierCore", "AtelierRPC", "AtelierServer", "AtelierEngine", "AtelierTesting"],
             resources: []
         ),
     ]

@@ -62,6 +62,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let frameTooLarge: ErrorCode = "frame_too_large"
     /// An unexpected internal error; the request had no effect.
     public static let internalError: ErrorCode = "internal_error"
+    /// A configuration file (providers, routing) is invalid; `data.issues` lists every problem.
+    public static let configInvalid: ErrorCode = "config_invalid"
     /// The client sent more concurrent requests than the connection allows.
     public static let tooManyRequests: ErrorCode = "too_many_requests"
 

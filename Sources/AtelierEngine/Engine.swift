@@ -30,12 +30,15 @@ public actor Engine {
     private(set) var policy: RoutingPolicy
     private(set) var router: Router
     private(set) var registry: ProviderRegistry
+    /// Models the registry cannot serve (no key, not configured), computed once per configuration.
+    private var registryUnavailable: [String: Rejection]
 
     private var queues: [String: JobQueue] = [:]
     private var runningCount: [String: Int] = [:]
     private var running: [String: Task<Void, Never>] = [:]
     private var cancelRequested: Set<String> = []
     private var breakers = CircuitBreakers()
+    private var ledger = BudgetLedger()
     private var accepting = true
     private var draining = false
 
@@ -54,6 +57,7 @@ public actor Engine {
         self.policy = policy
         self.router = Router(catalog: catalog, policy: policy)
         self.registry = registry
+        self.registryUnavailable = registry.unavailableModels(in: catalog)
         self.cache = JobCache(capacity: configuration.jobCacheCapacity)
         self.events = EventBus()
         self.startedAt = .now
@@ -66,6 +70,7 @@ public actor Engine {
     /// Jobs that were running when the daemon stopped get their attempt marked `interrupted`; an asynchronous
     /// provider call with a recorded handle is resumed by polling (never paid twice), anything else is run again.
     public func start() async throws {
+        ledger = try await BudgetLedger.rebuild(store: store, budgets: policy.budgets, now: .now())
         let unfinished = try await store.unfinishedJobs()
         var recovered = 0
         for var job in unfinished {
@@ -121,6 +126,9 @@ public actor Engine {
                 throw conflict(task.taskUUID)
             }
         }
+        if ledger.isStale(at: .now()), let fresh = try? await BudgetLedger.rebuild(store: store, budgets: policy.budgets, now: .now()) {
+            ledger = fresh
+        }
         let decision = router.decide(task, context: routingContext())
         guard let chosen = decision.chosen, let summary = decision.summary else {
             // A resubmission of an existing job must still be answered idempotently even if routing changed.
@@ -131,10 +139,17 @@ public actor Engine {
             try ReferenceLoader.precheck(task.referenceImages, maxBytes: chosen.model.maxReferenceImageBytes)
         }
         let job = Job(task: task, createdAt: .now(), route: summary)
+        // Reserve the estimate before suspending, so concurrent submissions see it; undone unless inserted.
+        ledger.add(summary.estimatedCostUSD, task: task, createdAt: job.createdAt, budgets: policy.budgets)
         let outcome: InsertOutcome
-        do { outcome = try await batcher.submit(job) } catch let e as AtelierError { throw e } catch {
+        do { outcome = try await batcher.submit(job) } catch {
+            ledger.add(-summary.estimatedCostUSD, task: task, createdAt: job.createdAt, budgets: policy.budgets)
+            if let e = error as? AtelierError { throw e }
             logger.error("store failed on submit", metadata: ["error": "\(error)"])
             throw AtelierError(.storeFailure, "the job could not be stored; nothing was accepted", retryable: true)
+        }
+        if case .inserted = outcome {} else {
+            ledger.add(-summary.estimatedCostUSD, task: task, createdAt: job.createdAt, budgets: policy.budgets)
         }
         switch outcome {
         case .inserted(let j):
@@ -158,20 +173,16 @@ public actor Engine {
         try await existingIfSame(task) != nil
     }
 
-    /// The stored job when it was submitted with exactly this task; throws conflict when the task differs.
+    /// The stored job when it was submitted with exactly this task; throws `conflict_task_uuid` when the task
+    /// differs; nil when there is no such job.
     private func existingIfSame(_ task: ImageTask) async throws(AtelierError) -> Job? {
-        let outcome: InsertOutcome?
-        do {
-            // A lookup through the batcher would insert; read directly instead.
-            guard let stored = try await store.job(task.taskUUID) else { return nil }
-            let probe = try await store.insert([Job(task: task, createdAt: stored.createdAt, route: stored.route)])
-            outcome = probe.first
-        } catch let e as AtelierError { throw e } catch { throw AtelierError(.storeFailure, "store read failed", retryable: true) }
-        switch outcome {
-        case .existing(let j)?: return cache.job(j.taskUUID) ?? j
-        case .conflict?: throw conflict(task.taskUUID)
-        default: return nil
+        let stored: (job: Job, request: String)?
+        do { stored = try await store.jobWithRequest(task.taskUUID) } catch {
+            throw AtelierError(.storeFailure, "store read failed", retryable: true)
         }
+        guard let stored else { return nil }
+        guard stored.request == JSONWriter.string(task.json) else { throw conflict(task.taskUUID) }
+        return cache.job(task.taskUUID) ?? stored.job
     }
 
     // MARK: - Queries
@@ -200,7 +211,7 @@ public actor Engine {
 
     /// The catalog with availability, for `models.list`.
     public func modelsJSON() -> JSONValue {
-        let unavailable = registry.unavailableModels(in: catalog)
+        let unavailable = registryUnavailable
         let now = ContinuousClock.now
         return .array(
             catalog.models.map { m in
@@ -258,6 +269,34 @@ public actor Engine {
         return try await job(taskUUID)
     }
 
+    /// Per-group job statistics since `since`, and spend against budget caps.
+    public func stats(by grouping: StatsGrouping, since: Timestamp) async throws(AtelierError) -> JSONValue {
+        let groups: [JSONValue]
+        do { groups = try await store.stats(by: grouping, since: since) } catch {
+            throw AtelierError(.storeFailure, "store read failed", retryable: true)
+        }
+        return ["since": .string(since.iso8601), "groups": .array(groups), "budgets": ledger.report(budgets: policy.budgets)]
+    }
+
+    // MARK: - Configuration
+
+    /// Swaps in a new catalog, routing policy and provider set, all validated by the caller. Queued jobs keep
+    /// their routes; new decisions use the new policy at once.
+    public func reload(catalog: Catalog, policy: RoutingPolicy, registry: ProviderRegistry) async throws(AtelierError) {
+        let fresh: BudgetLedger
+        do { fresh = try await BudgetLedger.rebuild(store: store, budgets: policy.budgets, now: .now()) } catch {
+            throw AtelierError(.storeFailure, "could not rebuild the budget ledger", retryable: true)
+        }
+        self.catalog = catalog
+        self.policy = policy
+        self.router = Router(catalog: catalog, policy: policy)
+        self.registry = registry
+        self.registryUnavailable = registry.unavailableModels(in: catalog)
+        self.ledger = fresh
+        logger.info("configuration reloaded", metadata: ["models": "\(catalog.models.count)", "rules": "\(policy.ruleNames.count)"])
+        pump()
+    }
+
     // MARK: - Cancellation
 
     /// Cancels a queued job, or a running one by abandoning its provider call.
@@ -313,6 +352,10 @@ public actor Engine {
         var j = job
         j.updatedAt = .now()
         let change = event.map { StateChange(event: $0, job: j, newResults: newResults) }
+        if let event, ["succeeded", "failed", "cancelled"].contains(event) {
+            // Replace the reserved estimate by what the job actually cost.
+            ledger.add(BudgetLedger.charge(of: j) - (j.route?.estimatedCostUSD ?? 0), task: j.task, createdAt: j.createdAt, budgets: policy.budgets)
+        }
         // State writes must happen even when the job's task was cancelled (shutdown, caller's cancel): GRDB
         // refuses to start work in a cancelled task, so the write runs in a task that does not inherit it.
         let store = self.store
@@ -333,9 +376,9 @@ public actor Engine {
     private static let epoch = ContinuousClock.now
 
     func routingContext() -> RoutingContext {
-        var unavailable = registry.unavailableModels(in: catalog)
+        var unavailable = registryUnavailable
         for (id, r) in breakers.unavailable(at: Self.seconds(.now)) where unavailable[id] == nil { unavailable[id] = r }
-        return RoutingContext(unavailable: unavailable)
+        return RoutingContext(unavailable: unavailable, spend: ledger.spend)
     }
 
     // MARK: - Running a job
@@ -492,7 +535,11 @@ public actor Engine {
         for (i, img) in images.enumerated() {
             let seed: Int64? = model.seedHonored ? (img.seed ?? request.seed.map { $0 + Int64(i) }) : nil
             do {
-                results.append(try files.store(img, taskUUID: taskUUID, imageUUID: UUIDv4.generate(), seed: seed, seedHonored: model.seedHonored))
+                var stored = try files.store(img, taskUUID: taskUUID, imageUUID: UUIDv4.generate(), seed: seed, seedHonored: model.seedHonored)
+                // Seed-honouring models only: how to make this image again (model version, parameters sent, references).
+                stored.recipe = Recipe.make(
+                    model: model, seed: seed, parameters: img.sentParameters, referenceSHA256: refs.map(\.sha256), result: stored)
+                results.append(stored)
             } catch {
                 return .failure(ProviderError(error.code, error.message))
             }
@@ -548,3 +595,116 @@ public actor Engine {
     }
 }
 
+
+// MARK: - Model verification (`models.verify`)
+
+/// What `models.verify` found: whether each provider could be asked, and for each configured model whether its
+/// provider still lists it today.
+public struct ModelVerificationReport: Sendable {
+    /// One provider's part.
+    public struct ProviderResult: Sendable {
+        public var provider: String
+        /// `checked`, `skipped` (no key, not configured, built-in), `unsupported` (the API has no model list) or `failed`.
+        public var status: String
+        public var reason: String?
+        public var error: AtelierError?
+    }
+
+    /// One configured model.
+    public struct ModelResult: Sendable {
+        public var id: String
+        public var provider: String
+        public var upstreamID: String
+        public var catalogStatus: ModelStatus
+        public var replacedBy: String?
+        /// `present`, `missing`, `deprecated` (as the provider says), `unknown` (the provider did not say), or
+        /// `skipped` / `unsupported` / `failed` (as its provider).
+        public var upstream: String
+    }
+
+    public var providers: [ProviderResult]
+    public var models: [ModelResult]
+
+    /// Routable models (active or deprecated in the catalog) their provider no longer lists: jobs for them will fail.
+    public var missing: [String] { models.filter { $0.upstream == "missing" && $0.catalogStatus != .retired }.map(\.id) }
+    /// Models the provider flags as deprecated, or the catalog marks deprecated.
+    public var deprecated: [String] { models.filter { $0.upstream == "deprecated" || $0.catalogStatus == .deprecated }.map(\.id) }
+    /// Models the catalog marks retired (never routed), whatever the provider says.
+    public var retired: [String] { models.filter { $0.catalogStatus == .retired }.map(\.id) }
+    /// Retired in the catalog but still listed upstream (informational).
+    public var retiredButListed: [String] { models.filter { $0.catalogStatus == .retired && $0.upstream == "present" }.map(\.id) }
+    /// Providers not asked.
+    public var skipped: [String] { providers.filter { $0.status == "skipped" }.map(\.provider) }
+
+    public var json: JSONValue {
+        let ps: [JSONValue] = providers.map { p in
+            var o: JSONObject = ["provider": .string(p.provider), "status": .string(p.status)]
+            o.append("reason", ifPresent: p.reason.map(JSONValue.string))
+            o.append("error", ifPresent: p.error?.json)
+            return .object(o)
+        }
+        let ms: [JSONValue] = models.map { m in
+            var o: JSONObject = [
+                "id": .string(m.id), "provider": .string(m.provider), "upstreamId": .string(m.upstreamID), "catalogStatus": .string(m.catalogStatus.rawValue),
+                "upstream": .string(m.upstream),
+            ]
+            o.append("replacedBy", ifPresent: m.replacedBy.map(JSONValue.string))
+            return .object(o)
+        }
+        func ids(_ a: [String]) -> JSONValue { .array(a.map(JSONValue.string)) }
+        return [
+            "providers": .array(ps), "models": .array(ms), "missing": ids(missing), "deprecated": ids(deprecated), "retired": ids(retired),
+            "retiredButListed": ids(retiredButListed), "skipped": ids(skipped),
+        ]
+    }
+}
+
+extension Engine {
+    /// The configured provider ids, in catalog order.
+    public var providerIDs: [String] { catalog.providers.map(\.id) }
+
+    /// Asks every provider that has a key (or needs none and is configured) which configured model ids exist
+    /// today, concurrently. Providers without a key are reported as skipped; no job is affected.
+    /// - Parameter only: restrict to these provider ids (nil: all).
+    public func verifyModels(providers only: Set<String>? = nil) async -> ModelVerificationReport {
+        let catalog = self.catalog
+        let registry = self.registry
+        let configs = catalog.providers.filter { only == nil || only!.contains($0.id) }
+        let outcomes = await withTaskGroup(of: (Int, ModelVerificationReport.ProviderResult, [String: ModelVerification]).self) { group in
+            for (i, config) in configs.enumerated() {
+                let entry = registry.entry(config.id)
+                group.addTask {
+                    func result(_ status: String, _ reason: String?, _ error: AtelierError? = nil) -> ModelVerificationReport.ProviderResult {
+                        .init(provider: config.id, status: status, reason: reason, error: error)
+                    }
+                    if config.kind == .local { return (i, result("skipped", "built-in renderer"), [:]) }
+                    guard let entry, let provider = entry.provider else { return (i, result("skipped", "no implementation"), [:]) }
+                    if let why = entry.unavailable { return (i, result("skipped", why.description), [:]) }
+                    let ids = Array(Set(config.models.map(\.upstreamID))).sorted()
+                    do throws(ProviderError) {
+                        guard let found = try await provider.verifyModels(ids) else {
+                            return (i, result("unsupported", "the provider's API cannot list models"), [:])
+                        }
+                        return (i, result("checked", nil), found)
+                    } catch {
+                        return (i, result("failed", error.message, error.atelierError), [:])
+                    }
+                }
+            }
+            var out: [(Int, ModelVerificationReport.ProviderResult, [String: ModelVerification])] = []
+            for await r in group { out.append(r) }
+            return out.sorted { $0.0 < $1.0 }
+        }
+        var report = ModelVerificationReport(providers: [], models: [])
+        for (i, p, found) in outcomes {
+            report.providers.append(p)
+            for m in configs[i].models {
+                let upstream: String
+                if p.status == "checked" { upstream = found[m.upstreamID]?.rawValue ?? "unknown" } else { upstream = p.status }
+                report.models.append(
+                    .init(id: m.id, provider: m.provider, upstreamID: m.upstreamID, catalogStatus: m.status, replacedBy: m.replacedBy, upstream: upstream))
+            }
+        }
+        return report
+    }
+}

@@ -168,6 +168,7 @@ public enum RPCErrorCode {
         case .frameTooLarge: return -32007
         case .tooManyRequests: return -32008
         case .storeFailure: return -32010
+        case .configInvalid: return -32011
         case .internalError: return -32099
         default: return -32000
         }
@@ -227,4 +228,8 @@ public enum RPCMethod {
     public static let daemonHealth = "daemon.health"
     /// The notification the server pushes to subscribers.
     public static let jobEvent = "job.event"
+    /// Re-read providers and routing, validate, swap atomically.
+    public static let configReload = "config.reload"
+    /// Per-group statistics and budget spend.
+    public static let statsGet = "stats.get"
 }

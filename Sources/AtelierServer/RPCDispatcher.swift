@@ -17,9 +17,16 @@ public protocol RPCConnection: AnyObject, Sendable {
 public struct DaemonServices: Sendable {
     /// The job engine.
     public var engine: Engine
+    /// Where `config.reload` re-reads the configuration from (nil: reload unsupported).
+    public var configSource: ConfigSource?
+    /// Hybrid workflows (`workflow.*`; nil: not enabled).
+    public var workflows: WorkflowService? = nil
+    /// Webhook and upload delivery (`delivery.*`, `webhook.secret`; nil: not enabled).
+    public var delivery: DeliveryService? = nil
 
-    public init(engine: Engine) {
+    public init(engine: Engine, configSource: ConfigSource? = nil) {
         self.engine = engine
+        self.configSource = configSource
     }
 }
 
@@ -42,9 +49,11 @@ public struct RPCDispatcher: Sendable {
     /// Every method, by name.
     static let handlers: [String: Handler] = {
         var all: [String: Handler] = [:]
-        for group in [jobHandlers] {
+        for group in [jobHandlers, adminHandlers, workflowHandlers, modelHandlers, deliveryHandlers] {
             all.merge(group) { first, _ in first }
         }
+        // Delivery URLs naming forbidden literal addresses are refused before a job is stored.
+        if let submit = all[RPCMethod.jobSubmit] { all[RPCMethod.jobSubmit] = withDeliverySubmitCheck(submit) }
         return all
     }()
 

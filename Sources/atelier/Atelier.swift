@@ -10,11 +10,11 @@ struct Atelier: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "atelier",
         abstract: "Submit and inspect image-generation jobs on a running atelierd.",
-        subcommands: jobCommands)
+        subcommands: jobCommands + routingCommands + workflowCommands + deliveryCommands)
 
     /// The job subcommands. Feature files add their own lists here.
     static let jobCommands: [any ParsableCommand.Type] = [
-        Submit.self, Get.self, Wait.self, Cancel.self, List.self, Models.self, Explain.self, Health.self,
+        Submit.self, Get.self, Wait.self, Cancel.self, List.self, ModelsGroup.self, Explain.self, Health.self,
     ]
 }
 
@@ -33,8 +33,8 @@ struct GlobalOptions: ParsableArguments {
 
 /// The task fields, shared by `submit` and `explain`.
 struct TaskOptions: ParsableArguments {
-    @Argument(help: "The prompt (positivePrompt).")
-    var prompt: String
+    @Argument(help: "The prompt (positivePrompt). Not with `submit --recipe FILE`.")
+    var prompt: String?
 
     @Option(name: .customLong("negative"), help: "negativePrompt.")
     var negativePrompt: String?
@@ -77,6 +77,7 @@ struct TaskOptions: ParsableArguments {
     func json() throws -> JSONValue {
         var o = JSONObject()
         o.append("taskUUID", ifPresent: taskUUID.map(JSONValue.string))
+        guard let prompt else { throw ValidationError("a prompt is required") }
         o.append("positivePrompt", .string(prompt))
         o.append("negativePrompt", ifPresent: negativePrompt.map(JSONValue.string))
         o.append("model", .string(model))

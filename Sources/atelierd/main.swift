@@ -7,6 +7,7 @@ import AtelierServer
 import Foundation
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 /// `atelierd`: the Atelier daemon.
 @main
@@ -43,6 +44,9 @@ struct Atelierd: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env ATELIER_LOG_LEVEL).")
     var logLevel: String?
 
+    @OptionGroup(title: "Delivery (webhooks and uploads)")
+    var delivery: DeliveryOptions
+
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
         let level = Logger.Level(rawValue: logLevel ?? env["ATELIER_LOG_LEVEL"] ?? "info") ?? .info
@@ -62,30 +66,42 @@ struct Atelierd: AsyncParsableCommand {
         let providersDir = providers ?? DefaultPaths.providers(environment: env)
         let routingFile = routing ?? DefaultPaths.routing(environment: env)
 
+        let transport = AsyncHTTPTransport()
+        let source = ConfigSource(providersDirectory: providersDir, routingFile: routingFile, environment: env) { config, credentials in
+            config.kind == .local
+                ? LocalProvider(id: config.id) : NetworkProviders.make(config: config, credentials: credentials, transport: transport)
+        }
         let catalog: Catalog
         let policy: RoutingPolicy
+        let registry: ProviderRegistry
         do {
-            catalog = try CatalogLoader.load(directory: providersDir)
-            policy = try RoutingPolicy.load(path: routingFile, catalog: catalog)
+            (catalog, policy, registry) = try source.load()
         } catch {
             FileHandle.standardError.write(Data("atelierd: configuration error:\n\(error.description)\n".utf8))
+            await transport.shutdown()
             throw ExitCode(78)
         }
 
+        let outbox = try delivery.makeOutbox()
         let files = ResultFiles(root: dataDirectory)
-        try files.prepare()
-        let store = try JobStore(path: files.databasePath, durability: durabilityMode)
-        let transport = AsyncHTTPTransport()
-        let registry = ProviderRegistry(catalog: catalog, environment: env) { config, credentials in
-            config.kind == .local
-                ? LocalProvider(id: config.id) : NetworkProviders.make(config: config, credentials: credentials, transport: transport)
+        let store: JobStore
+        do {
+            try files.prepare()
+            store = try JobStore(path: files.databasePath, durability: durabilityMode, hooks: [outbox])
+        } catch {
+            FileHandle.standardError.write(Data("atelierd: cannot open the data directory \(dataDirectory): \(error)\n".utf8))
+            await transport.shutdown()
+            throw ExitCode(73)
         }
         let engine = Engine(
             configuration: EngineConfiguration(dataDirectory: dataDirectory, durability: durabilityMode, shutdownGraceSeconds: shutdownGrace, hold: hold),
             store: store, catalog: catalog, policy: policy, registry: registry, transport: transport, logger: logger)
+        let workflows = WorkflowService(engine: engine, store: WorkflowStore(jobs: store), logger: logger)
+        let deliveryService = try delivery.makeService(
+            outbox: outbox, store: store, engine: engine, dataDirectory: dataDirectory, environment: env, logger: logger)
         let server = SocketServer(
             configuration: SocketServerConfiguration(socketPath: socketPath, maxFrameBytes: maxFrameBytes),
-            services: DaemonServices(engine: engine), logger: logger)
+            services: DaemonServices(engine: engine, configSource: source).adding(workflows: workflows).adding(delivery: deliveryService), logger: logger)
 
         let available = catalog.models.filter { registry.entry($0.provider)?.unavailable == nil }.map(\.id)
         logger.info(
@@ -95,9 +111,10 @@ struct Atelierd: AsyncParsableCommand {
                 "models": "\(catalog.models.count)", "available": "\(available.joined(separator: ","))",
             ])
 
-        let daemon = DaemonService(engine: engine, server: server, transport: transport, logger: logger)
+        let daemon = DaemonService(engine: engine, server: server, transport: transport, logger: logger, workflows: workflows)
+        let hangup = ReloadOnHangup(engine: engine, source: source, logger: logger)
         let group = ServiceGroup(
-            configuration: .init(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: [deliveryService, daemon, hangup], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("stopped")
     }
@@ -110,10 +127,13 @@ struct DaemonService: Service {
     let server: SocketServer
     let transport: AsyncHTTPTransport
     let logger: Logger
+    /// Started after the engine (it reconciles workflows against the recovered jobs), stopped after it drains.
+    var workflows: WorkflowService? = nil
 
     func run() async throws {
         do {
             try await engine.start()
+            try await workflows?.start()
             try await server.start()
         } catch {
             await transport.shutdown()
@@ -123,7 +143,98 @@ struct DaemonService: Service {
         logger.info("graceful shutdown: closing the socket")
         await server.stopAccepting()
         await engine.shutdown()
+        await workflows?.stop()
         await server.closeConnections()
         await transport.shutdown()
+    }
+}
+
+/// SIGHUP: re-read providers and routing, validate everything, swap atomically; a bad file changes nothing.
+struct ReloadOnHangup: Service {
+    let engine: Engine
+    let source: ConfigSource
+    let logger: Logger
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            logger.info("SIGHUP: reloading configuration")
+            do { _ = try await engine.reload(from: source) } catch {
+                logger.error("reload rejected; the running configuration is unchanged", metadata: ["error": "\(error.message)"])
+            }
+        }
+    }
+}
+
+/// `atelierd`'s delivery flags (webhooks and uploads; see docs/delivery.md).
+struct DeliveryOptions: ParsableArguments {
+    @Option(help: "Webhook attempt schedule: waits before each attempt, e.g. 0,5s,5m,30m,2h,5h,10h,10h (the default).")
+    var webhookRetrySchedule: String?
+
+    @Option(help: "Upload attempt schedule (default 0,2s,10s,1m,5m,15m,30m).")
+    var uploadRetrySchedule: String?
+
+    @Option(help: "Random spread of each retry wait, as a fraction (0.1 = ±10%).")
+    var deliveryJitter: Double = 0.1
+
+    @Option(help: "Seconds one webhook attempt may take.")
+    var webhookTimeout: Double = 15
+
+    @Option(help: "Seconds one upload attempt may take.")
+    var uploadTimeout: Double = 300
+
+    @Option(help: "Delivery attempts in flight to one host at once.")
+    var deliveryPerHost: Int = 16
+
+    @Option(help: "Delivery attempts in flight in total.")
+    var deliveryConcurrency: Int = 256
+
+    @Option(help: "An address range deliveries may reach even if denied (CIDR, e.g. 169.254.10.0/24). Repeatable.")
+    var deliveryAllow: [String] = []
+
+    @Option(help: "An address range deliveries may not reach, besides link-local and cloud metadata (CIDR, e.g. 10.0.0.0/8). Repeatable.")
+    var deliveryDeny: [String] = []
+
+    /// The delivery settings; flag mistakes are usage errors.
+    func configuration() throws -> DeliveryConfiguration {
+        func schedule(_ text: String?, _ name: String, _ fallback: RetrySchedule) throws -> RetrySchedule {
+            guard let text else { return RetrySchedule(delays: fallback.delays, jitter: deliveryJitter) }
+            guard let s = RetrySchedule.parse(text, jitter: deliveryJitter) else {
+                throw ValidationError("--\(name) must be a comma-separated list of waits such as 0,5s,5m,2h")
+            }
+            return s
+        }
+        func ranges(_ list: [String], _ name: String) throws -> [CIDR] {
+            try list.map { t in
+                guard let c = CIDR(t) else { throw ValidationError("--\(name) must be an address or CIDR range, not '\(t)'") }
+                return c
+            }
+        }
+        guard (0...1).contains(deliveryJitter) else { throw ValidationError("--delivery-jitter must be between 0 and 1") }
+        guard webhookTimeout > 0, uploadTimeout > 0 else { throw ValidationError("delivery timeouts must be positive") }
+        return DeliveryConfiguration(
+            webhookSchedule: try schedule(webhookRetrySchedule, "webhook-retry-schedule", .webhookDefault),
+            uploadSchedule: try schedule(uploadRetrySchedule, "upload-retry-schedule", .uploadDefault),
+            webhookTimeoutSeconds: webhookTimeout, uploadTimeoutSeconds: uploadTimeout, perHostConcurrency: deliveryPerHost,
+            maxConcurrency: deliveryConcurrency,
+            addressPolicy: AddressPolicy(allow: try ranges(deliveryAllow, "delivery-allow"), extraDeny: try ranges(deliveryDeny, "delivery-deny")))
+    }
+
+    /// The outbox hook for the store (create before opening it).
+    func makeOutbox() throws -> DeliveryOutbox { DeliveryOutbox(configuration: try configuration()) }
+
+    /// The delivery worker, with the webhook secret from ATELIER_WEBHOOK_SECRET or the data directory (generated
+    /// there on first start). Exits 78 when the secret is unusable.
+    func makeService(
+        outbox: DeliveryOutbox, store: JobStore, engine: Engine, dataDirectory: String, environment: [String: String], logger: Logger
+    ) throws -> DeliveryService {
+        let secret: WebhookSecret
+        let source: WebhookSecret.Source
+        do { (secret, source) = try WebhookSecret.load(dataDirectory: dataDirectory, environment: environment) } catch {
+            FileHandle.standardError.write(Data("atelierd: webhook secret: \(error.message)\n".utf8))
+            throw ExitCode(78)
+        }
+        return DeliveryService(
+            outbox: outbox, jobStore: store, secret: secret, secretSource: source, cache: engine.cache, events: engine.events, logger: logger)
     }
 }

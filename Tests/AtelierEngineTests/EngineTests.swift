@@ -83,8 +83,8 @@ struct EngineHarness {
 
     /// Two seed-honouring models (cheap A, dearer B with another safety policy) and one that ignores seeds (C, cheapest).
     static func make(
-        _ script: [String: [ScriptedProvider.Step]], rules: String = "[]", dir: String? = nil, provider: ScriptedProvider? = nil,
-        grace: Double = 5
+        _ script: [String: [ScriptedProvider.Step]], rules: String = "[]", budgets: String = "[]", dir: String? = nil,
+        provider: ScriptedProvider? = nil, grace: Double = 5
     ) async throws -> EngineHarness {
         let dir = dir ?? "/tmp/engine-\(UUID().uuidString.prefix(8))"
         let catalog = Catalog(providers: [
@@ -97,7 +97,8 @@ struct EngineHarness {
                 ])
         ])
         let policy = try RoutingPolicy.parse(
-            try JSONParser.parse(#"{"version": 1, "objective": "cheapest", "rules": \#(rules)}"#), file: "test.json", catalog: catalog)
+            try JSONParser.parse(#"{"version": 1, "objective": "cheapest", "rules": \#(rules), "budgets": \#(budgets)}"#), file: "test.json",
+            catalog: catalog)
         let provider = provider ?? ScriptedProvider(script)
         let sleeps = SleepRecorder()
         let files = ResultFiles(root: dir)

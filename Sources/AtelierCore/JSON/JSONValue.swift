@@ -56,8 +56,12 @@ public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral, Se
 
     public func makeIterator() -> IndexingIterator<[(key: String, value: JSONValue)]> { members.makeIterator() }
 
-    /// Appends a member without checking for an existing key (for writers building fresh objects).
-    public mutating func append(_ key: String, _ value: JSONValue) { members.append((key, value)) }
+    /// Appends a member to an object being built. The key must be new (checked in debug builds): a duplicate
+    /// member would be written twice and rejected by strict parsers, including ours.
+    public mutating func append(_ key: String, _ value: JSONValue) {
+        assert(!members.contains { $0.key == key }, "duplicate JSON member '\(key)'")
+        members.append((key, value))
+    }
 
     /// Appends a member only when `value` is not nil.
     public mutating func append(_ key: String, ifPresent value: JSONValue?) {

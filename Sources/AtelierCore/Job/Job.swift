@@ -32,11 +32,14 @@ public struct JobResult: Sendable, Equatable {
     public var costUSD: Double?
     /// Text the model returned alongside the image (Gemini), if any.
     public var note: String?
+    /// How to make this image again exactly; only on results of seed-honouring models (see ``Recipe``).
+    public var recipe: Recipe?
 
     public init(
         imageUUID: String, path: String, mimeType: String, width: Int, height: Int, bytes: Int, sha256: String, seed: Int64?,
-        seedHonored: Bool, costUSD: Double?, note: String? = nil
+        seedHonored: Bool, costUSD: Double?, note: String? = nil, recipe: Recipe? = nil
     ) {
+        self.recipe = recipe
         self.imageUUID = imageUUID
         self.path = path
         self.mimeType = mimeType
@@ -63,11 +66,13 @@ public struct JobResult: Sendable, Equatable {
         o.append("seedHonored", .bool(seedHonored))
         o.append("costUSD", costUSD.map(JSONValue.number) ?? .null)
         o.append("note", ifPresent: note.map(JSONValue.string))
+        o.append("recipe", recipe?.json ?? .null)
         return .object(o)
     }
 
     public init(json: JSONValue) throws(AtelierError) {
         var r = try FieldReader(json)
+        recipe = try r.raw("recipe").map { v throws(AtelierError) in try Recipe(json: v) }
         imageUUID = try r.requiredString("imageUUID")
         path = try r.requiredString("path")
         mimeType = try r.requiredString("mimeType")
@@ -218,6 +223,9 @@ public struct Job: Sendable, Equatable {
     public var costUSD: Double?
     public var error: AtelierError?
     public var attempts: [Attempt]
+    /// Webhook messages and uploads owed for this job, one entry per outbox row (`{id, kind, event, url, status,
+    /// attempts, nextAttemptAt, lastError, …}`); kept current by the delivery service, empty when there are none.
+    public var deliveries: [JSONValue] = []
 
     public init(
         task: ImageTask, status: JobStatus = .queued, createdAt: Timestamp, route: RouteSummary?, results: [JobResult] = [],
@@ -248,6 +256,7 @@ public struct Job: Sendable, Equatable {
         o.append("error", error?.json ?? .null)
         o.append("attempts", .array(attempts.map(\.json)))
         o.append("task", task.json)
+        if !deliveries.isEmpty { o.append("deliveries", .array(deliveries)) }
         return .object(o)
     }
 }
@@ -290,5 +299,6 @@ extension Job {
         self.attempts = attempts
         guard let t = r.raw("task") else { throw AtelierError(.missingField, "task is missing", field: "/task") }
         task = try ImageTask(json: t)
+        deliveries = r.raw("deliveries")?.arrayValue ?? []
     }
 }

@@ -290,7 +290,7 @@ extension SimulationReport {
                     x.append("unservedByCode", .array(p.unservedByCode.map { ["code": .string($0.reason), "tasks": .int(Int64($0.tasks))] }))
                     x.append("blockingReasons", .array(p.blockingReasons.map { ["reason": .string($0.reason), "models": .int(Int64($0.tasks))] }))
                     x.append(
-                        "unserved",
+                        "unservedExamples",
                         .array(
                             p.unservedExamples.map { u in
                                 var r = JSONObject()

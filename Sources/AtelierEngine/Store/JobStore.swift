@@ -81,6 +81,8 @@ public final class JobStore: Sendable {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         registerJobMigrations(&m)
+        registerWorkflowMigrations(&m)
+        registerDeliveryMigrations(&m)
         return m
     }
 
@@ -118,26 +120,30 @@ public final class JobStore: Sendable {
     /// The outcomes are in the order of `jobs`.
     public func insert(_ jobs: [Job]) async throws -> [InsertOutcome] {
         try await pool.write { db in
+            // Prepared once per connection: compiling SQL (and GRDB's authorizer pass) dominated the submit path.
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO job (task_uuid, status, request_json, task_json, created_ms, updated_ms, route_json, provider, model, arm)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(task_uuid) DO NOTHING
+                    """)
             var outcomes: [InsertOutcome] = []
             outcomes.reserveCapacity(jobs.count)
             for job in jobs {
                 let request = JSONWriter.string(job.task.json)
-                if let row = try Row.fetchOne(db, sql: "SELECT * FROM job WHERE task_uuid = ?", arguments: [job.taskUUID]) {
-                    let existing: String = row["request_json"]
-                    outcomes.append(existing == request ? .existing(try Self.decode(row)) : .conflict)
+                try insert.execute(arguments: [
+                    job.taskUUID, job.status.rawValue, request, request, job.createdAt.milliseconds, job.updatedAt.milliseconds,
+                    job.route.map { JSONWriter.string($0.json) }, job.route?.provider, job.route?.model, job.route?.arm,
+                ])
+                if db.changesCount == 1 {
+                    outcomes.append(.inserted(job))
                     continue
                 }
-                try db.execute(
-                    sql: """
-                        INSERT INTO job (task_uuid, status, request_json, task_json, created_ms, updated_ms, route_json, results_json,
-                                         attempts_json, provider, model, arm)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, '[]', '[]', ?, ?, ?)
-                        """,
-                    arguments: [
-                        job.taskUUID, job.status.rawValue, request, request, job.createdAt.milliseconds, job.updatedAt.milliseconds,
-                        job.route.map { JSONWriter.string($0.json) }, job.route?.provider, job.route?.model, job.route?.arm,
-                    ])
-                outcomes.append(.inserted(job))
+                guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM job WHERE task_uuid = ?"), arguments: [job.taskUUID]) else {
+                    throw AtelierError(.storeFailure, "insert of \(job.taskUUID) neither inserted nor found")
+                }
+                let existing: String = row["request_json"]
+                outcomes.append(existing == request ? .existing(try Self.decode(row)) : .conflict)
             }
             return outcomes
         }
@@ -154,12 +160,13 @@ public final class JobStore: Sendable {
     }
 
     static func write(_ job: Job, _ db: Database) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 UPDATE job SET status = ?, task_json = ?, updated_ms = ?, started_ms = ?, finished_ms = ?, route_json = ?,
                                results_json = ?, cost_usd = ?, error_json = ?, attempts_json = ?, provider = ?, model = ?, arm = ?
                 WHERE task_uuid = ?
-                """,
+                """
+        ).execute(
             arguments: [
                 job.status.rawValue, JSONWriter.string(job.task.json), job.updatedAt.milliseconds, job.startedAt?.milliseconds,
                 job.finishedAt?.milliseconds, job.route.map { JSONWriter.string($0.json) },
@@ -176,6 +183,14 @@ public final class JobStore: Sendable {
     public func job(_ taskUUID: String) async throws -> Job? {
         try await pool.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM job WHERE task_uuid = ?", arguments: [taskUUID]).map(Self.decode)
+        }
+    }
+
+    /// The job and the canonical request it was submitted with, or nil.
+    public func jobWithRequest(_ taskUUID: String) async throws -> (job: Job, request: String)? {
+        try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM job WHERE task_uuid = ?", arguments: [taskUUID]) else { return nil }
+            return (try Self.decode(row), row["request_json"])
         }
     }
 

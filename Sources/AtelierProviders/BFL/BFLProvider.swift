@@ -44,9 +44,11 @@ public struct BFLProvider: Provider {
             guard let key = request.credentials?.secret, !key.isEmpty else { throw missingKey(id) }
             var waiter = PollWaiter(clock: clock, backoff: backoff, totalSeconds: totalTimeoutSeconds)
             var jobs: [BFLCodec.Job] = []
-            for _ in 0..<max(request.task.numberResults, 1) {
+            for i in 0..<max(request.task.numberResults, 1) {
                 if context.isCancelled { throw ProviderError(.cancelled, "cancelled while submitting to BFL") }
-                let response = try await transport.send(BFLCodec.encodeSubmit(request, apiKey: key, timeoutSeconds: requestTimeoutSeconds), maxBodyBytes: 1 << 20)
+                // Image i uses seed + i (as everywhere in Atelier): the same seed n times would make n identical images.
+                let response = try await transport.send(
+                    BFLCodec.encodeSubmit(Self.request(request, image: i), apiKey: key, timeoutSeconds: requestTimeoutSeconds), maxBodyBytes: 1 << 20)
                 jobs.append(try BFLCodec.decodeSubmit(response, baseURL: request.baseURL))
                 // Cumulative: after a crash every paid submit so far is resumed, none re-submitted.
                 try await context.recordResumeHandle(BFLCodec.handle(jobs))
@@ -72,7 +74,6 @@ public struct BFLProvider: Provider {
     ) async throws(ProviderError) -> [GeneratedImage] {
         var images: [GeneratedImage?] = Array(repeating: nil, count: jobs.count)
         var transient = Array(repeating: 0, count: jobs.count)
-        let sent = BFLCodec.sentParameters(request)
         do throws(ProviderError) {
             while images.contains(where: { $0 == nil }) {
                 try await waiter.wait(context: context, what: "BFL generation")
@@ -91,8 +92,9 @@ public struct BFLProvider: Provider {
                         scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: i,
                         fileExtension: request.task.outputFormat.fileExtension)
                     let mime = try await fetch(sample, to: path) ?? request.task.outputFormat.mimeType
+                    let one = Self.request(request, image: i)
                     images[i] = GeneratedImage(
-                        path: path, mimeType: mime, seed: seed ?? request.seed, costUSD: job.costUSD, sentParameters: sent)
+                        path: path, mimeType: mime, seed: seed ?? one.seed, costUSD: job.costUSD, sentParameters: BFLCodec.sentParameters(one))
                 }
             }
         } catch {
@@ -111,9 +113,20 @@ public struct BFLProvider: Provider {
         }
     }
 
-    /// Downloads the signed sample without any credentials. Returns the MIME type reported, if it is ours.
+    /// The request for image `i` of a batch: its seed is the task's seed + i.
+    static func request(_ r: GenerationRequest, image i: Int) -> GenerationRequest {
+        guard i > 0 else { return r }
+        var one = r
+        one.seed = r.seed.map { $0 &+ Int64(i) }
+        return one
+    }
+
+    /// Downloads the signed sample without any credentials (transient failures retried: the image is paid for).
+    /// Returns the MIME type reported, if it is ours.
     func fetch(_ url: String, to path: String) async throws(ProviderError) -> String? {
-        let got = try await transport.download(HTTPRequest(method: "GET", url: url, timeoutSeconds: requestTimeoutSeconds), to: path, maxBytes: maxImageBytes)
+        let got = try await Downloads.fetch(
+            transport, url: url, to: path, timeoutSeconds: requestTimeoutSeconds, maxBytes: maxImageBytes, clock: clock,
+            maxRetries: maxTransientPollFailures)
         guard (200..<300).contains(got.status) else {
             try? FileManager.default.removeItem(atPath: path)
             throw ProviderError(.unavailable, "downloading the BFL sample from \(URLCheck.redacted(url)) failed with HTTP \(got.status)", httpStatus: got.status)

@@ -56,8 +56,9 @@ public struct RunwareProvider: Provider {
                 let response = try await transport.send(
                     RunwareCodec.encodeSubmit(request, apiKey: key, timeoutSeconds: requestTimeoutSeconds), maxBodyBytes: 4 << 20)
                 state = try RunwareCodec.decode(response, taskUUID: taskUUID)
-            } catch where error.code == .timeout && error.httpStatus == nil {
-                // The submit may have arrived: ask once before giving up, so a slow network does not pay twice.
+            } catch where Self.submitMayHaveArrived(error) {
+                // The submit may have arrived (and be charged) although its answer was lost: ask once before giving
+                // up, so a slow or broken network does not pay twice.
                 try await waiter.wait(context: context, what: "Runware task \(taskUUID)")
                 do throws(ProviderError) {
                     let r = try await transport.send(
@@ -147,7 +148,9 @@ public struct RunwareProvider: Provider {
                 if let b64 = r.base64 {
                     try ImageFiles.writeBase64(b64, to: path)
                 } else if let url = r.imageURL {
-                    let got = try await transport.download(HTTPRequest(method: "GET", url: url, timeoutSeconds: requestTimeoutSeconds), to: path, maxBytes: maxImageBytes)
+                    let got = try await Downloads.fetch(
+                        transport, url: url, to: path, timeoutSeconds: requestTimeoutSeconds, maxBytes: maxImageBytes, clock: clock,
+                        maxRetries: maxTransientPollFailures)
                     guard (200..<300).contains(got.status) else {
                         try? FileManager.default.removeItem(atPath: path)
                         throw ProviderError(.unavailable, "downloading a Runware image failed with HTTP \(got.status)", httpStatus: got.status)
@@ -180,6 +183,18 @@ public struct RunwareProvider: Provider {
                 out.merge(try RunwareCodec.decodeModelSearch(response, byTask: byTask)) { a, _ in a }
             }
             return out
+        }
+    }
+}
+
+extension RunwareProvider {
+    /// Whether a failed submit may nevertheless have reached Runware: a transport timeout or failure without an
+    /// HTTP status (e.g. the connection reset while the answer was read), or a 2xx answer that could not be read.
+    static func submitMayHaveArrived(_ e: ProviderError) -> Bool {
+        switch e.code {
+        case .timeout, .unavailable: return e.httpStatus == nil
+        case .badUpstream: return e.httpStatus.map { (200..<300).contains($0) } ?? true
+        default: return false
         }
     }
 }

@@ -16,12 +16,14 @@ struct Submit: AsyncParsableCommand {
     var timeout: Double = 600
     @Option(help: "Copy the image to this file (with several images: FILE-1.ext, FILE-2.ext, …). Implies --wait.")
     var out: String?
+    @Option(help: "Submit the task of a recipe (from `atelier recipe`) instead of a prompt; with --wait, says whether the images match.")
+    var recipe: String?
 
     func run() async throws {
         do {
             let client = try await global.connect()
             defer { Task { try? await client.close() } }
-            var job = try await client.submit(try task.json())
+            var job = try await client.submit(try RecipeFile.submitParams(recipe: recipe, task: task))
             if wait || out != nil {
                 if !global.json { FileHandle.standardError.write(Data("submitted \(job.taskUUID) → \(job.route?.model ?? "?")\n".utf8)) }
                 job = try await waitWithProgress(client, job.taskUUID, timeout: timeout, quiet: global.json)
@@ -39,6 +41,7 @@ struct Submit: AsyncParsableCommand {
                     if !global.json { print("wrote \(dest)") }
                 }
             }
+            RecipeFile.report(job, recipe: recipe, quiet: global.json)
             if global.json { Output.printJSON(job.json) } else { print(Output.describe(job)) }
             if job.status == .failed || job.status == .cancelled { throw ExitCode(1) }
         } catch let e as ExitCode { throw e } catch { throw Output.fail(error) }

@@ -53,6 +53,7 @@ final class DaemonProcess: @unchecked Sendable {
     let routingPath: String
     let process = Process()
     private let stderrLines = Mutex<[String]>([])
+    private let logWaiters = Mutex<[(needle: String, after: Int, cont: CheckedContinuation<Void, Never>)]>([])
     private let readyWaiters = Mutex<(ready: Bool, waiters: [CheckedContinuation<Bool, Never>])>((false, []))
 
     /// Writes a routing file and starts the daemon; returns once it listens.
@@ -116,6 +117,7 @@ final class DaemonProcess: @unchecked Sendable {
             for line in lines {
                 self.stderrLines.withLock { $0.append(line) }
                 if line.contains("listening") { self.markReady(true) }
+                self.resumeLogWaiters()
             }
         }
         try process.run()
@@ -139,6 +141,41 @@ final class DaemonProcess: @unchecked Sendable {
         }
         for w in waiters { w.resume(returning: ok) }
     }
+
+    /// The number of log lines so far (a mark for ``waitForLog(_:after:)``).
+    var logLineCount: Int { stderrLines.withLock { $0.count } }
+
+    /// Waits until a log line after line number `after` contains `needle`.
+    func waitForLog(_ needle: String, after: Int = 0) async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let found = stderrLines.withLock { lines in lines.dropFirst(after).contains { $0.contains(needle) } }
+            if found {
+                c.resume()
+                return
+            }
+            logWaiters.withLock { $0.append((needle, after, c)) }
+            resumeLogWaiters()
+        }
+    }
+
+    private func resumeLogWaiters() {
+        let lines = stderrLines.withLock { $0 }
+        let ready = logWaiters.withLock { ws -> [CheckedContinuation<Void, Never>] in
+            var out: [CheckedContinuation<Void, Never>] = []
+            ws.removeAll { w in
+                if lines.dropFirst(w.after).contains(where: { $0.contains(w.needle) }) {
+                    out.append(w.cont)
+                    return true
+                }
+                return false
+            }
+            return out
+        }
+        for c in ready { c.resume() }
+    }
+
+    /// Sends a signal to the daemon.
+    func signal(_ sig: Int32) { Glibc.kill(process.processIdentifier, sig) }
 
     /// Everything the daemon wrote to stderr so far.
     var log: String { stderrLines.withLock { $0.joined(separator: "\n") } }

@@ -1,0 +1,385 @@
+import AtelierCore
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The delivery worker: a long-running service that claims due outbox rows, makes the attempts with bounded
+/// concurrency (per host and in total), and records the outcomes through the state machine.
+///
+/// - Wakes when new rows commit (the outbox hook signals after COMMIT), when an attempt finishes, on
+///   `delivery.retry`, and otherwise exactly at the earliest `next_attempt_ms` — it never polls on a timer.
+/// - Outcomes finished while a transaction is being written are recorded together in the next one (group commit).
+/// - A job's own status never waits for delivery; a slow or dead receiver only occupies its own host's slots.
+/// - At-least-once: a crash between an attempt and its recorded outcome sends the message again after restart, with
+///   the same `webhook-id`; receivers dedupe on it.
+/// - Keeps the daemon's job cache showing each job's delivery state (`deliveries` in the job JSON).
+public actor DeliveryService: Service {
+    /// The outbox table.
+    public nonisolated let store: DeliveryStore
+    /// The webhook signing secret (`whsec_…`).
+    public nonisolated let secret: WebhookSecret
+    /// Where the secret came from.
+    public nonisolated let secretSource: WebhookSecret.Source
+    public nonisolated let configuration: DeliveryConfiguration
+
+    let jobStore: JobStore
+    let transport: any DeliveryTransport
+    let addressGuard: AddressGuard
+    let signer: WebhookSigner
+    let clock: any DeliveryClock
+    let wakeup: DeliveryWakeup
+    let logger: Logger
+    let cache: JobCache?
+    let events: EventBus?
+
+    private var inflightByHost: [String: Int] = [:]
+    private var inflightTotal = 0
+    private var finished: [DeliveryStore.Outcome] = []
+    private var refreshQueue: Set<String> = []
+    private var refreshing = false
+    private var eventToken: EventBus.Token?
+    private var started = false
+    private nonisolated let stopRequested = StopFlag()
+    /// Counters since start: attempts made, delivered, given up.
+    public private(set) var counters = (attempts: 0, delivered: 0, failed: 0)
+
+    /// - Parameters:
+    ///   - outbox: the hook given to the ``JobStore`` (shares configuration, clock and wake-ups).
+    ///   - transport: nil for the HTTP transport.
+    ///   - resolver: nil for the system resolver.
+    ///   - cache, events: the engine's, to keep jobs' `deliveries` current.
+    public init(
+        outbox: DeliveryOutbox, jobStore: JobStore, secret: WebhookSecret, secretSource: WebhookSecret.Source = .file,
+        transport: (any DeliveryTransport)? = nil, resolver: AddressGuard.Resolver? = nil, cache: JobCache? = nil, events: EventBus? = nil,
+        logger: Logger
+    ) {
+        self.configuration = outbox.configuration
+        self.clock = outbox.clock
+        self.wakeup = outbox.wakeup
+        self.store = DeliveryStore(pool: jobStore.database, configuration: outbox.configuration)
+        self.jobStore = jobStore
+        self.secret = secret
+        self.secretSource = secretSource
+        self.signer = WebhookSigner(secret: secret)
+        self.transport = transport ?? HTTPDeliveryTransport(perHostConcurrency: outbox.configuration.perHostConcurrency)
+        self.addressGuard = AddressGuard(policy: outbox.configuration.addressPolicy, resolver: resolver)
+        self.cache = cache
+        self.events = events
+        self.logger = logger
+    }
+
+    // MARK: - Lifecycle
+
+    /// Recovers rows a crash left mid-attempt, subscribes to job events, and loads open deliveries into the job
+    /// cache. Called by ``run()``; tests that drive the worker by hand call it once.
+    public func start() async throws {
+        guard !started else { return }
+        started = true
+        let recovered = try await store.recover(nowMs: clock.nowMs())
+        if recovered > 0 {
+            logger.notice("deliveries interrupted by the last stop are sent again (same ids)", metadata: ["count": "\(recovered)"])
+        }
+        if let events {
+            eventToken = events.subscribe(taskUUID: nil) { [weak self] ev in
+                guard let self, ev.job.status.isTerminal, ev.event == ev.job.status.rawValue,
+                    ev.job.task.webhookURL != nil || ev.job.task.uploadEndpoint != nil
+                else { return }
+                let id = ev.job.taskUUID
+                Task { await self.requestRefresh([id]) }
+            }
+        }
+        requestRefresh(try await store.tasksWithOpenDeliveries(limit: 1000))
+    }
+
+    public func run() async throws {
+        try await start()
+        logger.info(
+            "delivery worker started",
+            metadata: [
+                "webhookSchedule": "\(configuration.webhookSchedule)", "uploadSchedule": "\(configuration.uploadSchedule)",
+                "perHost": "\(configuration.perHostConcurrency)", "secret": "\(secretSource.rawValue)",
+            ])
+        let stop = stopRequested
+        let wake = wakeup
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                while !stop.isSet && !Task.isCancelled {
+                    await flush()
+                    for r in await claim() {
+                        group.addTask { [self] in
+                            if let outcome = await self.perform(r) { await self.finish(outcome) }
+                        }
+                    }
+                    let next = await nextWake()
+                    await wake.wait(untilMs: next, clock: clock)
+                }
+                // Stopping: let attempts in flight finish within the grace period, then abandon the rest (they stay
+                // `sending` and are sent again at the next start).
+                let deadline = clock.nowMs() + Int64(configuration.shutdownGraceSeconds * 1000)
+                while inflightTotal > 0 && clock.nowMs() < deadline && !Task.isCancelled {
+                    await wake.wait(untilMs: deadline, clock: clock)
+                    await flush()
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            stop.set()
+            wake.signal()
+        }
+        await flush()
+        if let t = eventToken { events?.unsubscribe(t) }
+        await transport.shutdown()
+        logger.info("delivery worker stopped", metadata: ["inFlightAbandoned": "\(inflightTotal)"])
+    }
+
+    // MARK: - The worker
+
+    /// Claims due rows within the concurrency limits and counts them in flight.
+    private func claim() async -> [DeliveryRecord] {
+        let room = configuration.maxConcurrency - inflightTotal
+        guard room > 0 else { return [] }
+        let perHost = configuration.perHostConcurrency
+        let inflight = inflightByHost
+        let full = Set(inflight.filter { $0.value >= perHost }.keys)
+        let rows: [DeliveryRecord]
+        do {
+            rows = try await store.claimDue(nowMs: clock.nowMs(), limit: room, full: full, inflight: inflight, perHost: perHost)
+        } catch {
+            logger.error("cannot claim deliveries", metadata: ["error": "\(error)"])
+            return []
+        }
+        for r in rows {
+            inflightByHost[r.hostKey, default: 0] += 1
+            inflightTotal += 1
+        }
+        if !rows.isEmpty { requestRefresh(Set(rows.map(\.taskUUID))) }
+        return rows
+    }
+
+    /// When to look again: now if rows are due for hosts with room, the earliest due time otherwise; nil when
+    /// everything is saturated (a finishing attempt wakes the worker) or nothing is pending.
+    private func nextWake() async -> Int64? {
+        if inflightTotal >= configuration.maxConcurrency { return nil }
+        if !finished.isEmpty { return clock.nowMs() }
+        let full = Set(inflightByHost.filter { $0.value >= configuration.perHostConcurrency }.keys)
+        do { return try await store.earliestDue(excluding: full) } catch {
+            logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
+            return clock.nowMs() + 1000
+        }
+    }
+
+    private func finish(_ o: DeliveryStore.Outcome) {
+        let h = o.record.hostKey
+        inflightByHost[h, default: 1] -= 1
+        if inflightByHost[h] == 0 { inflightByHost[h] = nil }
+        inflightTotal -= 1
+        finished.append(o)
+        wakeup.signal()
+    }
+
+    /// Records finished attempts in one transaction.
+    private func flush() async {
+        guard !finished.isEmpty else { return }
+        let batch = finished
+        finished.removeAll()
+        do {
+            let written = try await store.record(batch)
+            note(batch, written)
+        } catch {
+            logger.error("cannot record delivery outcomes; retrying", metadata: ["error": "\(error)", "count": "\(batch.count)"])
+            finished.insert(contentsOf: batch, at: 0)
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    private func note(_ batch: [DeliveryStore.Outcome], _ written: [DeliveryRecord]) {
+        counters.attempts += batch.count
+        for r in written where batch.contains(where: { $0.record.id == r.id }) {
+            switch r.state.status {
+            case .delivered:
+                counters.delivered += 1
+                logger.debug("delivered", metadata: ["id": "\(r.id)", "kind": "\(r.kind.rawValue)", "url": "\(URLCheck.redacted(r.url))"])
+            case .failed:
+                counters.failed += 1
+                logger.warning(
+                    "delivery failed for good",
+                    metadata: [
+                        "id": "\(r.id)", "taskUUID": "\(r.taskUUID)", "kind": "\(r.kind.rawValue)", "url": "\(URLCheck.redacted(r.url))",
+                        "attempts": "\(r.state.attempts)", "error": "\(r.state.lastError?.description ?? "-")",
+                    ])
+            default:
+                logger.info(
+                    "delivery attempt failed; will retry",
+                    metadata: [
+                        "id": "\(r.id)", "kind": "\(r.kind.rawValue)", "url": "\(URLCheck.redacted(r.url))", "attempt": "\(r.state.attempts)",
+                        "next": "\(r.state.nextAttemptMs.map { Timestamp(milliseconds: $0).iso8601 } ?? "-")",
+                        "error": "\(r.state.lastError?.description ?? "-")",
+                    ])
+            }
+        }
+        requestRefresh(Set(written.map(\.taskUUID)))
+    }
+
+    /// Makes one attempt. Returns nil when the attempt was abandoned by a shutdown (its row stays `sending`).
+    nonisolated func perform(_ r: DeliveryRecord) async -> DeliveryStore.Outcome? {
+        let result: AttemptResult
+        switch await addressGuard.vet(r.url, nowMs: clock.nowMs()) {
+        case .failure(let f):
+            result = .failure(f)
+        case .success(let target):
+            switch request(for: r) {
+            case .failure(let f): result = .failure(f)
+            case .success(let req): result = await transport.send(req, target: target)
+            }
+        }
+        if Task.isCancelled { return nil }
+        return DeliveryStore.Outcome(record: r, result: result, finishedMs: clock.nowMs(), unitRandom: configuration.random())
+    }
+
+    /// The HTTP request of one attempt: webhooks are signed now (the timestamp is the attempt's), uploads stream the
+    /// stored file.
+    nonisolated func request(for r: DeliveryRecord) -> Result<DeliveryRequest, TransportFailure> {
+        switch r.kind {
+        case .webhook:
+            guard let body = r.body else { return .failure(.unusable("the message has no body")) }
+            let bytes = Array(body.utf8)
+            var headers = signer.headers(id: r.id, timestamp: clock.nowMs() / 1000, body: bytes)
+            headers.append(("content-type", "application/json"))
+            headers.append(("user-agent", "Atelier/\(AtelierVersion.current) (webhooks)"))
+            return .success(
+                DeliveryRequest(
+                    method: "POST", url: r.url, headers: headers, body: .bytes(bytes), timeoutSeconds: configuration.webhookTimeoutSeconds,
+                    maxResponseBytes: configuration.maxResponseBytes))
+        case .upload:
+            guard let payload = r.payload, let json = try? JSONParser.parse(payload), let result = try? JobResult(json: json) else {
+                return .failure(.unusable("the upload has no stored result"))
+            }
+            let size = (try? FileManager.default.attributesOfItem(atPath: result.path)[.size] as? Int) ?? nil
+            guard let size else { return .failure(.unusable("the stored image \(result.imageUUID) is missing")) }
+            guard size == result.bytes else {
+                return .failure(.unusable("the stored image \(result.imageUUID) changed size (\(size) bytes, \(result.bytes) recorded)"))
+            }
+            return .success(
+                DeliveryRequest(
+                    method: "PUT", url: r.url,
+                    headers: [("content-type", result.mimeType), ("user-agent", "Atelier/\(AtelierVersion.current) (uploads)")],
+                    body: .file(path: result.path, length: Int64(size)), timeoutSeconds: configuration.uploadTimeoutSeconds,
+                    maxResponseBytes: configuration.maxResponseBytes))
+        }
+    }
+
+    /// Runs every attempt due now to completion and records it, until nothing is due; returns how many attempts
+    /// ran. For tests and tools that drive the worker by hand (with an injected clock).
+    @discardableResult
+    public func runDue() async throws -> Int {
+        try await start()
+        var total = 0
+        while true {
+            let batch = try await store.claimDue(
+                nowMs: clock.nowMs(), limit: configuration.maxConcurrency, full: [], inflight: [:], perHost: configuration.perHostConcurrency)
+            if batch.isEmpty { break }
+            let outcomes = await withTaskGroup(of: DeliveryStore.Outcome?.self) { group in
+                for r in batch { group.addTask { await self.perform(r) } }
+                var out: [DeliveryStore.Outcome] = []
+                for await o in group { if let o { out.append(o) } }
+                return out
+            }
+            let written = try await store.record(outcomes)
+            note(outcomes, written)
+            total += batch.count
+        }
+        return total
+    }
+
+    // MARK: - Job cache
+
+    /// Queues jobs whose `deliveries` must be re-read into the job cache. One refresher runs at a time, so a
+    /// slower read can never overwrite a newer one.
+    func requestRefresh(_ tasks: some Sequence<String>) {
+        guard cache != nil else { return }
+        refreshQueue.formUnion(tasks)
+        if !refreshing && !refreshQueue.isEmpty {
+            refreshing = true
+            Task { await self.refreshLoop() }
+        }
+    }
+
+    private func refreshLoop() async {
+        guard let cache else { return }
+        while !refreshQueue.isEmpty {
+            let batch = Array(refreshQueue.prefix(256))
+            refreshQueue.subtract(batch)
+            guard let rows = try? await store.rows(forTasks: batch) else { continue }
+            var byTask: [String: [JSONValue]] = [:]
+            for r in rows { byTask[r.taskUUID, default: []].append(r.json) }
+            for id in batch {
+                var job = cache.job(id)
+                if job == nil { job = try? await jobStore.job(id) }
+                // Only finished jobs: the engine owns a job until it is final (and never touches it afterwards).
+                guard var j = job, j.status.isTerminal else { continue }
+                j.deliveries = byTask[id] ?? []
+                cache.put(j)
+            }
+        }
+        refreshing = false
+    }
+
+    // MARK: - Queries and manual retry
+
+    /// A page of deliveries, newest first.
+    public func list(status: DeliveryStatus?, taskUUID: String?, kind: DeliveryKind?, limit: Int, cursor: Int64?) async throws(AtelierError) -> (
+        [DeliveryRecord], Int64?
+    ) {
+        do { return try await store.list(status: status, taskUUID: taskUUID, kind: kind, limit: limit, before: cursor) } catch {
+            throw AtelierError(.storeFailure, "cannot read the outbox", retryable: true)
+        }
+    }
+
+    /// One delivery.
+    public func get(_ id: String) async throws(AtelierError) -> DeliveryRecord {
+        let r: DeliveryRecord?
+        do { r = try await store.get(id) } catch { throw AtelierError(.storeFailure, "cannot read the outbox", retryable: true) }
+        guard let r else { throw AtelierError(.notFound, "no delivery with id \(id)", field: "/id") }
+        return r
+    }
+
+    /// `delivery.retry`: one delivery (by id) or a job's failed and pending ones, due now in a fresh cycle (the same
+    /// `webhook-id`). A delivered one is refused with `already_delivered`.
+    public func retry(id: String?, taskUUID: String?) async throws(AtelierError) -> [DeliveryRecord] {
+        let rows: [DeliveryRecord]
+        do { rows = try await store.retry(id: id, taskUUID: taskUUID, nowMs: clock.nowMs()) } catch {
+            throw AtelierError(.storeFailure, "cannot update the outbox", retryable: true)
+        }
+        if let id {
+            guard let r = rows.first else { throw AtelierError(.notFound, "no delivery with id \(id)", field: "/id") }
+            if r.state.status == .delivered {
+                throw AtelierError(.alreadyDelivered, "delivery \(id) was already delivered", field: "/id")
+            }
+        }
+        wakeup.signal()
+        requestRefresh(Set(rows.map(\.taskUUID)))
+        return rows
+    }
+
+    /// Checks a task's delivery URLs at submit: literal addresses the policy forbids are refused (`invalid_url`).
+    public nonisolated func checkSubmit(_ params: JSONValue) throws(AtelierError) {
+        let policy = configuration.addressPolicy
+        if let w = params["webhookURL"]?.stringValue { try policy.checkLiteral(w, field: "/webhookURL") }
+        switch params["uploadEndpoint"] {
+        case .string(let u)?: try policy.checkLiteral(u, field: "/uploadEndpoint")
+        case .array(let a)?:
+            for (i, v) in a.enumerated() {
+                if let u = v.stringValue { try policy.checkLiteral(u, field: "/uploadEndpoint/\(i)") }
+            }
+        default: break
+        }
+    }
+}
+
+/// A flag set once, from any thread.
+final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
+}

@@ -1,0 +1,396 @@
+import AtelierCore
+import Foundation
+import Logging
+
+/// Runs hybrid workflows on the engine: ideation variants as ordinary jobs, a selection, and a reproducible final.
+///
+/// The decisions are ``WorkflowMachine``'s (pure); this service stores every state change before acting on it,
+/// listens to the engine's job events, and at ``start()`` reconciles every unfinished workflow against the jobs'
+/// stored states, so a restart at any step continues correctly. Stage jobs have taskUUIDs derived from the
+/// workflowUUID, so a job submitted just before a crash is found again (or resubmitted idempotently), never doubled.
+///
+/// Invariants:
+/// - Changes to one workflow are serialised (a per-workflow lock), and each is committed before its actions run
+///   and before its events are published.
+/// - The final job is submitted only after the selection is committed.
+public actor WorkflowService {
+    /// Workflow events (`workflow.wait`, the webhook sender).
+    public nonisolated let events = WorkflowEventBus()
+
+    let engine: Engine
+    let store: WorkflowStore
+    let logger: Logger
+    let random: @Sendable () -> Double
+
+    /// Unfinished workflows (finished ones are read from the store).
+    private var active: [String: Workflow] = [:]
+    private var locked: Set<String> = []
+    private var lockWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+    private var retries: [String: Int] = [:]
+    private var subscription: EventBus.Token?
+    private var consumer: Task<Void, Never>?
+    private var feed: AsyncStream<Job>.Continuation?
+
+    /// - Parameter random: a uniform value in [0, 1) for generated final seeds.
+    public init(engine: Engine, store: WorkflowStore, logger: Logger, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+        self.engine = engine
+        self.store = store
+        self.logger = logger
+        self.random = random
+    }
+
+    // MARK: - Lifecycle
+
+    /// Starts listening to job events and reconciles unfinished workflows. Call after `Engine.start()`.
+    public func start() async throws {
+        guard subscription == nil else { return }
+        let (stream, continuation) = AsyncStream.makeStream(of: Job.self)
+        feed = continuation
+        subscription = engine.events.subscribe(taskUUID: nil) { ev in
+            guard ev.job.task.tags[WorkflowSpec.Tag.workflow] != nil, ev.job.status.isTerminal, ev.event != "result" else { return }
+            continuation.yield(ev.job)
+        }
+        let unfinished = try await store.unfinished()
+        for w in unfinished { active[w.workflowUUID] = w }
+        for w in unfinished { await reconcile(w.workflowUUID) }
+        if !unfinished.isEmpty { logger.info("reconciled unfinished workflows", metadata: ["count": "\(unfinished.count)"]) }
+        consumer = Task { [weak self] in
+            for await job in stream {
+                guard let self else { return }
+                await self.jobFinished(job)
+            }
+        }
+    }
+
+    /// Stops listening (the store keeps everything for the next start). Events already received are still applied
+    /// (the consumer drains, it is not cancelled: a cancelled task cannot write to the store).
+    public func stop() async {
+        if let subscription { engine.events.unsubscribe(subscription) }
+        subscription = nil
+        feed?.finish()
+        feed = nil
+        let c = consumer
+        consumer = nil
+        await c?.value
+    }
+
+    // MARK: - API
+
+    /// `workflow.submit`: checks the request, routes both stages up front (a final that no model can serve is refused
+    /// now, with every model's reason, before anything is spent), stores the workflow, submits the variants, and
+    /// returns the workflow with the job of each variant. The same workflowUUID with the same request returns the
+    /// existing workflow.
+    public func submit(_ params: JSONValue) async throws(AtelierError) -> JSONValue {
+        let spec = try WorkflowSpec(json: params)
+        if let existing = try await stored(spec.workflowUUID) {
+            guard JSONWriter.string(existing.spec.json) == JSONWriter.string(spec.json) else { throw conflict(spec.workflowUUID) }
+            return await render(existing)
+        }
+        let seed = spec.finalSeed ?? Int64(random() * 2_147_483_646) + 1
+
+        let variant = spec.variantTask(0)
+        let variantDecision = await engine.explain(variant)
+        guard let variantChosen = variantDecision.chosen else {
+            throw Self.stageError(variantDecision.error, stage: "ideation", spec: spec)
+        }
+        let finalProbe = spec.finalProbeTask(seed: seed)
+        let finalDecision = await engine.explain(finalProbe)
+        guard let finalChosen = finalDecision.chosen else {
+            throw Self.stageError(finalDecision.error, stage: "final", spec: spec)
+        }
+        var autoVariant = variant
+        autoVariant.model = "auto"
+        var autoFinal = finalProbe
+        autoFinal.model = "auto"
+        let candidates =
+            [variantChosen.model, finalChosen.model] + (await engine.explain(autoVariant)).eligible.map(\.model)
+            + (await engine.explain(autoFinal)).eligible.map(\.model)
+        let baseline = CostBaseline.mostExpensive(candidates: candidates, variant: variant, count: spec.ideationCount, final: finalProbe)
+
+        var w = Workflow(spec: spec, finalSeed: seed, createdAt: .now(), baseline: baseline)
+        for i in w.variants.indices { w.variants[i].estimatedCostUSD = variantChosen.estimatedCostUSD }
+        w.final.estimatedCostUSD = finalChosen.estimatedCostUSD
+        let outcome: WorkflowInsertOutcome
+        do { outcome = try await store.insert(w, events: [.created]) } catch { throw storeError(error) }
+        switch outcome {
+        case .existing(let e): return await render(e)
+        case .conflict: throw conflict(spec.workflowUUID)
+        case .inserted: break
+        }
+        let id = w.workflowUUID
+        active[id] = w
+        events.publish(WorkflowEvent(event: .created, workflow: w))
+        logger.info("workflow submitted", metadata: ["workflowUUID": "\(id)", "variants": "\(spec.ideationCount)", "mode": "\(spec.selectionMode)"])
+        await lock(id)
+        await perform(id, WorkflowMachine.start(w).filter { $0 != .emit(.created) })
+        unlock(id)
+        return try await get(id)
+    }
+
+    /// `workflow.get`.
+    public func get(_ id: String) async throws(AtelierError) -> JSONValue {
+        await render(try await load(id))
+    }
+
+    /// The workflow value (tests, the CLI's typed helpers).
+    public func workflow(_ id: String) async throws(AtelierError) -> Workflow { try await load(id) }
+
+    /// `workflow.select`: finishes this variant's image.
+    public func select(_ id: String, imageUUID: String) async throws(AtelierError) -> JSONValue {
+        _ = try await mutate(id, .select(imageUUID: imageUUID))
+        return try await get(id)
+    }
+
+    /// `workflow.cancel`: cancels the unfinished stage jobs and the workflow.
+    public func cancel(_ id: String) async throws(AtelierError) -> JSONValue {
+        _ = try await mutate(id, .cancel)
+        return try await get(id)
+    }
+
+    /// `workflow.list`: a page of summaries, newest first.
+    public func list(state: WorkflowState?, limit: Int, cursor: Int64?) async throws(AtelierError) -> JSONValue {
+        let page: (workflows: [Workflow], next: Int64?)
+        do { page = try await store.list(state: state, limit: limit, before: cursor) } catch { throw storeError(error) }
+        return [
+            "workflows": .array(page.workflows.map { (active[$0.workflowUUID] ?? $0).summaryJSON }),
+            "nextCursor": page.next.map { .string(String($0)) } ?? .null,
+        ]
+    }
+
+    /// `workflow.wait`: the workflow once it needs the caller (`awaiting_selection`) or is finished, or as it is when
+    /// the timeout passes.
+    public nonisolated func wait(_ id: String, timeoutSeconds: Double) async throws(AtelierError) -> JSONValue {
+        let current = try await workflow(id)
+        if current.state.isResting || timeoutSeconds <= 0 { return await render(current) }
+        let stream = AsyncStream<Void> { cont in
+            let token = events.subscribe(workflowUUID: id) { ev in
+                if ev.workflow.state.isResting {
+                    cont.yield(())
+                    cont.finish()
+                }
+            }
+            cont.onTermination = { [events] _ in events.unsubscribe(token) }
+        }
+        if try await workflow(id).state.isResting { return try await get(id) }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for await _ in stream { return } }
+            group.addTask { try? await Task.sleep(for: .milliseconds(Int64(timeoutSeconds * 1000))) }
+            await group.next()
+            group.cancelAll()
+        }
+        return try await get(id)
+    }
+
+    // MARK: - Driving
+
+    /// A stage job finished (job events).
+    func jobFinished(_ job: Job) async {
+        guard let id = job.task.tags[WorkflowSpec.Tag.workflow] else { return }
+        do throws(AtelierError) { _ = try await mutate(id, .job(job)) } catch {
+            if error.code != .notFound {
+                logger.error("workflow update failed", metadata: ["workflowUUID": "\(id)", "taskUUID": "\(job.taskUUID)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Brings a workflow up to date with its jobs' stored states: records jobs that finished while nobody listened
+    /// (in the order they finished), and resubmits stage jobs that were never stored.
+    func reconcile(_ id: String) async {
+        await lock(id)
+        defer { unlock(id) }
+        guard let w = active[id] else { return }
+        var finished: [Job] = []
+        var inputs: [WorkflowInput] = []
+        var stages = w.variants
+        if w.state == .finalizing || w.final.isSubmitted { stages.append(w.final) }
+        for s in stages where !s.isFinished {
+            do throws(AtelierError) {
+                let job = try await engine.job(s.taskUUID)
+                if job.status.isTerminal { finished.append(job) } else { inputs.append(.job(job)) }
+            } catch {
+                if error.code == .notFound { inputs.append(.jobMissing(taskUUID: s.taskUUID)) } else {
+                    logger.error("cannot read a workflow job", metadata: ["taskUUID": "\(s.taskUUID)", "error": "\(error)"])
+                }
+            }
+        }
+        finished.sort { ($0.finishedAt ?? $0.updatedAt, $0.taskUUID) < ($1.finishedAt ?? $1.updatedAt, $1.taskUUID) }
+        for input in finished.map(WorkflowInput.job) + inputs {
+            do { try await applyLocked(id, input) } catch {
+                logger.error("workflow reconciliation failed", metadata: ["workflowUUID": "\(id)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Applies one input under the workflow's lock.
+    private func mutate(_ id: String, _ input: WorkflowInput) async throws(AtelierError) -> Workflow {
+        await lock(id)
+        defer { unlock(id) }
+        try await applyLocked(id, input)
+        return try await load(id)
+    }
+
+    /// Applies `input`, stores the result, publishes its events and performs its actions. Caller holds the lock.
+    private func applyLocked(_ id: String, _ input: WorkflowInput) async throws(AtelierError) {
+        var w = try await load(id)
+        let actions = try WorkflowMachine.apply(input, to: &w, now: .now())
+        try await commit(w, actions: actions)
+        await perform(id, actions)
+    }
+
+    /// Stores `w` (with its events, for write hooks) unless nothing changed, then publishes the events.
+    private func commit(_ w: Workflow, actions: [WorkflowAction]) async throws(AtelierError) {
+        let emitted = actions.compactMap { if case .emit(let e) = $0 { return e } else { return nil } }
+        let before = active[w.workflowUUID]
+        if before == w && emitted.isEmpty { return }
+        do {
+            let store = self.store
+            // Commit even when the calling task was cancelled (GRDB refuses to start work in a cancelled task).
+            try await Task { try await store.update(w, events: emitted) }.value
+        } catch { throw storeError(error) }
+        if w.state.isTerminal {
+            active[w.workflowUUID] = nil
+            retries[w.workflowUUID] = nil
+        } else {
+            active[w.workflowUUID] = w
+        }
+        for e in emitted {
+            events.publish(WorkflowEvent(event: e, workflow: w))
+            logger.info("workflow event", metadata: ["workflowUUID": "\(w.workflowUUID)", "event": "\(e.rawValue)", "state": "\(w.state.rawValue)"])
+        }
+    }
+
+    /// Performs actions (submissions in parallel: they share one group commit), then applies what they report.
+    /// Caller holds the lock.
+    private func perform(_ id: String, _ actions: [WorkflowAction]) async {
+        var submits: [ImageTask] = []
+        for a in actions {
+            switch a {
+            case .submit(let t): submits.append(t)
+            case .cancelJobs(let ids):
+                for job in ids {
+                    do throws(AtelierError) { _ = try await engine.cancel(job) } catch where error.code != .notCancellable && error.code != .notFound {
+                        logger.warning("cannot cancel a workflow job", metadata: ["taskUUID": "\(job)", "error": "\(error)"])
+                    } catch {}
+                }
+            case .emit: break
+            }
+        }
+        guard !submits.isEmpty else { return }
+        let engine = self.engine
+        let outcomes = await withTaskGroup(of: (Int, Result<Job, AtelierError>).self) { group in
+            for (i, t) in submits.enumerated() {
+                group.addTask {
+                    do throws(AtelierError) { return (i, .success(try await engine.submit(t))) } catch { return (i, .failure(error)) }
+                }
+            }
+            var out: [(Int, Result<Job, AtelierError>)] = []
+            for await o in group { out.append(o) }
+            return out.sorted { $0.0 < $1.0 }
+        }
+        var retryLater = false
+        for (i, outcome) in outcomes {
+            let input: WorkflowInput
+            switch outcome {
+            case .success(let job): input = .job(job)
+            case .failure(let e) where e.retryable:
+                // Transient (shutting down, store trouble): leave the stage unsubmitted; reconciliation resubmits it.
+                logger.warning("workflow job not submitted yet", metadata: ["taskUUID": "\(submits[i].taskUUID)", "error": "\(e)"])
+                if e.code != .shuttingDown { retryLater = true }
+                continue
+            case .failure(let e): input = .submitFailed(taskUUID: submits[i].taskUUID, error: e)
+            }
+            do { try await applyLocked(id, input) } catch {
+                logger.error("workflow update failed", metadata: ["workflowUUID": "\(id)", "error": "\(error)"])
+            }
+        }
+        if retryLater { scheduleRetry(id) }
+    }
+
+    private func scheduleRetry(_ id: String) {
+        let n = retries[id, default: 0] + 1
+        retries[id] = n
+        guard n <= 5 else {
+            logger.error("giving up resubmitting workflow jobs until the next start", metadata: ["workflowUUID": "\(id)"])
+            return
+        }
+        Task { [weak self] in
+            try? await Task.sleep(for: .milliseconds(Int64(250 << n)))
+            await self?.reconcile(id)
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func load(_ id: String) async throws(AtelierError) -> Workflow {
+        if let w = active[id] { return w }
+        if let w = try await stored(id) { return w }
+        throw AtelierError(.notFound, "no workflow with workflowUUID \(id)", field: "/workflowUUID")
+    }
+
+    private func stored(_ id: String) async throws(AtelierError) -> Workflow? {
+        if let w = active[id] { return w }
+        do { return try await store.workflow(id) } catch { throw storeError(error) }
+    }
+
+    /// The wire form, with each stage's live job.
+    private nonisolated func render(_ w: Workflow) async -> JSONValue {
+        var jobs: [String: Job] = [:]
+        for id in w.taskUUIDs {
+            if let j = engine.cache.job(id) {
+                jobs[id] = j
+            } else if w.variants.contains(where: { $0.taskUUID == id && $0.isSubmitted }) || (id == w.final.taskUUID && w.final.isSubmitted) {
+                jobs[id] = try? await engine.job(id)
+            }
+        }
+        return w.json(jobs: jobs)
+    }
+
+    private func lock(_ id: String) async {
+        if locked.insert(id).inserted { return }
+        await withCheckedContinuation { lockWaiters[id, default: []].append($0) }
+    }
+
+    /// Hands the lock to the next waiter, or releases it.
+    private func unlock(_ id: String) {
+        if var waiters = lockWaiters[id], !waiters.isEmpty {
+            let next = waiters.removeFirst()
+            lockWaiters[id] = waiters.isEmpty ? nil : waiters
+            next.resume()
+        } else {
+            locked.remove(id)
+        }
+    }
+
+    private func conflict(_ id: String) -> AtelierError {
+        AtelierError(.conflictWorkflowUUID, "workflowUUID \(id) is already used by a different request", field: "/workflowUUID")
+    }
+
+    private func storeError(_ error: any Error) -> AtelierError {
+        if let e = error as? AtelierError { return e }
+        logger.error("workflow store failed", metadata: ["error": "\(error)"])
+        return AtelierError(.storeFailure, "the workflow store failed; nothing was changed", retryable: true)
+    }
+
+    /// A stage's routing error, with its fields pointed into the workflow request.
+    static func stageError(_ error: AtelierError?, stage: String, spec: WorkflowSpec) -> AtelierError {
+        var e = error ?? AtelierError(.noRoute, "no model can serve the \(stage) stage")
+        let base = "/\(stage)"
+        let sizeFields: Set<String> = ["/aspectRatio", "/resolution", "/width", "/height"]
+        switch e.field {
+        case "/model"?, "/requirements/reproducible"?: e.field = base + "/model"
+        case "/referenceImages"?: e.field = stage == "final" ? "/final/useSelectedAsReference" : base
+        case "/seed"?: e.field = base + "/seed"
+        case "/positivePrompt"? where stage == "final" && spec.promptOverride != nil: e.field = "/final/promptOverride"
+        case let f? where sizeFields.contains(f) && stage == "final" && spec.finalResolution != nil: e.field = "/final/resolution"
+        default: break
+        }
+        if stage == "final" {
+            e.message = "the final stage (seed-honouring, reproducible" + (spec.useSelectedAsReference ? ", anchored on the selected variant" : "")
+                + ") cannot run: " + e.message
+        } else {
+            e.message = "the ideation stage cannot run: " + e.message
+        }
+        e.details["stage"] = .string(stage)
+        return e
+    }
+}

@@ -1,0 +1,106 @@
+import AtelierCore
+import AtelierEngine
+import AtelierRPC
+
+extension RPCMethod {
+    public static let deliveryList = "delivery.list"
+    public static let deliveryGet = "delivery.get"
+    public static let deliveryRetry = "delivery.retry"
+    public static let webhookSecret = "webhook.secret"
+}
+
+extension RPCDispatcher {
+    /// `delivery.*` and `webhook.secret` (see docs/delivery.md).
+    static let deliveryHandlers: [String: Handler] = [
+        RPCMethod.deliveryList: { d, params, _ throws(AtelierError) in
+            var r = try FieldReader(params)
+            var status: DeliveryStatus?
+            if let s = try r.string("status") {
+                guard let st = DeliveryStatus(rawValue: s), st != .sending else {
+                    throw AtelierError(
+                        .invalidValue, "unknown delivery status '\(s.prefix(32))'", field: r.pointer("status"),
+                        details: ["allowed": ["pending", "delivered", "failed"]])
+                }
+                status = st
+            }
+            var task: String?
+            if r.has("taskUUID") { task = try RPCDispatcher.taskUUID(&r) }
+            var kind: DeliveryKind?
+            if let k = try r.string("kind") {
+                guard let kk = DeliveryKind(rawValue: k) else {
+                    throw AtelierError(
+                        .invalidValue, "unknown delivery kind '\(k.prefix(32))'", field: r.pointer("kind"), details: ["allowed": ["webhook", "upload"]])
+                }
+                kind = kk
+            }
+            let limit = Int(try r.int("limit", in: 1...1000) ?? 50)
+            var cursor: Int64?
+            if let c = try r.string("cursor") {
+                guard let v = Int64(c), v > 0 else { throw AtelierError(.invalidValue, "cursor is not one this daemon issued", field: r.pointer("cursor")) }
+                cursor = v
+            }
+            try r.finish()
+            let (rows, next) = try await d.delivery().list(status: status, taskUUID: task, kind: kind, limit: limit, cursor: cursor)
+            return ["deliveries": .array(rows.map(\.json)), "nextCursor": next.map { .string(String($0)) } ?? .null]
+        },
+        RPCMethod.deliveryGet: { d, params, _ throws(AtelierError) in
+            var r = try FieldReader(params)
+            let id = try RPCDispatcher.deliveryID(&r)
+            try r.finish()
+            return try await d.delivery().get(id).detailJSON
+        },
+        RPCMethod.deliveryRetry: { d, params, _ throws(AtelierError) in
+            var r = try FieldReader(params)
+            var id: String?
+            var task: String?
+            if r.has("id") { id = try RPCDispatcher.deliveryID(&r) }
+            if r.has("taskUUID") { task = try RPCDispatcher.taskUUID(&r) }
+            try r.finish()
+            guard (id == nil) != (task == nil) else {
+                throw AtelierError(.missingField, "give exactly one of id or taskUUID", field: id == nil ? "/id" : "/taskUUID")
+            }
+            let rows = try await d.delivery().retry(id: id, taskUUID: task)
+            if id != nil, let one = rows.first { return one.json }
+            return ["retried": .int(Int64(rows.count)), "deliveries": .array(rows.map(\.json))]
+        },
+        RPCMethod.webhookSecret: { d, params, _ throws(AtelierError) in
+            let r = try FieldReader(params)
+            try r.finish()
+            let s = try d.delivery()
+            return ["secret": .string(s.secret.text), "source": .string(s.secretSource.rawValue)]
+        },
+    ]
+
+    /// The delivery service, or an error when this daemon runs without one.
+    func delivery() throws(AtelierError) -> DeliveryService {
+        guard let s = services.delivery else { throw AtelierError(.internalError, "delivery is not running in this daemon") }
+        return s
+    }
+
+    /// Reads a required delivery `id` (`msg_…` or `upl_…`).
+    static func deliveryID(_ r: inout FieldReader) throws(AtelierError) -> String {
+        let id = try r.requiredString("id")
+        guard id.count <= 64, id.hasPrefix("msg_") || id.hasPrefix("upl_") else {
+            throw AtelierError(.invalidValue, "id must be a delivery id (msg_… or upl_…)", field: r.pointer("id"))
+        }
+        return id
+    }
+
+    /// Wraps `job.submit` so that delivery URLs naming a forbidden literal address (169.254.169.254, fe80::1, …) are
+    /// refused before the job is stored (`invalid_url` with `data.field`). Host names are checked at send time.
+    static func withDeliverySubmitCheck(_ submit: @escaping Handler) -> Handler {
+        { d, params, connection throws(AtelierError) in
+            if let delivery = d.services.delivery { try delivery.checkSubmit(params) }
+            return try await submit(d, params, connection)
+        }
+    }
+}
+
+extension DaemonServices {
+    /// These services with webhook and upload delivery.
+    public func adding(delivery: DeliveryService) -> DaemonServices {
+        var s = self
+        s.delivery = delivery
+        return s
+    }
+}

@@ -1,0 +1,137 @@
+import ArgumentParser
+import AtelierClient
+import AtelierCore
+import AtelierRPC
+import Foundation
+
+extension Atelier {
+    /// Delivery subcommands: `atelier delivery list|get|retry`, `atelier webhook-secret`.
+    static let deliveryCommands: [any ParsableCommand.Type] = [DeliveryGroup.self, WebhookSecretCommand.self]
+}
+
+struct DeliveryGroup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delivery", abstract: "Inspect and retry webhook messages and uploads.",
+        subcommands: [DeliveryList.self, DeliveryGet.self, DeliveryRetry.self])
+}
+
+struct DeliveryList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List deliveries, newest first.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Only pending, delivered or failed ones.") var status: String?
+    @Option(name: .customLong("task"), help: "Only this job's (taskUUID).") var taskUUID: String?
+    @Option(help: "Only webhook or upload.") var kind: String?
+    @Option(help: "How many.") var limit: Int = 20
+    @Option(help: "Continue after this cursor (from a previous page).") var cursor: String?
+
+    func run() async throws {
+        do {
+            let client = try await global.connect()
+            var p: JSONObject = ["limit": .int(Int64(limit))]
+            p.append("status", ifPresent: status.map(JSONValue.string))
+            p.append("taskUUID", ifPresent: taskUUID.map(JSONValue.string))
+            p.append("kind", ifPresent: kind.map(JSONValue.string))
+            p.append("cursor", ifPresent: cursor.map(JSONValue.string))
+            let r = try await client.call("delivery.list", params: .object(p))
+            try? await client.close()
+            if global.json {
+                Output.printJSON(r)
+                return
+            }
+            let rows = (r["deliveries"]?.arrayValue ?? []).map(DeliveryText.row)
+            print(Output.table(["ID", "KIND", "EVENT", "STATUS", "ATTEMPTS", "NEXT / DONE", "URL", "LAST ERROR"], rows))
+            if let next = r["nextCursor"]?.stringValue { print("more: atelier delivery list --cursor \(next)") }
+        } catch { throw Output.fail(error) }
+    }
+}
+
+struct DeliveryGet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "get", abstract: "Show one delivery (with the webhook body).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The delivery id (msg_… or upl_…).") var id: String
+
+    func run() async throws {
+        do {
+            let client = try await global.connect()
+            let r = try await client.call("delivery.get", params: ["id": .string(id)])
+            try? await client.close()
+            Output.printJSON(r)
+        } catch { throw Output.fail(error) }
+    }
+}
+
+struct DeliveryRetry: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry", abstract: "Try a failed (or waiting) delivery again now, with a fresh retry schedule and the same webhook-id.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The delivery id (msg_… or upl_…).") var id: String?
+    @Option(name: .customLong("task"), help: "Instead: every failed or pending delivery of this job (taskUUID).") var taskUUID: String?
+
+    func validate() throws {
+        guard (id == nil) != (taskUUID == nil) else { throw ValidationError("give a delivery id or --task, not both") }
+    }
+
+    func run() async throws {
+        do {
+            let client = try await global.connect()
+            var p = JSONObject()
+            p.append("id", ifPresent: id.map(JSONValue.string))
+            p.append("taskUUID", ifPresent: taskUUID.map(JSONValue.string))
+            let r = try await client.call("delivery.retry", params: .object(p))
+            try? await client.close()
+            if global.json {
+                Output.printJSON(r)
+                return
+            }
+            let list = r["deliveries"]?.arrayValue ?? [r]
+            print(Output.table(["ID", "KIND", "EVENT", "STATUS", "ATTEMPTS", "NEXT / DONE", "URL", "LAST ERROR"], list.map(DeliveryText.row)))
+        } catch { throw Output.fail(error) }
+    }
+}
+
+struct WebhookSecretCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "webhook-secret",
+        abstract: "Print the webhook signing secret (whsec_…) receivers verify signatures with (Standard Webhooks).")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Read it from this data directory instead of asking the running daemon.") var dataDir: String?
+
+    func run() async throws {
+        if let dataDir {
+            guard let data = FileManager.default.contents(atPath: dataDir + "/webhook-secret") else {
+                FileHandle.standardError.write(Data("error: no webhook-secret in \(dataDir) (it is created at the daemon's first start)\n".utf8))
+                throw ExitCode(1)
+            }
+            print(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+            return
+        }
+        do {
+            let client = try await global.connect()
+            let r = try await client.call("webhook.secret")
+            try? await client.close()
+            if global.json { Output.printJSON(r) } else { print(r["secret"]?.stringValue ?? "") }
+        } catch { throw Output.fail(error) }
+    }
+}
+
+enum DeliveryText {
+    static func row(_ d: JSONValue) -> [String] {
+        let status = d["status"]?.stringValue ?? "?"
+        let when: String
+        if status == "delivered" {
+            when = d["deliveredAt"]?.stringValue ?? "-"
+        } else if d["waitingFor"] != nil {
+            when = "after uploads"
+        } else {
+            when = d["nextAttemptAt"]?.stringValue ?? "-"
+        }
+        var err = "-"
+        if let e = d["lastError"], let m = e["message"]?.stringValue {
+            err = (e["code"]?.stringValue ?? "error") + ": " + (m.count > 60 ? String(m.prefix(60)) + "…" : m)
+        }
+        return [
+            d["id"]?.stringValue ?? "?", d["kind"]?.stringValue ?? "?", d["event"]?.stringValue ?? "?", status,
+            d["attempts"]?.intValue.map(String.init) ?? "0", when, d["url"]?.stringValue ?? "?", err,
+        ]
+    }
+}

@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""Delivery benchmark driver (run by scripts/bench-delivery with a release atelierd). Prints one JSON line per
+measurement, then a summary against the targets.
+
+  A. 1,000 jobs completing at once (stored with --hold, released by a restart), receiver up: webhook deliveries/s,
+     end to end; then a second round of 1,000 on the same daemon: RSS must stay flat.
+  B. Receiver down for a few seconds while 1,000 jobs complete, then back: every message delivered, none twice.
+  C. Backlog drain: 2,000 messages due at once when the daemon starts (receiver was down, daemon restarted after the
+     retry time): pure delivery throughput.
+
+Traffic goes only to 127.0.0.1; every loop is bounded in time.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PEERS = os.path.join(ROOT, "Tests", "peers")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class Receiver:
+    def __init__(self, port=0):
+        self.proc = subprocess.Popen([sys.executable, "-u", os.path.join(PEERS, "bench_receiver.py"), "--port", str(port)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        line = self.proc.stdout.readline().decode()
+        assert line.startswith("PORT "), f"receiver did not start: {line!r}"
+        self.port = int(line.split()[1])
+
+    def stats(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/stats", timeout=10) as r:
+            return json.loads(r.read())
+
+    def wait(self, unique, timeout):
+        deadline = time.time() + timeout
+        s = self.stats()
+        while s["unique"] < unique and time.time() < deadline:
+            time.sleep(0.05)
+            s = self.stats()
+        return s
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+class Daemon:
+    def __init__(self, binary, work, name, extra=(), hold=False):
+        self.sock = os.path.join(work, "run", name + ".sock")
+        self.data = os.path.join(work, name)
+        args = [binary, "--socket", self.sock, "--data-dir", self.data, "--providers", os.path.join(ROOT, "providers"),
+                "--routing", os.path.join(ROOT, "scripts", "demo-routing.json"), "--log-level", "warning", *extra]
+        if hold:
+            args.append("--hold")
+        self.log = open(os.path.join(work, name + ".log"), "a")
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        self.started = time.time()
+        self.proc = subprocess.Popen(args, stderr=self.log, stdout=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if os.path.exists(self.sock):
+                try:
+                    self.call("daemon.health")
+                    break
+                except OSError:
+                    pass
+            time.sleep(0.02)
+        else:
+            raise RuntimeError("atelierd did not start")
+        self.ready = time.time()
+
+    def pipeline(self, requests):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(self.sock)
+        out = b"".join(json.dumps({"jsonrpc": "2.0", "id": i, "method": m, "params": p}).encode() + b"\n"
+                       for i, (m, p) in enumerate(requests))
+        threading.Thread(target=s.sendall, args=(out,), daemon=True).start()
+        buf, answers = b"", []
+        s.settimeout(120)
+        while len(answers) < len(requests):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                answers.append(json.loads(line))
+        s.close()
+        return answers
+
+    def call(self, method, params=None):
+        a = self.pipeline([(method, params or {})])[0]
+        if "error" in a:
+            raise RuntimeError(f"{method}: {a['error']}")
+        return a["result"]
+
+    def submit(self, n, hook, tag):
+        reqs = [("job.submit", {"positivePrompt": f"bench {tag} {i}", "model": "local-render", "width": 64, "height": 64, "seed": i + 1,
+                                "webhookURL": hook}) for i in range(n)]
+        answers = self.pipeline(reqs)
+        bad = [a for a in answers if "error" in a]
+        assert not bad, bad[:3]
+
+    def wait_idle(self, timeout=300):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            h = self.call("daemon.health")
+            if h["queued"] == 0 and h["running"] == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("jobs did not finish")
+
+    def count(self, status):
+        n, cursor = 0, None
+        while True:
+            p = {"status": status, "limit": 1000}
+            if cursor:
+                p["cursor"] = cursor
+            r = self.call("delivery.list", p)
+            n += len(r["deliveries"])
+            cursor = r["nextCursor"]
+            if not cursor:
+                return n
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
+class RSSSampler(threading.Thread):
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.running = pid, 0.0, True
+
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, rss_mb(self.pid))
+            time.sleep(0.05)
+
+
+def emit(out, row):
+    line = json.dumps(row)
+    print(line, flush=True)
+    out.append(row)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--atelierd", required=True)
+    ap.add_argument("--jobs", type=int, default=1000)
+    args = ap.parse_args()
+    n = args.jobs
+    messages = 2 * n  # job.result + job.succeeded per job
+    work = tempfile.mkdtemp(prefix="atelier-bench-delivery.")
+    os.makedirs(os.path.join(work, "run"))
+    rows = []
+    try:
+        # A. 1,000 jobs completing at once, receiver up.
+        rec = Receiver()
+        hook = f"http://127.0.0.1:{rec.port}/hook"
+        d = Daemon(args.atelierd, work, "a", hold=True)
+        d.submit(n, hook, "a1")
+        d.stop()
+        d = Daemon(args.atelierd, work, "a")
+        rss_idle = rss_mb(d.proc.pid)
+        sampler = RSSSampler(d.proc.pid)
+        sampler.start()
+        s = rec.wait(messages, 180)
+        done = time.time()
+        d.wait_idle()
+        rss_after1 = rss_mb(d.proc.pid)
+        emit(rows, {"phase": "A", "round": 1, "jobs": n, "delivered": s["unique"], "duplicates": s["duplicates"],
+                    "deliveries_per_s": round(s["unique"] / max(s["last"] - s["first"], 1e-6)),
+                    "end_to_end_per_s": round(s["unique"] / max(s["last"] - d.ready, 1e-6)),
+                    "seconds_start_to_last": round(s["last"] - d.ready, 3), "receiver_max_connections": s["maxConcurrent"],
+                    "rss_idle_mb": round(rss_idle, 1), "rss_after_mb": round(rss_after1, 1)})
+        # Round 2 on the same daemon: RSS stays flat.
+        before = s["unique"]
+        t2 = time.time()
+        d.submit(n, hook, "a2")
+        s = rec.wait(before + messages, 180)
+        d.wait_idle()
+        time.sleep(0.5)
+        rss_after2 = rss_mb(d.proc.pid)
+        sampler.running = False
+        emit(rows, {"phase": "A", "round": 2, "jobs": n, "delivered": s["unique"] - before, "duplicates": s["duplicates"],
+                    "end_to_end_per_s": round((s["unique"] - before) / max(s["last"] - t2, 1e-6)),
+                    "rss_after_round1_mb": round(rss_after1, 1), "rss_after_round2_mb": round(rss_after2, 1), "rss_peak_mb": round(sampler.peak, 1)})
+        d.stop()
+        rec.stop()
+
+        # B. Receiver down for a while, then back.
+        port = free_port()
+        hook = f"http://127.0.0.1:{port}/hook"
+        d = Daemon(args.atelierd, work, "b", extra=["--webhook-retry-schedule", "0,1s,2s,4s,8s,16s,32s"])
+        d.submit(n, hook, "b")
+        d.wait_idle()
+        time.sleep(max(0, d.ready + 4 - time.time()))
+        failed_attempts = d.count("pending")
+        rec = Receiver(port)
+        up = time.time()
+        s = rec.wait(messages, 180)
+        time.sleep(1.0)
+        s = rec.stats()
+        emit(rows, {"phase": "B", "jobs": n, "down_seconds": round(up - d.ready, 1), "pending_when_back": failed_attempts,
+                    "delivered": s["unique"], "requests": s["count"], "duplicates": s["duplicates"],
+                    "seconds_back_to_all_delivered": round(s["last"] - up, 3), "failed": d.count("failed"), "still_pending": d.count("pending")})
+        d.stop()
+        rec.stop()
+
+        # C. Backlog drain: everything due at the daemon's start.
+        port = free_port()
+        hook = f"http://127.0.0.1:{port}/hook"
+        d = Daemon(args.atelierd, work, "c", extra=["--webhook-retry-schedule", "0,2s", "--delivery-jitter", "0"])
+        d.submit(n, hook, "c")
+        d.wait_idle()
+        time.sleep(0.5)
+        d.stop()
+        rec = Receiver(port)
+        time.sleep(2.5)
+        d = Daemon(args.atelierd, work, "c", extra=["--webhook-retry-schedule", "0,2s", "--delivery-jitter", "0"])
+        sampler = RSSSampler(d.proc.pid)
+        sampler.start()
+        s = rec.wait(messages, 180)
+        sampler.running = False
+        emit(rows, {"phase": "C", "backlog": messages, "delivered": s["unique"], "duplicates": s["duplicates"],
+                    "deliveries_per_s": round(s["unique"] / max(s["last"] - s["first"], 1e-6)),
+                    "seconds_start_to_last": round(s["last"] - d.ready, 3), "receiver_max_connections": s["maxConcurrent"],
+                    "rss_peak_mb": round(sampler.peak, 1)})
+        d.stop()
+        rec.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    a1 = next(r for r in rows if r["phase"] == "A" and r["round"] == 1)
+    a2 = next(r for r in rows if r["phase"] == "A" and r["round"] == 2)
+    b = next(r for r in rows if r["phase"] == "B")
+    c = next(r for r in rows if r["phase"] == "C")
+    checks = [
+        ("1,000 jobs at once: webhook deliveries/s >= 1000", a1["deliveries_per_s"] >= 1000 and a1["delivered"] == messages,
+         f"{a1['deliveries_per_s']}/s ({a1['delivered']} delivered)"),
+        ("backlog drain deliveries/s >= 1000", c["deliveries_per_s"] >= 1000 and c["delivered"] == messages, f"{c['deliveries_per_s']}/s"),
+        ("bounded concurrency per host (receiver saw <= 16 connections)", max(a1["receiver_max_connections"], c["receiver_max_connections"]) <= 16,
+         f"max {max(a1['receiver_max_connections'], c['receiver_max_connections'])}"),
+        ("RSS flat across rounds (+<= 15 MB)", a2["rss_after_round2_mb"] - a2["rss_after_round1_mb"] <= 15,
+         f"{a2['rss_after_round1_mb']} -> {a2['rss_after_round2_mb']} MB"),
+        ("receiver down then back: all delivered, none twice", b["delivered"] == messages and b["duplicates"] == 0 and b["failed"] == 0,
+         f"{b['delivered']} delivered, {b['duplicates']} duplicates, {b['failed']} failed"),
+    ]
+    print()
+    for name, ok, detail in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
+    sys.exit(0 if all(ok for _, ok, _ in checks) else 1)
+
+
+if __name__ == "__main__":
+    main()
