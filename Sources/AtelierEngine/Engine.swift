@@ -216,9 +216,12 @@ public actor Engine {
         return .array(
             catalog.models.map { m in
                 var o = m.json.objectValue ?? [:]
-                let reason = unavailable[m.id] ?? breakers[m.id].rejection(model: m.id, at: Self.seconds(now))
-                o.append("available", .bool(reason == nil && m.status != .retired))
-                o.append("unavailableReason", reason.map { .string($0.description) } ?? (m.status == .retired ? "retired" : .null))
+                let reason: String? =
+                    m.status == .retired
+                    ? "retired" + (m.replacedBy.map { ": replaced by \($0)" } ?? "")
+                    : (unavailable[m.id] ?? breakers[m.id].rejection(model: m.id, at: Self.seconds(now)))?.description
+                o.append("available", .bool(reason == nil))
+                o.append("unavailableReason", reason.map(JSONValue.string) ?? .null)
                 return .object(o)
             })
     }

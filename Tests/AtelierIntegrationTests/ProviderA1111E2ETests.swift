@@ -40,6 +40,24 @@ struct ProviderA1111E2ETests {
         }
     }
 
+    /// A reference image turns the call into img2img with `init_images` (bare base64 of the checked bytes) and the
+    /// default `denoising_strength`.
+    @Test func img2imgWithAReference() async throws {
+        try await FakeWorld.run("sd-i2i", providers: ["a1111"]) { w in
+            let ref = FakeImages.image(label: "ref", prompt: "sketch", seed: 2, width: 64, height: 64)
+            let path = w.dir.path + "/sketch.png"
+            try Data(ref).write(to: URL(fileURLWithPath: path))
+            let job = try await w.run(
+                E2E.task("ink over the sketch \(E2E.marker())", model: "sd-webui", ["width": 256, "height": 256, "seed": 5, "referenceImages": [.string(path)]]))
+            #expect(job.status == .succeeded, "\(job.error?.description ?? "")")
+            let call = try #require(w.fakes.a1111.log.all.first)
+            #expect(call.uri == "/sdapi/v1/img2img")
+            #expect(call.json?["init_images"] == [.string(FakeImages.base64(ref))])
+            #expect(call.json?["denoising_strength"] == 0.75)
+            #expect(job.results.first?.seed == 5)
+        }
+    }
+
     /// CUDA out of memory (500) is `unavailable` and retried; a connection reset mid-body too, until the attempts
     /// (2 in a1111.json) run out.
     @Test func outOfMemoryAndResetAreRetried() async throws {

@@ -59,6 +59,38 @@ struct ProviderGeminiE2ETests {
         }
     }
 
+    /// `numberResults: 2` is two parallel calls carrying the reference as `inlineData`; a JPEG final image is stored
+    /// as JPEG; costs add up from each call's usage.
+    @Test func twoResultsWithAReferenceAndJPEG() async throws {
+        try await FakeWorld.run("gem-n2", providers: ["gemini"]) { w in
+            let m = E2E.marker()
+            let ref = FakeImages.image(label: "ref", prompt: "reference", seed: 1, width: 64, height: 48)
+            let job = try await w.run(
+                E2E.task(
+                    "two postcards \(m) [fake:jpeg]", model: "gemini-3.1-flash-image",
+                    [
+                        "aspectRatio": "1:1", "resolution": "512", "numberResults": 2,
+                        "referenceImages": [.string("data:image/png;base64," + FakeImages.base64(ref))],
+                    ]))
+            #expect(job.status == .succeeded, "\(job.error?.description ?? "")")
+            let reqs = w.fakes.gemini.generateRequests
+            try #require(reqs.count == 2)
+            for r in reqs {
+                let parts = r.json?["contents"]?.arrayValue?.first?["parts"]?.arrayValue ?? []
+                #expect(parts.count == 2)
+                #expect(parts.last == ["inlineData": ["mimeType": "image/png", "data": .string(FakeImages.base64(ref))]])
+                #expect(r.json?["generationConfig"]?["candidateCount"] == nil, "never candidateCount")
+            }
+            #expect(job.results.count == 2)
+            #expect(job.results.allSatisfy { $0.mimeType == "image/jpeg" && $0.path.hasSuffix(".jpg") })
+            let served = w.fakes.gemini.served(containing: m)
+            #expect(Set(job.results.map(\.sha256)) == Set(served.map { E2E.sha($0.bytes) }))
+            // Flash: $0.50/M input, $60/M image output; 747 image tokens at 512.
+            let costs = served.map { s in ((Double(s.extra["promptTokenCount"]!)! * 0.5 + 747 * 60) / 1e6 * 1e6).rounded() / 1e6 }
+            #expect(abs((job.costUSD ?? 0) - costs.reduce(0, +)) < 1e-9)
+        }
+    }
+
     /// 429 with RetryInfo: the engine waits the hinted 0.2 s (the configured backoff here is 50 ms), then succeeds.
     @Test func rateLimitWithRetryInfoThenSuccess() async throws {
         try await FakeWorld.run("gem-429", providers: ["gemini"]) { w in

@@ -100,16 +100,7 @@ struct FakeWorld {
         let status = await daemon.terminate()
         #expect(status == 0, "the daemon exits cleanly on SIGTERM")
         // … and after it closed the database.
-        let closed = E2E.storeBytes(dataDir: daemon.dataDir)
-        let texts = [daemon.log] + seen.all
-        for secret in secrets where secret.count >= 6 {
-            let needle = Array(secret.utf8)
-            let inText = texts.contains { $0.contains(secret) }
-            let inStore = live.contains { E2E.contains($0, needle) } || closed.contains { E2E.contains($0, needle) }
-            // The secret itself is never passed to #expect: a failure message must not print it either.
-            #expect(!inText, "a key appears in the daemon's log or in an answer")
-            #expect(!inStore, "a key appears in the SQLite store's bytes")
-        }
+        E2E.expectNoSecrets(secrets, texts: [daemon.log] + seen.all, stores: live + E2E.storeBytes(dataDir: daemon.dataDir))
         #expect(!live.isEmpty, "the store files were read")
     }
 }
@@ -161,6 +152,18 @@ enum E2E {
             try Data(JSONWriter.bytes(.object(o))).write(to: URL(fileURLWithPath: dst + "/" + name))
         }
         return dst
+    }
+
+    /// Checks that no secret appears in `texts` (logs, answers) or in `stores` (store file bytes). The secrets are
+    /// never passed to `#expect`, so a failure message cannot print them either.
+    static func expectNoSecrets(_ secrets: [String], texts: [String], stores: [[UInt8]]) {
+        for secret in secrets where secret.count >= 6 {
+            let needle = Array(secret.utf8)
+            let inText = texts.contains { $0.contains(secret) }
+            let inStore = stores.contains { contains($0, needle) }
+            #expect(!inText, "a key appears in the daemon's log or in an answer")
+            #expect(!inStore, "a key appears in the SQLite store's bytes")
+        }
     }
 
     /// The bytes of the store's files (database, WAL, shared memory) that exist.

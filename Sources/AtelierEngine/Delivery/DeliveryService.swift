@@ -105,13 +105,11 @@ public actor DeliveryService: Service {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 while !stop.isSet && !Task.isCancelled {
-                    await flush()
-                    for r in await claim() {
+                    let next = await stepOnce(room: configuration.maxConcurrency - inflightTotal) { r in
                         group.addTask { [self] in
                             if let outcome = await self.perform(r) { await self.finish(outcome) }
                         }
                     }
-                    let next = await nextWake()
                     await wake.wait(untilMs: next, clock: clock)
                 }
                 // Stopping: let attempts in flight finish within the grace period, then abandon the rest (they stay
@@ -119,7 +117,7 @@ public actor DeliveryService: Service {
                 let deadline = clock.nowMs() + Int64(configuration.shutdownGraceSeconds * 1000)
                 while inflightTotal > 0 && clock.nowMs() < deadline && !Task.isCancelled {
                     await wake.wait(untilMs: deadline, clock: clock)
-                    await flush()
+                    _ = await stepOnce(room: 0) { _ in }
                 }
                 group.cancelAll()
             }
@@ -127,7 +125,7 @@ public actor DeliveryService: Service {
             stop.set()
             wake.signal()
         }
-        await flush()
+        _ = await stepOnce(room: 0) { _ in }
         if let t = eventToken { events?.unsubscribe(t) }
         await transport.shutdown()
         logger.info("delivery worker stopped", metadata: ["inFlightAbandoned": "\(inflightTotal)"])
@@ -135,38 +133,30 @@ public actor DeliveryService: Service {
 
     // MARK: - The worker
 
-    /// Claims due rows within the concurrency limits and counts them in flight.
-    private func claim() async -> [DeliveryRecord] {
-        let room = configuration.maxConcurrency - inflightTotal
-        guard room > 0 else { return [] }
-        let perHost = configuration.perHostConcurrency
-        let inflight = inflightByHost
-        let full = Set(inflight.filter { $0.value >= perHost }.keys)
-        let rows: [DeliveryRecord]
+    /// One step: records the attempts that finished, claims due rows within the concurrency limits (one
+    /// transaction), counts them in flight and hands them to `start`. Returns when to look again (nil: only when
+    /// signalled).
+    private func stepOnce(room: Int, start: (DeliveryRecord) -> Void) async -> Int64? {
+        let batch = finished
+        finished.removeAll()
+        let now = clock.nowMs()
+        let step: DeliveryStore.Step
         do {
-            rows = try await store.claimDue(nowMs: clock.nowMs(), limit: room, full: full, inflight: inflight, perHost: perHost)
+            step = try await store.step(
+                outcomes: batch, nowMs: now, room: max(0, room), inflight: inflightByHost, perHost: configuration.perHostConcurrency)
         } catch {
-            logger.error("cannot claim deliveries", metadata: ["error": "\(error)"])
-            return []
+            logger.error("cannot update the outbox; retrying", metadata: ["error": "\(error)", "outcomes": "\(batch.count)"])
+            finished.insert(contentsOf: batch, at: 0)
+            return now + 500
         }
-        for r in rows {
+        note(batch, step.written)
+        for r in step.claimed {
             inflightByHost[r.hostKey, default: 0] += 1
             inflightTotal += 1
+            start(r)
         }
-        if !rows.isEmpty { requestRefresh(Set(rows.map(\.taskUUID))) }
-        return rows
-    }
-
-    /// When to look again: now if rows are due for hosts with room, the earliest due time otherwise; nil when
-    /// everything is saturated (a finishing attempt wakes the worker) or nothing is pending.
-    private func nextWake() async -> Int64? {
-        if inflightTotal >= configuration.maxConcurrency { return nil }
-        if !finished.isEmpty { return clock.nowMs() }
-        let full = Set(inflightByHost.filter { $0.value >= configuration.perHostConcurrency }.keys)
-        do { return try await store.earliestDue(excluding: full) } catch {
-            logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
-            return clock.nowMs() + 1000
-        }
+        if step.moreDue || !finished.isEmpty { return clock.nowMs() }
+        return step.nextDueMs
     }
 
     private func finish(_ o: DeliveryStore.Outcome) {
@@ -178,24 +168,10 @@ public actor DeliveryService: Service {
         wakeup.signal()
     }
 
-    /// Records finished attempts in one transaction.
-    private func flush() async {
-        guard !finished.isEmpty else { return }
-        let batch = finished
-        finished.removeAll()
-        do {
-            let written = try await store.record(batch)
-            note(batch, written)
-        } catch {
-            logger.error("cannot record delivery outcomes; retrying", metadata: ["error": "\(error)", "count": "\(batch.count)"])
-            finished.insert(contentsOf: batch, at: 0)
-            try? await Task.sleep(for: .milliseconds(500))
-        }
-    }
-
     private func note(_ batch: [DeliveryStore.Outcome], _ written: [DeliveryRecord]) {
         counters.attempts += batch.count
-        for r in written where batch.contains(where: { $0.record.id == r.id }) {
+        let attempted = Set(batch.map(\.record.id))
+        for r in written where attempted.contains(r.id) {
             switch r.state.status {
             case .delivered:
                 counters.delivered += 1
@@ -275,19 +251,19 @@ public actor DeliveryService: Service {
     public func runDue() async throws -> Int {
         try await start()
         var total = 0
+        var outcomes: [DeliveryStore.Outcome] = []
         while true {
-            let batch = try await store.claimDue(
-                nowMs: clock.nowMs(), limit: configuration.maxConcurrency, full: [], inflight: [:], perHost: configuration.perHostConcurrency)
-            if batch.isEmpty { break }
-            let outcomes = await withTaskGroup(of: DeliveryStore.Outcome?.self) { group in
-                for r in batch { group.addTask { await self.perform(r) } }
+            let step = try await store.step(
+                outcomes: outcomes, nowMs: clock.nowMs(), room: configuration.maxConcurrency, inflight: [:], perHost: configuration.perHostConcurrency)
+            note(outcomes, step.written)
+            if step.claimed.isEmpty { break }
+            outcomes = await withTaskGroup(of: DeliveryStore.Outcome?.self) { group in
+                for r in step.claimed { group.addTask { await self.perform(r) } }
                 var out: [DeliveryStore.Outcome] = []
                 for await o in group { if let o { out.append(o) } }
                 return out
             }
-            let written = try await store.record(outcomes)
-            note(outcomes, written)
-            total += batch.count
+            total += step.claimed.count
         }
         return total
     }
