@@ -154,6 +154,7 @@ struct Route: ParsableCommand {
     @Option var providers: String
     @Option var routing: String
     @Option var count = 200_000
+    @Option(help: "A second policy for the simulate measurement (default: the same one).") var secondRouting: String?
 
     func run() throws {
         let catalog = try CatalogLoader.load(directory: providers)
@@ -179,6 +180,21 @@ struct Route: ParsableCommand {
             if d.chosen != nil { chosen += 1 }
         }
         lat.sort()
+        // simulate: 100,000 tasks under two policies (and a baseline), timed end to end.
+        let workload = (0..<100_000).map { i -> ImageTask in
+            var t = tasks[i & 3]
+            t.taskUUID = UUIDv4.derived(from: "bench-\(i)")
+            return t
+        }
+        let second = try RoutingPolicy.load(path: secondRouting ?? routing, catalog: catalog)
+        let t0 = now()
+        let report = Simulator.run(
+            workload: workload, policies: [("a", policy), ("b", second)], catalog: catalog, baselineModel: catalog.models.first?.id)
+        let simSeconds = (now() - t0) / 1e6
+        emit([
+            "label": "router", "mode": "simulate", "tasks": .int(Int64(workload.count)), "policies": 2,
+            "seconds": .number((simSeconds * 1000).rounded() / 1000), "routed": .int(Int64(report.policies.first?.routed ?? 0)),
+        ])
         emit([
             "label": "router", "mode": "decide", "n": .int(Int64(count)), "p50_us": .number((percentile(lat, 0.5) * 100).rounded() / 100),
             "p99_us": .number((percentile(lat, 0.99) * 100).rounded() / 100), "routed": .int(Int64(chosen)),
