@@ -92,6 +92,10 @@ public final class DeliveryWakeup: Sendable {
 
     /// Returns at the next signal, at `deadlineMs` on `clock` (nil: no deadline), or when the task is cancelled.
     func wait(untilMs deadlineMs: Int64?, clock: any DeliveryClock) async {
+        if let d = deadlineMs, d <= clock.nowMs() {
+            state.withLock { $0.pending = false }
+            return
+        }
         if state.withLock({ s in
             defer { s.pending = false }
             return s.pending

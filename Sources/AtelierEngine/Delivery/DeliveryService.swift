@@ -125,7 +125,8 @@ public actor DeliveryService: Service {
             stop.set()
             wake.signal()
         }
-        _ = await stepOnce(room: 0) { _ in }
+        // Record what finished, even if this task was cancelled (GRDB refuses to start work in a cancelled task).
+        await Task { _ = await self.stepOnce(room: 0) { _ in } }.value
         if let t = eventToken { events?.unsubscribe(t) }
         await transport.shutdown()
         logger.info("delivery worker stopped", metadata: ["inFlightAbandoned": "\(inflightTotal)"])
@@ -185,7 +186,7 @@ public actor DeliveryService: Service {
                         "attempts": "\(r.state.attempts)", "error": "\(r.state.lastError?.description ?? "-")",
                     ])
             default:
-                logger.info(
+                logger.debug(
                     "delivery attempt failed; will retry",
                     metadata: [
                         "id": "\(r.id)", "kind": "\(r.kind.rawValue)", "url": "\(URLCheck.redacted(r.url))", "attempt": "\(r.state.attempts)",
