@@ -13,7 +13,7 @@ extension RPCDispatcher {
             var r = try FieldReader(params)
             let id = try RPCDispatcher.taskUUID(&r)
             try r.finish()
-            return try await d.engine.job(id).json
+            return await d.withDeliveries(try await d.engine.job(id)).json
         },
         RPCMethod.jobWait: { d, params, connection throws(AtelierError) in
             var r = try FieldReader(params)
@@ -23,7 +23,7 @@ extension RPCDispatcher {
                 throw AtelierError(.invalidValue, "timeoutSeconds must be between 0 and 3600", field: r.pointer("timeoutSeconds"))
             }
             try r.finish()
-            return try await d.engine.wait(id, timeoutSeconds: timeout).json
+            return await d.withDeliveries(try await d.engine.wait(id, timeoutSeconds: timeout)).json
         },
         RPCMethod.jobCancel: { d, params, connection throws(AtelierError) in
             var r = try FieldReader(params)

@@ -96,7 +96,7 @@ struct Atelierd: AsyncParsableCommand {
         let engine = Engine(
             configuration: EngineConfiguration(dataDirectory: dataDirectory, durability: durabilityMode, shutdownGraceSeconds: shutdownGrace, hold: hold),
             store: store, catalog: catalog, policy: policy, registry: registry, transport: transport, logger: logger)
-        let workflows = WorkflowService(engine: engine, store: WorkflowStore(jobs: store), logger: logger)
+        let workflows = WorkflowService(engine: engine, store: WorkflowStore(jobs: store, hooks: [outbox]), logger: logger)
         let deliveryService = try delivery.makeService(
             outbox: outbox, store: store, engine: engine, dataDirectory: dataDirectory, environment: env, logger: logger)
         let server = SocketServer(
