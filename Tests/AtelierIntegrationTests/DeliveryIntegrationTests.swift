@@ -112,7 +112,7 @@ struct DeliveryIntegrationTests {
             #expect(r["lastError"]?["code"] == "receiver_rejected")
             #expect(r["nextAttemptAt"] == .null)
         }
-        try await Task.sleep(for: .milliseconds(1000))
+        // Failed with no next attempt: nothing more is scheduled. The receiver logged each request before answering.
         let records = peer.records()
         #expect(records.count == 2, "410 means no retry")
         #expect(records.allSatisfy { $0["verified"] == true })
@@ -368,7 +368,7 @@ struct DeliveryIntegrationTests {
         let rows = try await waitForDeliveries(c2, taskUUID: job.taskUUID) { rs in rs.count == 2 && rs.allSatisfy { $0["status"] == "failed" } }
         #expect(rows.count == 2)
         #expect(rows.allSatisfy { $0["lastError"]?["code"] == "forbidden_address" && $0["attempts"] == 1 })
-        try await Task.sleep(for: .milliseconds(300))
+        // Refused before connecting (attempts 1, forbidden_address, no next attempt): the receiver saw nothing.
         #expect(peer.records().isEmpty, "nothing reached the forbidden address")
     }
 }
