@@ -14,31 +14,11 @@ extension RPCDispatcher {
     static let deliveryHandlers: [String: Handler] = [
         RPCMethod.deliveryList: { d, params, _ throws(AtelierError) in
             var r = try FieldReader(params)
-            var status: DeliveryStatus?
-            if let s = try r.string("status") {
-                guard let st = DeliveryStatus(rawValue: s), st != .sending else {
-                    throw AtelierError(
-                        .invalidValue, "unknown delivery status '\(s.prefix(32))'", field: r.pointer("status"),
-                        details: ["allowed": ["pending", "delivered", "failed"]])
-                }
-                status = st
-            }
+            let status = try RPCDispatcher.oneOf(&r, "status", [DeliveryStatus.pending, .delivered, .failed], what: "delivery status")
             var task: String?
             if r.has("taskUUID") { task = try RPCDispatcher.taskUUID(&r) }
-            var kind: DeliveryKind?
-            if let k = try r.string("kind") {
-                guard let kk = DeliveryKind(rawValue: k) else {
-                    throw AtelierError(
-                        .invalidValue, "unknown delivery kind '\(k.prefix(32))'", field: r.pointer("kind"), details: ["allowed": ["webhook", "upload"]])
-                }
-                kind = kk
-            }
-            let limit = Int(try r.int("limit", in: 1...1000) ?? 50)
-            var cursor: Int64?
-            if let c = try r.string("cursor") {
-                guard let v = Int64(c), v > 0 else { throw AtelierError(.invalidValue, "cursor is not one this daemon issued", field: r.pointer("cursor")) }
-                cursor = v
-            }
+            let kind = try RPCDispatcher.oneOf(&r, "kind", [DeliveryKind.webhook, .upload], what: "delivery kind")
+            let (limit, cursor) = try RPCDispatcher.page(&r)
             try r.finish()
             let (rows, next) = try await d.delivery().list(status: status, taskUUID: task, kind: kind, limit: limit, cursor: cursor)
             return ["deliveries": .array(rows.map(\.json)), "nextCursor": next.map { .string(String($0)) } ?? .null]

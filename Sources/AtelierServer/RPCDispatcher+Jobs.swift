@@ -33,21 +33,8 @@ extension RPCDispatcher {
         },
         RPCMethod.jobList: { d, params, connection throws(AtelierError) in
             var r = try FieldReader(params)
-            var status: JobStatus?
-            if let s = try r.string("status") {
-                guard let st = JobStatus(rawValue: s) else {
-                    throw AtelierError(
-                        .invalidValue, "unknown status '\(s.prefix(32))'", field: r.pointer("status"),
-                        details: ["allowed": .array(JobStatus.allCases.map { .string($0.rawValue) })])
-                }
-                status = st
-            }
-            let limit = Int(try r.int("limit", in: 1...1000) ?? 50)
-            var cursor: Int64?
-            if let c = try r.string("cursor") {
-                guard let v = Int64(c), v > 0 else { throw AtelierError(.invalidValue, "cursor is not one this daemon issued", field: r.pointer("cursor")) }
-                cursor = v
-            }
+            let status = try RPCDispatcher.oneOf(&r, "status", JobStatus.allCases, what: "status")
+            let (limit, cursor) = try RPCDispatcher.page(&r)
             try r.finish()
             let page = try await d.engine.list(status: status, limit: limit, cursor: cursor)
             return ["jobs": .array(page.jobs.map(\.json)), "nextCursor": page.next.map { .string(String($0)) } ?? .null]

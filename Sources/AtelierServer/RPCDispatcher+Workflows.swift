@@ -47,21 +47,8 @@ extension RPCDispatcher {
         },
         RPCMethod.workflowList: { d, params, _ throws(AtelierError) in
             var r = try FieldReader(params)
-            var state: WorkflowState?
-            if let s = try r.string("state") {
-                guard let st = WorkflowState(rawValue: s) else {
-                    throw AtelierError(
-                        .invalidValue, "unknown state '\(s.prefix(32))'", field: r.pointer("state"),
-                        details: ["allowed": .array(WorkflowState.allCases.map { .string($0.rawValue) })])
-                }
-                state = st
-            }
-            let limit = Int(try r.int("limit", in: 1...1000) ?? 50)
-            var cursor: Int64?
-            if let c = try r.string("cursor") {
-                guard let v = Int64(c), v > 0 else { throw AtelierError(.invalidValue, "cursor is not one this daemon issued", field: r.pointer("cursor")) }
-                cursor = v
-            }
+            let state = try RPCDispatcher.oneOf(&r, "state", WorkflowState.allCases, what: "state")
+            let (limit, cursor) = try RPCDispatcher.page(&r)
             try r.finish()
             return try await d.workflowService().list(state: state, limit: limit, cursor: cursor)
         },

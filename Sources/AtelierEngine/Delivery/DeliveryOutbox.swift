@@ -439,35 +439,14 @@ public struct DeliveryStore: Sendable {
         [DeliveryRecord], Int64?
     ) {
         try await pool.read { db in
-            var conds: [String] = []
-            var args: [any DatabaseValueConvertible] = []
+            var filters: [KeysetPage.Filter] = []
             if let status {
-                if status == .pending {
-                    conds.append("status IN ('pending', 'sending')")
-                } else {
-                    conds.append("status = ?")
-                    args.append(status.rawValue)
-                }
+                filters.append(status == .pending ? ("status IN ('pending', 'sending')", []) : ("status = ?", [status.rawValue]))
             }
-            if let taskUUID {
-                conds.append("task_uuid = ?")
-                args.append(taskUUID)
-            }
-            if let kind {
-                conds.append("kind = ?")
-                args.append(kind.rawValue)
-            }
-            if let cursor {
-                conds.append("seq < ?")
-                args.append(cursor)
-            }
-            var sql = "SELECT * FROM delivery"
-            if !conds.isEmpty { sql += " WHERE " + conds.joined(separator: " AND ") }
-            sql += " ORDER BY seq DESC LIMIT ?"
-            args.append(limit + 1)
-            let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(Self.decode)
-            let page = Array(rows.prefix(limit))
-            return (page, rows.count > limit ? page.last?.seq : nil)
+            if let taskUUID { filters.append(("task_uuid = ?", [taskUUID])) }
+            if let kind { filters.append(("kind = ?", [kind.rawValue])) }
+            let page = try KeysetPage.fetch(db, table: "delivery", filters: filters, limit: limit, before: cursor)
+            return (page.rows.map(Self.decode), page.next)
         }
     }
 

@@ -197,25 +197,9 @@ public final class JobStore: Sendable {
     /// One page of jobs, newest first, optionally filtered by status. The cursor is opaque (the last row's sequence).
     public func list(status: JobStatus?, limit: Int, before cursor: Int64?) async throws -> (jobs: [Job], next: Int64?) {
         try await pool.read { db in
-            var sql = "SELECT * FROM job"
-            var args: [any DatabaseValueConvertible] = []
-            var conds: [String] = []
-            if let status {
-                conds.append("status = ?")
-                args.append(status.rawValue)
-            }
-            if let cursor {
-                conds.append("seq < ?")
-                args.append(cursor)
-            }
-            if !conds.isEmpty { sql += " WHERE " + conds.joined(separator: " AND ") }
-            sql += " ORDER BY seq DESC LIMIT ?"
-            args.append(limit + 1)
-            let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args))
-            let page = rows.prefix(limit)
-            let jobs = try page.map(Self.decode)
-            let next: Int64? = rows.count > limit ? page.last.map { $0["seq"] } : nil
-            return (jobs, next)
+            let filters: [KeysetPage.Filter] = status.map { [("status = ?", [$0.rawValue])] } ?? []
+            let page = try KeysetPage.fetch(db, table: "job", filters: filters, limit: limit, before: cursor)
+            return (try page.rows.map(Self.decode), page.next)
         }
     }
 

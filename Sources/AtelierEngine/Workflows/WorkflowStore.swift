@@ -120,24 +120,9 @@ public final class WorkflowStore: Sendable {
     /// One page of workflows, newest first, optionally by state; the cursor is the last row's sequence.
     public func list(state: WorkflowState?, limit: Int, before cursor: Int64?) async throws -> (workflows: [Workflow], next: Int64?) {
         try await pool.read { db in
-            var sql = "SELECT * FROM workflow"
-            var args: [any DatabaseValueConvertible] = []
-            var conds: [String] = []
-            if let state {
-                conds.append("state = ?")
-                args.append(state.rawValue)
-            }
-            if let cursor {
-                conds.append("seq < ?")
-                args.append(cursor)
-            }
-            if !conds.isEmpty { sql += " WHERE " + conds.joined(separator: " AND ") }
-            sql += " ORDER BY seq DESC LIMIT ?"
-            args.append(limit + 1)
-            let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args))
-            let page = rows.prefix(limit)
-            let next: Int64? = rows.count > limit ? page.last.map { $0["seq"] } : nil
-            return (try page.map(Self.decode), next)
+            let filters: [KeysetPage.Filter] = state.map { [("state = ?", [$0.rawValue])] } ?? []
+            let page = try KeysetPage.fetch(db, table: "workflow", filters: filters, limit: limit, before: cursor)
+            return (try page.rows.map(Self.decode), page.next)
         }
     }
 
