@@ -119,12 +119,9 @@ public actor Engine {
     /// taskUUID with a different task fails with `conflict_task_uuid`.
     public func submit(_ task: ImageTask) async throws(AtelierError) -> Job {
         guard accepting else { throw AtelierError(.shuttingDown, "the daemon is shutting down; submit again after it restarts", retryable: true) }
-        if let cached = cache.job(task.taskUUID) {
-            // Fast idempotency path for jobs still in memory; the store has the final word below.
-            if cached.status == .queued || cached.status == .running || cached.status.isTerminal {
-                if try await sameRequest(task) { return cached }
-                throw conflict(task.taskUUID)
-            }
+        if cache.job(task.taskUUID) != nil {
+            // A known id: answer from the stored request without routing (same task → the job; else conflict).
+            if let existing = try await existingIfSame(task) { return existing }
         }
         if ledger.isStale(at: .now()), let fresh = try? await BudgetLedger.rebuild(store: store, budgets: policy.budgets, now: .now()) {
             ledger = fresh
@@ -138,6 +135,7 @@ public actor Engine {
         if !task.referenceImages.isEmpty {
             try ReferenceLoader.precheck(task.referenceImages, maxBytes: chosen.model.maxReferenceImageBytes)
         }
+        try check(task)
         let job = Job(task: task, createdAt: .now(), route: summary)
         // Reserve the estimate before suspending, so concurrent submissions see it; undone unless inserted.
         ledger.add(summary.estimatedCostUSD, task: task, createdAt: job.createdAt, budgets: policy.budgets)
@@ -169,10 +167,6 @@ public actor Engine {
         AtelierError(.conflictTaskUUID, "taskUUID \(id) is already used by a different task", field: "/taskUUID")
     }
 
-    private func sameRequest(_ task: ImageTask) async throws(AtelierError) -> Bool {
-        try await existingIfSame(task) != nil
-    }
-
     /// The stored job when it was submitted with exactly this task; throws `conflict_task_uuid` when the task
     /// differs; nil when there is no such job.
     private func existingIfSame(_ task: ImageTask) async throws(AtelierError) -> Job? {
@@ -183,6 +177,12 @@ public actor Engine {
         guard let stored else { return nil }
         guard stored.request == JSONWriter.string(task.json) else { throw conflict(task.taskUUID) }
         return cache.job(task.taskUUID) ?? stored.job
+    }
+
+    /// Runs the configured ``EngineConfiguration/taskChecks`` (for callers that create tasks of their own and want
+    /// to refuse a request before committing to it, like workflows).
+    public nonisolated func check(_ task: ImageTask) throws(AtelierError) {
+        for c in configuration.taskChecks { try c.check(task) }
     }
 
     // MARK: - Queries

@@ -19,6 +19,9 @@ public struct EngineConfiguration: Sendable {
     public var random: @Sendable () -> Double
     /// Accept and store jobs but do not start them (maintenance, benchmarks). Queued jobs start when released.
     public var hold: Bool
+    /// Checks every task must pass before it is stored, whoever submits it (socket, workflows, reproduction) —
+    /// e.g. delivery's refusal of forbidden literal addresses.
+    public var taskChecks: [any TaskCheck] = []
 
     /// - Parameters:
     ///   - dataDirectory: where the store and images live.
@@ -46,4 +49,10 @@ public struct EngineConfiguration: Sendable {
 /// The version of Atelier.
 public enum AtelierVersion {
     public static let current = "0.1.0"
+}
+
+/// A check every task must pass before it is stored (see ``EngineConfiguration/taskChecks``).
+public protocol TaskCheck: Sendable {
+    /// Throws the caller-facing error (with its field) when the task must be refused.
+    func check(_ task: ImageTask) throws(AtelierError)
 }

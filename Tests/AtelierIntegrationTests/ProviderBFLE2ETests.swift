@@ -96,12 +96,7 @@ struct ProviderBFLE2ETests {
             #expect(Set(done.results.map(\.sha256)).count == 2, "two different images")
             #expect(Set(fakes.bfl.log.filter { $0.path == "/v1/get_result" }.map(\.host)) == ["regional"])
             #expect(done.costUSD == 0.028, "two submits of 1.4 credits")
-            let live = E2E.storeBytes(dataDir: second.dataDir)
-            try? await c2.close()
-            #expect(await second.terminate() == 0)
-            E2E.expectNoSecrets(
-                fakes.keys.secretForms, texts: [first.log, second.log, JSONWriter.string(done.json)],
-                stores: live + E2E.storeBytes(dataDir: second.dataDir))
+            await E2E.stopAndExpectNoSecrets(second, client: c2, secrets: fakes.keys.secretForms, texts: [first.log, JSONWriter.string(done.json)])
         }
     }
 

@@ -94,13 +94,8 @@ struct FakeWorld {
 
     /// Stops the daemon and checks that no secret appears in its log, the answers seen, or the store.
     func finish(secrets: [String]) async throws {
-        // The store's bytes while the daemon runs (recent writes are in the WAL) …
-        let live = E2E.storeBytes(dataDir: daemon.dataDir)
-        try? await client.close()
-        let status = await daemon.terminate()
-        #expect(status == 0, "the daemon exits cleanly on SIGTERM")
-        // … and after it closed the database.
-        E2E.expectNoSecrets(secrets, texts: [daemon.log] + seen.all, stores: live + E2E.storeBytes(dataDir: daemon.dataDir))
+        // The store's bytes while the daemon runs and after it stopped, the log, and every answer: no secret anywhere.
+        let live = await E2E.stopAndExpectNoSecrets(daemon, client: client, secrets: secrets, texts: seen.all)
         #expect(!live.isEmpty, "the store files were read")
     }
 }
@@ -167,6 +162,21 @@ enum E2E {
     }
 
     /// The bytes of the store's files (database, WAL, shared memory) that exist.
+    /// Reads the store while `daemon` runs (recent writes are in the WAL), closes `client`, stops the daemon (it must
+    /// exit 0), reads the store again after it closed the database, and checks that no secret appears in any of it
+    /// nor in `texts` (logs are added). Returns the bytes read while running.
+    @discardableResult
+    static func stopAndExpectNoSecrets(
+        _ daemon: DaemonProcess, client: AtelierClient, secrets: [String], texts: [String]
+    ) async -> [[UInt8]] {
+        let live = storeBytes(dataDir: daemon.dataDir)
+        try? await client.close()
+        let status = await daemon.terminate()
+        #expect(status == 0, "the daemon exits cleanly on SIGTERM")
+        expectNoSecrets(secrets, texts: [daemon.log] + texts, stores: live + storeBytes(dataDir: daemon.dataDir))
+        return live
+    }
+
     static func storeBytes(dataDir: String) -> [[UInt8]] {
         ["atelier.sqlite", "atelier.sqlite-wal", "atelier.sqlite-shm"].compactMap { name in
             FileManager.default.contents(atPath: dataDir + "/" + name).map { [UInt8]($0) }

@@ -113,12 +113,7 @@ struct ProviderRunwareE2ETests {
             let r = try #require(done.results.first)
             #expect(r.seed == 5 && r.seedHonored)
             #expect(r.sha256 == E2E.sha(try #require(fakes.runware.served.first).bytes))
-            let live = E2E.storeBytes(dataDir: second.dataDir)
-            try? await c2.close()
-            #expect(await second.terminate() == 0)
-            E2E.expectNoSecrets(
-                fakes.keys.secretForms, texts: [first.log, second.log, JSONWriter.string(done.json)],
-                stores: live + E2E.storeBytes(dataDir: second.dataDir))
+            await E2E.stopAndExpectNoSecrets(second, client: c2, secrets: fakes.keys.secretForms, texts: [first.log, JSONWriter.string(done.json)])
         }
     }
 

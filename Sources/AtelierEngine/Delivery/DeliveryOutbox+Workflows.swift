@@ -33,3 +33,15 @@ extension DeliveryOutbox: WorkflowWriteHook {
         db.afterNextTransaction(onCommit: { _ in wakeup.signal() })
     }
 }
+
+extension DeliveryOutbox: TaskCheck {
+    /// Checks a task's delivery URLs before it is stored: literal addresses the policy forbids are refused
+    /// (`invalid_url` with the field). Host names are checked again after DNS at send time.
+    public func check(_ task: ImageTask) throws(AtelierError) {
+        let policy = configuration.addressPolicy
+        if let w = task.webhookURL { try policy.checkLiteral(w, field: "/webhookURL") }
+        for (i, u) in (task.uploadEndpoint ?? []).enumerated() {
+            try policy.checkLiteral(u, field: task.uploadEndpointIsArray ? "/uploadEndpoint/\(i)" : "/uploadEndpoint")
+        }
+    }
+}

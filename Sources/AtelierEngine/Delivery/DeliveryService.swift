@@ -338,20 +338,6 @@ public actor DeliveryService: Service {
         requestRefresh(Set(rows.map(\.taskUUID)))
         return rows
     }
-
-    /// Checks a task's delivery URLs at submit: literal addresses the policy forbids are refused (`invalid_url`).
-    public nonisolated func checkSubmit(_ params: JSONValue) throws(AtelierError) {
-        let policy = configuration.addressPolicy
-        if let w = params["webhookURL"]?.stringValue { try policy.checkLiteral(w, field: "/webhookURL") }
-        switch params["uploadEndpoint"] {
-        case .string(let u)?: try policy.checkLiteral(u, field: "/uploadEndpoint")
-        case .array(let a)?:
-            for (i, v) in a.enumerated() {
-                if let u = v.stringValue { try policy.checkLiteral(u, field: "/uploadEndpoint/\(i)") }
-            }
-        default: break
-        }
-    }
 }
 
 /// A flag set once, from any thread.

@@ -89,6 +89,8 @@ public actor WorkflowService {
         let seed = spec.finalSeed ?? Int64(random() * 2_147_483_646) + 1
 
         let variant = spec.variantTask(0)
+        try engine.check(variant)
+        try engine.check(spec.finalProbeTask(seed: seed))
         let variantDecision = await engine.explain(variant)
         guard let variantChosen = variantDecision.chosen else {
             throw Self.stageError(variantDecision.error, stage: "ideation", spec: spec)
