@@ -65,32 +65,43 @@ struct BudgetLedger: Sendable {
         ledger.month = monthNumber(now)
         guard !budgets.isEmpty else { return ledger }
         let tagNames = Set(budgets.map(\.tag))
-        let rows = try await store.database.read { db in
-            try Row.fetchAll(
+        /// One job's contribution, read as plain values inside the read (so the async overload is used).
+        struct Entry: Sendable {
+            var createdMs: Int64
+            var tags: [String: String]
+            var amount: Double
+        }
+        let entries: [Entry] = try await store.database.read { db in
+            var out: [Entry] = []
+            let cursor = try Row.fetchCursor(
                 db,
                 sql: """
                     SELECT created_ms, status, cost_usd, json_extract(route_json, '$.estimatedCostUSD') AS estimate,
                            json_extract(task_json, '$.tags') AS tags
                     FROM job WHERE created_ms >= ? AND json_extract(task_json, '$.tags') IS NOT NULL
                     """, arguments: [monthStart(now).milliseconds])
-        }
-        for row in rows {
-            guard let tagsText: String = row["tags"], case .object(let o)? = try? JSONParser.parse(tagsText) else { continue }
-            var tags: [String: String] = [:]
-            for (k, v) in o where tagNames.contains(k) { tags[k] = v.stringValue }
-            if tags.isEmpty { continue }
-            let status = JobStatus(rawValue: row["status"]) ?? .failed
-            let cost: Double? = row["cost_usd"]
-            let estimate: Double = row["estimate"] ?? 0
-            let amount: Double
-            switch status {
-            case .succeeded: amount = cost ?? estimate
-            case .failed, .cancelled: amount = cost ?? 0
-            case .queued, .running: amount = estimate
+            while let row = try cursor.next() {
+                guard let tagsText: String = row["tags"], case .object(let o)? = try? JSONParser.parse(tagsText) else { continue }
+                var tags: [String: String] = [:]
+                for (k, v) in o where tagNames.contains(k) { tags[k] = v.stringValue }
+                if tags.isEmpty { continue }
+                let status = JobStatus(rawValue: row["status"]) ?? .failed
+                let cost: Double? = row["cost_usd"]
+                let estimate: Double = row["estimate"] ?? 0
+                let amount: Double
+                switch status {
+                case .succeeded: amount = cost ?? estimate
+                case .failed, .cancelled: amount = cost ?? 0
+                case .queued, .running: amount = estimate
+                }
+                out.append(Entry(createdMs: row["created_ms"], tags: tags, amount: amount))
             }
+            return out
+        }
+        for e in entries {
             var task = ImageTask(positivePrompt: "-")
-            task.tags = tags
-            ledger.add(amount, task: task, createdAt: Timestamp(milliseconds: row["created_ms"]), budgets: budgets)
+            task.tags = e.tags
+            ledger.add(e.amount, task: task, createdAt: Timestamp(milliseconds: e.createdMs), budgets: budgets)
         }
         return ledger
     }

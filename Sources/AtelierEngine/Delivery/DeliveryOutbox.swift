@@ -214,10 +214,10 @@ public enum WebhookBody {
 
 /// The outbox table and its operations. Every change of a row's state goes through ``DeliveryStateMachine``.
 public struct DeliveryStore: Sendable {
-    let pool: DatabasePool
+    let pool: StoreDatabase
     let configuration: DeliveryConfiguration
 
-    public init(pool: DatabasePool, configuration: DeliveryConfiguration) {
+    public init(pool: StoreDatabase, configuration: DeliveryConfiguration) {
         self.pool = pool
         self.configuration = configuration
     }

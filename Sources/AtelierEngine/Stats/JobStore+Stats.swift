@@ -38,37 +38,41 @@ extension JobStore {
     /// Per-group counts, success rate, refusals, actual cost and latency percentiles of jobs created since `since`.
     public func stats(by grouping: StatsGrouping, since: Timestamp) async throws -> [JSONValue] {
         let expr = grouping.sqlExpression
-        let rows = try await database.read { db in
-            try Row.fetchAll(
+        struct Acc: Sendable {
+            var jobs = 0, succeeded = 0, failed = 0, cancelled = 0, unfinished = 0, refusals = 0
+            var cost = 0.0
+            var latencies: [Double] = []
+        }
+        // Aggregated inside the read: the closure returns Sendable values, so this is GRDB's async read (a
+        // non-Sendable result such as `[Row]` would select the blocking overload).
+        let groups: [String: Acc] = try await database.read { db in
+            var groups: [String: Acc] = [:]
+            let cursor = try Row.fetchCursor(
                 db,
                 sql: """
                     SELECT \(expr) AS grp, status, cost_usd, started_ms, finished_ms,
                            (attempts_json LIKE '%"code":"refused"%') AS refused
                     FROM job WHERE created_ms >= ?
                     """, arguments: [since.milliseconds])
-        }
-        struct Acc {
-            var jobs = 0, succeeded = 0, failed = 0, cancelled = 0, unfinished = 0, refusals = 0
-            var cost = 0.0
-            var latencies: [Double] = []
-        }
-        var groups: [String: Acc] = [:]
-        for row in rows {
-            let key: String = (row["grp"] as String?) ?? "(none)"
-            var a = groups[key] ?? Acc()
-            a.jobs += 1
-            switch JobStatus(rawValue: row["status"]) {
-            case .succeeded?: a.succeeded += 1
-            case .failed?: a.failed += 1
-            case .cancelled?: a.cancelled += 1
-            default: a.unfinished += 1
+            while let row = try cursor.next() {
+                let key: String = (row["grp"] as String?) ?? "(none)"
+                var a = groups[key] ?? Acc()
+                a.jobs += 1
+                let status = JobStatus(rawValue: row["status"])
+                switch status {
+                case .succeeded?: a.succeeded += 1
+                case .failed?: a.failed += 1
+                case .cancelled?: a.cancelled += 1
+                default: a.unfinished += 1
+                }
+                if (row["refused"] as Bool?) == true { a.refusals += 1 }
+                a.cost += (row["cost_usd"] as Double?) ?? 0
+                if status == .succeeded, let s: Int64 = row["started_ms"], let f: Int64 = row["finished_ms"] {
+                    a.latencies.append(Double(f - s) / 1000)
+                }
+                groups[key] = a
             }
-            if (row["refused"] as Bool?) == true { a.refusals += 1 }
-            a.cost += (row["cost_usd"] as Double?) ?? 0
-            if JobStatus(rawValue: row["status"]) == .succeeded, let s: Int64 = row["started_ms"], let f: Int64 = row["finished_ms"] {
-                a.latencies.append(Double(f - s) / 1000)
-            }
-            groups[key] = a
+            return groups
         }
         func pct(_ xs: [Double], _ p: Double) -> JSONValue {
             guard !xs.isEmpty else { return .null }

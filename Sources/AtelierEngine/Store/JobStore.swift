@@ -52,29 +52,41 @@ public enum InsertOutcome: Sendable {
 ///   the chosen seed), which is what callers see.
 /// - Every state change writes the whole row in one transaction, so a reader never sees a half-updated job.
 public final class JobStore: Sendable {
-    private let pool: DatabasePool
+    private let pool: StoreDatabase
     /// The database file.
     public let path: String
     private let hooks: [any StoreWriteHook]
 
     /// Opens (creating and migrating as needed) the store at `path`.
-    /// - Parameter hooks: writes that join every state change's transaction.
-    public init(path: String, durability: Durability = .full, hooks: [any StoreWriteHook] = []) throws {
+    ///
+    /// Opening is synchronous file work: call it before serving requests (daemon start), never on a hot path.
+    /// - Parameters:
+    ///   - hooks: writes that join every state change's transaction.
+    ///   - faultInjection: makes commits fail on purpose (tests only).
+    public init(
+        path: String, durability: Durability = .full, hooks: [any StoreWriteHook] = [], faultInjection: StoreFaultInjection? = nil
+    ) throws {
         self.hooks = hooks
         var config = Configuration()
         config.busyMode = .timeout(5)
         config.label = "atelier"
-        self.pool = try DatabasePool(path: path, configuration: config)
+        let pool = try DatabasePool(path: path, configuration: config)
         self.path = path
         // GRDB sets synchronous=NORMAL for WAL pools; FULL must be set on the writer after opening.
         if durability == .full {
             try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
         }
         try Self.migrator.migrate(pool)
+        self.pool = StoreDatabase(
+            pool: pool, directory: URL(fileURLWithPath: path).deletingLastPathComponent().path, condition: StoreCondition(),
+            injection: faultInjection)
     }
 
-    /// The reader/writer pool, for other engine stores that share the database file (outbox, workflows).
-    public var database: DatabasePool { pool }
+    /// The async-only database access, for other engine stores that share the database file (outbox, workflows).
+    public var database: StoreDatabase { pool }
+
+    /// Whether the store currently commits (health).
+    public var condition: StoreCondition { pool.condition }
 
     /// All schema migrations, in order. Features register theirs in their own files; never reorder or edit a
     /// shipped migration — add a new one.

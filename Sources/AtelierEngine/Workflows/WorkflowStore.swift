@@ -54,7 +54,7 @@ public enum WorkflowInsertOutcome: Sendable {
 
 /// Durable workflows, in the jobs' database (same WAL file, same durability).
 public final class WorkflowStore: Sendable {
-    private let pool: DatabasePool
+    private let pool: StoreDatabase
     private let hooks: [any WorkflowWriteHook]
 
     /// - Parameter hooks: writes that join every workflow state change's transaction.
