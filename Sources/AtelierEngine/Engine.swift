@@ -37,6 +37,8 @@ public actor Engine {
     private var runningCount: [String: Int] = [:]
     private var running: [String: Task<Void, Never>] = [:]
     private var cancelRequested: Set<String> = []
+    /// The same requests, for providers' synchronous ``GenerationContext/isCancelled`` checks.
+    private nonisolated let cancelSignals = CancelSignals()
     private var breakers = CircuitBreakers()
     private var ledger = BudgetLedger()
     private var accepting = true
@@ -82,7 +84,12 @@ public actor Engine {
             if job.status == .running {
                 job.status = .queued
                 job.updatedAt = .now()
-                try await store.update(job)
+                do { try await store.update(job) } catch {
+                    // The store cannot commit now: the job is queued in memory and its next state change is
+                    // retried until it commits; if the daemon stops first, recovery sees it `running` again.
+                    guard StoreFault(error, directory: store.database.directory) != nil else { throw error }
+                    logger.warning("could not record a recovered job as queued", metadata: ["taskUUID": "\(job.taskUUID)", "error": "\(error)"])
+                }
                 recovered += 1
             }
             cache.put(job)
@@ -144,6 +151,7 @@ public actor Engine {
             ledger.add(-summary.estimatedCostUSD, task: task, createdAt: job.createdAt, budgets: policy.budgets)
             if let e = error as? AtelierError { throw e }
             logger.error("store failed on submit", metadata: ["error": "\(error)"])
+            if let fault = StoreFault(error, directory: store.database.directory) { throw fault.atelierError }
             throw AtelierError(.storeFailure, "the job could not be stored; nothing was accepted", retryable: true)
         }
         if case .inserted = outcome {} else {
@@ -226,15 +234,33 @@ public actor Engine {
             })
     }
 
-    /// `{status, version, uptimeSeconds, queued, running}`.
-    public func health() -> JSONValue {
-        let queued = queues.values.reduce(0) { $0 + $1.count }
+    /// What `daemon.health` reports about the engine: `{status, reasons, version, uptimeSeconds, queued, running,
+    /// draining, store, breakers}`. `status` is `degraded` when the store cannot commit or a model's breaker is
+    /// open (`reasons` says which); `queued`/`running` are counted from the store, as `job.list` shows them.
+    public func health() async -> JSONValue {
         let uptime = ContinuousClock.now - startedAt
-        return [
-            "status": .string(draining ? "draining" : "ok"), "version": .string(AtelierVersion.current),
-            "uptimeSeconds": .number((Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18 * 1000).rounded() / 1000),
-            "queued": .int(Int64(queued)), "running": .int(Int64(running.count)),
+        let uptimeSeconds = Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18
+        var queued = Int64(queuedCount)
+        var runningJobs = Int64(running.count)
+        let storeStatus = store.condition.status
+        var reasons: [String] = []
+        do {
+            let counts = try await store.counts(of: [.queued, .running])
+            queued = Int64(counts[.queued] ?? 0)
+            runningJobs = Int64(counts[.running] ?? 0)
+        } catch {
+            reasons.append("the store cannot be read: \(StoreFault(error, directory: store.database.directory)?.message ?? "\(error)")")
+        }
+        if !storeStatus.ok { reasons.append("store: \(storeStatus.error ?? "failing")") }
+        let open = breakers.unavailable(at: Self.seconds(.now)).sorted { $0.key < $1.key }
+        for (model, _) in open { reasons.append("circuit breaker open for \(model)") }
+        var o: JSONObject = [
+            "status": .string(reasons.isEmpty ? "ok" : "degraded"), "reasons": .array(reasons.map(JSONValue.string)),
+            "version": .string(AtelierVersion.current), "uptimeSeconds": .number((uptimeSeconds * 1000).rounded() / 1000),
+            "queued": .int(queued), "running": .int(runningJobs), "draining": .bool(draining), "store": storeStatus.json,
         ]
+        o.append("breakers", .array(open.map { ["model": .string($0.key), "reason": .string($0.value.description)] }))
+        return .object(o)
     }
 
     /// Counts for health/bench.
@@ -320,6 +346,10 @@ public actor Engine {
             return j
         case .queued, .running:
             cancelRequested.insert(taskUUID)
+            // Raised before the task is cancelled: a provider that does not observe task cancellation (a
+            // request in flight, a clock that ignores it) still stops polling at its next safe point.
+            cancelSignals.raise(taskUUID)
+            defer { cancelSignals.lower(taskUUID) }
             running[taskUUID]?.cancel()
             if let t = running[taskUUID] { await t.value }
             return try await job(taskUUID)
@@ -359,15 +389,45 @@ public actor Engine {
             // Replace the reserved estimate by what the job actually cost.
             ledger.add(BudgetLedger.charge(of: j) - (j.route?.estimatedCostUSD ?? 0), task: j.task, createdAt: j.createdAt, budgets: policy.budgets)
         }
-        // State writes must happen even when the job's task was cancelled (shutdown, caller's cancel): GRDB
-        // refuses to start work in a cancelled task, so the write runs in a task that does not inherit it.
         let store = self.store
         let snapshot = j
-        do { try await Task { try await store.update(snapshot, change: change) }.value } catch {
-            logger.error("store update failed", metadata: ["taskUUID": "\(job.taskUUID)", "error": "\(error)"])
-            throw AtelierError(.storeFailure, "store update failed", retryable: true)
-        }
+        try await untilStored("job state change", taskUUID: job.taskUUID) { try await store.update(snapshot, change: change) }
         cache.put(j)
+    }
+
+    /// Runs a store operation until it succeeds: a store fault (disk full, I/O error, busy past the timeout) is
+    /// retried with capped exponential backoff, so the job waits in place — keeping its results — and continues by
+    /// itself once the store accepts writes again. Other errors, and faults while the daemon is shutting down (the
+    /// job is then recovered from its last committed state at the next start), throw `store_failure`.
+    ///
+    /// State writes must happen even when the job's task was cancelled (shutdown, caller's cancel): GRDB refuses to
+    /// start work in a cancelled task, so the operation and the waits run in tasks that do not inherit it.
+    func untilStored<T: Sendable>(
+        _ what: String, taskUUID: String, _ operation: @escaping @Sendable () async throws -> T
+    ) async throws(AtelierError) -> T {
+        var delay = configuration.storeRetryInitialDelaySeconds
+        var failures = 0
+        while true {
+            do {
+                let value = try await Task { try await operation() }.value
+                if failures > 0 { logger.notice("store accepts writes again", metadata: ["taskUUID": "\(taskUUID)", "retries": "\(failures)"]) }
+                return value
+            } catch {
+                let fault = StoreFault(error, directory: configuration.dataDirectory)
+                guard let fault, !draining else {
+                    logger.error("store update failed", metadata: ["taskUUID": "\(taskUUID)", "what": "\(what)", "error": "\(error)"])
+                    throw (error as? AtelierError) ?? AtelierError(.storeFailure, "store update failed", retryable: true)
+                }
+                if failures == 0 {
+                    logger.error("store fault; retrying until it commits", metadata: ["taskUUID": "\(taskUUID)", "what": "\(what)", "fault": "\(fault)"])
+                }
+                failures += 1
+                let sleep = configuration.sleep
+                let wait = delay
+                _ = await Task { try? await sleep(wait) }.value
+                delay = min(delay * 2, configuration.storeRetryMaxDelaySeconds)
+            }
+        }
     }
 
     /// Monotonic seconds since the process started (the breaker's time base).
@@ -504,11 +564,22 @@ public actor Engine {
     private func attempt(
         job: Job, model: ModelCard, size: ResolvedSize, entry: ProviderEntry, provider: any Provider, attemptKey: String, resumeHandle: String?
     ) async -> AttemptOutcome {
-        let scratch: String
-        do { scratch = try files.scratchDirectory(attemptKey: attemptKey) } catch {
-            return .failure(ProviderError(.unavailable, "cannot create scratch directory"))
-        }
-        defer { files.removeScratch(scratch) }
+        // Providers write into the shared scratch directory (files named after the attempt key): no directory per
+        // attempt. Leftovers are removed after a failure, and reference downloads' own directory when there was one.
+        let outcome = await attemptInScratch(
+            job: job, model: model, size: size, entry: entry, provider: provider, attemptKey: attemptKey, resumeHandle: resumeHandle,
+            scratch: files.scratchRoot)
+        let failed: Bool
+        if case .failure = outcome { failed = true } else { failed = false }
+        let downloaded = job.task.referenceImages.contains { if case .url = $0 { return true } else { return false } }
+        if failed || downloaded { await files.removeScratch(attemptKey: attemptKey, failed: failed) }
+        return outcome
+    }
+
+    private func attemptInScratch(
+        job: Job, model: ModelCard, size: ResolvedSize, entry: ProviderEntry, provider: any Provider, attemptKey: String, resumeHandle: String?,
+        scratch: String
+    ) async -> AttemptOutcome {
         let refs: [LoadedReference]
         do {
             refs = try await references.load(job.task, model: model, attemptKey: attemptKey, timeoutSeconds: entry.config.requestTimeoutSeconds)
@@ -519,10 +590,13 @@ public actor Engine {
             task: job.task, model: model, size: size, seed: model.seedAccepted ? job.task.seed : nil, references: refs, scratchDirectory: scratch,
             attemptKey: attemptKey, credentials: entry.credentials, baseURL: entry.baseURL)
         let taskUUID = job.taskUUID
-        let context = GenerationContext(recordResumeHandle: { [weak self] handle in
-            guard let self else { return }
-            try await self.recordHandle(taskUUID, handle)
-        })
+        let signals = cancelSignals
+        let context = GenerationContext(
+            recordResumeHandle: { [weak self] handle in
+                guard let self else { return }
+                try await self.recordHandle(taskUUID, handle)
+            },
+            isCancelled: { signals.isRaised(taskUUID) })
         let images: [GeneratedImage]
         do {
             if let resumeHandle {
@@ -538,7 +612,9 @@ public actor Engine {
         for (i, img) in images.enumerated() {
             let seed: Int64? = model.seedHonored ? (img.seed ?? request.seed.map { $0 + Int64(i) }) : nil
             do {
-                var stored = try files.store(img, taskUUID: taskUUID, imageUUID: UUIDv4.generate(), seed: seed, seedHonored: model.seedHonored)
+                var stored = try await untilFilesWritten(taskUUID) {
+                    try await files.store(img, taskUUID: taskUUID, imageUUID: UUIDv4.generate(), seed: seed, seedHonored: model.seedHonored)
+                }
                 // Seed-honouring models only: how to make this image again (model version, parameters sent, references).
                 stored.recipe = Recipe.make(
                     model: model, seed: seed, parameters: img.sentParameters, referenceSHA256: refs.map(\.sha256), result: stored)
@@ -548,6 +624,35 @@ public actor Engine {
             }
         }
         return .success(results)
+    }
+
+    /// Writes result files (or creates the scratch directory) until the disk takes them: a write that fails for
+    /// the daemon's own storage (disk full, I/O error) marks the store's `files` part failing (health) and is
+    /// retried with capped backoff while the images stay in memory, so a full disk never fails the job nor pays the
+    /// provider again. Other errors (e.g. data that is not an image) are thrown at once; cancellation stops waiting.
+    private func untilFilesWritten<T>(_ taskUUID: String, _ body: () async throws -> T) async throws(AtelierError) -> T {
+        var delay = configuration.storeRetryInitialDelaySeconds
+        var failures = 0
+        while true {
+            do {
+                let value = try await body()
+                store.condition.clear(.files)
+                if failures > 0 { logger.notice("result files can be written again", metadata: ["taskUUID": "\(taskUUID)", "retries": "\(failures)"]) }
+                return value
+            } catch let e as AtelierError where e.code != .storeFailure {
+                throw e
+            } catch {
+                let why = (error as? AtelierError)?.message ?? "\(error)"
+                store.condition.record(.files, "cannot write result files under \(configuration.dataDirectory): \(why)")
+                if failures == 0 {
+                    logger.error("result files cannot be written; retrying", metadata: ["taskUUID": "\(taskUUID)", "error": "\(why)"])
+                }
+                failures += 1
+                if Task.isCancelled { throw AtelierError(.cancelled, "stopped while waiting to write result files") }
+                do { try await configuration.sleep(delay) } catch { throw AtelierError(.cancelled, "stopped while waiting to write result files") }
+                delay = min(delay * 2, configuration.storeRetryMaxDelaySeconds)
+            }
+        }
     }
 
     /// Durably records an upstream handle on the job's current attempt.

@@ -19,6 +19,12 @@ public struct EngineConfiguration: Sendable {
     public var random: @Sendable () -> Double
     /// Accept and store jobs but do not start them (maintenance, benchmarks). Queued jobs start when released.
     public var hold: Bool
+    /// The first wait before retrying a state change the store could not commit (disk full, I/O error, busy); the
+    /// wait doubles up to ``storeRetryMaxDelaySeconds`` and the change is retried until it commits.
+    public var storeRetryInitialDelaySeconds: Double = 0.05
+    /// The longest wait between retries of an uncommitted state change (how soon a job moves again after the store
+    /// recovers).
+    public var storeRetryMaxDelaySeconds: Double = 2
     /// Checks every task must pass before it is stored, whoever submits it (socket, workflows, reproduction) —
     /// e.g. delivery's refusal of forbidden literal addresses.
     public var taskChecks: [any TaskCheck] = []

@@ -3,8 +3,13 @@ import AtelierEngine
 import AtelierRPC
 
 extension RPCDispatcher {
-    /// `config.reload`, `stats.get`.
+    /// `daemon.health`, `config.reload`, `stats.get`.
     static let adminHandlers: [String: Handler] = [
+        RPCMethod.daemonHealth: { d, params, _ throws(AtelierError) in
+            let r = try FieldReader(params)
+            try r.finish()
+            return await d.health()
+        },
         RPCMethod.configReload: { d, params, _ throws(AtelierError) in
             let r = try FieldReader(params)
             try r.finish()
@@ -34,4 +39,29 @@ extension RPCDispatcher {
             return result
         },
     ]
+}
+
+extension RPCDispatcher {
+    /// `daemon.health`: the engine's view (store, breakers, counts) plus the delivery backlog. `status` is
+    /// `degraded` when any part is: the store cannot commit, a breaker is open, or delivery rows are overdue;
+    /// `reasons` lists why.
+    func health() async -> JSONValue {
+        guard case .object(var o) = await engine.health() else { return await engine.health() }
+        var reasons = o["reasons"]?.arrayValue ?? []
+        if let delivery = services.delivery {
+            do {
+                let backlog = try await delivery.backlog()
+                o.append("delivery", backlog.json)
+                if backlog.overdue > 0 {
+                    reasons.append(.string("\(backlog.overdue) delivery attempt\(backlog.overdue == 1 ? " is" : "s are") overdue"))
+                }
+            } catch {
+                o.append("delivery", .null)
+                reasons.append(.string("the delivery outbox cannot be read"))
+            }
+        }
+        o["reasons"] = .array(reasons)
+        o["status"] = .string(reasons.isEmpty ? "ok" : "degraded")
+        return .object(o)
+    }
 }

@@ -3,7 +3,7 @@ import AtelierEngine
 import AtelierRPC
 
 extension RPCDispatcher {
-    /// `job.*`, `route.explain`, `models.list`, `daemon.health`.
+    /// `job.*`, `route.explain`, `models.list` (`daemon.health` is in `RPCDispatcher+Admin.swift`).
     static let jobHandlers: [String: Handler] = [
         RPCMethod.jobSubmit: { d, params, connection throws(AtelierError) in
             let task = try ImageTask(json: params)
@@ -76,11 +76,6 @@ extension RPCDispatcher {
             let r = try FieldReader(params)
             try r.finish()
             return ["models": await d.engine.modelsJSON()]
-        },
-        RPCMethod.daemonHealth: { d, params, connection throws(AtelierError) in
-            let r = try FieldReader(params)
-            try r.finish()
-            return await d.engine.health()
         },
     ]
 }

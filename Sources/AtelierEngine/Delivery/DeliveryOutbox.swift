@@ -466,6 +466,25 @@ public struct DeliveryStore: Sendable {
         }
     }
 
+    /// Open rows (`pending`/`sending`), how many of the pending ones are due at `nowMs`, and how many have been due
+    /// for longer than `overdueAfterMs` (the worker is not keeping up).
+    public func backlog(nowMs: Int64, overdueAfterMs: Int64) async throws -> DeliveryBacklog {
+        try await pool.read { db in
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) AS open,
+                           COALESCE(SUM(status = 'pending' AND held = 0 AND next_attempt_ms <= ?), 0) AS due,
+                           COALESCE(SUM(status = 'pending' AND held = 0 AND next_attempt_ms <= ?), 0) AS overdue,
+                           MIN(CASE WHEN status = 'pending' AND held = 0 THEN next_attempt_ms END) AS oldest_due
+                    FROM delivery WHERE status IN ('pending', 'sending')
+                    """, arguments: [nowMs, nowMs - overdueAfterMs])
+            guard let row else { return DeliveryBacklog(open: 0, due: 0, overdue: 0, oldestDueMs: nil) }
+            let oldest: Int64? = row["oldest_due"]
+            return DeliveryBacklog(open: row["open"], due: row["due"], overdue: row["overdue"], oldestDueMs: oldest.flatMap { $0 <= nowMs ? $0 : nil })
+        }
+    }
+
     /// Jobs with deliveries still open, newest first.
     func tasksWithOpenDeliveries(limit: Int) async throws -> [String] {
         try await pool.read { db in

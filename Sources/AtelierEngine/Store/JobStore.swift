@@ -233,6 +233,20 @@ public final class JobStore: Sendable {
         }
     }
 
+    /// Counts of jobs in these statuses (uses the status index; cheap enough for every `daemon.health`).
+    public func counts(of statuses: [JobStatus]) async throws -> [JobStatus: Int] {
+        guard !statuses.isEmpty else { return [:] }
+        let names = statuses.map(\.rawValue)
+        return try await pool.read { db in
+            var out: [JobStatus: Int] = [:]
+            let sql = "SELECT status, COUNT(*) AS n FROM job WHERE status IN (" + names.map { _ in "?" }.joined(separator: ",") + ") GROUP BY status"
+            for row in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(names)) {
+                if let s = JobStatus(rawValue: row["status"]) { out[s] = row["n"] }
+            }
+            return out
+        }
+    }
+
     /// Runs SQLite's integrity check; returns "ok" when the file is sound.
     public func integrityCheck() async throws -> String {
         try await pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "?" }

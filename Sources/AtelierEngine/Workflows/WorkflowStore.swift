@@ -64,7 +64,16 @@ public final class WorkflowStore: Sendable {
     }
 
     /// Stores a new workflow, or finds the one with the same id (same request → existing, else conflict).
+    ///
+    /// A store fault (disk full, I/O error, busy) throws `store_failure` (retryable) saying why: nothing was accepted.
     public func insert(_ w: Workflow, events: [WorkflowEventKind] = []) async throws -> WorkflowInsertOutcome {
+        do { return try await write(w, events: events) } catch {
+            if let fault = StoreFault(error, directory: pool.directory) { throw fault.atelierError }
+            throw error
+        }
+    }
+
+    private func write(_ w: Workflow, events: [WorkflowEventKind]) async throws -> WorkflowInsertOutcome {
         let hooks = self.hooks
         return try await pool.write { db in
             let request = JSONWriter.string(w.spec.json)

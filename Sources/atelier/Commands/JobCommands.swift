@@ -193,21 +193,51 @@ struct Explain: AsyncParsableCommand {
 }
 
 struct Health: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the daemon's health.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show the daemon's health.",
+        discussion: "Exits 0 when the daemon is ok, 2 when it answers but is degraded (the reasons are printed), 3 when it is not running, 1 on other errors.")
     @OptionGroup var global: GlobalOptions
 
+    /// The exit status for a degraded daemon.
+    static let degradedExitCode: Int32 = 2
+
     func run() async throws {
+        let h: JSONValue
         do {
             let client = try await global.connect()
-            let h = try await client.health()
+            h = try await client.health()
             try? await client.close()
-            if global.json {
-                Output.printJSON(h)
-            } else {
-                print(
-                    "atelierd \(h["version"]?.stringValue ?? "?"): \(h["status"]?.stringValue ?? "?"), up \(h["uptimeSeconds"]?.description ?? "?")s, "
-                        + "\(h["queued"]?.description ?? "?") queued, \(h["running"]?.description ?? "?") running")
-            }
         } catch { throw Output.fail(error) }
+        if global.json {
+            Output.printJSON(h)
+        } else {
+            print(Self.render(h))
+        }
+        if h["status"]?.stringValue != "ok" { throw ExitCode(Self.degradedExitCode) }
+    }
+
+    /// The human-readable report: a summary line, then why it is degraded, the store, breakers and delivery.
+    static func render(_ h: JSONValue) -> String {
+        var lines = [
+            "atelierd \(h["version"]?.stringValue ?? "?"): \(h["status"]?.stringValue ?? "?"), up \(h["uptimeSeconds"]?.description ?? "?")s, "
+                + "\(h["queued"]?.description ?? "?") queued, \(h["running"]?.description ?? "?") running"
+                + (h["draining"] == .bool(true) ? ", draining" : "")
+        ]
+        for r in h["reasons"]?.arrayValue ?? [] { lines.append("  degraded: \(r.stringValue ?? r.description)") }
+        if let store = h["store"] {
+            if store["ok"] == .bool(true) {
+                lines.append("  store: ok")
+            } else {
+                lines.append("  store: FAILING since \(store["since"]?.stringValue ?? "?"): \(store["error"]?.stringValue ?? "?")")
+            }
+        }
+        for b in h["breakers"]?.arrayValue ?? [] {
+            lines.append("  breaker open: \(b["model"]?.stringValue ?? "?") (\(b["reason"]?.stringValue ?? ""))")
+        }
+        if let d = h["delivery"], d != .null {
+            lines.append(
+                "  delivery: \(d["open"]?.description ?? "?") open, \(d["due"]?.description ?? "?") due, \(d["overdue"]?.description ?? "?") overdue")
+        }
+        return lines.joined(separator: "\n")
     }
 }

@@ -1,0 +1,211 @@
+import AtelierCore
+import AtelierEngine
+import AtelierProviders
+import Foundation
+import GRDB
+import Logging
+import Synchronization
+import Testing
+
+/// A provider whose calls wait until the test opens the gate; counts calls (a provider is never paid twice).
+final class GatedProvider: Provider {
+    let id = "fake"
+    private let state = Mutex<(open: Bool, calls: Int, waiters: [CheckedContinuation<Void, Never>])>((false, 0, []))
+
+    var calls: Int { state.withLock { $0.calls } }
+
+    /// Lets every waiting and future call through.
+    func open() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.open = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume() }
+    }
+
+    func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let go = state.withLock { s -> Bool in
+                s.calls += 1
+                if s.open { return true }
+                s.waiters.append(c)
+                return false
+            }
+            if go { c.resume() }
+        }
+        return ScriptedProvider.writeImage(request)
+    }
+
+    func resume(handle: String, request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
+        ScriptedProvider.writeImage(request)
+    }
+}
+
+/// Polls `condition` until it holds; records an issue and returns false after `seconds`.
+func eventually(
+    _ what: String, seconds: Double = 20, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool
+) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    Issue.record("timed out after \(seconds) s waiting for: \(what)", sourceLocation: sourceLocation)
+    return false
+}
+
+/// A transient store fault (disk full, I/O error, busy) must never lose, fail or strand an acknowledged job: the
+/// engine retries the state change until it commits, and refuses new work with a retryable `store_failure` meanwhile.
+@Suite("store faults")
+struct StoreFaultTests {
+    struct Harness {
+        let engine: Engine
+        let store: JobStore
+        let faults: StoreFaultInjection
+        let provider: GatedProvider
+        let dir: String
+        func cleanup() { try? FileManager.default.removeItem(atPath: dir) }
+    }
+
+    static func make() async throws -> Harness {
+        let dir = "/tmp/storefault-\(UUID().uuidString.prefix(8))"
+        let catalog = Catalog(providers: [
+            ProviderConfig(
+                id: "fake", kind: .runware, displayName: "fake", baseURL: "http://127.0.0.1:9", concurrency: 4,
+                retry: RetryPolicy(maxAttempts: 2, baseDelaySeconds: 1, maxDelaySeconds: 10),
+                models: [model("model-a", seed: true, safety: "alpha", cost: 0.02)])
+        ])
+        let policy = try RoutingPolicy.parse(
+            try JSONParser.parse(#"{"version": 1, "objective": "cheapest", "rules": []}"#), file: "test.json", catalog: catalog)
+        let provider = GatedProvider()
+        let files = ResultFiles(root: dir)
+        try files.prepare()
+        let faults = StoreFaultInjection()
+        let store = try JobStore(path: files.databasePath, durability: .normal, faultInjection: faults)
+        let registry = ProviderRegistry(catalog: catalog, environment: [:]) { _, _ in provider }
+        // Real (short) backoff waits: the retries must keep going by themselves until the store recovers.
+        var config = EngineConfiguration(
+            dataDirectory: dir, durability: .normal, sleep: { try await Task.sleep(for: .milliseconds(Int64($0 * 1000))) }, random: { 0.5 })
+        config.storeRetryInitialDelaySeconds = 0.002
+        config.storeRetryMaxDelaySeconds = 0.02
+        let engine = Engine(
+            configuration: config, store: store, catalog: catalog, policy: policy, registry: registry, transport: ScriptedTransport(),
+            logger: Logger(label: "test"))
+        try await engine.start()
+        return Harness(engine: engine, store: store, faults: faults, provider: provider, dir: dir)
+    }
+
+    static func task(_ i: Int) -> ImageTask {
+        var t = ImageTask(positivePrompt: "store fault \(i)")
+        t.model = "model-a"
+        t.seed = Int64(i + 1)
+        return t
+    }
+
+    @Test func aFullDiskNeitherFailsNorStrandsAcknowledgedJobs() async throws {
+        let h = try await Self.make()
+        defer { h.cleanup() }
+        // Ten acknowledged jobs: four running (held at the provider), six queued.
+        var ids: [String] = []
+        for i in 0..<10 { ids.append(try await h.engine.submit(Self.task(i)).taskUUID) }
+        guard await eventually("four jobs running", { h.provider.calls == 4 }) else { return }
+
+        // The disk fills: every commit fails from now on.
+        h.faults.failCommits(with: .SQLITE_FULL)
+        h.provider.open()
+        // The finished attempts cannot be recorded: the engine keeps retrying them.
+        guard await eventually("commits retried", { h.faults.injectedCount >= 20 }) else { return }
+
+        // New work is refused, retryably, saying why.
+        do {
+            _ = try await h.engine.submit(Self.task(100))
+            Issue.record("a submit was acknowledged while the store could not commit")
+        } catch {
+            #expect(error.code == .storeFailure)
+            #expect(error.retryable)
+            #expect(error.message.contains("disk full at \(h.dir)"), "\(error.message)")
+        }
+        // Health says so.
+        let degraded = await h.engine.health()
+        #expect(degraded["status"] == "degraded")
+        #expect(degraded["store"]?["ok"] == .bool(false))
+        #expect(degraded["store"]?["error"]?.stringValue?.contains("disk full at \(h.dir)") == true)
+        #expect(degraded["store"]?["since"]?.stringValue != nil)
+        // Nothing failed; the jobs keep their last committed state.
+        for id in ids { #expect(try await h.engine.job(id).status != .failed) }
+
+        // Space is freed: everything finishes by itself, each provider call made once.
+        h.faults.stop()
+        for id in ids {
+            let j = try await h.engine.wait(id, timeoutSeconds: 30)
+            #expect(j.status == .succeeded, "\(id): \(j.status) \(j.error?.description ?? "")")
+            #expect(j.attempts.count == 1)
+            for r in j.results { #expect(FileManager.default.fileExists(atPath: r.path)) }
+            // What the store holds, not just the cache.
+            #expect(try await h.store.job(id)?.status == .succeeded)
+        }
+        #expect(h.provider.calls == 10)
+        let ok = await h.engine.health()
+        #expect(ok["status"] == "ok")
+        #expect(ok["store"] == ["ok": true, "error": .null, "since": .null])
+        #expect(ok["queued"] == .int(0))
+        #expect(ok["running"] == .int(0))
+        // Submits are acknowledged again.
+        let again = try await h.engine.submit(Self.task(200))
+        #expect(try await h.engine.wait(again.taskUUID, timeoutSeconds: 30).status == .succeeded)
+    }
+
+    @Test func aBusyStoreDuringAStateChangeIsRetriedUntilItCommits() async throws {
+        let h = try await Self.make()
+        defer { h.cleanup() }
+        // The next commit (the submit's own insert) fails as a lock held past the busy timeout would.
+        h.faults.failCommits(1, with: .SQLITE_BUSY)
+        do {
+            _ = try await h.engine.submit(Self.task(1))
+            Issue.record("the submit was acknowledged although its insert failed")
+        } catch {
+            #expect(error.code == .storeFailure)
+            #expect(error.retryable)
+            #expect(error.message.contains("busy"), "\(error.message)")
+        }
+        let j = try await h.engine.submit(Self.task(2))
+        guard await eventually("the job running", { h.provider.calls == 1 }) else { return }
+        // The next 5 commits (the attempt's result among them) hit I/O errors.
+        h.faults.failCommits(5, with: .SQLITE_IOERR)
+        h.provider.open()
+        let done = try await h.engine.wait(j.taskUUID, timeoutSeconds: 30)
+        #expect(done.status == .succeeded)
+        #expect(h.faults.injectedCount == 6)
+        #expect(try await h.store.job(j.taskUUID)?.status == .succeeded)
+        #expect(await h.engine.health()["store"]?["ok"] == .bool(true))
+    }
+
+    @Test func storeFaultMessagesSayWhy() {
+        let dir = "/data/atelier"
+        #expect(StoreFault(DatabaseError(resultCode: .SQLITE_FULL), directory: dir)?.message == "disk full at /data/atelier")
+        #expect(StoreFault(DatabaseError(resultCode: .SQLITE_IOERR_WRITE), directory: dir)?.message.hasPrefix("I/O error writing the store at /data/atelier") == true)
+        #expect(StoreFault(DatabaseError(resultCode: .SQLITE_BUSY), directory: dir)?.message.contains("busy") == true)
+        // Not a store fault: bugs and bad data are not retried.
+        #expect(StoreFault(DatabaseError(resultCode: .SQLITE_CONSTRAINT), directory: dir) == nil)
+        #expect(StoreFault(AtelierError(.storeFailure, "job vanished"), directory: dir) == nil)
+        let e = StoreFault(message: "disk full at /x").atelierError
+        #expect(e.code == .storeFailure && e.retryable && e.message.contains("disk full at /x"))
+    }
+
+    @Test func conditionReportsTheOldestFailureUntilCleared() {
+        let c = StoreCondition()
+        #expect(c.status.ok && c.status.error == nil && c.status.since == nil)
+        c.record(.database, "disk full at /x")
+        let first = c.status
+        #expect(!first.ok && first.error == "disk full at /x" && first.since != nil)
+        c.record(.database, "disk full at /x")
+        #expect(c.status.since == first.since)
+        c.record(.files, "cannot write result files")
+        #expect(c.status.error == "disk full at /x; cannot write result files")
+        c.clear(.database)
+        #expect(c.status.error == "cannot write result files")
+        c.clear(.files)
+        #expect(c.status.ok)
+    }
+}
