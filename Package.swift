@@ -32,12 +32,18 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CAtelierZlib", path: "Sources/CAtelierZlib"),
         .target(name: "AtelierCore"),
-        .target(name: "AtelierImaging", dependencies: ["CAtelierZlib"]),
+        // AVX2 base64 block decoding (Base64StreamDecoder.decodeInPlace); see the comment at the top of its source.
+        .target(name: "CAtelierBase64"),
+        .target(name: "AtelierImaging", dependencies: ["CAtelierZlib", "CAtelierBase64"]),
         .target(
             name: "AtelierProviders",
             dependencies: [
                 "AtelierCore",
                 "AtelierImaging",
+                // SHA-256 of results in the decoding pass; NIOThreadPool for file work off the cooperative pool.
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(

@@ -124,14 +124,21 @@ public struct GeneratedImage: Sendable, Equatable {
     public var note: String?
     /// Parameters actually sent (for recipes), as the provider's wire JSON.
     public var sentParameters: JSONObject
+    /// SHA-256, size and header of the file, when the provider computed them while writing it (the engine then
+    /// does not read the file again).
+    public var digest: ImageDigest?
 
-    public init(path: String, mimeType: String, seed: Int64?, costUSD: Double?, note: String? = nil, sentParameters: JSONObject = [:]) {
+    public init(
+        path: String, mimeType: String, seed: Int64?, costUSD: Double?, note: String? = nil, sentParameters: JSONObject = [:],
+        digest: ImageDigest? = nil
+    ) {
         self.path = path
         self.mimeType = mimeType
         self.seed = seed
         self.costUSD = costUSD
         self.note = note
         self.sentParameters = sentParameters
+        self.digest = digest
     }
 }
 

@@ -84,7 +84,7 @@ struct DaemonTests {
         // The file is where the job says, with the recorded hash.
         let data = try #require(FileManager.default.contents(atPath: ra.path))
         #expect(data.count == ra.bytes)
-        #expect(ra.path.hasPrefix(daemon.dataDir + "/images/" + ja.taskUUID + "/"))
+        #expect(ra.path.hasPrefix(daemon.dataDir + "/images/" + ja.taskUUID.prefix(2) + "/" + ja.taskUUID + "-"))
         try await client.close()
     }
 

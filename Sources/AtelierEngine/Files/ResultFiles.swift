@@ -7,10 +7,15 @@ import Foundation
 /// The layout of the data directory and the operations on image files.
 ///
 /// ```
-/// <data-dir>/atelier.sqlite            the store (WAL)
-/// <data-dir>/images/<taskUUID>/<imageUUID>.<ext>
-/// <data-dir>/tmp/<attemptKey>/         scratch files of one provider call
+/// <data-dir>/atelier.sqlite                          the store (WAL)
+/// <data-dir>/images/<t0t1>/<taskUUID>-<imageUUID>.<ext>   results; <t0t1> = the taskUUID's first two hex digits
+/// <data-dir>/tmp/<attemptKey>-<index>.<ext>           scratch files of one provider call (flat)
+/// <data-dir>/tmp/<attemptKey>/                       reference downloads of one attempt (only when it has URLs)
 /// ```
+///
+/// The 256 fan-out directories and `tmp/` are created once, by ``prepare()``, so that storing a result is one
+/// `rename` and no job creates a directory. Results stored by earlier versions under `images/<taskUUID>/` keep their
+/// recorded paths.
 public struct ResultFiles: Sendable {
     /// The data directory.
     public let root: String
@@ -21,18 +26,42 @@ public struct ResultFiles: Sendable {
     public var databasePath: String { root + "/atelier.sqlite" }
     /// `<root>/images`
     public var imagesDirectory: String { root + "/images" }
+    /// `<root>/tmp`: the scratch directory every attempt writes its files into (names start with the attempt key).
+    public var scratchRoot: String { root + "/tmp" }
 
-    /// Creates the directory tree (mode 0700).
+    /// Creates the directory tree (mode 0700), with the 256 fan-out directories of `images/`, and removes scratch
+    /// files an earlier run left behind (a crash between a provider's write and the move into `images/`).
     public func prepare() throws {
-        for d in [root, imagesDirectory, root + "/tmp"] {
+        for d in [root, imagesDirectory, scratchRoot] {
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        for i in 0..<256 {
+            let d = imagesDirectory + "/" + Self.fanOutName(i)
+            if mkdir(d, 0o700) != 0 && errno != EEXIST {
+                throw AtelierError(.storeFailure, "cannot create \(d) (errno \(errno))")
+            }
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: scratchRoot)) ?? [] {
+            try? FileManager.default.removeItem(atPath: scratchRoot + "/" + name)
         }
     }
 
-    /// A fresh scratch directory for one attempt.
+    static func fanOutName(_ i: Int) -> String {
+        let digits: [Character] = Array("0123456789abcdef")
+        return String([digits[i >> 4], digits[i & 15]])
+    }
+
+    /// The fan-out directory of a task: `images/<first two characters of its taskUUID>`.
+    func fanOutDirectory(taskUUID: String) -> String {
+        let prefix = taskUUID.utf8.count >= 2 ? String(taskUUID.prefix(2)).lowercased() : "00"
+        return imagesDirectory + "/" + prefix
+    }
+
+    /// A scratch directory of its own for one attempt (reference downloads). Blocking (`mkdir`); most attempts never
+    /// need one and write into ``scratchRoot``.
     public func scratchDirectory(attemptKey: String) throws -> String {
-        let d = root + "/tmp/" + attemptKey
-        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let d = scratchRoot + "/" + attemptKey
+        if mkdir(d, 0o700) != 0 && errno != EEXIST { throw AtelierError(.storeFailure, "cannot create \(d) (errno \(errno))") }
         return d
     }
 
@@ -41,16 +70,59 @@ public struct ResultFiles: Sendable {
         try? FileManager.default.removeItem(atPath: path)
     }
 
-    /// Hashes, probes and moves a provider's image into its final place, returning the stored result.
+    /// Removes what an attempt left in the scratch directory, off the cooperative pool: its own directory if it made
+    /// one (one failed `rmdir` when it did not) and, after a failed attempt, its flat files.
+    public func removeScratch(attemptKey: String, failed: Bool) async {
+        let root = scratchRoot
+        _ = try? await FileWork.run { () throws(ProviderError) -> Void in
+            let dir = root + "/" + attemptKey
+            if rmdir(dir) != 0 && errno != ENOENT { try? FileManager.default.removeItem(atPath: dir) }
+            guard failed else { return }
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where name.hasPrefix(attemptKey) {
+                unlink(root + "/" + name)
+            }
+        }
+    }
+
+    /// Probes, hashes (unless the provider already did, while writing) and moves a provider's image into its final
+    /// place with one `rename`, on NIO's thread pool; returns the stored result.
     /// Fails with `bad_upstream` when the bytes are not an image.
     public func store(
         _ image: GeneratedImage, taskUUID: String, imageUUID: String, seed: Int64?, seedHonored: Bool
+    ) async throws(AtelierError) -> JobResult {
+        let files = self
+        let outcome: Result<JobResult, AtelierError>
+        do {
+            outcome = try await FileWork.run { () throws(ProviderError) -> Result<JobResult, AtelierError> in
+                do throws(AtelierError) {
+                    return .success(try files.storeBlocking(image, taskUUID: taskUUID, imageUUID: imageUUID, seed: seed, seedHonored: seedHonored))
+                } catch {
+                    return .failure(error)
+                }
+            }
+        } catch {
+            throw AtelierError(.storeFailure, "cannot store image: \(error.message)", retryable: true)
+        }
+        return try outcome.get()
+    }
+
+    /// ``store(_:taskUUID:imageUUID:seed:seedHonored:)`` on the calling thread (blocking).
+    public func storeBlocking(
+        _ image: GeneratedImage, taskUUID: String, imageUUID: String, seed: Int64?, seedHonored: Bool
     ) throws(AtelierError) -> JobResult {
-        guard let info = ImageProbe.probe(fileAt: image.path) else {
+        let info: ImageInfo?
+        let digest: String
+        let size: Int
+        if let d = image.digest {
+            info = d.info
+            (digest, size) = (d.sha256, d.bytes)
+        } else {
+            info = ImageProbe.probe(fileAt: image.path)
+            (digest, size) = info == nil ? ("", 0) : try Self.sha256(ofFileAt: image.path)
+        }
+        guard let info else {
             throw AtelierError(.badUpstream, "the provider returned data that is not a PNG, JPEG, WEBP or GIF image", retryable: true)
         }
-        let (digest, size) = try Self.sha256(ofFileAt: image.path)
-        let dir = imagesDirectory + "/" + taskUUID
         let ext: String
         switch info.mimeType {
         case "image/png": ext = "png"
@@ -59,13 +131,18 @@ public struct ResultFiles: Sendable {
         case "image/gif": ext = "gif"
         default: ext = "bin"
         }
-        let final = dir + "/" + imageUUID + "." + ext
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            if FileManager.default.fileExists(atPath: final) { try FileManager.default.removeItem(atPath: final) }
-            try FileManager.default.moveItem(atPath: image.path, toPath: final)
-        } catch {
-            throw AtelierError(.storeFailure, "cannot store image: \(error.localizedDescription)", retryable: true)
+        let dir = fanOutDirectory(taskUUID: taskUUID)
+        let final = dir + "/" + taskUUID + "-" + imageUUID + "." + ext
+        // rename(2) replaces an existing target atomically; the fan-out directory exists after prepare(), and is made
+        // here only for a data directory that was never prepared.
+        var moved = rename(image.path, final) == 0
+        if !moved && errno == ENOENT && access(image.path, F_OK) == 0 {
+            mkdir(imagesDirectory, 0o700)
+            mkdir(dir, 0o700)
+            moved = rename(image.path, final) == 0
+        }
+        guard moved else {
+            throw AtelierError(.storeFailure, "cannot store image (errno \(errno))", retryable: true)
         }
         return JobResult(
             imageUUID: imageUUID, path: final, mimeType: info.mimeType, width: info.width, height: info.height, bytes: size, sha256: digest,
@@ -91,14 +168,5 @@ public struct ResultFiles: Sendable {
     /// Lowercase hex SHA-256 of bytes.
     public static func sha256(_ bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }
 
-    static func hex(_ digest: some Sequence<UInt8>) -> String {
-        let table = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(64)
-        for b in digest {
-            out.append(table[Int(b >> 4)])
-            out.append(table[Int(b & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func hex(_ digest: some Sequence<UInt8>) -> String { ImageDigest.hex(digest) }
 }

@@ -41,20 +41,22 @@ public struct A1111Provider: Provider {
                 for (i, b64) in out.images.enumerated() {
                     // The server encodes in its configured samples format (PNG unless changed): name the file after the bytes.
                     let tmp = ImageFiles.path(scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: i, fileExtension: "png")
-                    try ImageFiles.writeBase64(b64, to: tmp)
-                    let mime = ImageFiles.sniffMIME(path: tmp) ?? "image/png"
+                    let digest = try await ImageFiles.writeBase64(text: b64, to: tmp)
+                    let mime = digest.info?.mimeType ?? digest.magicMIME ?? "image/png"
                     var path = tmp
                     if mime != "image/png" {
                         path = ImageFiles.path(
                             scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: i,
                             fileExtension: ImageFiles.fileExtension(forMIME: mime))
-                        try? FileManager.default.removeItem(atPath: path)
-                        do { try FileManager.default.moveItem(atPath: tmp, toPath: path) } catch {
-                            try? FileManager.default.removeItem(atPath: tmp)
-                            throw ProviderError(.unavailable, "cannot rename the image file in the scratch directory")
+                        let target = path
+                        try await FileWork.run { () throws(ProviderError) -> Void in
+                            guard rename(tmp, target) == 0 else {
+                                unlink(tmp)
+                                throw ProviderError(.unavailable, "cannot rename the image file in the scratch directory")
+                            }
                         }
                     }
-                    images.append(GeneratedImage(path: path, mimeType: mime, seed: out.seeds[i], costUSD: 0, sentParameters: sent))
+                    images.append(GeneratedImage(path: path, mimeType: mime, seed: out.seeds[i], costUSD: 0, sentParameters: sent, digest: digest))
                 }
             } catch {
                 ImageFiles.removeAll(images)

@@ -1,9 +1,15 @@
 import AtelierCore
+import AtelierImaging
+import Crypto
 import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Writes provider image payloads into the scratch directory.
 public enum ImageFiles {
-    /// Base64 characters decoded per step (a multiple of 4, so every chunk decodes on its own).
+    /// Base64 characters decoded between two SHA-256 updates (the decoded block is still in the cache when hashed).
     public static let chunkCharacters = 64 * 1024
 
     /// The file for image `index` of an attempt: `<scratch>/<attemptKey>-<index>.<ext>`.
@@ -18,86 +24,96 @@ public enum ImageFiles {
     }
 
     /// Decodes `base64` (standard or URL-safe alphabet, optional `data:…;base64,` prefix, line breaks and missing
-    /// padding tolerated) into a new file at `path`, 64 KiB of text at a time, so at most one chunk of decoded
-    /// bytes is held besides the text itself. Returns the number of bytes written.
+    /// padding tolerated) into a new file at `path`. Returns the number of bytes written.
     ///
-    /// Malformed base64 is `bad_upstream`; an empty payload is `no_image`; a local write failure is `unavailable`.
+    /// Blocking: call it on a thread that may block (``writeBase64(_:range:to:)`` and ``writeBase64(text:to:)`` do
+    /// so off the cooperative pool). Malformed base64 is `bad_upstream`; an empty payload is `no_image`; a local
+    /// write failure is `unavailable`.
     @discardableResult
     public static func writeBase64<S: StringProtocol>(_ base64: S, to path: String) throws(ProviderError) -> Int {
-        var text = Substring(base64)
-        if text.utf8.starts(with: "data:".utf8) {
-            guard let comma = text.firstIndex(of: ",") else { throw ProviderError(.badUpstream, "malformed data URI in the image payload") }
-            text = text[text.index(after: comma)...]
+        var text = Array(base64.utf8)
+        return try text.withUnsafeMutableBufferPointer { (buffer) throws(ProviderError) -> Int in
+            try writeDecoding(buffer, to: path).bytes
         }
-        let fm = FileManager.default
-        guard fm.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-            throw ProviderError(.unavailable, "cannot create the image file in the scratch directory")
+    }
+
+    /// Decodes the base64 text at `range` of `body` in place (no copy of the text), hashing each decoded block while
+    /// it is in the cache, and writes the image with one write, on NIO's thread pool. `body` must not be used again.
+    public static func writeBase64(_ body: OwnedBytes, range: Range<Int>, to path: String) async throws(ProviderError) -> ImageDigest {
+        try await FileWork.run { () throws(ProviderError) -> ImageDigest in
+            guard range.lowerBound >= 0, range.upperBound <= body.bytes.count else {
+                throw ProviderError(.badUpstream, "the image payload lies outside the response")
+            }
+            return try body.bytes.withUnsafeMutableBufferPointer { (all) throws(ProviderError) -> ImageDigest in
+                try writeDecoding(UnsafeMutableBufferPointer(rebasing: all[range]), to: path)
+            }
         }
-        var written = 0
-        var chunk: [UInt8] = []
-        chunk.reserveCapacity(chunkCharacters + 4)
-        var sawPadding = false
-        func flush(final: Bool) throws(ProviderError) {
-            if final {
-                switch chunk.count % 4 {
-                case 0: break
-                case 2: chunk.append(contentsOf: [0x3D, 0x3D])
-                case 3: chunk.append(0x3D)
-                default: throw ProviderError(.badUpstream, "the image payload is not valid base64 (truncated)")
-                }
+    }
+
+    /// ``writeBase64(_:to:)`` on NIO's thread pool, returning the digest as well.
+    public static func writeBase64(text: String, to path: String) async throws(ProviderError) -> ImageDigest {
+        try await FileWork.run { () throws(ProviderError) -> ImageDigest in
+            var bytes = Array(text.utf8)
+            return try bytes.withUnsafeMutableBufferPointer { (buffer) throws(ProviderError) -> ImageDigest in
+                try writeDecoding(buffer, to: path)
             }
-            if chunk.isEmpty { return }
-            guard let decoded = Data(base64Encoded: Data(chunk)) else {
-                throw ProviderError(.badUpstream, "the image payload is not valid base64")
-            }
-            do { try handle.write(contentsOf: decoded) } catch {
-                throw ProviderError(.unavailable, "cannot write the image file: \(error.localizedDescription)")
-            }
-            written += decoded.count
-            chunk.removeAll(keepingCapacity: true)
         }
-        func consume(_ b: UInt8) throws(ProviderError) {
-            switch b {
-            case 0x0A, 0x0D, 0x20, 0x09: return
-            case 0x2D: chunk.append(0x2B)  // '-' → '+'
-            case 0x5F: chunk.append(0x2F)  // '_' → '/'
-            case 0x3D:
-                sawPadding = true
-                chunk.append(b)
-            case 0x41...0x5A, 0x61...0x7A, 0x30...0x39, 0x2B, 0x2F:
-                if sawPadding { throw ProviderError(.badUpstream, "the image payload is not valid base64 (data after padding)") }
-                chunk.append(b)
-            default:
-                throw ProviderError(.badUpstream, "the image payload is not valid base64")
-            }
-            if chunk.count == chunkCharacters { try flush(final: false) }
+    }
+
+    /// Writes bytes already in memory into a new file at `path`, on NIO's thread pool, returning their digest.
+    public static func write(_ bytes: [UInt8], to path: String) async throws(ProviderError) -> ImageDigest {
+        try await FileWork.run { () throws(ProviderError) -> ImageDigest in
+            try bytes.withUnsafeBufferPointer { (buffer) throws(ProviderError) -> Void in try writeFile(buffer, to: path) }
+            return ImageDigest(of: bytes)
         }
-        do throws(ProviderError) {
-            var failure: ProviderError?
-            let fast: Void? = text.utf8.withContiguousStorageIfAvailable { buf in
-                for b in buf {
-                    do throws(ProviderError) { try consume(b) } catch {
-                        failure = error
-                        return
-                    }
-                }
-            }
-            if let failure { throw failure }
-            if fast == nil {
-                for b in text.utf8 { try consume(b) }
-            }
-            try flush(final: true)
-            try? handle.close()
+    }
+
+    /// The decoding core: `text` (base64, possibly behind a data-URI prefix) is decoded into its own memory, hashed in
+    /// the same pass, probed from its first bytes and written with one `write` loop. Blocking.
+    static func writeDecoding(_ text: UnsafeMutableBufferPointer<UInt8>, to path: String) throws(ProviderError) -> ImageDigest {
+        var payload = text
+        if payload.count >= 5, payload[0] == 0x64, payload[1] == 0x61, payload[2] == 0x74, payload[3] == 0x61, payload[4] == 0x3A {  // "data:"
+            guard let comma = payload.firstIndex(of: 0x2C) else { throw ProviderError(.badUpstream, "malformed data URI in the image payload") }
+            payload = UnsafeMutableBufferPointer(rebasing: payload[(comma + 1)...])
+        }
+        var hasher = SHA256()
+        let count: Int
+        do {
+            count = try Base64StreamDecoder.decodeInPlace(payload, blockCharacters: chunkCharacters) { block in hasher.update(bufferPointer: UnsafeRawBufferPointer(block)) }
         } catch {
-            try? handle.close()
-            try? fm.removeItem(atPath: path)
-            throw error
+            switch error {
+            case .truncatedInput: throw ProviderError(.badUpstream, "the image payload is not valid base64 (truncated)")
+            case .invalidPadding: throw ProviderError(.badUpstream, "the image payload is not valid base64 (misplaced padding)")
+            case .invalidCharacter(let byte, let offset):
+                throw ProviderError(.badUpstream, "the image payload is not valid base64 (byte 0x\(String(byte, radix: 16)) at \(offset))")
+            }
         }
-        if written == 0 {
-            try? fm.removeItem(atPath: path)
-            throw ProviderError(.noImage, "the provider returned an empty image")
+        if count == 0 { throw ProviderError(.noImage, "the provider returned an empty image") }
+        let decoded = UnsafeBufferPointer(rebasing: payload[0..<count])
+        try writeFile(decoded, to: path)
+        return ImageDigest(sha256: ImageDigest.hex(hasher.finalize()), bytes: count, info: ImageProbe.probe(decoded), magicMIME: sniffMIME(bytes: decoded))
+    }
+
+    /// Creates (or truncates) `path` with mode 0600 and writes `bytes` into it; on failure nothing is left behind.
+    static func writeFile(_ bytes: UnsafeBufferPointer<UInt8>, to path: String) throws(ProviderError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ProviderError(.unavailable, "cannot create the image file (errno \(errno))") }
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                close(fd)
+                unlink(path)
+                throw ProviderError(.unavailable, "cannot write the image file (errno \(e))")
+            }
+            offset += n
         }
-        return written
+        if close(fd) != 0 && errno != EINTR {
+            unlink(path)
+            throw ProviderError(.unavailable, "cannot write the image file (errno \(errno) at close)")
+        }
     }
 
     /// The image type of a file from its first bytes (PNG, JPEG, WebP), or nil.
@@ -105,15 +121,20 @@ public enum ImageFiles {
         guard let h = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? h.close() }
         guard let d = try? h.read(upToCount: 12) else { return nil }
-        let b = [UInt8](d)
+        return sniffMIME(bytes: [UInt8](d))
+    }
+
+    /// The image type of bytes from their magic number alone (PNG, JPEG, WebP), or nil.
+    public static func sniffMIME(bytes b: some Collection<UInt8>) -> String? {
+        let b = Array(b.prefix(12))
         if b.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return "image/png" }
         if b.starts(with: [0xFF, 0xD8, 0xFF]) { return "image/jpeg" }
         if b.count >= 12, b.starts(with: Array("RIFF".utf8)), Array(b[8..<12]) == Array("WEBP".utf8) { return "image/webp" }
         return nil
     }
 
-    /// Removes files written by a failed attempt (best effort).
+    /// Removes files written by a failed attempt (best effort; one `unlink` each).
     static func removeAll(_ images: [GeneratedImage]) {
-        for i in images { try? FileManager.default.removeItem(atPath: i.path) }
+        for i in images { unlink(i.path) }
     }
 }

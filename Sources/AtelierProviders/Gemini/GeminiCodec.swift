@@ -71,8 +71,11 @@ public enum GeminiCodec {
     public struct Output: Sendable, Equatable {
         /// MIME type of the final image.
         public var mimeType: String
-        /// Its base64 payload (decoded to a file by the provider, in chunks).
+        /// Its base64 payload, when it was parsed as a string (empty when ``base64Range`` is set).
         public var base64: String
+        /// Where the base64 payload lies in the response body, when it was located without copying it (see
+        /// ``GeminiCodec/decode(_:)``); the provider then decodes it in place.
+        public var base64Range: Range<Int>? = nil
         /// The non-thought text parts, joined.
         public var note: String?
         /// Token counts, when reported.
@@ -95,11 +98,37 @@ public enum GeminiCodec {
         }
     }
 
+    /// Base64 strings at least this long are located in the body instead of being parsed into a `String`.
+    static let liftThreshold = 1024
+
     /// Decodes a `generateContent` answer into the final image or a ``ProviderError``.
+    ///
+    /// A multi-megabyte `inlineData.data` string is not copied: ``GeminiBodyScan`` finds its byte range, the rest of
+    /// the document (with a marker in its place) goes through the strict parser, and ``Output/base64Range`` points at
+    /// the payload. Any doubt (escapes in the string, a marker not found where an image belongs) falls back to
+    /// parsing the whole body.
     public static func decode(_ response: HTTPResponse) throws(ProviderError) -> Output {
         guard (200..<300).contains(response.status) else { throw decodeError(response) }
+        if let lifted = GeminiBodyScan.lift(response.body, minimumLength: liftThreshold) {
+            if let doc = try? JSONParser.parse(lifted.residual), var out = try decode(doc, response: response) {
+                if let k = GeminiBodyScan.spanIndex(out.base64), k < lifted.spans.count {
+                    out.base64Range = lifted.spans[k]
+                    out.base64 = ""
+                    return out
+                }
+                if GeminiBodyScan.spanIndex(out.base64) == nil && !out.base64.isEmpty { return out }
+            }
+        }
         let doc = try Wire.parse(response.body, provider: "Gemini")
-        guard case .object(let root) = doc else { throw ProviderError(.badUpstream, "Gemini answered with a \(doc.typeName), not an object", httpStatus: response.status) }
+        guard let out = try decode(doc, response: response) else {
+            throw ProviderError(.badUpstream, "Gemini answered with a \(doc.typeName), not an object", httpStatus: response.status)
+        }
+        return out
+    }
+
+    /// Decodes a parsed answer; nil when it is not an object.
+    static func decode(_ doc: JSONValue, response: HTTPResponse) throws(ProviderError) -> Output? {
+        guard case .object(let root) = doc else { return nil }
         if root["error"]?.objectValue != nil { throw decodeError(response) }
         let usage = decodeUsage(root["usageMetadata"])
         let candidates = root["candidates"]?.arrayValue ?? []

@@ -73,16 +73,24 @@ public struct GeminiProvider: Provider {
     func one(_ request: GenerationRequest, key: String, index: Int) async throws(ProviderError) -> GeneratedImage {
         if Task.isCancelled { throw ProviderError(.cancelled, "cancelled before calling Gemini") }
         let http = GeminiCodec.encode(request, apiKey: key, timeoutSeconds: requestTimeoutSeconds)
-        let response = try await transport.send(http, maxBodyBytes: maxResponseBytes)
+        var response = try await transport.send(http, maxBodyBytes: maxResponseBytes)
         let out = try GeminiCodec.decode(response)
         let path = ImageFiles.path(
             scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: index,
             fileExtension: ImageFiles.fileExtension(forMIME: out.mimeType))
-        try ImageFiles.writeBase64(out.base64, to: path)
+        let digest: ImageDigest
+        if let range = out.base64Range {
+            // The body is handed over (not copied) and decoded where it lies, off the cooperative pool.
+            let body = OwnedBytes(taking: &response.body)
+            digest = try await ImageFiles.writeBase64(body, range: range, to: path)
+        } else {
+            digest = try await ImageFiles.writeBase64(text: out.base64, to: path)
+        }
         let cost = GeminiCodec.cost(out.usage, model: request.model)
             ?? request.model.price.cost(size: request.size, referenceImages: request.references.count)
         return GeneratedImage(
-            path: path, mimeType: out.mimeType, seed: nil, costUSD: cost, note: out.note, sentParameters: GeminiCodec.sentParameters(request))
+            path: path, mimeType: out.mimeType, seed: nil, costUSD: cost, note: out.note, sentParameters: GeminiCodec.sentParameters(request),
+            digest: digest)
     }
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {

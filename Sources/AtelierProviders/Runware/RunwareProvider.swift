@@ -145,8 +145,9 @@ public struct RunwareProvider: Provider {
                 let path = ImageFiles.path(
                     scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: i, fileExtension: format.fileExtension)
                 var mime = format.mimeType
+                var digest: ImageDigest?
                 if let b64 = r.base64 {
-                    try ImageFiles.writeBase64(b64, to: path)
+                    digest = try await ImageFiles.writeBase64(text: b64, to: path)
                 } else if let url = r.imageURL {
                     let got = try await Downloads.fetch(
                         transport, url: url, to: path, timeoutSeconds: requestTimeoutSeconds, maxBytes: maxImageBytes, clock: clock,
@@ -161,7 +162,7 @@ public struct RunwareProvider: Provider {
                     }
                 }
                 let seed = r.seed ?? (results.count == 1 ? request.seed : nil)
-                images.append(GeneratedImage(path: path, mimeType: mime, seed: seed, costUSD: r.costUSD, sentParameters: sent))
+                images.append(GeneratedImage(path: path, mimeType: mime, seed: seed, costUSD: r.costUSD, sentParameters: sent, digest: digest))
             }
         } catch {
             ImageFiles.removeAll(images)
