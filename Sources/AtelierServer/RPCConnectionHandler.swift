@@ -2,6 +2,7 @@ import AtelierCore
 import AtelierEngine
 import AtelierRPC
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Per-connection state shared with asynchronous work: the channel for writes and the subscriptions.
@@ -34,7 +35,15 @@ final class ConnectionState: RPCConnection {
 ///
 /// Flow control: at most `maxInFlight` requests of one connection run at once; past that the connection stops
 /// reading until answers drain, so a flooding client slows itself down without affecting others.
+///
+/// Large frames (``offloadFrameBytes`` and more) are parsed on NIO's thread pool, not on the event loop, so that a
+/// frame of many megabytes never delays the other connections served by the same loop. While one is parsed, the
+/// connection stops reading and keeps later frames in order behind it.
 final class RPCConnectionHandler: ChannelInboundHandler {
+    /// Frames at least this long are parsed off the event loop. Parsing is linear (about 10 ms per MiB in a
+    /// release build), so smaller frames cost the loop well under a millisecond.
+    static let offloadFrameBytes = 64 << 10
+
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -42,6 +51,9 @@ final class RPCConnectionHandler: ChannelInboundHandler {
     private let maxInFlight: Int
     private var inFlight = 0
     private var readingPaused = false
+    /// A large frame is being parsed off the loop; frames read meanwhile wait in ``backlog``.
+    private var parsing = false
+    private var backlog: [ByteBuffer] = []
     private var state: ConnectionState?
     private let onClose: @Sendable () -> Void
 
@@ -66,12 +78,60 @@ final class RPCConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        if parsing {
+            backlog.append(frame)
+            return
+        }
+        handleFrame(context, frame)
+    }
+
+    private func handleFrame(_ context: ChannelHandlerContext, _ frame: ByteBuffer) {
         // Blank lines are ignored (keep-alives from simple clients).
         if frame.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
+        if frame.readableBytes >= Self.offloadFrameBytes {
+            parseOffLoop(context, frame)
+            return
+        }
+        handleParsed(context, Self.parse(frame))
+    }
+
+    private static func parse(_ frame: ByteBuffer) -> Result<JSONValue, JSONParseError> {
+        frame.withUnsafeReadableBytes { raw in
+            do throws(JSONParseError) { return .success(try JSONParser.parse(raw)) } catch { return .failure(error) }
+        }
+    }
+
+    /// Parses `frame` on NIO's thread pool; the connection stops reading until the result is handled back on the
+    /// event loop, followed by any frames that arrived meanwhile, in order.
+    private func parseOffLoop(_ context: ChannelHandlerContext, _ frame: ByteBuffer) {
+        parsing = true
+        if !readingPaused { context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        NIOThreadPool.singleton.runIfActive(eventLoop: loop) { Self.parse(frame) }.whenComplete { outcome in
+            let (handler, ctx) = bound.value
+            handler.parsing = false
+            switch outcome {
+            case .success(let parsed): handler.handleParsed(ctx, parsed)
+            case .failure: handler.handleParsed(ctx, .failure(JSONParseError(offset: 0, reason: "the daemon is shutting down")))
+            }
+            while !handler.parsing, !handler.backlog.isEmpty {
+                handler.handleFrame(ctx, handler.backlog.removeFirst())
+            }
+            if !handler.parsing && !handler.readingPaused {
+                ctx.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+                ctx.read()
+            }
+            ctx.flush()
+        }
+    }
+
+    private func handleParsed(_ context: ChannelHandlerContext, _ result: Result<JSONValue, JSONParseError>) {
         let parsed: JSONValue
-        do {
-            parsed = try frame.withUnsafeReadableBytes { raw throws(JSONParseError) in try JSONParser.parse(raw) }
-        } catch {
+        switch result {
+        case .success(let v):
+            parsed = v
+        case .failure(let error):
             var out: [UInt8] = []
             RPCFrame.error(id: .null, .parseError(error.description), into: &out)
             write(context, out)
@@ -201,7 +261,7 @@ final class RPCConnectionHandler: ChannelInboundHandler {
         inFlight += 1
         if inFlight >= maxInFlight && !readingPaused {
             readingPaused = true
-            context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+            if !parsing { context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
         }
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
@@ -223,8 +283,11 @@ final class RPCConnectionHandler: ChannelInboundHandler {
         inFlight -= 1
         if readingPaused && inFlight <= maxInFlight / 2 {
             readingPaused = false
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
-            context.read()
+            // A large frame being parsed keeps reading paused until it is handled.
+            if !parsing {
+                context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+                context.read()
+            }
         }
     }
 }
