@@ -207,22 +207,28 @@ public final class FakeHTTPServer: Sendable {
     public let host: String
     /// The bound port.
     public let port: Int
-    /// `http://127.0.0.1:<port>`
-    public var baseURL: String { "http://127.0.0.1:\(port)" }
-    /// `127.0.0.1:<port>`
-    public var authority: String { "127.0.0.1:\(port)" }
+    /// The bound address: `127.0.0.1` unless another loopback address was asked for (e.g. `::1`).
+    public let address: String
+    /// `http://127.0.0.1:<port>` (`http://[::1]:<port>` for IPv6)
+    public var baseURL: String { "http://\(authority)" }
+    /// `127.0.0.1:<port>` (`[::1]:<port>` for IPv6)
+    public var authority: String { (address.contains(":") ? "[\(address)]" : address) + ":\(port)" }
 
     private let channel: any Channel
     private let closed = Mutex(false)
 
-    private init(host: String, port: Int, channel: any Channel) {
+    private init(host: String, port: Int, address: String, channel: any Channel) {
         self.host = host
         self.port = port
+        self.address = address
         self.channel = channel
     }
 
-    /// Binds `127.0.0.1:0` and serves until ``shutdown()`` (or until the value is released).
-    public static func start(host: String, log: FakeRequestLog, handler: @escaping Handler) async throws -> FakeHTTPServer {
+    /// Binds `<address>:0` (a loopback address: `127.0.0.1` by default, or `::1`) and serves until ``shutdown()`` (or
+    /// until the value is released).
+    public static func start(
+        host: String, address: String = "127.0.0.1", log: FakeRequestLog, handler: @escaping Handler
+    ) async throws -> FakeHTTPServer {
         let authorityBox = Mutex("")
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.backlog, value: 64)
@@ -234,13 +240,13 @@ public final class FakeHTTPServer: Sendable {
                         FakeHTTPHandler(host: host, authority: authorityBox.withLock { $0 }, log: log, handler: handler))
                 }
             }
-        let channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
+        let channel = try await bootstrap.bind(host: address, port: 0).get()
         guard let port = channel.localAddress?.port else {
             try? await channel.close()
             throw FakeServerError.noPort
         }
-        authorityBox.withLock { $0 = "127.0.0.1:\(port)" }
-        return FakeHTTPServer(host: host, port: port, channel: channel)
+        authorityBox.withLock { $0 = (address.contains(":") ? "[\(address)]" : address) + ":\(port)" }
+        return FakeHTTPServer(host: host, port: port, address: address, channel: channel)
     }
 
     /// Stops listening. Connections in progress finish on their own.

@@ -95,10 +95,13 @@ struct Atelierd: AsyncParsableCommand {
         }
         var engineConfiguration = EngineConfiguration(
             dataDirectory: dataDirectory, durability: durabilityMode, shutdownGraceSeconds: shutdownGrace, hold: hold)
-        engineConfiguration.taskChecks = [outbox]
+        // Reference images are fetched under the address policy (the same one as deliveries).
+        let egressPolicy = try delivery.addressPolicy()
+        let egress = EgressHTTPTransport(addressGuard: AddressGuard(policy: egressPolicy))
+        engineConfiguration.taskChecks = [outbox, ReferenceAddressCheck(policy: egressPolicy)]
         let engine = Engine(
             configuration: engineConfiguration,
-            store: store, catalog: catalog, policy: policy, registry: registry, transport: transport, logger: logger)
+            store: store, catalog: catalog, policy: policy, registry: registry, transport: egress, logger: logger)
         let workflows = WorkflowService(engine: engine, store: WorkflowStore(jobs: store, hooks: [outbox]), logger: logger)
         let deliveryService = try delivery.makeService(
             outbox: outbox, store: store, engine: engine, dataDirectory: dataDirectory, environment: env, logger: logger)
@@ -114,7 +117,7 @@ struct Atelierd: AsyncParsableCommand {
                 "models": "\(catalog.models.count)", "available": "\(available.joined(separator: ","))",
             ])
 
-        let daemon = DaemonService(engine: engine, server: server, transport: transport, logger: logger, workflows: workflows)
+        let daemon = DaemonService(engine: engine, server: server, transport: transport, logger: logger, workflows: workflows, egress: egress)
         let hangup = ReloadOnHangup(engine: engine, source: source, logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [deliveryService, daemon, hangup], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -132,6 +135,8 @@ struct DaemonService: Service {
     let logger: Logger
     /// Started after the engine (it reconciles workflows against the recovered jobs), stopped after it drains.
     var workflows: WorkflowService? = nil
+    /// The reference-image transport, shut down with the provider transport.
+    var egress: EgressHTTPTransport? = nil
 
     func run() async throws {
         do {
@@ -140,6 +145,7 @@ struct DaemonService: Service {
             try await server.start()
         } catch {
             await transport.shutdown()
+            await egress?.shutdown()
             throw error
         }
         try? await gracefulShutdown()
@@ -149,6 +155,7 @@ struct DaemonService: Service {
         await workflows?.stop()
         await server.closeConnections()
         await transport.shutdown()
+        await egress?.shutdown()
     }
 }
 
@@ -192,11 +199,26 @@ struct DeliveryOptions: ParsableArguments {
     @Option(help: "Delivery attempts in flight in total.")
     var deliveryConcurrency: Int = 256
 
-    @Option(help: "An address range deliveries may reach even if denied (CIDR, e.g. 169.254.10.0/24). Repeatable.")
-    var deliveryAllow: [String] = []
+    @Option(
+        name: [.customLong("egress-allow"), .customLong("delivery-allow")],
+        help: "An address range outbound fetches (deliveries, reference images) may reach even if denied (CIDR, e.g. 169.254.10.0/24). Repeatable; --delivery-allow is an alias.")
+    var egressAllow: [String] = []
 
-    @Option(help: "An address range deliveries may not reach, besides link-local and cloud metadata (CIDR, e.g. 10.0.0.0/8). Repeatable.")
-    var deliveryDeny: [String] = []
+    @Option(
+        name: [.customLong("egress-deny"), .customLong("delivery-deny")],
+        help: "An address range outbound fetches (deliveries, reference images) may not reach, besides link-local and cloud metadata (CIDR, e.g. 10.0.0.0/8). Repeatable; --delivery-deny is an alias.")
+    var egressDeny: [String] = []
+
+    /// The address policy of every outbound fetch (deliveries and reference images); a bad range is a usage error.
+    func addressPolicy() throws -> AddressPolicy {
+        func ranges(_ list: [String], _ name: String) throws -> [CIDR] {
+            try list.map { t in
+                guard let c = CIDR(t) else { throw ValidationError("--\(name) must be an address or CIDR range, not '\(t)'") }
+                return c
+            }
+        }
+        return AddressPolicy(allow: try ranges(egressAllow, "egress-allow"), extraDeny: try ranges(egressDeny, "egress-deny"))
+    }
 
     /// The delivery settings; flag mistakes are usage errors.
     func configuration() throws -> DeliveryConfiguration {
@@ -207,12 +229,6 @@ struct DeliveryOptions: ParsableArguments {
             }
             return s
         }
-        func ranges(_ list: [String], _ name: String) throws -> [CIDR] {
-            try list.map { t in
-                guard let c = CIDR(t) else { throw ValidationError("--\(name) must be an address or CIDR range, not '\(t)'") }
-                return c
-            }
-        }
         guard (0...1).contains(deliveryJitter) else { throw ValidationError("--delivery-jitter must be between 0 and 1") }
         guard webhookTimeout > 0, uploadTimeout > 0 else { throw ValidationError("delivery timeouts must be positive") }
         return DeliveryConfiguration(
@@ -220,7 +236,7 @@ struct DeliveryOptions: ParsableArguments {
             uploadSchedule: try schedule(uploadRetrySchedule, "upload-retry-schedule", .uploadDefault),
             webhookTimeoutSeconds: webhookTimeout, uploadTimeoutSeconds: uploadTimeout, perHostConcurrency: deliveryPerHost,
             maxConcurrency: deliveryConcurrency,
-            addressPolicy: AddressPolicy(allow: try ranges(deliveryAllow, "delivery-allow"), extraDeny: try ranges(deliveryDeny, "delivery-deny")))
+            addressPolicy: try addressPolicy())
     }
 
     /// The outbox hook for the store (create before opening it).

@@ -106,7 +106,9 @@ public struct CIDR: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(address)/\(prefix)" }
 }
 
-/// Which addresses deliveries may reach.
+/// Which addresses the daemon's outbound fetches may reach: webhook and upload deliveries, and `http(s)`
+/// reference images (one policy, configured with `--egress-deny` / `--egress-allow`; `--delivery-deny` /
+/// `--delivery-allow` are the older names of the same flags).
 ///
 /// An address is refused when it is in a deny range and in no allow range. The defaults refuse link-local
 /// (169.254.0.0/16, fe80::/10 — which includes the cloud metadata endpoint 169.254.169.254), the other metadata
@@ -127,7 +129,7 @@ public struct AddressPolicy: Sendable, Equatable {
         self.deny = (replaceDefaults ? [] : Self.defaultDeny) + extraDeny
     }
 
-    /// True when deliveries may connect to `ip`.
+    /// True when outbound fetches may connect to `ip`.
     public func permits(_ ip: IPAddress) -> Bool {
         if allow.contains(where: { $0.contains(ip) }) { return true }
         return !deny.contains(where: { $0.contains(ip) })
@@ -137,6 +139,11 @@ public struct AddressPolicy: Sendable, Equatable {
     public func forbiddingRange(_ ip: IPAddress) -> CIDR? {
         if allow.contains(where: { $0.contains(ip) }) { return nil }
         return deny.first { $0.contains(ip) }
+    }
+
+    /// How a refusal is worded: the policy and the range, so an operator knows which flag to change.
+    public static func refusal(_ range: CIDR) -> String {
+        "the address policy forbids (\(range); see --egress-deny / --egress-allow)"
     }
 
     /// The host of a URL as written (brackets removed), or nil.
@@ -158,13 +165,13 @@ public struct AddressPolicy: Sendable, Equatable {
         guard let host = Self.host(of: url), let ip = Self.literal(host) else { return }
         if let range = forbiddingRange(ip) {
             throw AtelierError(
-                .invalidURL, "\(URLCheck.redacted(url)) points at \(ip), which deliveries may not reach (\(range))", field: field,
+                .invalidURL, "\(URLCheck.redacted(url)) points at \(ip), which \(Self.refusal(range))", field: field,
                 details: ["reason": "forbidden_address"])
         }
     }
 }
 
-/// Where a vetted delivery connects.
+/// Where a vetted outbound request connects.
 public struct VettedTarget: Sendable, Equatable {
     /// The host as written in the URL.
     public var host: String
@@ -199,7 +206,7 @@ public final class AddressGuard: Sendable {
         guard let host = AddressPolicy.host(of: url) else { return .failure(.unusable("\(URLCheck.redacted(url)) has no host")) }
         if let ip = AddressPolicy.literal(host) {
             if let range = policy.forbiddingRange(ip) {
-                return .failure(.forbiddenAddress("\(host) is \(ip), which deliveries may not reach (\(range))"))
+                return .failure(.forbiddenAddress("\(host) is \(ip), which \(AddressPolicy.refusal(range))"))
             }
             // A lenient spelling (2852039166) connects to the address it means.
             return .success(VettedTarget(host: host, pinnedAddress: IPAddress(host) == nil ? ip : nil))
@@ -223,7 +230,7 @@ public final class AddressGuard: Sendable {
         }
         for ip in addresses {
             if let range = policy.forbiddingRange(ip) {
-                return .failure(.forbiddenAddress("\(host) resolves to \(ip), which deliveries may not reach (\(range))"))
+                return .failure(.forbiddenAddress("\(host) resolves to \(ip), which \(AddressPolicy.refusal(range))"))
             }
         }
         // Prefer IPv4 (loopback services commonly listen on 127.0.0.1 only).

@@ -5,9 +5,10 @@ import Foundation
 
 /// Loads a task's reference images into memory, checked against the model's limits.
 public struct ReferenceLoader: Sendable {
-    /// Used for http(s) references.
+    /// Used for http(s) references; the daemon passes an ``EgressHTTPTransport`` so that the address policy
+    /// applies to every hop.
     public let transport: any HTTPTransport
-    /// Where downloads are staged.
+    /// The data directory's layout.
     public let files: ResultFiles
 
     public init(transport: any HTTPTransport, files: ResultFiles) {
@@ -70,19 +71,22 @@ public struct ReferenceLoader: Sendable {
                 bytes = Array(d)
             case .url(let url):
                 source = url
-                let dir: String
-                do { dir = try files.scratchDirectory(attemptKey: attemptKey) } catch {
-                    throw AtelierError(.storeFailure, "cannot create scratch directory")
-                }
-                let path = dir + "/ref-\(i)"
+                // Read into memory, bounded by the model's limit (the bytes are needed in memory anyway). The
+                // daemon's transport here is an ``EgressHTTPTransport``: the address policy vets every hop.
+                let response: HTTPResponse
                 do {
-                    _ = try await transport.download(
-                        HTTPRequest(method: "GET", url: url, timeoutSeconds: timeoutSeconds), to: path, maxBytes: model.maxReferenceImageBytes)
+                    response = try await transport.send(
+                        HTTPRequest(method: "GET", url: url, timeoutSeconds: timeoutSeconds), maxBodyBytes: model.maxReferenceImageBytes)
                 } catch {
-                    throw AtelierError(.invalidReferenceImage, "cannot fetch \(URLCheck.redacted(url)): \(error.message)", field: field)
+                    var details: JSONObject = [:]
+                    if error.upstreamCode == EgressHTTPTransport.forbiddenAddress { details.append("reason", "forbidden_address") }
+                    throw AtelierError(
+                        .invalidReferenceImage, "cannot fetch \(URLCheck.redacted(url)): \(error.message)", field: field, details: details)
                 }
-                bytes = Array(FileManager.default.contents(atPath: path) ?? Data())
-                try? FileManager.default.removeItem(atPath: path)
+                guard (200..<300).contains(response.status) else {
+                    throw AtelierError(.invalidReferenceImage, "cannot fetch \(URLCheck.redacted(url)): it answered \(response.status)", field: field)
+                }
+                bytes = response.body
             }
             if bytes.count > model.maxReferenceImageBytes {
                 throw AtelierError(
