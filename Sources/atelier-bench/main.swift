@@ -13,7 +13,7 @@ import Synchronization
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "atelier-bench", abstract: "Measure atelierd round trips, durable submits and routing; prints one JSON object per run.",
-        subcommands: [RoundTrip.self, Submit.self, Route.self])
+        subcommands: [RoundTrip.self, Submit.self, Route.self, Jobs.self])
 }
 
 func connectUnix(_ path: String) -> Int32 {
@@ -200,4 +200,107 @@ struct Route: ParsableCommand {
             "p99_us": .number((percentile(lat, 0.99) * 100).rounded() / 100), "routed": .int(Int64(chosen)),
         ])
     }
+}
+
+/// Closed-loop whole jobs: every connection submits a job pinned to `--model`, waits for it with `job.wait`, and
+/// starts the next; after `--warmup` seconds the daemon's CPU time (`/proc/<pid>/stat` utime+stime) and peak RSS are
+/// measured over `--duration` seconds and divided by the jobs finished in that window.
+struct Jobs: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Closed-loop submit+wait of whole jobs; daemon CPU per job, throughput, RSS.")
+    @Option var socket: String
+    @Option(help: "atelierd's process id (CPU and RSS are read from /proc).") var pid: Int32
+    @Option var label = "atelierd"
+    @Option var model: String
+    @Option var connections = 16
+    @Option var warmup = 2.0
+    @Option var duration = 10.0
+    @Option(help: "Extra members of every task, as JSON object members (e.g. '\"aspectRatio\":\"1:1\"').") var extra = ""
+
+    func run() throws {
+        let phase = Atomic<Int>(0)  // 0 warm-up, 1 measuring, 2 stop
+        let counted = Atomic<Int>(0)
+        let failures = Atomic<Int>(0)
+        let firstFailure = Mutex<String?>(nil)
+        let latencies = Mutex<[Double]>([])
+        let done = DispatchSemaphore(value: 0)
+        let socket = self.socket, model = self.model, extra = self.extra.isEmpty ? "" : "," + self.extra
+        for c in 0..<connections {
+            Thread {
+                let client = LineClient(socket)
+                var mine: [Double] = []
+                var i = 0
+                while phase.load(ordering: .relaxed) < 2 {
+                    i += 1
+                    let id = UUIDv4.generate()
+                    let submit =
+                        #"{"jsonrpc":"2.0","id":1,"method":"job.submit","params":{"taskUUID":"\#(id)","positivePrompt":"bench \#(c)-\#(i)","model":"\#(model)"\#(extra)}}"#
+                        + "\n"
+                    let wait = #"{"jsonrpc":"2.0","id":2,"method":"job.wait","params":{"taskUUID":"\#(id)","timeoutSeconds":120}}"# + "\n"
+                    let t0 = now()
+                    let measuring = phase.load(ordering: .relaxed) == 1
+                    let a = client.roundTrip(Array(submit.utf8))
+                    let b = client.roundTrip(Array(wait.utf8))
+                    let ok = !a.isEmpty && String(decoding: b, as: UTF8.self).contains(#""status":"succeeded""#)
+                    if !ok {
+                        _ = failures.wrappingAdd(1, ordering: .relaxed)
+                        let text = String(decoding: b.isEmpty ? a : b, as: UTF8.self)
+                        firstFailure.withLock { if $0 == nil { $0 = String(text.prefix(400)) } }
+                        if a.isEmpty { break }
+                    } else if measuring && phase.load(ordering: .relaxed) == 1 {
+                        _ = counted.wrappingAdd(1, ordering: .relaxed)
+                        mine.append(now() - t0)
+                    }
+                }
+                latencies.withLock { $0 += mine }
+                done.signal()
+            }.start()
+        }
+        Thread.sleep(forTimeInterval: warmup)
+        let cpu0 = cpuTicks(pid)
+        let t0 = now()
+        phase.store(1, ordering: .relaxed)
+        var peakKB = 0
+        while now() - t0 < duration * 1e6 {
+            peakKB = max(peakKB, rssKB(pid))
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let jobs = counted.load(ordering: .relaxed)
+        phase.store(2, ordering: .relaxed)
+        let cpu1 = cpuTicks(pid)
+        let secs = (now() - t0) / 1e6
+        for _ in 0..<connections { done.wait() }
+        var lat = latencies.withLock { $0 }
+        lat.sort()
+        let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let cpuMS = Double(cpu1 - cpu0) / hz * 1000
+        var o: JSONObject = [
+            "label": .string(label), "mode": "jobs", "model": .string(model), "connections": .int(Int64(connections)),
+            "jobs": .int(Int64(jobs)), "seconds": .number((secs * 100).rounded() / 100),
+            "jobs_per_s": .number((Double(jobs) / secs * 10).rounded() / 10),
+            "cpu_ms_per_job": .number(jobs > 0 ? (cpuMS / Double(jobs) * 1000).rounded() / 1000 : 0),
+            "cpu_cores": .number((cpuMS / 1000 / secs * 1000).rounded() / 1000),
+            "rss_mb_peak": .number((Double(peakKB) / 1024 * 10).rounded() / 10),
+            "p50_ms": .number((percentile(lat, 0.5) / 100).rounded() / 10), "p99_ms": .number((percentile(lat, 0.99) / 100).rounded() / 10),
+            "failures": .int(Int64(failures.load(ordering: .relaxed))),
+        ]
+        if let f = firstFailure.withLock({ $0 }) { o.append("first_failure", .string(f)) }
+        emit(o)
+    }
+}
+
+/// utime + stime of a process (all threads), in clock ticks.
+func cpuTicks(_ pid: Int32) -> Int {
+    guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = s.lastIndex(of: ")") else { return 0 }
+    let fields = s[s.index(after: close)...].split(separator: " ")
+    guard fields.count > 12, let u = Int(fields[11]), let k = Int(fields[12]) else { return 0 }
+    return u + k
+}
+
+/// Resident set size of a process, in KiB.
+func rssKB(_ pid: Int32) -> Int {
+    guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+    for line in s.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
+    }
+    return 0
 }
