@@ -43,6 +43,8 @@ public actor Engine {
     private var ledger = BudgetLedger()
     private var accepting = true
     private var draining = false
+    /// When health may next try a probe write while the store is marked failing.
+    private var nextStoreProbe = ContinuousClock.now
 
     /// Creates an engine over an opened store.
     public init(
@@ -242,6 +244,11 @@ public actor Engine {
         let uptimeSeconds = Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18
         var queued = Int64(queuedCount)
         var runningJobs = Int64(running.count)
+        if store.condition.databaseFault != nil, ContinuousClock.now >= nextStoreProbe {
+            // Nothing else may be writing (only refused submits saw the fault): find out whether commits work again.
+            nextStoreProbe = ContinuousClock.now.advanced(by: .milliseconds(250))
+            try? await store.probeWrite()
+        }
         let storeStatus = store.condition.status
         var reasons: [String] = []
         do {

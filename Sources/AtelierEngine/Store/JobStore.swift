@@ -95,6 +95,7 @@ public final class JobStore: Sendable {
         registerJobMigrations(&m)
         registerWorkflowMigrations(&m)
         registerDeliveryMigrations(&m)
+        registerProbeMigrations(&m)
         return m
     }
 
@@ -126,7 +127,26 @@ public final class JobStore: Sendable {
         }
     }
 
+    /// The one-row table ``probeWrite()`` rewrites.
+    static func registerProbeMigrations(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v2-store-probe") { db in
+            try db.execute(sql: "CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), checked_ms INTEGER NOT NULL)")
+        }
+    }
+
     // MARK: Writing
+
+    /// Commits a tiny real write (one row rewritten, so the WAL must grow by a frame): whether the store accepts
+    /// writes now. Health calls it while the store is marked failing, so the mark clears once space is back even
+    /// when nothing else writes. Throws the store's error when it still cannot commit.
+    public func probeWrite() async throws {
+        let now = Timestamp.now().milliseconds
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO store_probe (id, checked_ms) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET checked_ms = excluded.checked_ms",
+                arguments: [now])
+        }
+    }
 
     /// Inserts a batch of new jobs in ONE transaction (group commit), resolving idempotent resubmissions.
     /// The outcomes are in the order of `jobs`.
