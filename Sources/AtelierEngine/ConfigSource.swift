@@ -34,6 +34,22 @@ public struct ConfigSource: Sendable {
     }
 }
 
+extension ConfigSource {
+    /// ``load()`` on NIO's thread pool, so reading the files never blocks a Swift concurrency thread.
+    public func loadOffPool() async throws(ConfigError) -> (catalog: Catalog, policy: RoutingPolicy, registry: ProviderRegistry) {
+        let source = self
+        let result: Result<(catalog: Catalog, policy: RoutingPolicy, registry: ProviderRegistry), ConfigError>
+        do {
+            result = try await BlockingWork.run {
+                do throws(ConfigError) { return .success(try source.load()) } catch { return .failure(error) }
+            }
+        } catch {
+            throw ConfigError([ConfigIssue(file: routingFile, pointer: "", message: "the configuration could not be read: \(error)")])
+        }
+        return try result.get()
+    }
+}
+
 extension ConfigError {
     /// The error callers get: `config_invalid` with every issue in `data.issues`.
     public var atelierError: AtelierError {
@@ -44,10 +60,11 @@ extension ConfigError {
 }
 
 extension Engine {
-    /// Re-reads `source` and swaps it in atomically, or reports every problem and changes nothing.
+    /// Re-reads `source` and swaps it in atomically, or reports every problem and changes nothing. The files are read
+    /// on NIO's thread pool (SIGHUP and `config.reload` arrive while the daemon serves requests).
     public func reload(from source: ConfigSource) async throws(AtelierError) -> JSONValue {
         let loaded: (catalog: Catalog, policy: RoutingPolicy, registry: ProviderRegistry)
-        do { loaded = try source.load() } catch {
+        do { loaded = try await source.loadOffPool() } catch {
             logger.error("configuration reload rejected", metadata: ["issues": "\(error.issues.count)"])
             for i in error.issues { logger.error("config issue", metadata: ["issue": "\(i.description)"]) }
             throw error.atelierError

@@ -52,14 +52,18 @@ public final class SocketServer: Sendable {
     public func start() async throws {
         let path = configuration.socketPath
         let dir = (path as NSString).deletingLastPathComponent
-        try Self.prepareDirectory(dir)
-        if FileManager.default.fileExists(atPath: path) {
+        // File-system work (mkdir, stat, probing connect, unlink) runs on NIO's thread pool, never on a Swift
+        // concurrency thread.
+        let removedStale = try await NIOThreadPool.singleton.runIfActive { () throws -> Bool in
+            try Self.prepareDirectory(dir)
+            guard FileManager.default.fileExists(atPath: path) else { return false }
             if Self.isLive(path) {
                 throw SocketServerError(description: "another atelierd is already listening on \(path)")
             }
-            logger.info("removing stale socket file", metadata: ["path": "\(path)"])
             try? FileManager.default.removeItem(atPath: path)
+            return true
         }
+        if removedStale { logger.info("removed a stale socket file", metadata: ["path": "\(path)"]) }
         let dispatcher = self.dispatcher
         let maxFrame = configuration.maxFrameBytes
         let maxInFlight = configuration.maxInFlightPerConnection
@@ -92,7 +96,8 @@ public final class SocketServer: Sendable {
             return s.server
         }
         try? await server?.close()
-        try? FileManager.default.removeItem(atPath: configuration.socketPath)
+        let path = configuration.socketPath
+        _ = try? await NIOThreadPool.singleton.runIfActive { try? FileManager.default.removeItem(atPath: path) }
     }
 
     /// Closes every client connection.

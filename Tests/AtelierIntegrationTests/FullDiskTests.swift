@@ -112,6 +112,10 @@ struct FullDiskTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(sawDegraded, "daemon.health never reported the full disk")
+        // `atelier health` says so and exits 2.
+        let cli = try await runCommand(PackagePaths.atelier, ["health", "--socket", daemon.socketPath])
+        #expect(cli.status == 2, "\(cli.status): \(cli.stdout) \(cli.stderr)")
+        #expect(cli.stdout.contains("degraded") && cli.stdout.contains("disk full at \(fs.path)"), "\(cli.stdout)")
         print("full disk: \(unfinished) acknowledged jobs unfinished when the disk filled; \(refused.count) of 10 submits refused during the fault")
 
         // Space is freed: every acknowledged job finishes by itself.
@@ -126,6 +130,7 @@ struct FullDiskTests {
         #expect(h["status"] == "ok", "\(h)")
         #expect(h["store"]?["ok"] == .bool(true))
         #expect(h["queued"] == .int(0) && h["running"] == .int(0))
+        #expect(try await runCommand(PackagePaths.atelier, ["health", "--socket", daemon.socketPath]).status == 0)
         // And new work is taken again.
         let after = try await client.submit(localTask("after", seed: 999))
         #expect(try await client.wait(after.taskUUID, timeoutSeconds: 60).status == .succeeded)

@@ -205,7 +205,7 @@ public actor DeliveryService: Service {
         case .failure(let f):
             result = .failure(f)
         case .success(let target):
-            switch request(for: r) {
+            switch await request(for: r) {
             case .failure(let f): result = .failure(f)
             case .success(let req): result = await transport.send(req, target: target)
             }
@@ -215,8 +215,8 @@ public actor DeliveryService: Service {
     }
 
     /// The HTTP request of one attempt: webhooks are signed now (the timestamp is the attempt's), uploads stream the
-    /// stored file.
-    nonisolated func request(for r: DeliveryRecord) -> Result<DeliveryRequest, TransportFailure> {
+    /// stored file (its size is checked on NIO's thread pool, not on a Swift concurrency thread).
+    nonisolated func request(for r: DeliveryRecord) async -> Result<DeliveryRequest, TransportFailure> {
         switch r.kind {
         case .webhook:
             guard let body = r.body else { return .failure(.unusable("the message has no body")) }
@@ -232,7 +232,9 @@ public actor DeliveryService: Service {
             guard let payload = r.payload, let json = try? JSONParser.parse(payload), let result = try? JobResult(json: json) else {
                 return .failure(.unusable("the upload has no stored result"))
             }
-            let size = (try? FileManager.default.attributesOfItem(atPath: result.path)[.size] as? Int) ?? nil
+            let path = result.path
+            let size = try? await BlockingWork.run { () -> Int? in (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil }
+                ?? nil
             guard let size else { return .failure(.unusable("the stored image \(result.imageUUID) is missing")) }
             guard size == result.bytes else {
                 return .failure(.unusable("the stored image \(result.imageUUID) changed size (\(size) bytes, \(result.bytes) recorded)"))

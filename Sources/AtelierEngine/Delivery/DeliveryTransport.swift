@@ -177,7 +177,8 @@ public final class HTTPDeliveryTransport: DeliveryTransport {
     }
 }
 
-/// A file as a stream of 64 KiB buffers (the PUT body of an upload).
+/// A file as a stream of 64 KiB buffers (the PUT body of an upload). Opening and reading run on NIO's thread pool,
+/// never on a Swift concurrency thread.
 struct FileChunks: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     let path: String
@@ -192,11 +193,17 @@ struct FileChunks: AsyncSequence, Sendable {
         mutating func next() async throws -> ByteBuffer? {
             if done { return nil }
             if handle == nil {
-                guard let h = FileHandle(forReadingAtPath: path) else { throw ReadError() }
-                handle = h
+                let path = self.path
+                do {
+                    handle = try await BlockingWork.run { () throws -> FileHandle in
+                        guard let h = FileHandle(forReadingAtPath: path) else { throw ReadError() }
+                        return h
+                    }
+                } catch { throw ReadError() }
             }
+            let h = handle!
             let chunk: Data
-            do { chunk = try handle!.read(upToCount: 64 << 10) ?? Data() } catch { throw ReadError() }
+            do { chunk = try await BlockingWork.run { try h.read(upToCount: 64 << 10) ?? Data() } } catch { throw ReadError() }
             if chunk.isEmpty {
                 try? handle?.close()
                 handle = nil

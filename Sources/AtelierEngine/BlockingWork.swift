@@ -1,0 +1,15 @@
+import NIOPosix
+
+/// Runs blocking work (file reads and writes, `stat`, directory listings, configuration files) on NIO's shared
+/// thread pool instead of a Swift concurrency thread: the cooperative pool has one thread per core, and every
+/// thread blocked there stalls every job, connection and timer waiting for it (see docs/architecture.md, "Never
+/// block the cooperative pool").
+///
+/// Database work does not come here: it goes through ``StoreDatabase``'s async methods.
+enum BlockingWork {
+    /// Runs `work` on `NIOThreadPool.singleton` and returns its result (or rethrows its error). Throws when the pool
+    /// is shutting down.
+    static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(work)
+    }
+}

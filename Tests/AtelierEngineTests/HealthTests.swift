@@ -1,0 +1,60 @@
+import AtelierCore
+import AtelierEngine
+import AtelierProviders
+import Foundation
+import Testing
+
+/// `daemon.health` tells the truth: uptime in seconds, counts that agree with `job.list`, and `degraded` with the
+/// reason when a model's breaker is open.
+@Suite("engine health")
+struct HealthTests {
+    @Test func uptimeIsInSeconds() async throws {
+        let h = try await EngineHarness.make([:])
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        // Time has to pass for uptime to be worth checking: past one second, the old formula (whole seconds plus
+        // milliseconds, over 1000) gave about a thousandth of the truth.
+        try await Task.sleep(for: .milliseconds(1200))
+        let health = await h.engine.health()
+        let elapsed = ContinuousClock.now - h.engine.startedAt
+        let expected = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let uptime = try #require(health["uptimeSeconds"]?.doubleValue)
+        #expect(uptime >= 1.2)
+        #expect(abs(uptime - expected) < 0.5, "uptimeSeconds \(uptime), expected about \(expected)")
+    }
+
+    @Test func countsAgreeWithJobList() async throws {
+        let h = try await EngineHarness.make([:])
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        for i in 0..<3 {
+            var t = ImageTask(positivePrompt: "count \(i)")
+            t.model = "model-a"
+            _ = try await h.run(t)
+        }
+        let health = await h.engine.health()
+        let queued = try await h.engine.list(status: .queued, limit: 100, cursor: nil).jobs.count
+        let running = try await h.engine.list(status: .running, limit: 100, cursor: nil).jobs.count
+        #expect(health["queued"] == .int(Int64(queued)))
+        #expect(health["running"] == .int(Int64(running)))
+        #expect(health["status"] == "ok")
+        #expect(health["reasons"] == .array([]))
+        #expect(health["store"] == ["ok": true, "error": .null, "since": .null])
+        #expect(health["breakers"] == .array([]))
+    }
+
+    @Test func anOpenBreakerDegradesHealth() async throws {
+        // Five consecutive failures open model-a's breaker (two attempts per job, then the job falls back).
+        let down = ScriptedProvider.Step.fail(ProviderError(.unavailable, "upstream down"))
+        let h = try await EngineHarness.make(["model-a": Array(repeating: down, count: 6)])
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        for i in 0..<3 {
+            var t = ImageTask(positivePrompt: "breaker \(i)")
+            t.model = "model-a"
+            _ = try await h.run(t)
+        }
+        let health = await h.engine.health()
+        #expect(health["status"] == "degraded")
+        let breakers = try #require(health["breakers"]?.arrayValue)
+        #expect(breakers.map { $0["model"] } == ["model-a"])
+        #expect(health["reasons"]?.arrayValue?.contains("circuit breaker open for model-a") == true, "\(health)")
+    }
+}
