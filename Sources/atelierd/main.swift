@@ -66,7 +66,8 @@ struct Atelierd: AsyncParsableCommand {
         let providersDir = providers ?? DefaultPaths.providers(environment: env)
         let routingFile = routing ?? DefaultPaths.routing(environment: env)
 
-        let transport = AsyncHTTPTransport()
+        // Provider calls go to operator-configured hosts; any redirect they answer with obeys the address policy.
+        let transport = AsyncHTTPTransport(redirectGuard: AddressGuard(policy: try delivery.addressPolicy()))
         let source = ConfigSource(providersDirectory: providersDir, routingFile: routingFile, environment: env) { config, credentials in
             config.kind == .local
                 ? LocalProvider(id: config.id) : NetworkProviders.make(config: config, credentials: credentials, transport: transport)

@@ -5,30 +5,59 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 
-/// The daemon's ``HTTPTransport``: one shared AsyncHTTPClient (connection pooling, per-request deadlines,
+/// The daemon's provider ``HTTPTransport``: one shared AsyncHTTPClient (connection pooling, per-request deadlines,
 /// streamed downloads). Failures map onto the provider taxonomy; secrets in headers or URLs never reach errors.
+///
+/// Redirects (BFL polling answers may redirect): with a `redirectGuard`, the first request goes to the URL as
+/// given — the provider's operator-configured host, or a result URL from its authenticated answer — and every
+/// redirect is vetted by the address policy and pinned before it is followed (``RedirectFollower``), so no
+/// redirect reaches a refused address. Without one, AsyncHTTPClient follows up to 5 redirects itself (tests).
 public final class AsyncHTTPTransport: HTTPTransport {
     private let client: HTTPClient
     private let ownsClient: Bool
+    private let follower: RedirectFollower?
+    private let redirectClients: PinnedHTTPClients?
 
-    /// Uses `client`, or a new one following up to 5 redirects (BFL polling answers may redirect).
-    public init(client: HTTPClient? = nil, followRedirects: Bool = true) {
+    /// Uses `client`, or a new one following up to 5 redirects; with `redirectGuard`, redirects are vetted.
+    public init(client: HTTPClient? = nil, followRedirects: Bool = true, redirectGuard: AddressGuard? = nil) {
+        let vetted = followRedirects && redirectGuard != nil
+        let first: HTTPClient
         if let client {
-            self.client = client
+            first = client
             self.ownsClient = false
         } else {
             var config = HTTPClient.Configuration()
-            config.redirectConfiguration = followRedirects ? .follow(max: 5, allowCycles: false) : .disallow
+            config.redirectConfiguration = followRedirects && !vetted ? .follow(max: 5, allowCycles: false) : .disallow
             config.timeout = .init(connect: .seconds(10), read: .seconds(300))
             config.connectionPool = .init(idleTimeout: .seconds(60))
-            self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+            first = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
             self.ownsClient = true
+        }
+        self.client = first
+        if let redirectGuard, vetted {
+            let clients = PinnedHTTPClients { config in
+                config.timeout = .init(connect: .seconds(10), read: .seconds(300))
+                config.connectionPool = .init(idleTimeout: .seconds(60))
+            }
+            self.redirectClients = clients
+            self.follower = RedirectFollower(addressGuard: redirectGuard, clients: clients, maxRedirects: 5, unvettedFirstHop: first)
+        } else {
+            self.redirectClients = nil
+            self.follower = nil
         }
     }
 
     /// Shuts the client down (when this transport created it).
     public func shutdown() async {
         if ownsClient { try? await client.shutdown() }
+        await redirectClients?.shutdown()
+    }
+
+    private func execute(_ r: HTTPRequest) async throws -> HTTPClientResponse {
+        if let follower {
+            return try await follower.execute(r, deadline: .now() + .milliseconds(Int64(r.timeoutSeconds * 1000))).0
+        }
+        return try await client.execute(makeRequest(r), timeout: .milliseconds(Int64(r.timeoutSeconds * 1000)))
     }
 
     private func makeRequest(_ r: HTTPRequest) -> HTTPClientRequest {
@@ -60,10 +89,12 @@ public final class AsyncHTTPTransport: HTTPTransport {
 
     public func send(_ request: HTTPRequest, maxBodyBytes: Int) async throws(ProviderError) -> HTTPResponse {
         do {
-            let resp = try await client.execute(makeRequest(request), timeout: .milliseconds(Int64(request.timeoutSeconds * 1000)))
+            let resp = try await execute(request)
             let body = try await resp.body.collect(upTo: maxBodyBytes)
             return HTTPResponse(
                 status: Int(resp.status.code), headers: resp.headers.map { ($0.name, $0.value) }, body: Array(buffer: body))
+        } catch let e as ProviderError {
+            throw e
         } catch {
             throw Self.classify(error, url: request.url)
         }
@@ -73,7 +104,7 @@ public final class AsyncHTTPTransport: HTTPTransport {
         status: Int, bytes: Int, contentType: String?
     ) {
         do {
-            let resp = try await client.execute(makeRequest(request), timeout: .milliseconds(Int64(request.timeoutSeconds * 1000)))
+            let resp = try await execute(request)
             let status = Int(resp.status.code)
             guard (200..<300).contains(status) else {
                 let excerpt = try await resp.body.collect(upTo: 4096)
