@@ -630,6 +630,9 @@ public actor Engine {
                 return .failure(ProviderError(error.code, error.message))
             }
         }
+        // The files reach the disk before the row that names them commits: one syncfs shared by the jobs finishing
+        // together (under synchronous = FULL; with NORMAL the store itself does not survive a power loss either).
+        if configuration.durability == .full { await files.syncStored() }
         return .success(results)
     }
 

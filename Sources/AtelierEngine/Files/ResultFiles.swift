@@ -19,8 +19,17 @@ import Foundation
 public struct ResultFiles: Sendable {
     /// The data directory.
     public let root: String
+    private let fileSync: ResultFileSync
 
-    public init(root: String) { self.root = root }
+    public init(root: String) {
+        self.root = root
+        self.fileSync = ResultFileSync(directory: root)
+    }
+
+    /// Returns once every result stored before the call is on disk, data and directory entry (one `syncfs` shared
+    /// by all jobs finishing together; see ``ResultFileSync``). Called before the state change naming the files
+    /// commits, when the store itself runs with `synchronous = FULL`.
+    public func syncStored() async { await fileSync.sync() }
 
     /// `<root>/atelier.sqlite`
     public var databasePath: String { root + "/atelier.sqlite" }
