@@ -156,6 +156,35 @@ def peak_rss_kb(pid: int | None) -> int | None:
     return None
 
 
+def thread_stacks(pid: int | None, timeout: float = 90) -> str:
+    """The daemon's threads, for a stall report: frames in the project's own sources, per thread, via gdb when it
+    is installed (empty otherwise)."""
+    gdb = shutil.which("gdb")
+    if not pid or not gdb:
+        return ""
+    try:
+        out = subprocess.run([gdb, "-p", str(pid), "-batch", "-ex", "thread apply all bt 40"], capture_output=True, text=True,
+                             timeout=timeout).stdout
+    except (subprocess.TimeoutExpired, OSError):
+        return ""
+    threads: list[tuple[str, list[str]]] = []
+    for line in out.splitlines():
+        if line.startswith("Thread "):
+            threads.append((line.split("(")[0].strip() + " " + (line.split('"')[1] if '"' in line else ""), []))
+        elif line.startswith("#") and threads:
+            fn = line.split(" in ", 1)[-1].split(" (")[0] if " in " in line else line.split(" ", 2)[-1].split(" (")[0]
+            where = line.rsplit(" at ", 1)[-1] if " at " in line else ""
+            threads[-1][1].append(f"{fn[:100]} {where}".rstrip())
+    own = lambda f: "/Sources/" in f and "/checkouts/" not in f  # noqa: E731
+    keep = []
+    for name, frames in threads:
+        mine = [f for f in frames if own(f)]
+        if mine:
+            keep.append(f"    {name}: {frames[0]}")
+            keep += [f"      {f}" for f in mine[:8]]
+    return "\n".join(keep)
+
+
 def install_signal_handlers(loop: asyncio.AbstractEventLoop, main_task: asyncio.Task) -> None:
     """Ctrl-C / SIGTERM cancel the main task, so that `finally` blocks stop the daemon."""
     for sig in (signal.SIGINT, signal.SIGTERM):

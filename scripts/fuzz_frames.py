@@ -56,6 +56,7 @@ class FrameFactory:
             self.strings += [special_file, "file://" + special_file]
             self.references += [special_file, "file://" + special_file]
         self._cache: dict[Any, bytes] = {}
+        self.rare_counts: dict[str, int] = {}
 
     # -- ids and values ------------------------------------------------------------------------------------------
 
@@ -337,6 +338,8 @@ class FrameFactory:
         """One of the expensive frames: near the frame limit, or an object with 100,000 members."""
         r = self.rng
         k = r.randrange(4)
+        name = ("limit-1", "limit", "limit+1", "100k_keys")[k]
+        self.rare_counts[name] = self.rare_counts.get(name, 0) + 1
         if k == 3:
             return self.many_keys(100_000, r.random() < 0.5)
         return self.sized(self.max_frame + (k - 1))  # limit-1, limit, limit+1
