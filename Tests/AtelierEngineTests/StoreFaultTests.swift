@@ -181,6 +181,31 @@ struct StoreFaultTests {
         #expect(await h.engine.health()["store"]?["ok"] == .bool(true))
     }
 
+    @Test func aWorkflowSubmitDuringAStoreFaultIsRefusedRetryably() async throws {
+        let dir = "/tmp/storefault-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let files = ResultFiles(root: dir)
+        try files.prepare()
+        let faults = StoreFaultInjection()
+        let store = WorkflowStore(jobs: try JobStore(path: files.databasePath, durability: .normal, faultInjection: faults))
+        let spec = try WorkflowSpec(json: try JSONParser.parse(#"{"positivePrompt":"a kite"}"#))
+        let w = Workflow(spec: spec, finalSeed: 7, createdAt: .now())
+        faults.failCommits(1, with: .SQLITE_FULL)
+        do {
+            _ = try await store.insert(w)
+            Issue.record("the workflow was stored although its commit failed")
+        } catch let e as AtelierError {
+            #expect(e.code == .storeFailure && e.retryable)
+            #expect(e.message.contains("disk full at \(dir)"), "\(e.message)")
+        }
+        // Once the store takes writes, the same request is accepted.
+        guard case .inserted = try await store.insert(w) else {
+            Issue.record("the workflow was not inserted after the fault")
+            return
+        }
+        #expect(try await store.workflow(w.workflowUUID) != nil)
+    }
+
     @Test func storeFaultMessagesSayWhy() {
         let dir = "/data/atelier"
         #expect(StoreFault(DatabaseError(resultCode: .SQLITE_FULL), directory: dir)?.message == "disk full at /data/atelier")
