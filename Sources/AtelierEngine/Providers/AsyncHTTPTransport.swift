@@ -90,9 +90,19 @@ public final class AsyncHTTPTransport: HTTPTransport {
     public func send(_ request: HTTPRequest, maxBodyBytes: Int) async throws(ProviderError) -> HTTPResponse {
         do {
             let resp = try await execute(request)
-            let body = try await resp.body.collect(upTo: maxBodyBytes)
-            return HTTPResponse(
-                status: Int(resp.status.code), headers: resp.headers.map { ($0.name, $0.value) }, body: Array(buffer: body))
+            // One copy, from NIO's receive buffers into the array the provider keeps (and may decode in place),
+            // sized from Content-Length when the server sends it.
+            let tooLarge = ProviderError(.badUpstream, "response from \(URLCheck.redacted(request.url)) is larger than allowed")
+            var body: [UInt8] = []
+            if let length = resp.headers.first(name: "content-length").flatMap({ Int($0) }), length >= 0 {
+                if length > maxBodyBytes { throw tooLarge }
+                body.reserveCapacity(length)
+            }
+            for try await chunk in resp.body {
+                if chunk.readableBytes > maxBodyBytes - body.count { throw tooLarge }
+                chunk.withUnsafeReadableBytes { body.append(contentsOf: $0) }
+            }
+            return HTTPResponse(status: Int(resp.status.code), headers: resp.headers.map { ($0.name, $0.value) }, body: body)
         } catch let e as ProviderError {
             throw e
         } catch {
@@ -113,22 +123,90 @@ public final class AsyncHTTPTransport: HTTPTransport {
                     "download from \(URLCheck.redacted(request.url)) answered \(status): \(String(buffer: excerpt).prefix(200))",
                     httpStatus: status)
             }
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw ProviderError(.unavailable, "cannot create \(path)")
-            }
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-            defer { try? handle.close() }
+            // The file is written on NIO's thread pool, 1 MiB at a time, never on the cooperative pool.
+            let file = try await DownloadFile.create(path)
             var total = 0
-            for try await chunk in resp.body {
-                total += chunk.readableBytes
-                if total > maxBytes { throw ProviderError(.badUpstream, "download from \(URLCheck.redacted(request.url)) exceeds \(maxBytes) bytes") }
-                try handle.write(contentsOf: Data(buffer: chunk, byteTransferStrategy: .noCopy))
+            var pending = ByteBuffer()
+            do {
+                for try await chunk in resp.body {
+                    total += chunk.readableBytes
+                    if total > maxBytes { throw ProviderError(.badUpstream, "download from \(URLCheck.redacted(request.url)) exceeds \(maxBytes) bytes") }
+                    var c = chunk
+                    pending.writeBuffer(&c)
+                    if pending.readableBytes >= DownloadFile.flushBytes {
+                        try await file.write(pending)
+                        pending.clear()
+                    }
+                }
+                if pending.readableBytes > 0 { try await file.write(pending) }
+                try await file.close()
+            } catch {
+                await file.discard()
+                throw error
             }
             return (status, total, resp.headers.first(name: "content-type"))
         } catch let e as ProviderError {
             throw e
         } catch {
             throw Self.classify(error, url: request.url)
+        }
+    }
+}
+
+/// A file being downloaded into, written on NIO's thread pool.
+final class DownloadFile: Sendable {
+    /// Received bytes are gathered up to this size before one write.
+    static let flushBytes = 1 << 20
+    let fd: Int32
+    let path: String
+
+    private init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    /// Creates or truncates `path` (mode 0600).
+    static func create(_ path: String) async throws(ProviderError) -> DownloadFile {
+        let fd = try await FileWork.run { () throws(ProviderError) -> Int32 in
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw ProviderError(.unavailable, "cannot create \(path) (errno \(errno))") }
+            return fd
+        }
+        return DownloadFile(fd: fd, path: path)
+    }
+
+    /// Appends the readable bytes of `buffer`.
+    func write(_ buffer: ByteBuffer) async throws(ProviderError) {
+        let fd = self.fd
+        try await FileWork.run { () throws(ProviderError) -> Void in
+            try buffer.withUnsafeReadableBytes { (raw) throws(ProviderError) -> Void in
+                var offset = 0
+                while offset < raw.count {
+                    let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw ProviderError(.unavailable, "cannot write the download (errno \(errno))")
+                    }
+                    offset += n
+                }
+            }
+        }
+    }
+
+    /// Closes the file.
+    func close() async throws(ProviderError) {
+        let fd = self.fd
+        try await FileWork.run { () throws(ProviderError) -> Void in
+            if Glibc.close(fd) != 0 && errno != EINTR { throw ProviderError(.unavailable, "cannot write the download (errno \(errno))") }
+        }
+    }
+
+    /// Closes and removes the file (after a failure).
+    func discard() async {
+        let fd = self.fd, path = self.path
+        _ = try? await FileWork.run { () throws(ProviderError) -> Void in
+            Glibc.close(fd)
+            unlink(path)
         }
     }
 }
