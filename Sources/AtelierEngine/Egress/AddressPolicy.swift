@@ -1,5 +1,6 @@
 import AtelierCore
 import Foundation
+import NIOPosix
 import Synchronization
 
 #if canImport(Glibc)
@@ -238,42 +239,42 @@ public final class AddressGuard: Sendable {
         return .success(VettedTarget(host: host, pinnedAddress: pick.normalized))
     }
 
-    /// `getaddrinfo` on its own thread (it blocks; the cooperative pool must not).
+    /// `getaddrinfo` on NIO's thread pool (it blocks; the cooperative pool must not), rather than on a new thread
+    /// per lookup.
     public static let systemResolve: Resolver = { host in
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<[IPAddress], any Error>) in
-            Thread.detachNewThread {
-                var hints = addrinfo()
-                hints.ai_family = AF_UNSPEC
-                hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-                var res: UnsafeMutablePointer<addrinfo>?
-                let rc = getaddrinfo(host, nil, &hints, &res)
-                guard rc == 0 else {
-                    c.resume(throwing: ResolveError(message: "getaddrinfo error \(rc)"))
-                    return
-                }
-                defer { freeaddrinfo(res) }
-                var out: [IPAddress] = []
-                var p = res
-                while let ai = p {
-                    if let sa = ai.pointee.ai_addr {
-                        if ai.pointee.ai_family == AF_INET {
-                            let sin = UnsafeRawPointer(sa).assumingMemoryBound(to: sockaddr_in.self).pointee
-                            var addr = sin.sin_addr
-                            if let ip = IPAddress(bytes: withUnsafeBytes(of: &addr) { Array($0) }), !out.contains(ip) { out.append(ip) }
-                        } else if ai.pointee.ai_family == AF_INET6 {
-                            let sin6 = UnsafeRawPointer(sa).assumingMemoryBound(to: sockaddr_in6.self).pointee
-                            var addr = sin6.sin6_addr
-                            if let ip = IPAddress(bytes: withUnsafeBytes(of: &addr) { Array($0) }), !out.contains(ip) { out.append(ip) }
-                        }
-                    }
-                    p = ai.pointee.ai_next
-                }
-                c.resume(returning: out)
-            }
-        }
+        let result = try await NIOThreadPool.singleton.runIfActive { AddressGuard.resolveBlocking(host) }
+        return try result.get()
     }
 
-    struct ResolveError: Error, CustomStringConvertible {
+    /// One blocking `getaddrinfo`: the distinct IPv4 and IPv6 addresses of `host`.
+    static func resolveBlocking(_ host: String) -> Result<[IPAddress], ResolveError> {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var res: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, nil, &hints, &res)
+        guard rc == 0 else { return .failure(ResolveError(message: "getaddrinfo error \(rc)")) }
+        defer { freeaddrinfo(res) }
+        var out: [IPAddress] = []
+        var p = res
+        while let ai = p {
+            if let sa = ai.pointee.ai_addr {
+                if ai.pointee.ai_family == AF_INET {
+                    let sin = UnsafeRawPointer(sa).assumingMemoryBound(to: sockaddr_in.self).pointee
+                    var addr = sin.sin_addr
+                    if let ip = IPAddress(bytes: withUnsafeBytes(of: &addr) { Array($0) }), !out.contains(ip) { out.append(ip) }
+                } else if ai.pointee.ai_family == AF_INET6 {
+                    let sin6 = UnsafeRawPointer(sa).assumingMemoryBound(to: sockaddr_in6.self).pointee
+                    var addr = sin6.sin6_addr
+                    if let ip = IPAddress(bytes: withUnsafeBytes(of: &addr) { Array($0) }), !out.contains(ip) { out.append(ip) }
+                }
+            }
+            p = ai.pointee.ai_next
+        }
+        return .success(out)
+    }
+
+    struct ResolveError: Error, Sendable, CustomStringConvertible {
         var message: String
         var description: String { message }
     }
