@@ -141,13 +141,22 @@ public actor Engine {
             if let existing = try await existingIfSame(task) { return existing }
             throw decision.error ?? AtelierError(.noRoute, "no model can serve this task")
         }
-        if !task.referenceImages.isEmpty {
-            try ReferenceLoader.precheck(task.referenceImages, maxBytes: chosen.model.maxReferenceImageBytes)
-        }
-        try check(task)
         let job = Job(task: task, createdAt: .now(), route: summary)
         // Reserve the estimate before suspending, so concurrent submissions see it; undone unless inserted.
         ledger.add(summary.estimatedCostUSD, task: task, createdAt: job.createdAt, budgets: policy.budgets)
+        do throws(AtelierError) {
+            let hasFiles = task.referenceImages.contains { if case .file = $0 { return true } else { return false } }
+            if hasFiles {
+                // Local reference files are checked (stat, header probe) on NIO's thread pool.
+                try await Self.precheckOffPool(task.referenceImages, maxBytes: chosen.model.maxReferenceImageBytes)
+            } else if !task.referenceImages.isEmpty {
+                try ReferenceLoader.precheck(task.referenceImages, maxBytes: chosen.model.maxReferenceImageBytes)
+            }
+            try check(task)
+        } catch {
+            ledger.add(-summary.estimatedCostUSD, task: task, createdAt: job.createdAt, budgets: policy.budgets)
+            throw error
+        }
         let outcome: InsertOutcome
         do { outcome = try await batcher.submit(job) } catch {
             ledger.add(-summary.estimatedCostUSD, task: task, createdAt: job.createdAt, budgets: policy.budgets)
@@ -171,6 +180,21 @@ public actor Engine {
         case .conflict:
             throw conflict(task.taskUUID)
         }
+    }
+
+    /// ``ReferenceLoader/precheck(_:maxBytes:)`` (it stats local reference files) on NIO's thread pool, so a slow disk
+    /// never blocks a Swift concurrency thread. Only tasks with references pay the hop.
+    private static func precheckOffPool(_ refs: [ReferenceImage], maxBytes: Int) async throws(AtelierError) {
+        let outcome: Result<Void, AtelierError>
+        do {
+            outcome = try await BlockingWork.run {
+                do throws(AtelierError) { try ReferenceLoader.precheck(refs, maxBytes: maxBytes) } catch { return .failure(error) }
+                return .success(())
+            }
+        } catch {
+            throw AtelierError(.unavailable, "the daemon's file thread pool is not running", retryable: true)
+        }
+        try outcome.get()
     }
 
     private func conflict(_ id: String) -> AtelierError {

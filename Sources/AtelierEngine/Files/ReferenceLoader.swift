@@ -60,7 +60,8 @@ public struct ReferenceLoader: Sendable {
             var source: String? = nil
             switch r {
             case .file(let path):
-                guard let d = FileManager.default.contents(atPath: path) else {
+                // Read on NIO's thread pool, not on a Swift concurrency thread.
+                guard let d = try? await BlockingWork.run({ FileManager.default.contents(atPath: path) }) ?? nil else {
                     throw AtelierError(.invalidReferenceImage, "cannot read \(path)", field: field)
                 }
                 bytes = Array(d)
