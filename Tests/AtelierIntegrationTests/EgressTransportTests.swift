@@ -92,4 +92,34 @@ struct EgressTransportTests {
             #expect(log.filter { $0.path == "/keyed" }.last?.header("x-key") == "provider-secret")
         }
     }
+
+    /// A host name is connected to at the address the guard vetted (pinned), keeping the name in the Host header:
+    /// `images.example` exists only in the guard's resolver, so the request can only have gone to that address.
+    @Test func hostNamesConnectToTheVettedAddress() async throws {
+        try await Self.withServers { log, _, target in
+            let resolver: AddressGuard.Resolver = { host in
+                guard host == "images.example" else { throw CancellationError() }
+                return [IPAddress("127.0.0.1")!]
+            }
+            let transport = EgressHTTPTransport(addressGuard: AddressGuard(policy: AddressPolicy(), resolver: resolver))
+            defer { Task { await transport.shutdown() } }
+            let r = try await transport.send(
+                HTTPRequest(method: "GET", url: "http://images.example:\(target.port)/pinned", timeoutSeconds: 10), maxBodyBytes: 1024)
+            #expect(r.status == 200 && r.body == Array("target".utf8))
+            let seen = try #require(log.filter { $0.host == "target" && $0.path == "/pinned" }.first)
+            #expect(seen.header("Host") == "images.example:\(target.port)")
+            // The same name under a policy that denies its address is refused before connecting.
+            let strict = EgressHTTPTransport(addressGuard: AddressGuard(policy: AddressPolicy(extraDeny: [CIDR("127.0.0.0/8")!]), resolver: resolver))
+            defer { Task { await strict.shutdown() } }
+            do throws(ProviderError) {
+                _ = try await strict.send(
+                    HTTPRequest(method: "GET", url: "http://images.example:\(target.port)/refused", timeoutSeconds: 10), maxBodyBytes: 1024)
+                Issue.record("images.example resolves to a denied address")
+            } catch {
+                #expect(error.upstreamCode == EgressHTTPTransport.forbiddenAddress)
+                #expect(error.message.contains("images.example resolves to 127.0.0.1"), "\(error.message)")
+            }
+            #expect(log.filter { $0.path == "/refused" }.isEmpty)
+        }
+    }
 }
