@@ -11,6 +11,13 @@ public struct DeliveryBacklog: Sendable, Equatable {
     /// When the longest-waiting due row fell due, if any is due.
     public var oldestDueMs: Int64?
 
+    public init(open: Int, due: Int, overdue: Int, oldestDueMs: Int64?) {
+        self.open = open
+        self.due = due
+        self.overdue = overdue
+        self.oldestDueMs = oldestDueMs
+    }
+
     /// `{open, due, overdue, oldestDueAt}`.
     public var json: JSONValue {
         [
