@@ -112,6 +112,10 @@ final class RPCConnectionHandler: ChannelInboundHandler {
         NIOThreadPool.singleton.runIfActive(eventLoop: loop) { Self.parse(frame) }.whenComplete { outcome in
             let (handler, ctx) = bound.value
             handler.parsing = false
+            guard ctx.channel.isActive else {
+                handler.backlog.removeAll()
+                return
+            }
             switch outcome {
             case .success(let parsed): handler.handleParsed(ctx, parsed)
             case .failure: handler.handleParsed(ctx, .failure(JSONParseError(offset: 0, reason: "the daemon is shutting down")))
