@@ -335,13 +335,19 @@ class FrameFactory:
         return self.special()
 
     def rare_frame(self) -> bytes:
-        """One of the expensive frames: near the frame limit, or an object with 100,000 members."""
+        """One of the expensive frames: near the frame limit, an object with 100,000 members, a batch of 10,000."""
         r = self.rng
-        k = r.randrange(4)
-        name = ("limit-1", "limit", "limit+1", "100k_keys")[k]
+        k = r.randrange(5)
+        name = ("limit-1", "limit", "limit+1", "100k_keys", "batch_10k")[k]
         self.rare_counts[name] = self.rare_counts.get(name, 0) + 1
         if k == 3:
             return self.many_keys(100_000, r.random() < 0.5)
+        if k == 4:  # a batch of 10,000 cheap requests
+            base = self.next_id
+            self.next_id += 10_000
+            return b"[" + b",".join(b'{"jsonrpc":"2.0","id":%d,"method":"%s","params":{"taskUUID":"%s"}}'
+                                    % (base + i, b"job.get" if i % 2 else b"job.recipe", self.tasks[i % 64].encode())
+                                    for i in range(10_000)) + b"]"
         return self.sized(self.max_frame + (k - 1))  # limit-1, limit, limit+1
 
 
