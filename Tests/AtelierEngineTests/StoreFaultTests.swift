@@ -44,7 +44,7 @@ final class GatedProvider: Provider {
 
 /// Polls `condition` until it holds; records an issue and returns false after `seconds`.
 func eventually(
-    _ what: String, seconds: Double = 20, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool
+    _ what: String, seconds: Double = 120, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool
 ) async rethrows -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
     while ContinuousClock.now < deadline {
@@ -138,7 +138,7 @@ struct StoreFaultTests {
         // Space is freed: everything finishes by itself, each provider call made once.
         h.faults.stop()
         for id in ids {
-            let j = try await h.engine.wait(id, timeoutSeconds: 30)
+            let j = try await h.engine.wait(id, timeoutSeconds: 120)
             #expect(j.status == .succeeded, "\(id): \(j.status) \(j.error?.description ?? "")")
             #expect(j.attempts.count == 1)
             for r in j.results { #expect(FileManager.default.fileExists(atPath: r.path)) }
@@ -153,7 +153,7 @@ struct StoreFaultTests {
         #expect(ok["running"] == .int(0))
         // Submits are acknowledged again.
         let again = try await h.engine.submit(Self.task(200))
-        #expect(try await h.engine.wait(again.taskUUID, timeoutSeconds: 30).status == .succeeded)
+        #expect(try await h.engine.wait(again.taskUUID, timeoutSeconds: 120).status == .succeeded)
     }
 
     @Test func aBusyStoreDuringAStateChangeIsRetriedUntilItCommits() async throws {
@@ -174,7 +174,7 @@ struct StoreFaultTests {
         // The next 5 commits (the attempt's result among them) hit I/O errors.
         h.faults.failCommits(5, with: .SQLITE_IOERR)
         h.provider.open()
-        let done = try await h.engine.wait(j.taskUUID, timeoutSeconds: 30)
+        let done = try await h.engine.wait(j.taskUUID, timeoutSeconds: 120)
         #expect(done.status == .succeeded)
         #expect(h.faults.injectedCount == 6)
         #expect(try await h.store.job(j.taskUUID)?.status == .succeeded)

@@ -75,7 +75,7 @@ struct FullDiskTests {
         // Before: a few jobs finish normally.
         var acknowledged: [String] = []
         for i in 0..<3 { acknowledged.append(try await client.submit(localTask("before \(i)", seed: Int64(i))).taskUUID) }
-        for id in acknowledged { #expect(try await client.wait(id, timeoutSeconds: 60).status == .succeeded) }
+        for id in acknowledged { #expect(try await client.wait(id, timeoutSeconds: 180).status == .succeeded) }
 
         // Twelve large renders are acknowledged (two run at a time), then the disk fills up under them.
         for i in 0..<12 {
@@ -100,7 +100,7 @@ struct FullDiskTests {
         }
         // Health tells the truth while it lasts.
         var sawDegraded = false
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
             let h = try await client.health()
             if h["status"] == "degraded", h["store"]?["ok"] == .bool(false) {
@@ -121,7 +121,7 @@ struct FullDiskTests {
         // Space is freed: every acknowledged job finishes by itself.
         fs.free()
         for id in acknowledged {
-            let j = try await client.wait(id, timeoutSeconds: 60)
+            let j = try await client.wait(id, timeoutSeconds: 180)
             #expect(j.status == .succeeded, "\(id): \(j.status) \(j.error?.description ?? "")")
         }
         let (jobs, _) = try await client.list(limit: 200)
@@ -133,6 +133,6 @@ struct FullDiskTests {
         #expect(try await runCommand(PackagePaths.atelier, ["health", "--socket", daemon.socketPath]).status == 0)
         // And new work is taken again.
         let after = try await client.submit(localTask("after", seed: 999))
-        #expect(try await client.wait(after.taskUUID, timeoutSeconds: 60).status == .succeeded)
+        #expect(try await client.wait(after.taskUUID, timeoutSeconds: 180).status == .succeeded)
     }
 }
