@@ -60,6 +60,25 @@ struct LargeImageDecodingTests {
         }
     }
 
+    @Test("results are written exactly whether the file system takes direct I/O (disk) or not (tmpfs)")
+    func directAndBufferedWrites() async throws {
+        var dirs = [Fixtures.scratch()]
+        if FileManager.default.fileExists(atPath: "/dev/shm") {
+            let shm = "/dev/shm/atelier-test-" + UUID().uuidString
+            try FileManager.default.createDirectory(atPath: shm, withIntermediateDirectories: true)
+            dirs.append(shm)
+        }
+        defer { for d in dirs.dropFirst() { try? FileManager.default.removeItem(atPath: d) } }
+        for size in [(64 << 10) - 1, 64 << 10, (1 << 20) + 4095, (1 << 20) + 4097] {
+            let original = Self.bytes(size, seed: UInt64(size) &* 31)
+            for dir in dirs {
+                let (written, digest) = try await Self.decode(Data(original).base64EncodedString(), in: dir, name: "d\(size).bin")
+                #expect(written == original, "size \(size) in \(dir)")
+                #expect(digest.bytes == size)
+            }
+        }
+    }
+
     @Test("an invalid character, stray padding or a truncated tail anywhere in megabytes is bad_upstream, and no file is left")
     func invalidInput() async throws {
         let dir = Fixtures.scratch()

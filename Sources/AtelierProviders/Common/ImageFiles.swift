@@ -90,8 +90,76 @@ public enum ImageFiles {
         }
         if count == 0 { throw ProviderError(.noImage, "the provider returned an empty image") }
         let decoded = UnsafeBufferPointer(rebasing: payload[0..<count])
-        try writeFile(decoded, to: path)
-        return ImageDigest(sha256: ImageDigest.hex(hasher.finalize()), bytes: count, info: ImageProbe.probe(decoded), magicMIME: sniffMIME(bytes: decoded))
+        let digest = ImageDigest(
+            sha256: ImageDigest.hex(hasher.finalize()), bytes: count, info: ImageProbe.probe(decoded), magicMIME: sniffMIME(bytes: decoded))
+        let direct = count >= directWriteMinimum ? try writeFileDirect(payload, count: count, to: path) : false
+        if !direct { try writeFile(UnsafeBufferPointer(rebasing: payload[0..<count]), to: path) }
+        return digest
+    }
+
+    /// Images at least this large are written with `O_DIRECT` where the file system allows it.
+    static let directWriteMinimum = 64 * 1024
+
+    /// `O_DIRECT` (declared by glibc only under `_GNU_SOURCE`); nil where its value is not known.
+    static let oDirect: Int32? = {
+        #if os(Linux) && arch(x86_64)
+        return 0o40000
+        #elseif os(Linux) && arch(arm64)
+        return 0o200000
+        #else
+        return nil
+        #endif
+    }()
+
+    /// Writes the first `count` bytes of `buffer` with `O_DIRECT`: the disk takes them by DMA from this memory, so
+    /// the kernel neither copies them into the page cache nor has them dirty for the next sync (on this class of VM
+    /// the page-cache copy of a fresh 1.5 MB file cost 2.5 ms of CPU; the direct write about 0.5 ms). The bytes are
+    /// first moved to a 4 KiB-aligned address inside `buffer` (the base64 text it was decoded from is a third larger,
+    /// so there is room), written in whole 4 KiB blocks, and the file is cut to `count` bytes.
+    /// Returns false, having written nothing that stays, when the file system refuses direct I/O (tmpfs, …) or the
+    /// buffer has no room; the caller then writes through the page cache.
+    static func writeFileDirect(_ buffer: UnsafeMutableBufferPointer<UInt8>, count: Int, to path: String) throws(ProviderError) -> Bool {
+        guard let oDirect, let base = buffer.baseAddress else { return false }
+        let block = 4096
+        let address = Int(bitPattern: base)
+        let shift = (block - address % block) % block
+        let padded = (count + block - 1) / block * block
+        guard shift + padded <= buffer.count else { return false }
+        if shift > 0 { memmove(base + shift, base, count) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | oDirect, 0o600)
+        guard fd >= 0 else {
+            if errno == EINVAL {
+                if shift > 0 { memmove(base, base + shift, count) }
+                return false
+            }
+            throw ProviderError(.unavailable, "cannot create the image file (errno \(errno))")
+        }
+        var offset = 0
+        while offset < padded {
+            let n = Glibc.write(fd, base + shift + offset, padded - offset)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 || n % block != 0 {
+                // Direct I/O refused (alignment rules of this device) or a short write: start again buffered.
+                let e = errno
+                close(fd)
+                unlink(path)
+                if shift > 0 { memmove(base, base + shift, count) }
+                if n < 0 && e != EINVAL { throw ProviderError(.unavailable, "cannot write the image file (errno \(e))") }
+                return false
+            }
+            offset += n
+        }
+        if ftruncate(fd, off_t(count)) != 0 {
+            let e = errno
+            close(fd)
+            unlink(path)
+            throw ProviderError(.unavailable, "cannot write the image file (errno \(e) at truncate)")
+        }
+        if close(fd) != 0 && errno != EINTR {
+            unlink(path)
+            throw ProviderError(.unavailable, "cannot write the image file (errno \(errno) at close)")
+        }
+        return true
     }
 
     /// Creates (or truncates) `path` with mode 0600 and writes `bytes` into it; on failure nothing is left behind.
