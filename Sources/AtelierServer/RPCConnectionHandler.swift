@@ -36,7 +36,7 @@ final class ConnectionState: RPCConnection {
 /// Flow control: at most `maxInFlight` requests of one connection run at once; past that the connection stops
 /// reading until answers drain, so a flooding client slows itself down without affecting others.
 ///
-/// Large frames (``offloadFrameBytes`` and more) are parsed on NIO's thread pool, not on the event loop, so that a
+/// Large frames (``offloadFrameBytes`` and more) are parsed on a thread pool, not on the event loop, so that a
 /// frame of many megabytes never delays the other connections served by the same loop. While one is parsed, the
 /// connection stops reading and keeps later frames in order behind it.
 final class RPCConnectionHandler: ChannelInboundHandler {
@@ -44,6 +44,15 @@ final class RPCConnectionHandler: ChannelInboundHandler {
     /// is answered in about 40 ms by a release build, `scripts/bench-large-frame`), so smaller frames cost the loop
     /// well under a millisecond.
     static let offloadFrameBytes = 64 << 10
+
+    /// The threads that parse large frames: a pool of their own, so a parse never waits behind file work on
+    /// `NIOThreadPool.singleton` (a slow disk), and file work never waits behind a 64 MiB parse. Lives as long as
+    /// the process.
+    static let parsePool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        return pool
+    }()
 
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -102,14 +111,14 @@ final class RPCConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Parses `frame` on NIO's thread pool; the connection stops reading until the result is handled back on the
+    /// Parses `frame` on ``parsePool``; the connection stops reading until the result is handled back on the
     /// event loop, followed by any frames that arrived meanwhile, in order.
     private func parseOffLoop(_ context: ChannelHandlerContext, _ frame: ByteBuffer) {
         parsing = true
         if !readingPaused { context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
-        NIOThreadPool.singleton.runIfActive(eventLoop: loop) { Self.parse(frame) }.whenComplete { outcome in
+        Self.parsePool.runIfActive(eventLoop: loop) { Self.parse(frame) }.whenComplete { outcome in
             let (handler, ctx) = bound.value
             handler.parsing = false
             guard ctx.channel.isActive else {

@@ -3,6 +3,10 @@ import AtelierImaging
 import AtelierProviders
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Loads a task's reference images into memory, checked against the model's limits.
 public struct ReferenceLoader: Sendable {
     /// Used for http(s) references; the daemon passes an ``EgressHTTPTransport`` so that the address policy
@@ -26,6 +30,11 @@ public struct ReferenceLoader: Sendable {
                 var isDir: ObjCBool = false
                 guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
                     throw AtelierError(.invalidReferenceImage, "no such file: \(path)", field: field)
+                }
+                // A FIFO, socket or device would block the thread that opens it until a writer appears (a stuck
+                // thread-pool thread): only regular files, or links to them, are references.
+                guard Self.isRegularFile(path) else {
+                    throw AtelierError(.invalidReferenceImage, "not a regular file: \(path)", field: field)
                 }
                 guard FileManager.default.isReadableFile(atPath: path) else {
                     throw AtelierError(.invalidReferenceImage, "file is not readable by the daemon: \(path)", field: field)
@@ -51,6 +60,13 @@ public struct ReferenceLoader: Sendable {
         }
     }
 
+    /// True when `path` is a regular file or a link to one (`stat`, which does not block on a FIFO).
+    static func isRegularFile(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return false }
+        return (st.st_mode & S_IFMT) == S_IFREG
+    }
+
     /// Loads every reference of `task` for `model`.
     public func load(_ task: ImageTask, model: ModelCard, attemptKey: String, timeoutSeconds: Double) async throws(AtelierError) -> [LoadedReference] {
         var out: [LoadedReference] = []
@@ -61,7 +77,10 @@ public struct ReferenceLoader: Sendable {
             switch r {
             case .file(let path):
                 // Read on NIO's thread pool, not on a Swift concurrency thread.
-                guard let d = try? await BlockingWork.run({ FileManager.default.contents(atPath: path) }) ?? nil else {
+                guard
+                    let d = try? await BlockingWork.run({ ReferenceLoader.isRegularFile(path) ? FileManager.default.contents(atPath: path) : nil })
+                        ?? nil
+                else {
                     throw AtelierError(.invalidReferenceImage, "cannot read \(path)", field: field)
                 }
                 bytes = Array(d)
