@@ -426,39 +426,15 @@ public actor Engine {
         cache.put(j)
     }
 
-    /// Runs a store operation until it succeeds: a store fault (disk full, I/O error, busy past the timeout) is
-    /// retried with capped exponential backoff, so the job waits in place — keeping its results — and continues by
-    /// itself once the store accepts writes again. Other errors, and faults while the daemon is shutting down (the
-    /// job is then recovered from its last committed state at the next start), throw `store_failure`.
-    ///
-    /// State writes must happen even when the job's task was cancelled (shutdown, caller's cancel): GRDB refuses to
-    /// start work in a cancelled task, so the operation and the waits run in tasks that do not inherit it.
+    /// Runs a store operation until it succeeds (``StoreRetry``): a store fault is retried with capped exponential
+    /// backoff, so the job waits in place — keeping its results — and continues by itself once the store accepts
+    /// writes again. Other errors, and faults while the daemon is shutting down (the job is then recovered from its
+    /// last committed state at the next start), throw `store_failure`.
     func untilStored<T: Sendable>(
         _ what: String, taskUUID: String, _ operation: @escaping @Sendable () async throws -> T
     ) async throws(AtelierError) -> T {
-        var delay = configuration.storeRetryInitialDelaySeconds
-        var failures = 0
-        while true {
-            do {
-                let value = try await Task { try await operation() }.value
-                if failures > 0 { logger.notice("store accepts writes again", metadata: ["taskUUID": "\(taskUUID)", "retries": "\(failures)"]) }
-                return value
-            } catch {
-                let fault = StoreFault(error, directory: configuration.dataDirectory)
-                guard let fault, !draining else {
-                    logger.error("store update failed", metadata: ["taskUUID": "\(taskUUID)", "what": "\(what)", "error": "\(error)"])
-                    throw (error as? AtelierError) ?? AtelierError(.storeFailure, "store update failed", retryable: true)
-                }
-                if failures == 0 {
-                    logger.error("store fault; retrying until it commits", metadata: ["taskUUID": "\(taskUUID)", "what": "\(what)", "fault": "\(fault)"])
-                }
-                failures += 1
-                let sleep = configuration.sleep
-                let wait = delay
-                _ = await Task { try? await sleep(wait) }.value
-                delay = min(delay * 2, configuration.storeRetryMaxDelaySeconds)
-            }
-        }
+        try await StoreRetry(configuration: configuration, logger: logger).untilStored(
+            what, metadata: ["taskUUID": "\(taskUUID)"], stopping: { draining }, operation)
     }
 
     /// Monotonic seconds since the process started (the breaker's time base).

@@ -13,6 +13,10 @@ import Logging
 /// - Changes to one workflow are serialised (a per-workflow lock), and each is committed before its actions run
 ///   and before its events are published.
 /// - The final job is submitted only after the selection is committed.
+/// - A store fault never loses a change the daemon makes by itself (a stage job finished, reconciliation, a
+///   submission's outcome): like the engine's job state changes, it is retried with backoff (``StoreRetry``) until
+///   it commits, and the workflow moves on by itself once the store accepts writes. A caller's change (`select`,
+///   `cancel`) is refused with a retryable `store_failure` saying why instead, so the caller decides.
 public actor WorkflowService {
     /// Workflow events (`workflow.wait`, the webhook sender).
     public nonisolated let events = WorkflowEventBus()
@@ -27,6 +31,8 @@ public actor WorkflowService {
     private var locked: Set<String> = []
     private var lockWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
     private var retries: [String: Int] = [:]
+    /// Set by ``stop()``: store retries give up (the next start reconciles from the last committed state).
+    private var stopping = false
     private var subscription: EventBus.Token?
     private var consumer: Task<Void, Never>?
     private var feed: AsyncStream<Job>.Continuation?
@@ -65,6 +71,7 @@ public actor WorkflowService {
     /// Stops listening (the store keeps everything for the next start). Events already received are still applied
     /// (the consumer drains, it is not cancelled: a cancelled task cannot write to the store).
     public func stop() async {
+        stopping = true
         if let subscription { engine.events.unsubscribe(subscription) }
         subscription = nil
         feed?.finish()
@@ -139,13 +146,13 @@ public actor WorkflowService {
 
     /// `workflow.select`: finishes this variant's image.
     public func select(_ id: String, imageUUID: String) async throws(AtelierError) -> JSONValue {
-        _ = try await mutate(id, .select(imageUUID: imageUUID))
+        _ = try await mutate(id, .select(imageUUID: imageUUID), byCaller: true)
         return try await get(id)
     }
 
     /// `workflow.cancel`: cancels the unfinished stage jobs and the workflow.
     public func cancel(_ id: String) async throws(AtelierError) -> JSONValue {
-        _ = try await mutate(id, .cancel)
+        _ = try await mutate(id, .cancel, byCaller: true)
         return try await get(id)
     }
 
@@ -188,7 +195,7 @@ public actor WorkflowService {
     /// A stage job finished (job events).
     func jobFinished(_ job: Job) async {
         guard let id = job.task.tags[WorkflowSpec.Tag.workflow] else { return }
-        do throws(AtelierError) { _ = try await mutate(id, .job(job)) } catch {
+        do throws(AtelierError) { _ = try await mutate(id, .job(job), byCaller: false) } catch {
             if error.code != .notFound {
                 logger.error("workflow update failed", metadata: ["workflowUUID": "\(id)", "taskUUID": "\(job.taskUUID)", "error": "\(error)"])
             }
@@ -224,31 +231,40 @@ public actor WorkflowService {
     }
 
     /// Applies one input under the workflow's lock.
-    private func mutate(_ id: String, _ input: WorkflowInput) async throws(AtelierError) -> Workflow {
+    /// - Parameter byCaller: the input is a caller's request (its store fault is answered, not retried).
+    private func mutate(_ id: String, _ input: WorkflowInput, byCaller: Bool) async throws(AtelierError) -> Workflow {
         await lock(id)
         defer { unlock(id) }
-        try await applyLocked(id, input)
+        try await applyLocked(id, input, byCaller: byCaller)
         return try await load(id)
     }
 
     /// Applies `input`, stores the result, publishes its events and performs its actions. Caller holds the lock.
-    private func applyLocked(_ id: String, _ input: WorkflowInput) async throws(AtelierError) {
+    /// - Parameter byCaller: a caller's request: a store fault throws `store_failure` at once; otherwise (the
+    ///   daemon's own change) the commit is retried until it succeeds or the service stops.
+    private func applyLocked(_ id: String, _ input: WorkflowInput, byCaller: Bool = false) async throws(AtelierError) {
         var w = try await load(id)
         let actions = try WorkflowMachine.apply(input, to: &w, now: .now())
-        try await commit(w, actions: actions)
+        try await commit(w, actions: actions, untilStored: !byCaller)
         await perform(id, actions)
     }
 
     /// Stores `w` (with its events, for write hooks) unless nothing changed, then publishes the events.
-    private func commit(_ w: Workflow, actions: [WorkflowAction]) async throws(AtelierError) {
+    /// - Parameter untilStored: retry through store faults (``StoreRetry``) instead of throwing.
+    private func commit(_ w: Workflow, actions: [WorkflowAction], untilStored: Bool) async throws(AtelierError) {
         let emitted = actions.compactMap { if case .emit(let e) = $0 { return e } else { return nil } }
         let before = active[w.workflowUUID]
         if before == w && emitted.isEmpty { return }
-        do {
-            let store = self.store
+        let store = self.store
+        let write: @Sendable () async throws -> Void = { try await store.update(w, events: emitted) }
+        if untilStored {
+            // Committed even when the calling task was cancelled (StoreRetry runs it in a task of its own).
+            try await StoreRetry(configuration: engine.configuration, logger: logger).untilStored(
+                "workflow state change", metadata: ["workflowUUID": "\(w.workflowUUID)"], stopping: { stopping }, write)
+        } else {
             // Commit even when the calling task was cancelled (GRDB refuses to start work in a cancelled task).
-            try await Task { try await store.update(w, events: emitted) }.value
-        } catch { throw storeError(error) }
+            do { try await Task { try await write() }.value } catch { throw storeError(error) }
+        }
         if w.state.isTerminal {
             active[w.workflowUUID] = nil
             retries[w.workflowUUID] = nil
@@ -290,6 +306,7 @@ public actor WorkflowService {
             return out.sorted { $0.0 < $1.0 }
         }
         var retryLater = false
+        var storeTrouble = false
         for (i, outcome) in outcomes {
             let input: WorkflowInput
             switch outcome {
@@ -298,6 +315,7 @@ public actor WorkflowService {
                 // Transient (shutting down, store trouble): leave the stage unsubmitted; reconciliation resubmits it.
                 logger.warning("workflow job not submitted yet", metadata: ["taskUUID": "\(submits[i].taskUUID)", "error": "\(e)"])
                 if e.code != .shuttingDown { retryLater = true }
+                if e.code == .storeFailure { storeTrouble = true }
                 continue
             case .failure(let e): input = .submitFailed(taskUUID: submits[i].taskUUID, error: e)
             }
@@ -305,18 +323,23 @@ public actor WorkflowService {
                 logger.error("workflow update failed", metadata: ["workflowUUID": "\(id)", "error": "\(error)"])
             }
         }
-        if retryLater { scheduleRetry(id) }
+        if retryLater { scheduleRetry(id, storeFault: storeTrouble) }
     }
 
-    private func scheduleRetry(_ id: String) {
+    /// Reconciles the workflow again after a wait, to resubmit stage jobs whose submission failed retryably. Other
+    /// transient refusals are tried 5 times; a store that cannot commit is waited out for as long as it lasts (the
+    /// workflow was acknowledged: it must not be stranded until a restart), the wait capped at 30 s.
+    private func scheduleRetry(_ id: String, storeFault: Bool) {
+        guard !stopping else { return }
         let n = retries[id, default: 0] + 1
         retries[id] = n
-        guard n <= 5 else {
+        guard n <= 5 || storeFault else {
             logger.error("giving up resubmitting workflow jobs until the next start", metadata: ["workflowUUID": "\(id)"])
             return
         }
+        let waitMs = min(Int64(250) << Int64(min(n, 7)), 30_000)
         Task { [weak self] in
-            try? await Task.sleep(for: .milliseconds(Int64(250 << n)))
+            try? await Task.sleep(for: .milliseconds(waitMs))
             await self?.reconcile(id)
         }
     }
@@ -370,6 +393,9 @@ public actor WorkflowService {
     private func storeError(_ error: any Error) -> AtelierError {
         if let e = error as? AtelierError { return e }
         logger.error("workflow store failed", metadata: ["error": "\(error)"])
+        if let fault = StoreFault(error, directory: engine.configuration.dataDirectory) {
+            return AtelierError(.storeFailure, "the store cannot commit (\(fault.message)); nothing was changed, try again later", retryable: true)
+        }
         return AtelierError(.storeFailure, "the workflow store failed; nothing was changed", retryable: true)
     }
 

@@ -1,0 +1,110 @@
+import AtelierCore
+import AtelierEngine
+import Foundation
+import Logging
+import Testing
+
+/// A store fault never strands a workflow: a state change the daemon makes by itself (a stage job finished) is
+/// retried until it commits, like a job's; a caller's change is refused with a retryable `store_failure` saying why.
+@Suite("workflows: store faults", .serialized)
+struct WorkflowStoreFaultTests {
+    struct Harness {
+        let engine: Engine
+        let service: WorkflowService
+        let store: WorkflowStore
+        let faults: StoreFaultInjection
+        let dir: String
+
+        func stop() async {
+            faults.stop()
+            await engine.shutdown()
+            await service.stop()
+        }
+        func cleanup() { try? FileManager.default.removeItem(atPath: dir) }
+    }
+
+    /// The workflow harness's catalog over a store whose commits can be made to fail, with real (short) backoff.
+    static func make() async throws -> Harness {
+        let dir = "/tmp/wf-fault-\(UUID().uuidString.prefix(8))"
+        let catalog = Catalog(providers: [
+            ProviderConfig(
+                id: "wf", kind: .runware, displayName: "wf", baseURL: "http://127.0.0.1:9", concurrency: 4,
+                retry: RetryPolicy(maxAttempts: 1, baseDelaySeconds: 0, maxDelaySeconds: 0),
+                models: [
+                    wfModel("gem-fast", seed: false, refs: 14, usd: 0.039, perRef: 0.0011, quality: 4),
+                    wfModel("flux-seed", seed: true, refs: 8, usd: 0.05, perRef: 0.01, quality: 4),
+                ])
+        ])
+        let policy = try RoutingPolicy.parse(
+            try JSONParser.parse(#"{"version": 1, "objective": "cheapest", "rules": []}"#), file: "test.json", catalog: catalog)
+        let files = ResultFiles(root: dir)
+        try files.prepare()
+        let faults = StoreFaultInjection()
+        let jobs = try JobStore(path: files.databasePath, durability: .normal, faultInjection: faults)
+        let provider = WorkflowTestProvider()
+        let registry = ProviderRegistry(catalog: catalog, environment: [:]) { _, _ in provider }
+        var config = EngineConfiguration(
+            dataDirectory: dir, durability: .normal, shutdownGraceSeconds: 5, sleep: { try await Task.sleep(for: .milliseconds(Int64($0 * 1000))) },
+            random: { 0.25 })
+        config.storeRetryInitialDelaySeconds = 0.002
+        config.storeRetryMaxDelaySeconds = 0.02
+        let engine = Engine(
+            configuration: config, store: jobs, catalog: catalog, policy: policy, registry: registry, transport: NoNetwork(),
+            logger: Logger(label: "test"))
+        try await engine.start()
+        let store = WorkflowStore(jobs: jobs)
+        let service = WorkflowService(engine: engine, store: store, logger: Logger(label: "test"), random: { 0.5 })
+        try await service.start()
+        return Harness(engine: engine, service: service, store: store, faults: faults, dir: dir)
+    }
+
+    @Test func aStageJobFinishingDuringAStoreFaultStillMovesTheWorkflow() async throws {
+        let h = try await Self.make()
+        defer { h.cleanup() }
+        // The disk fills the moment the variant's success is committed: the workflow's own state change (the variant
+        // recorded, awaiting selection) is the first commit to fail.
+        let faults = h.faults
+        let armed = h.engine.events.subscribe(taskUUID: nil) { ev in
+            if ev.job.status == .succeeded, ev.job.task.tags[WorkflowSpec.Tag.workflow] != nil { faults.failCommits(with: .SQLITE_FULL) }
+        }
+        defer { h.engine.events.unsubscribe(armed) }
+        let json = try await h.service.submit(try JSONParser.parse(#"{"positivePrompt":"a kite","ideation":{"count":1,"model":"gem-fast"}}"#))
+        let id = try #require(json["workflowUUID"]?.stringValue)
+
+        // The change is retried while the store refuses it (on the old code it was tried once and dropped).
+        guard await eventually("the workflow's change retried", seconds: 60, { h.faults.injectedCount >= 5 }) else {
+            await h.stop()
+            return
+        }
+        let during = try #require(try await h.store.workflow(id))
+        #expect(during.state == .ideating, "nothing committed during the fault")
+        #expect(during.variants.allSatisfy { !$0.isFinished })
+
+        // Space is freed: the workflow moves on by itself, no restart.
+        h.faults.stop()
+        _ = try await h.service.wait(id, timeoutSeconds: 60)
+        let after = try await h.service.workflow(id)
+        #expect(after.state == .awaitingSelection, "\(after.state)")
+        #expect(after.variants.allSatisfy { $0.status == .succeeded })
+        #expect(try await h.store.workflow(id)?.state == .awaitingSelection, "what the store holds, not just memory")
+
+        // A caller's change during a fault is not retried behind the caller's back: it is refused, retryably,
+        // saying why, and nothing changes.
+        let image = try #require(after.variants.first?.image)
+        h.faults.failCommits(1, with: .SQLITE_FULL)
+        do {
+            _ = try await h.service.select(id, imageUUID: image.imageUUID)
+            Issue.record("a selection was accepted although its commit failed")
+        } catch {
+            #expect(error.code == .storeFailure && error.retryable)
+            #expect(error.message.contains("disk full at \(h.dir)"), "\(error.message)")
+        }
+        #expect(try await h.store.workflow(id)?.state == .awaitingSelection)
+
+        // Asked again once the store takes writes, it goes through and the workflow finishes.
+        _ = try await h.service.select(id, imageUUID: image.imageUUID)
+        _ = try await h.service.wait(id, timeoutSeconds: 60)
+        #expect(try await h.service.workflow(id).state == .succeeded)
+        await h.stop()
+    }
+}
