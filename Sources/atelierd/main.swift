@@ -66,8 +66,38 @@ struct Atelierd: AsyncParsableCommand {
         let providersDir = providers ?? DefaultPaths.providers(environment: env)
         let routingFile = routing ?? DefaultPaths.routing(environment: env)
 
+        // The address policy of every outbound fetch; a bad range is a usage error, before any client exists.
+        let addressPolicy = try delivery.addressPolicy()
+        let outbox = try delivery.makeOutbox()
         // Provider calls go to operator-configured hosts; any redirect they answer with obeys the address policy.
-        let transport = AsyncHTTPTransport(redirectGuard: AddressGuard(policy: try delivery.addressPolicy()))
+        // Reference images are fetched under the same policy on every hop. Both clients are shut down here, on
+        // every path, once everything that uses them has stopped.
+        let transport = AsyncHTTPTransport(redirectGuard: AddressGuard(policy: addressPolicy))
+        let egress = EgressHTTPTransport(addressGuard: AddressGuard(policy: addressPolicy))
+        do {
+            try await serve(
+                transport: transport, egress: egress, addressPolicy: addressPolicy, outbox: outbox, durability: durabilityMode, socketPath: socketPath,
+                dataDirectory: dataDirectory, providersDir: providersDir, routingFile: routingFile, environment: env, logger: logger)
+        } catch {
+            await transport.shutdown()
+            await egress.shutdown()
+            throw error
+        }
+        await transport.shutdown()
+        await egress.shutdown()
+        logger.info("stopped")
+    }
+
+    /// Loads the configuration, opens the store, and serves until a graceful shutdown.
+    ///
+    /// Start-up file and database work (configuration files, the data directory, opening and migrating the store,
+    /// the webhook secret) runs on NIO's thread pool like every other blocking call: nothing blocks a Swift
+    /// concurrency thread, not even before the socket is served (docs/architecture.md, "Never block the
+    /// cooperative pool").
+    private func serve(
+        transport: AsyncHTTPTransport, egress: EgressHTTPTransport, addressPolicy: AddressPolicy, outbox: DeliveryOutbox, durability: Durability,
+        socketPath: String, dataDirectory: String, providersDir: String, routingFile: String, environment env: [String: String], logger: Logger
+    ) async throws {
         let source = ConfigSource(providersDirectory: providersDir, routingFile: routingFile, environment: env) { config, credentials in
             config.kind == .local
                 ? LocalProvider(id: config.id) : NetworkProviders.make(config: config, credentials: credentials, transport: transport)
@@ -76,35 +106,31 @@ struct Atelierd: AsyncParsableCommand {
         let policy: RoutingPolicy
         let registry: ProviderRegistry
         do {
-            (catalog, policy, registry) = try source.load()
+            (catalog, policy, registry) = try await source.loadOffPool()
         } catch {
             FileHandle.standardError.write(Data("atelierd: configuration error:\n\(error.description)\n".utf8))
-            await transport.shutdown()
             throw ExitCode(78)
         }
 
-        let outbox = try delivery.makeOutbox()
         let files = ResultFiles(root: dataDirectory)
         let store: JobStore
         do {
-            try files.prepare()
-            store = try JobStore(path: files.databasePath, durability: durabilityMode, hooks: [outbox])
+            store = try await BlockingWork.run {
+                try files.prepare()
+                return try JobStore(path: files.databasePath, durability: durability, hooks: [outbox])
+            }
         } catch {
             FileHandle.standardError.write(Data("atelierd: cannot open the data directory \(dataDirectory): \(error)\n".utf8))
-            await transport.shutdown()
             throw ExitCode(73)
         }
         var engineConfiguration = EngineConfiguration(
-            dataDirectory: dataDirectory, durability: durabilityMode, shutdownGraceSeconds: shutdownGrace, hold: hold)
-        // Reference images are fetched under the address policy (the same one as deliveries).
-        let egressPolicy = try delivery.addressPolicy()
-        let egress = EgressHTTPTransport(addressGuard: AddressGuard(policy: egressPolicy))
-        engineConfiguration.taskChecks = [outbox, ReferenceAddressCheck(policy: egressPolicy)]
+            dataDirectory: dataDirectory, durability: durability, shutdownGraceSeconds: shutdownGrace, hold: hold)
+        engineConfiguration.taskChecks = [outbox, ReferenceAddressCheck(policy: addressPolicy)]
         let engine = Engine(
             configuration: engineConfiguration,
             store: store, catalog: catalog, policy: policy, registry: registry, transport: egress, logger: logger)
         let workflows = WorkflowService(engine: engine, store: WorkflowStore(jobs: store, hooks: [outbox]), logger: logger)
-        let deliveryService = try delivery.makeService(
+        let deliveryService = try await delivery.makeService(
             outbox: outbox, store: store, engine: engine, dataDirectory: dataDirectory, environment: env, logger: logger)
         let server = SocketServer(
             configuration: SocketServerConfiguration(socketPath: socketPath, maxFrameBytes: maxFrameBytes),
@@ -118,12 +144,11 @@ struct Atelierd: AsyncParsableCommand {
                 "models": "\(catalog.models.count)", "available": "\(available.joined(separator: ","))",
             ])
 
-        let daemon = DaemonService(engine: engine, server: server, transport: transport, logger: logger, workflows: workflows, egress: egress)
+        let daemon = DaemonService(engine: engine, server: server, logger: logger, workflows: workflows)
         let hangup = ReloadOnHangup(engine: engine, source: source, logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [deliveryService, daemon, hangup], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        logger.info("stopped")
     }
 }
 
@@ -132,31 +157,20 @@ struct Atelierd: AsyncParsableCommand {
 struct DaemonService: Service {
     let engine: Engine
     let server: SocketServer
-    let transport: AsyncHTTPTransport
     let logger: Logger
     /// Started after the engine (it reconciles workflows against the recovered jobs), stopped after it drains.
     var workflows: WorkflowService? = nil
-    /// The reference-image transport, shut down with the provider transport.
-    var egress: EgressHTTPTransport? = nil
 
     func run() async throws {
-        do {
-            try await engine.start()
-            try await workflows?.start()
-            try await server.start()
-        } catch {
-            await transport.shutdown()
-            await egress?.shutdown()
-            throw error
-        }
+        try await engine.start()
+        try await workflows?.start()
+        try await server.start()
         try? await gracefulShutdown()
         logger.info("graceful shutdown: closing the socket")
         await server.stopAccepting()
         await engine.shutdown()
         await workflows?.stop()
         await server.closeConnections()
-        await transport.shutdown()
-        await egress?.shutdown()
     }
 }
 
@@ -244,13 +258,25 @@ struct DeliveryOptions: ParsableArguments {
     func makeOutbox() throws -> DeliveryOutbox { DeliveryOutbox(configuration: try configuration()) }
 
     /// The delivery worker, with the webhook secret from ATELIER_WEBHOOK_SECRET or the data directory (generated
-    /// there on first start). Exits 78 when the secret is unusable.
+    /// there on first start; read and written on NIO's thread pool). Exits 78 when the secret is unusable.
     func makeService(
         outbox: DeliveryOutbox, store: JobStore, engine: Engine, dataDirectory: String, environment: [String: String], logger: Logger
-    ) throws -> DeliveryService {
+    ) async throws -> DeliveryService {
+        let loaded: Result<(WebhookSecret, WebhookSecret.Source), AtelierError>
+        do {
+            loaded = try await BlockingWork.run {
+                do throws(AtelierError) { return .success(try WebhookSecret.load(dataDirectory: dataDirectory, environment: environment)) } catch {
+                    return .failure(error)
+                }
+            }
+        } catch {
+            loaded = .failure(AtelierError(.unavailable, "the file thread pool is not running"))
+        }
         let secret: WebhookSecret
         let source: WebhookSecret.Source
-        do { (secret, source) = try WebhookSecret.load(dataDirectory: dataDirectory, environment: environment) } catch {
+        switch loaded {
+        case .success(let s): (secret, source) = s
+        case .failure(let error):
             FileHandle.standardError.write(Data("atelierd: webhook secret: \(error.message)\n".utf8))
             throw ExitCode(78)
         }

@@ -49,7 +49,7 @@ final class ScriptedProvider: Provider {
         case .hangAfterHandle(let h):
             try await context.recordResumeHandle(h)
             handles.continuation.yield(h)
-            while !Task.isCancelled { await Task.yield() }
+            await Self.suspendUntilCancelled()
             throw ProviderError(.cancelled, "cancelled")
         }
     }
@@ -57,6 +57,27 @@ final class ScriptedProvider: Provider {
     func resume(handle: String, request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
         state.withLock { $0.resumed.append(handle) }
         return Self.writeImage(request)
+    }
+
+    /// Suspends (holding no thread) until the calling task is cancelled; returns at once if it already is.
+    static func suspendUntilCancelled() async {
+        let gate = Mutex<(cancelled: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = gate.withLock { g -> Bool in
+                    if g.cancelled { return true }
+                    g.waiter = c
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            gate.withLock { g -> CheckedContinuation<Void, Never>? in
+                g.cancelled = true
+                defer { g.waiter = nil }
+                return g.waiter
+            }?.resume()
+        }
     }
 }
 

@@ -68,6 +68,20 @@ struct ProviderCancellationTests {
         return engine
     }
 
+    /// Runs `body` against an engine whose network providers use a new transport (blind to cancellation); the
+    /// engine and the transport are shut down on every path, a failed expectation or wait included, so no HTTP
+    /// client is released while it is still running.
+    static func withEngine(dir: String, environment: [String: String], _ body: (Engine) async throws -> Void) async throws {
+        try await AsyncHTTPTransport.with { transport in
+            let engine = try await Self.engine(dir: dir, environment: environment, transport: CancellationBlindTransport(inner: transport))
+            do { try await body(engine) } catch {
+                await engine.shutdown()
+                throw error
+            }
+            await engine.shutdown()
+        }
+    }
+
     static func task(model: String) throws -> ImageTask {
         try ImageTask(json: ["positivePrompt": "a held mug [fake:hold]", "model": .string(model), "width": 512, "height": 512, "seed": 5])
     }
@@ -76,28 +90,25 @@ struct ProviderCancellationTests {
         let fake = try await RunwareFake.start(apiKey: "rw-cancel-test-key")
         let dir = TempDir("rw-cancel")
         defer { dir.cleanup() }
-        let transport = AsyncHTTPTransport()
         let env = ["RUNWARE_API_KEY": fake.apiKey, "ATELIER_RUNWARE_BASE_URL": fake.baseURL]
-        let engine = try await Self.engine(dir: dir.path, environment: env, transport: CancellationBlindTransport(inner: transport))
+        try await Self.withEngine(dir: dir.path, environment: env) { engine in
+            let job = try await engine.submit(Self.task(model: "runware-flux-2-klein-4b"))
+            let isPoll: @Sendable (RecordedRequest) -> Bool = { $0.host == "api" && $0.bodyText.contains("getResponse") }
+            try await fake.log.wait(for: 3, timeoutSeconds: 30, "Runware polls", where: isPoll)
 
-        let job = try await engine.submit(Self.task(model: "runware-flux-2-klein-4b"))
-        let isPoll: @Sendable (RecordedRequest) -> Bool = { $0.host == "api" && $0.bodyText.contains("getResponse") }
-        try await fake.log.wait(for: 3, timeoutSeconds: 30, "Runware polls", where: isPoll)
-
-        let cancelled = try await engine.cancel(job.taskUUID)
-        let pollsAtCancel = fake.log.filter(isPoll).count
-        #expect(cancelled.status == .cancelled, "\(cancelled.error?.description ?? "")")
-        #expect(cancelled.error?.code == .cancelled)
-        // cancel returns once the job's task has ended: no poll can follow. At most one was in flight when the
-        // signal was raised; without the signal the provider polls on until its deadline.
-        let stored = try await engine.job(job.taskUUID)
-        #expect(stored.status == .cancelled)
-        #expect(fake.log.filter(isPoll).count == pollsAtCancel, "no poll after the job ended")
-        #expect(fake.tasks(ofType: "imageInference").count == 1, "submitted once, never again")
-        #expect(pollsAtCancel <= 3 + 30, "polling stopped at the next safe point (saw \(pollsAtCancel) polls)")
-
-        await engine.shutdown()
-        await transport.shutdown()
+            let cancelled = try await engine.cancel(job.taskUUID)
+            let pollsAtCancel = fake.log.filter(isPoll).count
+            #expect(cancelled.status == .cancelled, "\(cancelled.error?.description ?? "")")
+            #expect(cancelled.error?.code == .cancelled)
+            // cancel returns once the job's task has ended: no poll can follow. At most one was in flight when the
+            // signal was raised; without the signal the provider polls on until its deadline.
+            let stored = try await engine.job(job.taskUUID)
+            #expect(stored.status == .cancelled)
+            #expect(fake.log.filter(isPoll).count == pollsAtCancel, "no poll after the job ended")
+            #expect(fake.tasks(ofType: "imageInference").count == 1, "submitted once, never again")
+            #expect(pollsAtCancel <= 3 + 30, "polling stopped at the next safe point (saw \(pollsAtCancel) polls)")
+        }
+        // (the fake closes its socket when released if a failure skipped this)
         await fake.shutdown()
     }
 
@@ -105,26 +116,23 @@ struct ProviderCancellationTests {
         let fake = try await BFLFake.start(apiKey: "bfl-cancel-test-key")
         let dir = TempDir("bfl-cancel")
         defer { dir.cleanup() }
-        let transport = AsyncHTTPTransport()
         let env = ["BFL_API_KEY": fake.apiKey, "ATELIER_BFL_BASE_URL": fake.baseURL]
-        let engine = try await Self.engine(dir: dir.path, environment: env, transport: CancellationBlindTransport(inner: transport))
+        try await Self.withEngine(dir: dir.path, environment: env) { engine in
+            let job = try await engine.submit(Self.task(model: "flux-2-pro"))
+            let isPoll: @Sendable (RecordedRequest) -> Bool = { $0.method == "GET" && $0.path == "/v1/get_result" }
+            let isSubmit: @Sendable (RecordedRequest) -> Bool = { $0.method == "POST" && $0.path.hasPrefix("/v1/") }
+            try await fake.log.wait(for: 3, timeoutSeconds: 30, "BFL polls", where: isPoll)
 
-        let job = try await engine.submit(Self.task(model: "flux-2-pro"))
-        let isPoll: @Sendable (RecordedRequest) -> Bool = { $0.method == "GET" && $0.path == "/v1/get_result" }
-        let isSubmit: @Sendable (RecordedRequest) -> Bool = { $0.method == "POST" && $0.path.hasPrefix("/v1/") }
-        try await fake.log.wait(for: 3, timeoutSeconds: 30, "BFL polls", where: isPoll)
-
-        let cancelled = try await engine.cancel(job.taskUUID)
-        let pollsAtCancel = fake.log.filter(isPoll).count
-        #expect(cancelled.status == .cancelled, "\(cancelled.error?.description ?? "")")
-        let stored = try await engine.job(job.taskUUID)
-        #expect(stored.status == .cancelled)
-        #expect(fake.log.filter(isPoll).count == pollsAtCancel, "no poll after the job ended")
-        #expect(fake.log.filter(isSubmit).count == 1, "submitted once, never again")
-        #expect(pollsAtCancel <= 3 + 30, "polling stopped at the next safe point (saw \(pollsAtCancel) polls)")
-
-        await engine.shutdown()
-        await transport.shutdown()
+            let cancelled = try await engine.cancel(job.taskUUID)
+            let pollsAtCancel = fake.log.filter(isPoll).count
+            #expect(cancelled.status == .cancelled, "\(cancelled.error?.description ?? "")")
+            let stored = try await engine.job(job.taskUUID)
+            #expect(stored.status == .cancelled)
+            #expect(fake.log.filter(isPoll).count == pollsAtCancel, "no poll after the job ended")
+            #expect(fake.log.filter(isSubmit).count == 1, "submitted once, never again")
+            #expect(pollsAtCancel <= 3 + 30, "polling stopped at the next safe point (saw \(pollsAtCancel) polls)")
+        }
+        // (the fake closes its socket when released if a failure skipped this)
         await fake.shutdown()
     }
 }
