@@ -113,6 +113,7 @@ struct Atelierd: AsyncParsableCommand {
         }
 
         let files = ResultFiles(root: dataDirectory)
+        LargeBufferMemory.apply()  // megabyte result bodies are returned to the system when their job ends
         let store: JobStore
         do {
             store = try await BlockingWork.run {
