@@ -213,23 +213,3 @@ public enum RPCFrame {
         out.append(contentsOf: "}\n".utf8)
     }
 }
-
-/// The method names of the protocol (docs/protocol.md). Features add theirs in extensions.
-public enum RPCMethod {
-    public static let jobSubmit = "job.submit"
-    public static let jobGet = "job.get"
-    public static let jobWait = "job.wait"
-    public static let jobCancel = "job.cancel"
-    public static let jobList = "job.list"
-    public static let jobSubscribe = "job.subscribe"
-    public static let jobUnsubscribe = "job.unsubscribe"
-    public static let routeExplain = "route.explain"
-    public static let modelsList = "models.list"
-    public static let daemonHealth = "daemon.health"
-    /// The notification the server pushes to subscribers.
-    public static let jobEvent = "job.event"
-    /// Re-read providers and routing, validate, swap atomically.
-    public static let configReload = "config.reload"
-    /// Per-group statistics and budget spend.
-    public static let statsGet = "stats.get"
-}

@@ -2,13 +2,6 @@ import AtelierCore
 import AtelierEngine
 import AtelierRPC
 
-extension RPCMethod {
-    public static let deliveryList = "delivery.list"
-    public static let deliveryGet = "delivery.get"
-    public static let deliveryRetry = "delivery.retry"
-    public static let webhookSecret = "webhook.secret"
-}
-
 extension RPCDispatcher {
     /// `delivery.*` and `webhook.secret` (see docs/delivery.md).
     static let deliveryHandlers: [String: Handler] = [

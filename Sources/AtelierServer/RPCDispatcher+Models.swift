@@ -5,7 +5,7 @@ import AtelierRPC
 extension RPCDispatcher {
     /// `models.verify`: asks each provider with a key which configured model ids exist today.
     static let modelHandlers: [String: Handler] = [
-        "models.verify": { d, params, connection throws(AtelierError) in
+        RPCMethod.modelsVerify: { d, params, connection throws(AtelierError) in
             var r = try FieldReader(params)
             var only: Set<String>?
             if r.has("providers") {

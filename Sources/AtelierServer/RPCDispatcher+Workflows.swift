@@ -2,17 +2,6 @@ import AtelierCore
 import AtelierEngine
 import AtelierRPC
 
-extension RPCMethod {
-    public static let workflowSubmit = "workflow.submit"
-    public static let workflowGet = "workflow.get"
-    public static let workflowWait = "workflow.wait"
-    public static let workflowSelect = "workflow.select"
-    public static let workflowCancel = "workflow.cancel"
-    public static let workflowList = "workflow.list"
-    public static let jobReproduce = "job.reproduce"
-    public static let jobRecipe = "job.recipe"
-}
-
 extension RPCDispatcher {
     /// `workflow.*`, `job.reproduce`, `job.recipe`.
     static let workflowHandlers: [String: Handler] = [

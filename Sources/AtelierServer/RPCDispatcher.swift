@@ -46,15 +46,25 @@ public struct RPCDispatcher: Sendable {
 
     public init(services: DaemonServices) { self.services = services }
 
-    /// Every method, by name.
+    /// Every method, by name. A name claimed by two groups stops the daemon at start-up (see ``table(_:)``).
     static let handlers: [String: Handler] = {
-        var all: [String: Handler] = [:]
-        for group in [jobHandlers, adminHandlers, workflowHandlers, modelHandlers, deliveryHandlers] {
-            all.merge(group) { first, _ in first }
-        }
-        // Delivery URLs naming forbidden literal addresses are refused before a job is stored.
+        let (all, duplicates) = Self.table([jobHandlers, adminHandlers, workflowHandlers, modelHandlers, deliveryHandlers])
+        precondition(duplicates.isEmpty, "RPC methods with two handlers: \(duplicates.joined(separator: ", "))")
         return all
     }()
+
+    /// Merges handler groups into one table, and names every method that more than one group claims (the first
+    /// group's handler is kept for it; ``handlers`` refuses to start with any).
+    public static func table(_ groups: [[String: Handler]]) -> (table: [String: Handler], duplicates: [String]) {
+        var all: [String: Handler] = [:]
+        var duplicates: Set<String> = []
+        for group in groups {
+            for (name, handler) in group {
+                if all[name] == nil { all[name] = handler } else { duplicates.insert(name) }
+            }
+        }
+        return (all, duplicates.sorted())
+    }
 
     /// The method names, sorted (for `method_not_found` hints).
     public static var methods: [String] { handlers.keys.sorted() }

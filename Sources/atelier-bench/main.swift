@@ -1,5 +1,6 @@
 import ArgumentParser
 import AtelierCore
+import AtelierRPC
 import Foundation
 import Synchronization
 
@@ -121,7 +122,7 @@ struct Submit: ParsableCommand {
                 mine.reserveCapacity(perConn)
                 for i in 0..<perConn {
                     let req =
-                        #"{"jsonrpc":"2.0","id":1,"method":"job.submit","params":{"positivePrompt":"bench \#(c)-\#(i)","model":"\#(model)","width":64,"height":64,"seed":\#(i + 1)}}"#
+                        #"{"jsonrpc":"2.0","id":1,"method":"\#(RPCMethod.jobSubmit)","params":{"positivePrompt":"bench \#(c)-\#(i)","model":"\#(model)","width":64,"height":64,"seed":\#(i + 1)}}"#
                         + "\n"
                     let t0 = now()
                     let r = client.roundTrip(Array(req.utf8))
@@ -233,9 +234,9 @@ struct Jobs: ParsableCommand {
                     i += 1
                     let id = UUIDv4.generate()
                     let submit =
-                        #"{"jsonrpc":"2.0","id":1,"method":"job.submit","params":{"taskUUID":"\#(id)","positivePrompt":"bench \#(c)-\#(i)","model":"\#(model)"\#(extra)}}"#
+                        #"{"jsonrpc":"2.0","id":1,"method":"\#(RPCMethod.jobSubmit)","params":{"taskUUID":"\#(id)","positivePrompt":"bench \#(c)-\#(i)","model":"\#(model)"\#(extra)}}"#
                         + "\n"
-                    let wait = #"{"jsonrpc":"2.0","id":2,"method":"job.wait","params":{"taskUUID":"\#(id)","timeoutSeconds":120}}"# + "\n"
+                    let wait = #"{"jsonrpc":"2.0","id":2,"method":"\#(RPCMethod.jobWait)","params":{"taskUUID":"\#(id)","timeoutSeconds":120}}"# + "\n"
                     let t0 = now()
                     let measuring = phase.load(ordering: .relaxed) == 1
                     let a = client.roundTrip(Array(submit.utf8))
