@@ -4,26 +4,9 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// Errors of the client library.
-public enum AtelierClientError: Error, CustomStringConvertible, Sendable {
-    /// Nothing listens on the socket.
-    case daemonNotRunning(socketPath: String)
-    /// The connection closed before the answer arrived.
-    case connectionClosed
-    /// The daemon answered with a JSON-RPC error.
-    case rpc(RPCError)
-    /// The daemon answered with something this client does not understand.
-    case badResponse(String)
-
-    public var description: String {
-        switch self {
-        case .daemonNotRunning(let p): return "atelierd is not running on \(p) (start it with: atelierd --socket \(p))"
-        case .connectionClosed: return "the connection to atelierd closed"
-        case .rpc(let e): return e.description
-        case .badResponse(let s): return "unexpected answer from atelierd: \(s)"
-        }
-    }
-}
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A server notification (`job.event`).
 public struct AtelierNotification: Sendable {
@@ -36,11 +19,11 @@ public struct AtelierNotification: Sendable {
 /// A connection to `atelierd`. Requests may be issued concurrently from many tasks; answers are matched by id.
 ///
 /// ```swift
-/// let client = try await AtelierClient.connect()
-/// let job = try await client.submit(["positivePrompt": "a lighthouse at dusk", "width": 1024, "height": 1024])
-/// let done = try await client.wait(job.taskUUID, timeoutSeconds: 60)
+/// let done = try await AtelierClient.withConnection { client in
+///     let job = try await client.submit(["positivePrompt": "a lighthouse at dusk", "width": 1024, "height": 1024])
+///     return try await client.wait(job.taskUUID, timeoutSeconds: 60)
+/// }
 /// print(done.results.first?.path ?? "-")
-/// try await client.close()
 /// ```
 public final class AtelierClient: Sendable {
     private let channel: any Channel
@@ -64,8 +47,25 @@ public final class AtelierClient: Sendable {
         do {
             let channel = try await bootstrap.connect(unixDomainSocketPath: socketPath).get()
             return AtelierClient(channel: channel, state: state)
-        } catch {
+        } catch let e as IOError where e.errnoCode == ENOENT || e.errnoCode == ECONNREFUSED {
             throw AtelierClientError.daemonNotRunning(socketPath: socketPath)
+        } catch {
+            throw AtelierClientError.connectFailed(socketPath: socketPath, reason: "\(error)")
+        }
+    }
+
+    /// Connects, runs `body` with the client, and closes the connection when `body` returns or throws.
+    public static func withConnection<T>(
+        socketPath: String = DefaultPaths.socket(), maxFrameBytes: Int = 256 << 20, _ body: (AtelierClient) async throws -> T
+    ) async throws -> T {
+        let client = try await connect(socketPath: socketPath, maxFrameBytes: maxFrameBytes)
+        do {
+            let result = try await body(client)
+            try? await client.close()
+            return result
+        } catch {
+            try? await client.close()
+            throw error
         }
     }
 
@@ -74,7 +74,8 @@ public final class AtelierClient: Sendable {
         try? await channel.close()
     }
 
-    /// Calls `method` and returns its result, or throws ``AtelierClientError/rpc(_:)``.
+    /// Calls `method` (an ``RPCMethod`` name) and returns its result. Throws the daemon's ``RPCError`` when it
+    /// answers with an error, an ``AtelierClientError`` when the connection fails.
     public func call(_ method: String, params: JSONValue? = nil) async throws -> JSONValue {
         let id = state.nextID()
         var out: [UInt8] = []
@@ -103,59 +104,6 @@ public final class AtelierClient: Sendable {
 
     /// Server notifications on this connection (after `job.subscribe`). One consumer at a time.
     public var notifications: AsyncStream<AtelierNotification> { state.notifications }
-
-    // MARK: Typed helpers
-
-    /// `job.submit`: stores the task durably and returns the job.
-    public func submit(_ task: ImageTask) async throws -> Job { try decodeJob(await call(RPCMethod.jobSubmit, params: task.json)) }
-
-    /// `job.submit` with raw task JSON (fields as in docs/protocol.md).
-    public func submit(_ task: JSONValue) async throws -> Job { try decodeJob(await call(RPCMethod.jobSubmit, params: task)) }
-
-    /// `job.get`.
-    public func job(_ taskUUID: String) async throws -> Job {
-        try decodeJob(await call(RPCMethod.jobGet, params: ["taskUUID": .string(taskUUID)]))
-    }
-
-    /// `job.wait`: the job once finished, or as it is when the timeout passes.
-    public func wait(_ taskUUID: String, timeoutSeconds: Double) async throws -> Job {
-        try decodeJob(await call(RPCMethod.jobWait, params: ["taskUUID": .string(taskUUID), "timeoutSeconds": .number(timeoutSeconds)]))
-    }
-
-    /// `job.cancel`.
-    public func cancel(_ taskUUID: String) async throws -> Job {
-        try decodeJob(await call(RPCMethod.jobCancel, params: ["taskUUID": .string(taskUUID)]))
-    }
-
-    /// `job.list`.
-    public func list(status: JobStatus? = nil, limit: Int = 50, cursor: String? = nil) async throws -> (jobs: [Job], nextCursor: String?) {
-        var p: JSONObject = ["limit": .int(Int64(limit))]
-        p.append("status", ifPresent: status.map { .string($0.rawValue) })
-        p.append("cursor", ifPresent: cursor.map(JSONValue.string))
-        let r = try await call(RPCMethod.jobList, params: .object(p))
-        var jobs: [Job] = []
-        for j in r["jobs"]?.arrayValue ?? [] { jobs.append(try decodeJob(j)) }
-        return (jobs, r["nextCursor"]?.stringValue)
-    }
-
-    /// `job.subscribe`: events for one job (or all when nil) arrive on ``notifications``.
-    @discardableResult
-    public func subscribe(taskUUID: String? = nil) async throws -> JSONValue {
-        try await call(RPCMethod.jobSubscribe, params: taskUUID.map { ["taskUUID": .string($0)] } ?? [:])
-    }
-
-    /// `route.explain`.
-    public func explain(_ task: JSONValue) async throws -> JSONValue { try await call(RPCMethod.routeExplain, params: ["task": task]) }
-
-    /// `models.list`.
-    public func models() async throws -> [JSONValue] { try await call(RPCMethod.modelsList)["models"]?.arrayValue ?? [] }
-
-    /// `daemon.health`.
-    public func health() async throws -> JSONValue { try await call(RPCMethod.daemonHealth) }
-
-    private func decodeJob(_ v: JSONValue) throws -> Job {
-        do { return try Job(json: v) } catch { throw AtelierClientError.badResponse("job: \(error)") }
-    }
 }
 
 /// Pending calls and the notification stream of one connection.
@@ -200,7 +148,7 @@ final class ClientState: Sendable {
         guard let id = message["id"]?.intValue else { return }
         guard let c = s.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
         if let e = message["error"] {
-            c.resume(throwing: AtelierClientError.rpc(RPCError(json: e) ?? RPCError(code: -32603, message: "malformed error", data: nil)))
+            c.resume(throwing: RPCError(json: e) ?? RPCError(code: RPCErrorCode.internalError, message: "malformed error", data: nil))
         } else {
             c.resume(returning: message["result"] ?? .null)
         }

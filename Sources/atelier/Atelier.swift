@@ -26,8 +26,9 @@ struct GlobalOptions: ParsableArguments {
     @Flag(help: "Print JSON for scripts instead of human output.")
     var json = false
 
-    func connect() async throws -> AtelierClient {
-        try await AtelierClient.connect(socketPath: socket ?? DefaultPaths.socket())
+    /// Connects to the daemon, runs `body`, and closes the connection however `body` ends.
+    func withClient<T>(_ body: (AtelierClient) async throws -> T) async throws -> T {
+        try await AtelierClient.withConnection(socketPath: socket ?? DefaultPaths.socket(), body)
     }
 }
 

@@ -46,10 +46,14 @@ enum Output {
     /// Prints an error the way a person wants to read it, and exits non-zero.
     static func fail(_ error: any Error) -> ExitCode {
         switch error {
-        case AtelierClientError.daemonNotRunning(let p):
+        case let e as AtelierClientError where e.code == .daemonNotRunning:
+            let p = e.socketPath ?? "?"
             FileHandle.standardError.write(Data("error: atelierd is not running on \(p)\n  start it with: atelierd --socket \(p)\n".utf8))
             return ExitCode(3)
-        case AtelierClientError.rpc(let e):
+        case let e as AtelierClientError:
+            FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
+            return ExitCode(1)
+        case let e as RPCError:
             var msg = "error: \(e.message)"
             if let c = e.stableCode { msg += " [\(c)]" }
             if let f = e.field, !f.isEmpty { msg += " at \(f)" }

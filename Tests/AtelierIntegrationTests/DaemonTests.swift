@@ -19,7 +19,7 @@ func rpcError(_ body: () async throws -> Void) async -> RPCError? {
     do {
         try await body()
         return nil
-    } catch AtelierClientError.rpc(let e) {
+    } catch let e as RPCError {
         return e
     } catch {
         return nil

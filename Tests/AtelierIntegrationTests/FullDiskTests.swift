@@ -88,7 +88,7 @@ struct FullDiskTests {
         for i in 0..<10 {
             do {
                 acknowledged.append(try await client.submit(localTask("during \(i)", seed: Int64(100 + i))).taskUUID)
-            } catch AtelierClientError.rpc(let e) {
+            } catch let e as RPCError {
                 refused.append(e)
             }
         }

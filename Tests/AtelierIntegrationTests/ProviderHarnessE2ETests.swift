@@ -221,7 +221,7 @@ enum E2E {
 
     /// The RPC error of a failed call.
     static func rpcError(_ error: any Error) -> RPCError? {
-        if case AtelierClientError.rpc(let e) = error { return e }
+        if let e = error as? RPCError { return e }
         return nil
     }
 

@@ -42,7 +42,7 @@ enum WorkflowFixtures {
         do {
             _ = try await c.call(method, params: params)
             return nil
-        } catch AtelierClientError.rpc(let e) { return e } catch { return nil }
+        } catch let e as RPCError { return e } catch { return nil }
     }
 }
 

@@ -26,21 +26,15 @@ struct DeliveryList: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let client = try await global.connect()
-            var p: JSONObject = ["limit": .int(Int64(limit))]
-            p.append("status", ifPresent: status.map(JSONValue.string))
-            p.append("taskUUID", ifPresent: taskUUID.map(JSONValue.string))
-            p.append("kind", ifPresent: kind.map(JSONValue.string))
-            p.append("cursor", ifPresent: cursor.map(JSONValue.string))
-            let r = try await client.call("delivery.list", params: .object(p))
-            try? await client.close()
+            let page = try await global.withClient {
+                try await $0.deliveries(status: status, taskUUID: taskUUID, kind: kind, limit: limit, cursor: cursor)
+            }
             if global.json {
-                Output.printJSON(r)
+                Output.printJSON(["deliveries": .array(page.deliveries), "nextCursor": page.nextCursor.map(JSONValue.string) ?? .null])
                 return
             }
-            let rows = (r["deliveries"]?.arrayValue ?? []).map(DeliveryText.row)
-            print(Output.table(["ID", "KIND", "EVENT", "STATUS", "ATTEMPTS", "NEXT / DONE", "URL", "LAST ERROR"], rows))
-            if let next = r["nextCursor"]?.stringValue { print("more: atelier delivery list --cursor \(next)") }
+            print(Output.table(DeliveryText.header, page.deliveries.map(DeliveryText.row)))
+            if let next = page.nextCursor { print("more: atelier delivery list --cursor \(next)") }
         } catch { throw Output.fail(error) }
     }
 }
@@ -52,10 +46,7 @@ struct DeliveryGet: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let client = try await global.connect()
-            let r = try await client.call("delivery.get", params: ["id": .string(id)])
-            try? await client.close()
-            Output.printJSON(r)
+            Output.printJSON(try await global.withClient { try await $0.delivery(id) })
         } catch { throw Output.fail(error) }
     }
 }
@@ -73,18 +64,15 @@ struct DeliveryRetry: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let client = try await global.connect()
-            var p = JSONObject()
-            p.append("id", ifPresent: id.map(JSONValue.string))
-            p.append("taskUUID", ifPresent: taskUUID.map(JSONValue.string))
-            let r = try await client.call("delivery.retry", params: .object(p))
-            try? await client.close()
+            let list: [JSONValue] = try await global.withClient { client in
+                if let id { return [try await client.retryDelivery(id)] }
+                return try await client.retryDeliveries(taskUUID: taskUUID ?? "")
+            }
             if global.json {
-                Output.printJSON(r)
+                Output.printJSON(id != nil ? list[0] : ["retried": .int(Int64(list.count)), "deliveries": .array(list)])
                 return
             }
-            let list = r["deliveries"]?.arrayValue ?? [r]
-            print(Output.table(["ID", "KIND", "EVENT", "STATUS", "ATTEMPTS", "NEXT / DONE", "URL", "LAST ERROR"], list.map(DeliveryText.row)))
+            print(Output.table(DeliveryText.header, list.map(DeliveryText.row)))
         } catch { throw Output.fail(error) }
     }
 }
@@ -106,15 +94,15 @@ struct WebhookSecretCommand: AsyncParsableCommand {
             return
         }
         do {
-            let client = try await global.connect()
-            let r = try await client.call("webhook.secret")
-            try? await client.close()
-            if global.json { Output.printJSON(r) } else { print(r["secret"]?.stringValue ?? "") }
+            let s = try await global.withClient { try await $0.webhookSecret() }
+            if global.json { Output.printJSON(["secret": .string(s.secret), "source": .string(s.source)]) } else { print(s.secret) }
         } catch { throw Output.fail(error) }
     }
 }
 
 enum DeliveryText {
+    static let header = ["ID", "KIND", "EVENT", "STATUS", "ATTEMPTS", "NEXT / DONE", "URL", "LAST ERROR"]
+
     static func row(_ d: JSONValue) -> [String] {
         let status = d["status"]?.stringValue ?? "?"
         let when: String

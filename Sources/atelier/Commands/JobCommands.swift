@@ -21,12 +21,12 @@ struct Submit: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let client = try await global.connect()
-            defer { Task { try? await client.close() } }
-            var job = try await client.submit(try RecipeFile.submitParams(recipe: recipe, task: task))
-            if wait || out != nil {
+            let params = try RecipeFile.submitParams(recipe: recipe, task: task)
+            let job = try await global.withClient { client in
+                let job = try await client.submit(params)
+                guard wait || out != nil else { return job }
                 if !global.json { FileHandle.standardError.write(Data("submitted \(job.taskUUID) → \(job.route?.model ?? "?")\n".utf8)) }
-                job = try await waitWithProgress(client, job.taskUUID, timeout: timeout, quiet: global.json)
+                return try await waitWithProgress(client, job.taskUUID, timeout: timeout, quiet: global.json)
             }
             if let out, job.status == .succeeded {
                 for (i, r) in job.results.enumerated() {
@@ -55,9 +55,7 @@ struct Get: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let client = try await global.connect()
-            let job = try await client.job(taskUUID)
-            try? await client.close()
+            let job = try await global.withClient { try await $0.job(taskUUID) }
             if global.json { Output.printJSON(job.json) } else { print(Output.describe(job)) }
         } catch { throw Output.fail(error) }
     }
@@ -71,9 +69,7 @@ struct Wait: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let client = try await global.connect()
-            let job = try await waitWithProgress(client, taskUUID, timeout: timeout, quiet: global.json)
-            try? await client.close()
+            let job = try await global.withClient { try await waitWithProgress($0, taskUUID, timeout: timeout, quiet: global.json) }
             if global.json { Output.printJSON(job.json) } else { print(Output.describe(job)) }
             if !job.status.isTerminal { throw ExitCode(124) }
         } catch let e as ExitCode { throw e } catch { throw Output.fail(error) }
@@ -87,9 +83,7 @@ struct Cancel: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let client = try await global.connect()
-            let job = try await client.cancel(taskUUID)
-            try? await client.close()
+            let job = try await global.withClient { try await $0.cancel(taskUUID) }
             if global.json { Output.printJSON(job.json) } else { print(Output.describe(job)) }
         } catch { throw Output.fail(error) }
     }
@@ -104,25 +98,22 @@ struct List: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let client = try await global.connect()
-            var p: JSONObject = ["limit": .int(Int64(limit))]
-            p.append("status", ifPresent: status.map(JSONValue.string))
-            p.append("cursor", ifPresent: cursor.map(JSONValue.string))
-            let r = try await client.call(RPCMethod.jobList, params: .object(p))
-            try? await client.close()
+            let status = try self.status.map { s in
+                guard let v = JobStatus(rawValue: s) else {
+                    throw ValidationError("--status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", ")), not '\(s)'")
+                }
+                return v
+            }
+            let page = try await global.withClient { try await $0.list(status: status, limit: limit, cursor: cursor) }
             if global.json {
-                Output.printJSON(r)
+                Output.printJSON(["jobs": .array(page.jobs.map(\.json)), "nextCursor": page.nextCursor.map(JSONValue.string) ?? .null])
                 return
             }
-            var rows: [[String]] = []
-            for v in r["jobs"]?.arrayValue ?? [] {
-                let j = try Job(json: v)
-                rows.append([
-                    j.taskUUID, j.status.rawValue, j.route?.model ?? "-", j.createdAt.iso8601, Output.usd(j.costUSD), String(j.results.count),
-                ])
+            let rows = page.jobs.map { j in
+                [j.taskUUID, j.status.rawValue, j.route?.model ?? "-", j.createdAt.iso8601, Output.usd(j.costUSD), String(j.results.count)]
             }
             print(Output.table(["TASK UUID", "STATUS", "MODEL", "CREATED", "COST", "IMAGES"], rows))
-            if let next = r["nextCursor"]?.stringValue { print("more: atelier list --cursor \(next)") }
+            if let next = page.nextCursor { print("more: atelier list --cursor \(next)") }
         } catch { throw Output.fail(error) }
     }
 }
@@ -133,9 +124,7 @@ struct Models: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let client = try await global.connect()
-            let models = try await client.models()
-            try? await client.close()
+            let models = try await global.withClient { try await $0.models() }
             if global.json {
                 Output.printJSON(.array(models))
                 return
@@ -160,9 +149,8 @@ struct Explain: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let client = try await global.connect()
-            let r = try await client.explain(try task.json())
-            try? await client.close()
+            let params = try task.json()
+            let r = try await global.withClient { try await $0.explain(params) }
             if global.json {
                 Output.printJSON(r)
                 return
@@ -204,9 +192,7 @@ struct Health: AsyncParsableCommand {
     func run() async throws {
         let h: JSONValue
         do {
-            let client = try await global.connect()
-            h = try await client.health()
-            try? await client.close()
+            h = try await global.withClient { try await $0.health() }
         } catch { throw Output.fail(error) }
         if global.json {
             Output.printJSON(h)

@@ -38,11 +38,7 @@ struct ModelsVerify: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let client = try await global.connect()
-            var params = JSONObject()
-            if !providers.isEmpty { params.append("providers", .array(providers.map(JSONValue.string))) }
-            let r = try await client.call("models.verify", params: .object(params))
-            try? await client.close()
+            let r = try await global.withClient { try await $0.verifyModels(providers: providers.isEmpty ? nil : providers) }
             let missing = (r["missing"]?.arrayValue ?? []).compactMap(\.stringValue)
             let failed = (r["providers"]?.arrayValue ?? []).filter { $0["status"]?.stringValue == "failed" }
             if global.json {

@@ -99,15 +99,13 @@ struct Reload: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let client = try await global.connect()
-            let r = try await client.call(RPCMethod.configReload)
-            try? await client.close()
+            let r = try await global.withClient { try await $0.reloadConfiguration() }
             if global.json {
                 print(JSONWriter.pretty(r))
             } else {
                 print("reloaded: \(r["models"]?.description ?? "?") models (\(r["available"]?.description ?? "?") available), \(r["rules"]?.description ?? "?") rules")
             }
-        } catch AtelierClientError.rpc(let e) where e.stableCode == "config_invalid" {
+        } catch let e as RPCError where e.stableCode == ErrorCode.configInvalid.rawValue {
             FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
             for issue in e.data?["issues"]?.arrayValue ?? [] {
                 let hint = issue["hint"]?.stringValue.map { " (hint: \($0))" } ?? ""
@@ -130,9 +128,7 @@ struct Stats: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let client = try await global.connect()
-            let r = try await client.call(RPCMethod.statsGet, params: ["by": .string(by), "sinceHours": .number(sinceHours)])
-            try? await client.close()
+            let r = try await global.withClient { try await $0.stats(by: by, sinceHours: sinceHours) }
             if global.json {
                 print(JSONWriter.pretty(r))
                 return

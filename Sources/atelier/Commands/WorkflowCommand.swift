@@ -1,0 +1,168 @@
+import ArgumentParser
+import AtelierClient
+import AtelierCore
+import Foundation
+
+extension Atelier {
+    /// Workflows, recipes and reproduction.
+    static let workflowCommands: [any ParsableCommand.Type] = [Ideate.self, Reproduce.self, RecipeCommand.self, WorkflowCommand.self]
+}
+
+struct WorkflowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "workflow", abstract: "Inspect and drive workflows.",
+        subcommands: [Show.self, WaitFor.self, Select.self, CancelWorkflow.self, ListWorkflows.self])
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "get", abstract: "Show a workflow.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The workflowUUID.") var workflowUUID: String
+
+        func run() async throws {
+            do {
+                let w = try await global.withClient { try await $0.workflow(workflowUUID) }
+                WorkflowView.print(w, json: global.json, withRecipe: false)
+            } catch { throw Output.fail(error) }
+        }
+    }
+
+    struct WaitFor: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "wait", abstract: "Wait until a workflow awaits a selection or is finished.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The workflowUUID.") var workflowUUID: String
+        @Option(help: "Seconds to wait at most.") var timeout: Double = 600
+
+        func run() async throws {
+            do {
+                let w = try await global.withClient { client in
+                    let deadline = Date().addingTimeInterval(timeout)
+                    let w = try await client.workflow(workflowUUID)
+                    return try await WorkflowProgress(quiet: global.json).follow(client, w, until: { $0.isResting }, deadline: deadline)
+                }
+                WorkflowView.print(w, json: global.json, withRecipe: true)
+                if !w.state.isResting { throw ExitCode(124) }
+            } catch let e as ExitCode { throw e } catch { throw Output.fail(error) }
+        }
+    }
+
+    struct Select: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Choose the variant to finish (its number, or its imageUUID).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The workflowUUID.") var workflowUUID: String
+        @Argument(help: "The variant: 1-based number, or the image's imageUUID.") var variant: String
+
+        func run() async throws {
+            do {
+                let w = try await global.withClient { client in
+                    var image = variant
+                    if let n = Int(variant) {
+                        let vs = try await client.workflow(workflowUUID).variants
+                        guard n >= 1, n <= vs.count, let id = vs[n - 1].imageUUID else { throw ValidationError("variant \(n) has no image (yet)") }
+                        image = id
+                    }
+                    return try await client.selectVariant(workflowUUID, imageUUID: image)
+                }
+                WorkflowView.print(w, json: global.json, withRecipe: false)
+            } catch { throw Output.fail(error) }
+        }
+    }
+
+    struct CancelWorkflow: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel a workflow and its unfinished jobs.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The workflowUUID.") var workflowUUID: String
+
+        func run() async throws {
+            do {
+                let w = try await global.withClient { try await $0.cancelWorkflow(workflowUUID) }
+                WorkflowView.print(w, json: global.json, withRecipe: false)
+            } catch { throw Output.fail(error) }
+        }
+    }
+
+    struct ListWorkflows: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List workflows, newest first.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Only workflows in this state.") var state: String?
+        @Option(help: "How many.") var limit: Int = 20
+        @Option(help: "Continue after this cursor.") var cursor: String?
+
+        func run() async throws {
+            do {
+                let state = try self.state.map { s in
+                    guard let v = WorkflowState(rawValue: s) else {
+                        throw ValidationError("--state must be one of \(WorkflowState.allCases.map(\.rawValue).joined(separator: ", ")), not '\(s)'")
+                    }
+                    return v
+                }
+                let page = try await global.withClient { try await $0.workflows(state: state, limit: limit, cursor: cursor) }
+                if global.json {
+                    Output.printJSON(["workflows": .array(page.workflows), "nextCursor": page.nextCursor.map(JSONValue.string) ?? .null])
+                    return
+                }
+                let rows = page.workflows.map { w in
+                    [
+                        w["workflowUUID"]?.stringValue ?? "", w["state"]?.stringValue ?? "", w["createdAt"]?.stringValue ?? "",
+                        "\(w["succeededVariants"]?.intValue ?? 0)/\(w["variants"]?.intValue ?? 0)", Output.usd(w["totalUSD"]?.doubleValue),
+                        String((w["positivePrompt"]?.stringValue ?? "").prefix(40)),
+                    ]
+                }
+                print(Output.table(["WORKFLOW UUID", "STATE", "CREATED", "VARIANTS", "COST", "PROMPT"], rows))
+                if let next = page.nextCursor { print("more: atelier workflow list --cursor \(next)") }
+            } catch { throw Output.fail(error) }
+        }
+    }
+}
+
+/// Reading and printing workflow documents.
+enum WorkflowView {
+    /// Prints the workflow: its document with --json, else ``describe(_:withRecipe:)``.
+    static func print(_ w: WorkflowDocument, json: Bool, withRecipe: Bool) {
+        if json { Output.printJSON(w.json) } else { Swift.print(describe(w.json, withRecipe: withRecipe)) }
+    }
+
+    static func describe(_ w: JSONValue, withRecipe: Bool) -> String {
+        var lines = ["workflow \(w["workflowUUID"]?.stringValue ?? "?"): \(w["state"]?.stringValue ?? "?")"]
+        let variants = w["stages"]?["ideation"]?["variants"]?.arrayValue ?? []
+        for (i, v) in variants.enumerated() {
+            var line = "  variant \(i + 1)  \(v["status"]?.stringValue ?? "?")  \(v["model"]?.stringValue ?? "-")"
+            if let p = v["image"]?["path"]?.stringValue { line += "  \(p)" }
+            lines.append(line)
+        }
+        if let sel = w["stages"]?["selection"], let img = sel["imageUUID"]?.stringValue {
+            lines.append("  selected variant \((sel["variantIndex"]?.intValue ?? 0) + 1) (\(img)) by \(sel["selectedBy"]?.stringValue ?? "?")")
+        }
+        let f = w["stages"]?["final"]
+        lines.append(
+            "  final    \(f?["status"]?.stringValue ?? "?")  \(f?["model"]?.stringValue ?? "-")  seed \(f?["seed"]?.intValue.map(String.init) ?? "-")")
+        if let img = f?["image"], let p = img["path"]?.stringValue {
+            lines.append("  path     \(p)")
+            lines.append("  image    \(img["width"]?.intValue ?? 0)x\(img["height"]?.intValue ?? 0)  sha256 \(img["sha256"]?.stringValue ?? "")")
+        }
+        if withRecipe, let r = f?["recipe"], !r.isNull {
+            lines.append("  recipe")
+            lines.append(JSONWriter.pretty(r).split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+        }
+        if let c = w["cost"] {
+            lines.append(
+                "  cost     ideation \(Output.usd(c["ideationUSD"]?.doubleValue)) (\(variants.count) variant\(variants.count == 1 ? "" : "s"))"
+                    + "  final \(Output.usd(c["finalUSD"]?.doubleValue))  total \(Output.usd(c["totalUSD"]?.doubleValue))")
+            if let b = c["allOnMostExpensive"], !b.isNull {
+                var line = "           all on \(b["model"]?.stringValue ?? "?"): \(Output.usd(b["totalUSD"]?.doubleValue))"
+                if let s = c["savingsUSD"]?.doubleValue {
+                    line += s >= 0 ? "  → the hybrid saves \(Output.usd(s))" : "  → the hybrid costs \(Output.usd(-s)) more"
+                    if let p = c["savingsPercent"]?.doubleValue { line += String(format: " (%.1f%%)", abs(p)) }
+                }
+                lines.append(line)
+            }
+        }
+        if let e = w["error"], !e.isNull {
+            lines.append("  error    \(e["code"]?.stringValue ?? "?"): \(e["message"]?.stringValue ?? "")")
+            if case .object(let rej)? = e["rejections"] {
+                for (m, why) in rej { lines.append("           \(m): \(why.stringValue ?? why.description)") }
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
