@@ -174,7 +174,8 @@ final class RPCConnectionHandler: ChannelInboundHandler {
             var out: [UInt8] = []
             RPCFrame.error(
                 id: .null,
-                RPCError(AtelierError(.frameTooLarge, "frame exceeds \(e.limit) bytes; closing the connection", details: ["limit": .int(Int64(e.limit))])),
+                RPCError(
+                    AtelierError(.frameTooLarge, "frame exceeds \(e.limit) bytes; closing the connection", details: ["limit": .int(Int64(e.limit))])),
                 into: &out)
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: out))).whenComplete { _ in channel.close(promise: nil) }
@@ -246,7 +247,15 @@ final class RPCConnectionHandler: ChannelInboundHandler {
                             return (i, ["jsonrpc": "2.0", "id": e.id.json, "error": e.error.json])
                         case .success(let req):
                             guard RPCDispatcher.knows(req.method) else {
-                                return (i, req.id.map { ["jsonrpc": "2.0", "id": $0.json, "error": RPCError.methodNotFound(req.method, available: RPCDispatcher.methods).json] })
+                                return (
+                                    i,
+                                    req.id.map {
+                                        [
+                                            "jsonrpc": "2.0", "id": $0.json,
+                                            "error": RPCError.methodNotFound(req.method, available: RPCDispatcher.methods).json,
+                                        ]
+                                    }
+                                )
                             }
                             let r = await dispatcher.handle(req, connection: state)
                             guard let id = req.id else { return (i, nil) }

@@ -83,7 +83,9 @@ struct EgressTransportTests {
             #expect(log.filter { $0.path == "/loop" }.count == 6, "the first request and 5 redirects")
 
             let r = try await transport.send(
-                HTTPRequest(method: "GET", url: origin.baseURL + "/keyed", headers: [("x-key", "provider-secret"), ("Accept", "text/plain")], timeoutSeconds: 10),
+                HTTPRequest(
+                    method: "GET", url: origin.baseURL + "/keyed", headers: [("x-key", "provider-secret"), ("Accept", "text/plain")],
+                    timeoutSeconds: 10),
                 maxBodyBytes: 1024)
             #expect(r.status == 200 && r.body == Array("other".utf8))
             let landing = try #require(log.filter { $0.host == "other" }.last)

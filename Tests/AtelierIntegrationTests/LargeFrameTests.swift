@@ -27,44 +27,50 @@ struct LargeFrameTests {
         let dir = TempDir("bigframe")
         defer { dir.cleanup() }
         let daemon = try await DaemonProcess.start(in: dir)
-        // The connection with the big frame, then four probes: connections are spread over the event loops in turn,
-        // so at least one probe shares the big frame's loop (the machine has at most four loops' worth of cores
-        // here; with more, the probes still must not wait).
-        let big = try RawConnection(socketPath: daemon.socketPath)
-        let probes = try (0..<4).map { _ in try RawConnection(socketPath: daemon.socketPath) }
-        for p in probes {
-            p.send(#"{"jsonrpc":"2.0","id":"warm","method":"daemon.health"}"#)
-            #expect(p.readLine()?.contains(#""id":"warm""#) == true)
-        }
-
-        let order = Mutex<[String]>([])
-        // Read the big frame's answer concurrently; it records when it arrives.
-        let bigAnswer = Task<String?, Never> {
-            let line = await big.nextLine()
-            order.withLock { $0.append("big") }
-            return line
-        }
-        // Send the whole frame (the daemon reads it as it arrives; parsing starts at the newline).
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            Thread.detachNewThread {
-                big.send(frame)
-                c.resume()
+        // Stopped on every path, also when an expectation throws.
+        do {
+            // The connection with the big frame, then four probes: connections are spread over the event loops in turn,
+            // so at least one probe shares the big frame's loop (the machine has at most four loops' worth of cores
+            // here; with more, the probes still must not wait).
+            let big = try RawConnection(socketPath: daemon.socketPath)
+            let probes = try (0..<4).map { _ in try RawConnection(socketPath: daemon.socketPath) }
+            for p in probes {
+                p.send(#"{"jsonrpc":"2.0","id":"warm","method":"daemon.health"}"#)
+                #expect(p.readLine()?.contains(#""id":"warm""#) == true)
             }
+
+            let order = Mutex<[String]>([])
+            // Read the big frame's answer concurrently; it records when it arrives.
+            let bigAnswer = Task<String?, Never> {
+                let line = await big.nextLine()
+                order.withLock { $0.append("big") }
+                return line
+            }
+            // Send the whole frame (the daemon reads it as it arrives; parsing starts at the newline).
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                Thread.detachNewThread {
+                    big.send(frame)
+                    c.resume()
+                }
+            }
+            // Each probe's health round trip must come back before the big frame's answer.
+            for (i, p) in probes.enumerated() {
+                p.send(#"{"jsonrpc":"2.0","id":"h\#(i)","method":"daemon.health"}"#)
+                let line = await p.nextLine()
+                #expect(line?.contains(#""id":"h\#(i)""#) == true, "probe \(i): \(line?.prefix(200) ?? "nil")")
+                order.withLock { $0.append("h\(i)") }
+            }
+            let answer = await bigAnswer.value
+            #expect(order.withLock { $0 } == ["h0", "h1", "h2", "h3", "big"], "health answers first, then the large frame's")
+            // The large frame was parsed and answered properly: params of daemon.health take no members.
+            let parsed = try JSONParser.parse(try #require(answer))
+            #expect(parsed["id"] == "big")
+            #expect(parsed["error"]?["data"]?["code"] == "unknown_field", "\(answer?.prefix(300) ?? "")")
+            #expect(parsed["error"]?["data"]?["field"] == "/m000000")
+        } catch {
+            await daemon.terminate()
+            throw error
         }
-        // Each probe's health round trip must come back before the big frame's answer.
-        for (i, p) in probes.enumerated() {
-            p.send(#"{"jsonrpc":"2.0","id":"h\#(i)","method":"daemon.health"}"#)
-            let line = await p.nextLine()
-            #expect(line?.contains(#""id":"h\#(i)""#) == true, "probe \(i): \(line?.prefix(200) ?? "nil")")
-            order.withLock { $0.append("h\(i)") }
-        }
-        let answer = await bigAnswer.value
-        #expect(order.withLock { $0 } == ["h0", "h1", "h2", "h3", "big"], "health answers first, then the large frame's")
-        // The large frame was parsed and answered properly: params of daemon.health take no members.
-        let parsed = try JSONParser.parse(try #require(answer))
-        #expect(parsed["id"] == "big")
-        #expect(parsed["error"]?["data"]?["code"] == "unknown_field", "\(answer?.prefix(300) ?? "")")
-        #expect(parsed["error"]?["data"]?["field"] == "/m000000")
         await daemon.terminate()
     }
 }

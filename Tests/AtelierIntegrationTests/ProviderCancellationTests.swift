@@ -19,11 +19,15 @@ struct ProviderCancellationTests {
         func send(_ request: HTTPRequest, maxBodyBytes: Int) async throws(ProviderError) -> HTTPResponse {
             let inner = self.inner
             let r = await Task { () -> Result<HTTPResponse, ProviderError> in
-                do throws(ProviderError) { return .success(try await inner.send(request, maxBodyBytes: maxBodyBytes)) } catch { return .failure(error) }
+                do throws(ProviderError) { return .success(try await inner.send(request, maxBodyBytes: maxBodyBytes)) } catch {
+                    return .failure(error)
+                }
             }.value
             return try r.get()
         }
-        func download(_ request: HTTPRequest, to path: String, maxBytes: Int) async throws(ProviderError) -> (
+        func download(
+            _ request: HTTPRequest, to path: String, maxBytes: Int
+        ) async throws(ProviderError) -> (
             status: Int, bytes: Int, contentType: String?
         ) {
             let inner = self.inner

@@ -32,41 +32,47 @@ struct ReferenceEgressTests {
         }
         let dir = TempDir("ref-egress")
         let daemon = try await DaemonProcess.start(in: dir, extraArguments: ["--egress-deny", "127.0.0.0/8"])
-        defer { dir.cleanup() }
-        let client = try await daemon.client()
+        // Stopped on every path, also when an expectation throws.
+        do {
+            defer { dir.cleanup() }
+            let client = try await daemon.client()
 
-        // Named directly: refused at submit, with the field, the reason and the policy's flags.
-        let direct = await rpcError { _ = try await client.submit(Self.task(targetURL)) }
-        #expect(direct?.stableCode == "invalid_reference_image")
-        #expect(direct?.field == "/referenceImages/0")
-        #expect(direct?.data?["reason"] == "forbidden_address")
-        #expect(direct?.message.contains("address policy") == true, "\(direct?.message ?? "")")
-        #expect(direct?.message.contains("127.0.0.0/8") == true)
+            // Named directly: refused at submit, with the field, the reason and the policy's flags.
+            let direct = await rpcError { _ = try await client.submit(Self.task(targetURL)) }
+            #expect(direct?.stableCode == "invalid_reference_image")
+            #expect(direct?.field == "/referenceImages/0")
+            #expect(direct?.data?["reason"] == "forbidden_address")
+            #expect(direct?.message.contains("address policy") == true, "\(direct?.message ?? "")")
+            #expect(direct?.message.contains("127.0.0.0/8") == true)
 
-        // Through a redirect from the allowed origin: the origin is asked, the redirect's target is refused.
-        let viaRedirect = try await client.submit(Self.task(origin.baseURL + "/to-target"))
-        let failed = try await client.wait(viaRedirect.taskUUID, timeoutSeconds: 60)
-        #expect(failed.status == .failed)
-        #expect(failed.error?.code == .invalidReferenceImage, "\(failed.error?.description ?? "")")
-        #expect(failed.error?.message.contains("address policy") == true, "\(failed.error?.message ?? "")")
-        #expect(failed.error?.message.contains("127.0.0.1") == true)
+            // Through a redirect from the allowed origin: the origin is asked, the redirect's target is refused.
+            let viaRedirect = try await client.submit(Self.task(origin.baseURL + "/to-target"))
+            let failed = try await client.wait(viaRedirect.taskUUID, timeoutSeconds: 60)
+            #expect(failed.status == .failed)
+            #expect(failed.error?.code == .invalidReferenceImage, "\(failed.error?.description ?? "")")
+            #expect(failed.error?.message.contains("address policy") == true, "\(failed.error?.message ?? "")")
+            #expect(failed.error?.message.contains("127.0.0.1") == true)
 
-        // By a host name that resolves to a denied address: refused after resolution.
-        let byName = try await client.submit(Self.task("http://localhost:\(target.port)/ref.png"))
-        let failedByName = try await client.wait(byName.taskUUID, timeoutSeconds: 60)
-        #expect(failedByName.status == .failed)
-        #expect(failedByName.error?.code == .invalidReferenceImage)
-        #expect(failedByName.error?.message.contains("address policy") == true, "\(failedByName.error?.message ?? "")")
+            // By a host name that resolves to a denied address: refused after resolution.
+            let byName = try await client.submit(Self.task("http://localhost:\(target.port)/ref.png"))
+            let failedByName = try await client.wait(byName.taskUUID, timeoutSeconds: 60)
+            #expect(failedByName.status == .failed)
+            #expect(failedByName.error?.code == .invalidReferenceImage)
+            #expect(failedByName.error?.message.contains("address policy") == true, "\(failedByName.error?.message ?? "")")
 
-        // The allowed origin works, also through a redirect that stays on it.
-        let allowed = try await client.submit(Self.task(origin.baseURL + "/to-origin"))
-        let ok = try await client.wait(allowed.taskUUID, timeoutSeconds: 60)
-        #expect(ok.status == .succeeded, "\(ok.error?.description ?? "")")
+            // The allowed origin works, also through a redirect that stays on it.
+            let allowed = try await client.submit(Self.task(origin.baseURL + "/to-origin"))
+            let ok = try await client.wait(allowed.taskUUID, timeoutSeconds: 60)
+            #expect(ok.status == .succeeded, "\(ok.error?.description ?? "")")
 
-        #expect(log.filter { $0.host == "target" }.isEmpty, "the denied address never saw a request")
-        #expect(log.filter { $0.host == "origin" && $0.path == "/to-target" }.count >= 1, "the redirect came from the allowed origin")
-        #expect(log.filter { $0.host == "origin" && $0.path == "/image.png" }.count >= 1)
+            #expect(log.filter { $0.host == "target" }.isEmpty, "the denied address never saw a request")
+            #expect(log.filter { $0.host == "origin" && $0.path == "/to-target" }.count >= 1, "the redirect came from the allowed origin")
+            #expect(log.filter { $0.host == "origin" && $0.path == "/image.png" }.count >= 1)
 
+        } catch {
+            await daemon.terminate()
+            throw error
+        }
         await daemon.terminate()
         await origin.shutdown()
         await target.shutdown()

@@ -56,7 +56,9 @@ public final class EgressHTTPTransport: HTTPTransport {
         }
     }
 
-    public func download(_ request: HTTPRequest, to path: String, maxBytes: Int) async throws(ProviderError) -> (
+    public func download(
+        _ request: HTTPRequest, to path: String, maxBytes: Int
+    ) async throws(ProviderError) -> (
         status: Int, bytes: Int, contentType: String?
     ) {
         let deadline = NIODeadline.now() + .milliseconds(Int64(request.timeoutSeconds * 1000))

@@ -50,7 +50,9 @@ public struct ReferenceLoader: Sendable {
                 guard let data = Data(base64Encoded: b64, options: .ignoreUnknownCharacters) else {
                     throw AtelierError(.invalidReferenceImage, "invalid base64", field: field)
                 }
-                if data.count > maxBytes { throw AtelierError(.invalidReferenceImage, "image is \(data.count) bytes; at most \(maxBytes)", field: field) }
+                if data.count > maxBytes {
+                    throw AtelierError(.invalidReferenceImage, "image is \(data.count) bytes; at most \(maxBytes)", field: field)
+                }
                 if ImageProbe.probe(Array(data)) == nil {
                     throw AtelierError(.invalidReferenceImage, "data is not a PNG, JPEG, WEBP or GIF image", field: field)
                 }
@@ -68,7 +70,8 @@ public struct ReferenceLoader: Sendable {
     }
 
     /// Loads every reference of `task` for `model`.
-    public func load(_ task: ImageTask, model: ModelCard, attemptKey: String, timeoutSeconds: Double) async throws(AtelierError) -> [LoadedReference] {
+    public func load(_ task: ImageTask, model: ModelCard, attemptKey: String, timeoutSeconds: Double) async throws(AtelierError) -> [LoadedReference]
+    {
         var out: [LoadedReference] = []
         for (i, r) in task.referenceImages.enumerated() {
             let field = "/referenceImages/\(i)"
