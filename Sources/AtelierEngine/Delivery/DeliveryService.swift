@@ -125,8 +125,8 @@ public actor DeliveryService: Service {
             stop.set()
             wake.signal()
         }
-        // Record what finished, even if this task was cancelled (GRDB refuses to start work in a cancelled task).
-        await Task { _ = await self.stepOnce(room: 0) { _ in } }.value
+        // Record what finished, even if this task was cancelled.
+        await withoutCancellation { _ = await self.stepOnce(room: 0) { _ in } }
         if let t = eventToken { events?.unsubscribe(t) }
         await transport.shutdown()
         logger.info("delivery worker stopped", metadata: ["inFlightAbandoned": "\(inflightTotal)"])

@@ -7,7 +7,7 @@ import Logging
 /// state changes both go through it.
 ///
 /// Writes must happen even when the calling task was cancelled (shutdown, a caller's cancel): GRDB refuses to start
-/// work in a cancelled task, so the operation and the waits run in tasks that do not inherit the cancellation.
+/// work in a cancelled task, so the operation and the waits run through ``withoutCancellation(_:)``.
 struct StoreRetry: Sendable {
     /// The first wait after a fault, in seconds; doubled after each further fault up to ``maxDelaySeconds``.
     let initialDelaySeconds: Double
@@ -46,7 +46,7 @@ struct StoreRetry: Sendable {
         meta["what"] = "\(what)"
         while true {
             do {
-                let value = try await Task { try await operation() }.value
+                let value = try await withoutCancellation(operation)
                 if failures > 0 {
                     meta["retries"] = "\(failures)"
                     logger.notice("store accepts writes again", metadata: meta)
@@ -67,7 +67,7 @@ struct StoreRetry: Sendable {
                 failures += 1
                 let sleep = self.sleep
                 let wait = delay
-                _ = await Task { try? await sleep(wait) }.value
+                _ = await withoutCancellation { try? await sleep(wait) }
                 delay = min(delay * 2, maxDelaySeconds)
             }
         }
