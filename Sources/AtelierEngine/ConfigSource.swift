@@ -62,7 +62,7 @@ extension ConfigError {
 extension Engine {
     /// Re-reads `source` and swaps it in atomically, or reports every problem and changes nothing. The files are read
     /// on NIO's thread pool (SIGHUP and `config.reload` arrive while the daemon serves requests).
-    public func reload(from source: ConfigSource) async throws(AtelierError) -> JSONValue {
+    public func reload(from source: ConfigSource) async throws(AtelierError) -> ReloadSummary {
         let loaded: (catalog: Catalog, policy: RoutingPolicy, registry: ProviderRegistry)
         do { loaded = try await source.loadOffPool() } catch {
             logger.error("configuration reload rejected", metadata: ["issues": "\(error.issues.count)"])
@@ -71,9 +71,8 @@ extension Engine {
         }
         try await reload(catalog: loaded.catalog, policy: loaded.policy, registry: loaded.registry)
         let available = loaded.catalog.models.filter { loaded.registry.entry($0.provider)?.unavailable == nil }.count
-        return [
-            "reloaded": true, "providers": .int(Int64(loaded.catalog.providers.count)), "models": .int(Int64(loaded.catalog.models.count)),
-            "available": .int(Int64(available)), "rules": .int(Int64(loaded.policy.ruleNames.count)),
-        ]
+        return ReloadSummary(
+            providers: loaded.catalog.providers.count, models: loaded.catalog.models.count, available: available,
+            rules: loaded.policy.ruleNames.count)
     }
 }

@@ -244,30 +244,25 @@ public actor Engine {
     }
 
     /// The catalog with availability, for `models.list`.
-    public func modelsJSON() -> JSONValue {
+    public func models() -> [ModelAvailability] {
         let unavailable = registryUnavailable
         let now = ContinuousClock.now
-        return .array(
-            catalog.models.map { m in
-                var o = m.json.objectValue ?? [:]
-                let reason: String? =
-                    m.status == .retired
-                    ? "retired" + (m.replacedBy.map { ": replaced by \($0)" } ?? "")
-                    : (unavailable[m.id] ?? breakers[m.id].rejection(model: m.id, at: Self.seconds(now)))?.description
-                o.append("available", .bool(reason == nil))
-                o.append("unavailableReason", reason.map(JSONValue.string) ?? .null)
-                return .object(o)
-            })
+        return catalog.models.map { m in
+            let reason: String? =
+                m.status == .retired
+                ? "retired" + (m.replacedBy.map { ": replaced by \($0)" } ?? "")
+                : (unavailable[m.id] ?? breakers[m.id].rejection(model: m.id, at: Self.seconds(now)))?.description
+            return ModelAvailability(card: m, unavailableReason: reason)
+        }
     }
 
-    /// What `daemon.health` reports about the engine: `{status, reasons, version, uptimeSeconds, queued, running,
-    /// draining, store, breakers}`. `status` is `degraded` when the store cannot commit or a model's breaker is
-    /// open (`reasons` says which); `queued`/`running` are counted from the store, as `job.list` shows them.
-    public func health() async -> JSONValue {
+    /// What `daemon.health` reports about the engine. It is degraded when the store cannot commit or a model's
+    /// breaker is open (`reasons` says which); `queued`/`running` are counted from the store, as `job.list` shows them.
+    public func health() async -> EngineHealth {
         let uptime = ContinuousClock.now - startedAt
         let uptimeSeconds = Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18
-        var queued = Int64(queuedCount)
-        var runningJobs = Int64(running.count)
+        var queued = queuedCount
+        var runningJobs = running.count
         if store.condition.databaseFault != nil, ContinuousClock.now >= nextStoreProbe {
             // Nothing else may be writing (only refused submits saw the fault): find out whether commits work again.
             nextStoreProbe = ContinuousClock.now.advanced(by: .milliseconds(250))
@@ -277,21 +272,18 @@ public actor Engine {
         var reasons: [String] = []
         do {
             let counts = try await store.counts(of: [.queued, .running])
-            queued = Int64(counts[.queued] ?? 0)
-            runningJobs = Int64(counts[.running] ?? 0)
+            queued = counts[.queued] ?? 0
+            runningJobs = counts[.running] ?? 0
         } catch {
             reasons.append("the store cannot be read: \(StoreFault(error, directory: store.database.directory)?.message ?? "\(error)")")
         }
         if !storeStatus.ok { reasons.append("store: \(storeStatus.error ?? "failing")") }
         let open = breakers.unavailable(at: Self.seconds(.now)).sorted { $0.key < $1.key }
         for (model, _) in open { reasons.append("circuit breaker open for \(model)") }
-        var o: JSONObject = [
-            "status": .string(reasons.isEmpty ? "ok" : "degraded"), "reasons": .array(reasons.map(JSONValue.string)),
-            "version": .string(AtelierVersion.current), "uptimeSeconds": .number((uptimeSeconds * 1000).rounded() / 1000),
-            "queued": .int(queued), "running": .int(runningJobs), "draining": .bool(draining), "store": storeStatus.json,
-        ]
-        o.append("breakers", .array(open.map { ["model": .string($0.key), "reason": .string($0.value.description)] }))
-        return .object(o)
+        return EngineHealth(
+            reasons: reasons, version: AtelierVersion.current, uptimeSeconds: (uptimeSeconds * 1000).rounded() / 1000, queued: queued,
+            running: runningJobs, draining: draining, store: storeStatus,
+            openBreakers: open.map { EngineHealth.OpenBreaker(model: $0.key, reason: $0.value.description) })
     }
 
     /// Counts for health/bench.
@@ -330,12 +322,12 @@ public actor Engine {
     }
 
     /// Per-group job statistics since `since`, and spend against budget caps.
-    public func stats(by grouping: StatsGrouping, since: Timestamp) async throws(AtelierError) -> JSONValue {
-        let groups: [JSONValue]
+    public func stats(by grouping: StatsGrouping, since: Timestamp) async throws(AtelierError) -> StatsReport {
+        let groups: [StatsReport.Group]
         do { groups = try await store.stats(by: grouping, since: since) } catch {
             throw AtelierError(.storeFailure, "store read failed", retryable: true)
         }
-        return ["since": .string(since.iso8601), "groups": .array(groups), "budgets": ledger.report(budgets: policy.budgets)]
+        return StatsReport(since: since, groups: groups, budgets: ledger.report(budgets: policy.budgets))
     }
 
     // MARK: - Configuration

@@ -16,7 +16,7 @@ extension RPCDispatcher {
             guard let source = d.services.configSource else {
                 throw AtelierError(.invalidValue, "this daemon was started without a reloadable configuration")
             }
-            return try await d.engine.reload(from: source)
+            return try await d.engine.reload(from: source).json
         },
         RPCMethod.statsGet: { d, params, _ throws(AtelierError) in
             var r = try FieldReader(params)
@@ -31,12 +31,7 @@ extension RPCDispatcher {
                 throw AtelierError(.invalidValue, "sinceHours must be between 0 and 8784", field: r.pointer("sinceHours"))
             }
             try r.finish()
-            var result = try await d.engine.stats(by: by, since: Timestamp.now().adding(seconds: -hours * 3600))
-            if case .object(var o) = result {
-                o["by"] = .string(byText)
-                result = .object(o)
-            }
-            return result
+            return try await d.engine.stats(by: by, since: Timestamp.now().adding(seconds: -hours * 3600)).json(by: byText)
         },
     ]
 }
@@ -46,22 +41,14 @@ extension RPCDispatcher {
     /// `degraded` when any part is: the store cannot commit, a breaker is open, or delivery rows are overdue;
     /// `reasons` lists why.
     func health() async -> JSONValue {
-        guard case .object(var o) = await engine.health() else { return await engine.health() }
-        var reasons = o["reasons"]?.arrayValue ?? []
-        if let delivery = services.delivery {
-            do {
-                let backlog = try await delivery.backlog()
-                o.append("delivery", backlog.json)
-                if backlog.overdue > 0 {
-                    reasons.append(.string("\(backlog.overdue) delivery attempt\(backlog.overdue == 1 ? " is" : "s are") overdue"))
-                }
-            } catch {
-                o.append("delivery", .null)
-                reasons.append(.string("the delivery outbox cannot be read"))
-            }
+        let health = await engine.health()
+        guard let delivery = services.delivery else { return health.json() }
+        do {
+            let backlog = try await delivery.backlog()
+            let overdue = backlog.overdue > 0 ? ["\(backlog.overdue) delivery attempt\(backlog.overdue == 1 ? " is" : "s are") overdue"] : []
+            return health.json(extraReasons: overdue, delivery: backlog.json)
+        } catch {
+            return health.json(extraReasons: ["the delivery outbox cannot be read"], delivery: .null)
         }
-        o["reasons"] = .array(reasons)
-        o["status"] = .string(reasons.isEmpty ? "ok" : "degraded")
-        return .object(o)
     }
 }

@@ -75,7 +75,7 @@ extension RPCDispatcher {
         RPCMethod.modelsList: { d, params, connection throws(AtelierError) in
             let r = try FieldReader(params)
             try r.finish()
-            return ["models": await d.engine.modelsJSON()]
+            return ["models": .array(await d.engine.models().map(\.json))]
         },
     ]
 }

@@ -6,7 +6,7 @@ extension RPCDispatcher {
     /// `workflow.*`, `job.reproduce`, `job.recipe`.
     static let workflowHandlers: [String: Handler] = [
         RPCMethod.workflowSubmit: { d, params, _ throws(AtelierError) in
-            try await d.workflowService().submit(params)
+            try await d.workflowService().submit(try WorkflowSpec(json: params))
         },
         RPCMethod.workflowGet: { d, params, _ throws(AtelierError) in
             var r = try FieldReader(params)

@@ -35,13 +35,13 @@ struct BudgetAndStatsTests {
 
         // Stats: spend against the cap, per model.
         let stats = try await h.engine.stats(by: .model, since: Timestamp.now().adding(seconds: -3600))
-        let acme = try #require(stats["budgets"]?.arrayValue?.first { $0["value"]?.stringValue == "acme" })
-        #expect(abs((acme["spentUSD"]?.doubleValue ?? 0) - 0.03) < 1e-9)
-        let byModel = try #require(stats["groups"]?.arrayValue?.first { $0["group"]?.stringValue == "model-c" })
-        #expect(byModel["jobs"] == .int(4))
-        #expect(byModel["succeeded"] == .int(4))
-        #expect(abs((byModel["costUSD"]?.doubleValue ?? 0) - 0.04) < 1e-9)
-        #expect(byModel["successRate"]?.doubleValue == 1)
+        let acme = try #require(stats.budgets.first { $0.value == "acme" })
+        #expect(abs(acme.spentUSD - 0.03) < 1e-9)
+        let byModel = try #require(stats.groups.first { $0.group == "model-c" })
+        #expect(byModel.jobs == 4)
+        #expect(byModel.succeeded == 4)
+        #expect(abs(byModel.costUSD - 0.04) < 1e-9)
+        #expect(byModel.successRate == 1)
 
         // A new engine on the same store rebuilds the ledger: still refused.
         let again = try await EngineHarness.make([:], budgets: budgets, dir: dir)
@@ -57,10 +57,10 @@ struct BudgetAndStatsTests {
         t.tags = ["team": "red"]
         _ = try await h.run(t)
         let stats = try await h.engine.stats(by: .tag("team"), since: Timestamp.now().adding(seconds: -60))
-        let red = try #require(stats["groups"]?.arrayValue?.first { $0["group"]?.stringValue == "red" })
-        #expect(red["refusals"] == .int(1))
-        let none = try #require(stats["groups"]?.arrayValue?.first { $0["group"]?.stringValue == "(none)" })
-        #expect(none["failed"] == .int(1))
-        #expect(none["successRate"]?.doubleValue == 0)
+        let red = try #require(stats.groups.first { $0.group == "red" })
+        #expect(red.refusals == 1)
+        let none = try #require(stats.groups.first { $0.group == "(none)" })
+        #expect(none.failed == 1)
+        #expect(none.successRate == 0)
     }
 }

@@ -17,7 +17,7 @@ struct HealthTests {
         let health = await h.engine.health()
         let elapsed = ContinuousClock.now - h.engine.startedAt
         let expected = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let uptime = try #require(health["uptimeSeconds"]?.doubleValue)
+        let uptime = health.uptimeSeconds
         // Measured inside health, so at most the time elapsed when it returned (the old formula gave ~0.0012 here).
         #expect(uptime >= 1.2, "uptimeSeconds \(uptime)")
         #expect(uptime <= expected + 0.001, "uptimeSeconds \(uptime), at most \(expected)")
@@ -34,12 +34,12 @@ struct HealthTests {
         let health = await h.engine.health()
         let queued = try await h.engine.list(status: .queued, limit: 100, cursor: nil).jobs.count
         let running = try await h.engine.list(status: .running, limit: 100, cursor: nil).jobs.count
-        #expect(health["queued"] == .int(Int64(queued)))
-        #expect(health["running"] == .int(Int64(running)))
-        #expect(health["status"] == "ok")
-        #expect(health["reasons"] == .array([]))
-        #expect(health["store"] == ["ok": true, "error": .null, "since": .null])
-        #expect(health["breakers"] == .array([]))
+        #expect(health.queued == queued)
+        #expect(health.running == running)
+        #expect(health.isOK)
+        #expect(health.reasons == [])
+        #expect(health.store.ok && health.store.error == nil && health.store.since == nil)
+        #expect(health.openBreakers == [])
     }
 
     @Test func anOpenBreakerDegradesHealth() async throws {
@@ -53,9 +53,8 @@ struct HealthTests {
             _ = try await h.run(t)
         }
         let health = await h.engine.health()
-        #expect(health["status"] == "degraded")
-        let breakers = try #require(health["breakers"]?.arrayValue)
-        #expect(breakers.map { $0["model"] } == ["model-a"])
-        #expect(health["reasons"]?.arrayValue?.contains("circuit breaker open for model-a") == true, "\(health)")
+        #expect(!health.isOK)
+        #expect(health.openBreakers.map(\.model) == ["model-a"])
+        #expect(health.reasons.contains("circuit breaker open for model-a"), "\(health)")
     }
 }

@@ -128,10 +128,10 @@ struct StoreFaultTests {
         }
         // Health says so.
         let degraded = await h.engine.health()
-        #expect(degraded["status"] == "degraded")
-        #expect(degraded["store"]?["ok"] == .bool(false))
-        #expect(degraded["store"]?["error"]?.stringValue?.contains("disk full at \(h.dir)") == true)
-        #expect(degraded["store"]?["since"]?.stringValue != nil)
+        #expect(!degraded.isOK)
+        #expect(degraded.store.ok == false)
+        #expect(degraded.store.error?.contains("disk full at \(h.dir)") == true)
+        #expect(degraded.store.since != nil)
         // Nothing failed; the jobs keep their last committed state.
         for id in ids { #expect(try await h.engine.job(id).status != .failed) }
 
@@ -147,10 +147,10 @@ struct StoreFaultTests {
         }
         #expect(h.provider.calls == 10)
         let ok = await h.engine.health()
-        #expect(ok["status"] == "ok")
-        #expect(ok["store"] == ["ok": true, "error": .null, "since": .null])
-        #expect(ok["queued"] == .int(0))
-        #expect(ok["running"] == .int(0))
+        #expect(ok.isOK)
+        #expect(ok.store.ok && ok.store.error == nil && ok.store.since == nil)
+        #expect(ok.queued == 0)
+        #expect(ok.running == 0)
         // Submits are acknowledged again.
         let again = try await h.engine.submit(Self.task(200))
         #expect(try await h.engine.wait(again.taskUUID, timeoutSeconds: 120).status == .succeeded)
@@ -178,7 +178,7 @@ struct StoreFaultTests {
         #expect(done.status == .succeeded)
         #expect(h.faults.injectedCount == 6)
         #expect(try await h.store.job(j.taskUUID)?.status == .succeeded)
-        #expect(await h.engine.health()["store"]?["ok"] == .bool(true))
+        #expect(await h.engine.health().store.ok)
     }
 
     @Test func aWorkflowSubmitDuringAStoreFaultIsRefusedRetryably() async throws {

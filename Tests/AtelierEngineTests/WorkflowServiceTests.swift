@@ -99,7 +99,7 @@ struct WorkflowHarness {
 
     func cleanup() { try? FileManager.default.removeItem(atPath: dir) }
 
-    func submit(_ json: String) async throws -> JSONValue { try await service.submit(try JSONParser.parse(json)) }
+    func submit(_ json: String) async throws -> JSONValue { try await service.submit(try WorkflowSpec(json: JSONParser.parse(json))) }
 
     func wait(_ id: String) async throws -> Workflow {
         _ = try await service.wait(id, timeoutSeconds: 30)

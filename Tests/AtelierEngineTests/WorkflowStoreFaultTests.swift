@@ -68,7 +68,7 @@ struct WorkflowStoreFaultTests {
             if ev.job.status == .succeeded, ev.job.task.tags[WorkflowSpec.Tag.workflow] != nil { faults.failCommits(with: .SQLITE_FULL) }
         }
         defer { h.engine.events.unsubscribe(armed) }
-        let json = try await h.service.submit(try JSONParser.parse(#"{"positivePrompt":"a kite","ideation":{"count":1,"model":"gem-fast"}}"#))
+        let json = try await h.service.submit(try WorkflowSpec(json: JSONParser.parse(#"{"positivePrompt":"a kite","ideation":{"count":1,"model":"gem-fast"}}"#)))
         let id = try #require(json["workflowUUID"]?.stringValue)
 
         // The change is retried while the store refuses it (on the old code it was tried once and dropped).

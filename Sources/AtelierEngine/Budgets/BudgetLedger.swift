@@ -106,9 +106,9 @@ struct BudgetLedger: Sendable {
         return ledger
     }
 
-    /// `[{tag, value, period, capUSD, spentUSD, remainingUSD}]` for every counter with a cap.
-    func report(budgets: [BudgetRule]) -> JSONValue {
-        var out: [JSONValue] = []
+    /// The spend of every counter with a cap.
+    func report(budgets: [BudgetRule]) -> [StatsReport.BudgetSpend] {
+        var out: [StatsReport.BudgetSpend] = []
         var seen = Set<String>()
         for b in budgets {
             for p in BudgetPeriod.allCases {
@@ -119,13 +119,13 @@ struct BudgetLedger: Sendable {
                     let key = "\(b.tag)=\(v)/\(p.rawValue)"
                     if !seen.insert(key).inserted { continue }
                     let spent = spend.spent(tag: b.tag, value: v, period: p)
-                    out.append([
-                        "tag": .string(b.tag), "value": .string(v), "period": .string(p.rawValue), "capUSD": .number(cap),
-                        "spentUSD": .number((spent * 1e6).rounded() / 1e6), "remainingUSD": .number(((cap - spent) * 1e6).rounded() / 1e6),
-                    ])
+                    out.append(
+                        StatsReport.BudgetSpend(
+                            tag: b.tag, value: v, period: p, capUSD: cap, spentUSD: (spent * 1e6).rounded() / 1e6,
+                            remainingUSD: ((cap - spent) * 1e6).rounded() / 1e6))
                 }
             }
         }
-        return .array(out)
+        return out
     }
 }

@@ -36,7 +36,7 @@ public enum StatsGrouping: Sendable, Equatable {
 
 extension JobStore {
     /// Per-group counts, success rate, refusals, actual cost and latency percentiles of jobs created since `since`.
-    public func stats(by grouping: StatsGrouping, since: Timestamp) async throws -> [JSONValue] {
+    public func stats(by grouping: StatsGrouping, since: Timestamp) async throws -> [StatsReport.Group] {
         let expr = grouping.sqlExpression
         struct Acc: Sendable {
             var jobs = 0, succeeded = 0, failed = 0, cancelled = 0, unfinished = 0, refusals = 0
@@ -74,21 +74,18 @@ extension JobStore {
             }
             return groups
         }
-        func pct(_ xs: [Double], _ p: Double) -> JSONValue {
-            guard !xs.isEmpty else { return .null }
+        func pct(_ xs: [Double], _ p: Double) -> Double? {
+            guard !xs.isEmpty else { return nil }
             let s = xs.sorted()
-            return .number((s[min(s.count - 1, Int(Double(s.count) * p))] * 1000).rounded() / 1000)
+            return (s[min(s.count - 1, Int(Double(s.count) * p))] * 1000).rounded() / 1000
         }
         return groups.keys.sorted().map { k in
             let a = groups[k]!
             let finished = a.succeeded + a.failed
-            return [
-                "group": .string(k), "jobs": .int(Int64(a.jobs)), "succeeded": .int(Int64(a.succeeded)), "failed": .int(Int64(a.failed)),
-                "cancelled": .int(Int64(a.cancelled)), "unfinished": .int(Int64(a.unfinished)),
-                "successRate": finished == 0 ? .null : .number((Double(a.succeeded) / Double(finished) * 1000).rounded() / 1000),
-                "refusals": .int(Int64(a.refusals)), "costUSD": .number((a.cost * 1e6).rounded() / 1e6),
-                "latencyP50Seconds": pct(a.latencies, 0.5), "latencyP95Seconds": pct(a.latencies, 0.95),
-            ]
+            return StatsReport.Group(
+                group: k, jobs: a.jobs, succeeded: a.succeeded, failed: a.failed, cancelled: a.cancelled, unfinished: a.unfinished,
+                successRate: finished == 0 ? nil : (Double(a.succeeded) / Double(finished) * 1000).rounded() / 1000, refusals: a.refusals,
+                costUSD: (a.cost * 1e6).rounded() / 1e6, latencyP50Seconds: pct(a.latencies, 0.5), latencyP95Seconds: pct(a.latencies, 0.95))
         }
     }
 }

@@ -87,8 +87,7 @@ public actor WorkflowService {
     /// now, with every model's reason, before anything is spent), stores the workflow, submits the variants, and
     /// returns the workflow with the job of each variant. The same workflowUUID with the same request returns the
     /// existing workflow.
-    public func submit(_ params: JSONValue) async throws(AtelierError) -> JSONValue {
-        let spec = try WorkflowSpec(json: params)
+    public func submit(_ spec: WorkflowSpec) async throws(AtelierError) -> JSONValue {
         if let existing = try await stored(spec.workflowUUID) {
             guard JSONWriter.string(existing.spec.json) == JSONWriter.string(spec.json) else { throw conflict(spec.workflowUUID) }
             return await render(existing)

@@ -1,0 +1,19 @@
+/// What a configuration reload swapped in (`config.reload`, SIGHUP).
+public struct ReloadSummary: Sendable, Equatable {
+    /// Provider files loaded.
+    public var providers: Int
+    /// Catalog models.
+    public var models: Int
+    /// Models whose provider can be used (it has its key, or needs none).
+    public var available: Int
+    /// Routing rules.
+    public var rules: Int
+
+    /// A reload's counts.
+    public init(providers: Int, models: Int, available: Int, rules: Int) {
+        self.providers = providers
+        self.models = models
+        self.available = available
+        self.rules = rules
+    }
+}

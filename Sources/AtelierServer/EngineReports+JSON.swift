@@ -1,0 +1,63 @@
+import AtelierCore
+import AtelierEngine
+
+// The wire form of what the engine reports (docs/protocol.md): the engine returns typed values, the server
+// renders them here, member order included.
+
+extension ModelAvailability {
+    /// A `models.list` entry: the catalog card's members, then `available` and `unavailableReason`.
+    var json: JSONValue {
+        var o = card.json.objectValue ?? [:]
+        o.append("available", .bool(isAvailable))
+        o.append("unavailableReason", unavailableReason.map(JSONValue.string) ?? .null)
+        return .object(o)
+    }
+}
+
+extension EngineHealth {
+    /// `{status, reasons, version, uptimeSeconds, queued, running, draining, store, breakers}`, then `delivery`
+    /// when given; `extraReasons` (the delivery backlog's) join the engine's and make the status `degraded` too.
+    func json(extraReasons: [String] = [], delivery: JSONValue? = nil) -> JSONValue {
+        let all = reasons + extraReasons
+        var o: JSONObject = [
+            "status": .string(all.isEmpty ? "ok" : "degraded"), "reasons": .array(all.map(JSONValue.string)), "version": .string(version),
+            "uptimeSeconds": .number(uptimeSeconds), "queued": .int(Int64(queued)), "running": .int(Int64(running)),
+            "draining": .bool(draining), "store": store.json,
+        ]
+        o.append("breakers", .array(openBreakers.map { ["model": .string($0.model), "reason": .string($0.reason)] }))
+        o.append("delivery", ifPresent: delivery)
+        return .object(o)
+    }
+}
+
+extension StatsReport {
+    /// `{since, groups: [...], budgets: [...], by}`.
+    func json(by: String) -> JSONValue {
+        func number(_ d: Double?) -> JSONValue { d.map(JSONValue.number) ?? .null }
+        let groups: [JSONValue] = groups.map { g in
+            [
+                "group": .string(g.group), "jobs": .int(Int64(g.jobs)), "succeeded": .int(Int64(g.succeeded)), "failed": .int(Int64(g.failed)),
+                "cancelled": .int(Int64(g.cancelled)), "unfinished": .int(Int64(g.unfinished)), "successRate": number(g.successRate),
+                "refusals": .int(Int64(g.refusals)), "costUSD": .number(g.costUSD), "latencyP50Seconds": number(g.latencyP50Seconds),
+                "latencyP95Seconds": number(g.latencyP95Seconds),
+            ]
+        }
+        let budgets: [JSONValue] = budgets.map { b in
+            [
+                "tag": .string(b.tag), "value": .string(b.value), "period": .string(b.period.rawValue), "capUSD": .number(b.capUSD),
+                "spentUSD": .number(b.spentUSD), "remainingUSD": .number(b.remainingUSD),
+            ]
+        }
+        return ["since": .string(since.iso8601), "groups": .array(groups), "budgets": .array(budgets), "by": .string(by)]
+    }
+}
+
+extension ReloadSummary {
+    /// `{reloaded: true, providers, models, available, rules}`.
+    var json: JSONValue {
+        [
+            "reloaded": true, "providers": .int(Int64(providers)), "models": .int(Int64(models)), "available": .int(Int64(available)),
+            "rules": .int(Int64(rules)),
+        ]
+    }
+}
