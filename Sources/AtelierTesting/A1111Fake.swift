@@ -125,12 +125,7 @@ public final class A1111Fake: FakeProvider {
                 return .json(422, ["detail": [["loc": ["body", "init_images"], "msg": "field required", "type": "value_error.missing"]]])
             }
             // The reference shapes the picture (deterministically).
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            for b in first.utf8 {
-                h ^= UInt64(b)
-                h &*= 0x0000_0100_0000_01B3
-            }
-            mix = h
+            mix = StableHash.fnv1a64Unmixed(first)
         }
         let requested = o["seed"]?.intValue ?? -1
         let seed: UInt64 = requested < 0 ? FakeImages.randomSeed() : UInt64(requested)

@@ -245,6 +245,19 @@ struct WorkflowMachineTests {
         let back = try Workflow(storageJSON: try JSONParser.parse(JSONWriter.string(w.storageJSON)))
         #expect(back == w)
     }
+
+    @Test func storedStageJobStatusIsNeverCoerced() throws {
+        let pending = try StageJob(json: try JSONParser.parse(#"{"taskUUID": "t", "status": "pending"}"#))
+        #expect(pending.status == nil)
+        let done = try StageJob(json: try JSONParser.parse(#"{"taskUUID": "t", "status": "succeeded"}"#))
+        #expect(done.status == .succeeded)
+        // An unknown stored status is a corrupt row: it must not read back as "not submitted yet".
+        let error = try #require(throws: AtelierError.self) {
+            try StageJob(json: try JSONParser.parse(#"{"taskUUID": "t", "status": "exploded"}"#))
+        }
+        #expect(error.field == "/status")
+        #expect(error.message.contains("exploded"))
+    }
 }
 
 @Suite("workflow: cost")

@@ -359,4 +359,16 @@ extension CompiledCatalog {
         resolved = s
         return .ok
     }
+
+    /// ``check(_:_:_:resolved:)`` and then the price: `cost` is set when the hard constraints pass (the model can
+    /// serve the task at `size`), and `code` becomes `.overMaxCost` when that price exceeds the task's `maxCostUSD`.
+    /// The router's pinned and automatic paths and the simulator's baseline all price through here.
+    @inline(__always)
+    func price(_ m: Int, _ f: inout TaskFacts, _ size: SizeRequest) -> (code: RouteCode, size: ResolvedSize?, cost: Double?) {
+        var resolved: ResolvedSize?
+        let code = check(m, &f, size, resolved: &resolved)
+        guard code == .ok, let s = resolved else { return (code, resolved, nil) }
+        let cost = models[m].price.cost(s, referenceImages: f.references, numberResults: f.numberResults)
+        return (cost > f.maxCost + 1e-12 ? .overMaxCost : .ok, s, cost)
+    }
 }

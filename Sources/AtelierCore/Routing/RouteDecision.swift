@@ -239,7 +239,7 @@ public struct RouteDecision: Sendable {
 
     var unknownModelRejection: Rejection {
         let ids = core.catalog.models.map(\.id)
-        let hint = RoutingPolicyParser.suggestion(task.model, core.catalog.models.flatMap(\.allIDs)).map { "; did you mean \($0)?" } ?? ""
+        let hint = Suggestion.closest(task.model, core.catalog.models.flatMap(\.allIDs)).map { "; did you mean \($0)?" } ?? ""
         return Rejection(
             "unknown_model", task.model,
             error: AtelierError(

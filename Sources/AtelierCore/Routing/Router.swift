@@ -182,20 +182,17 @@ public struct Router: Sendable {
                 result.pinnedUnknown = true
                 return result
             }
-            var size: ResolvedSize?
-            var code = cat.check(i, &facts, task.size, resolved: &size)
-            var cost = 0.0
+            let priced = cat.price(i, &facts, task.size)
+            var code = priced.code
+            let cost = priced.cost ?? 0
             if code == .ok {
-                cost = cat.models[i].price.cost(size!, referenceImages: facts.references, numberResults: facts.numberResults)
-                if cost > facts.maxCost + 1e-12 {
-                    code = .overMaxCost
-                } else if unavailable.contains(i) {
+                if unavailable.contains(i) {
                     code = .unavailable
                 } else if cost > 0 && cost > remaining + 1e-12 {
                     code = .overBudget
                 }
             }
-            outcomes.append(Outcome(model: Int32(i), code: code, size: size ?? Outcome.placeholderSize, cost: cost))
+            outcomes.append(Outcome(model: Int32(i), code: code, size: priced.size ?? Outcome.placeholderSize, cost: cost))
             result.eligible = code == .ok ? 1 : 0
             return result
         }
@@ -209,14 +206,11 @@ public struct Router: Sendable {
         outcomes.append(contentsOf: repeatElement(Outcome(model: 0, code: .ok, size: Outcome.placeholderSize, cost: 0), count: n))
         var front = 0
         for i in 0..<n {
-            var size: ResolvedSize?
-            var code = cat.check(i, &facts, task.size, resolved: &size)
-            var cost = 0.0
+            let priced = cat.price(i, &facts, task.size)
+            var code = priced.code
+            let cost = priced.cost ?? 0
             if code == .ok {
-                cost = cat.models[i].price.cost(size!, referenceImages: facts.references, numberResults: facts.numberResults)
-                if cost > facts.maxCost + 1e-12 {
-                    code = .overMaxCost
-                } else if cat.models[i].builtin && !allowBuiltin {
+                if cat.models[i].builtin && !allowBuiltin {
                     code = .builtinNotAllowed
                 } else if !e.policyMask.contains(i) {
                     code = .excludedByPolicy
@@ -226,7 +220,7 @@ public struct Router: Sendable {
                     code = .overBudget
                 }
             }
-            let o = Outcome(model: Int32(i), code: code, size: size ?? Outcome.placeholderSize, cost: cost)
+            let o = Outcome(model: Int32(i), code: code, size: priced.size ?? Outcome.placeholderSize, cost: cost)
             if code == .ok {
                 outcomes[front] = o
                 front += 1

@@ -48,7 +48,7 @@ enum PredicateField: Sendable, Equatable, CustomStringConvertible {
         case .reproducible, .textRendering: return .bool
         case .maxCostUSD, .width, .height, .megapixels, .promptLength, .referenceCount, .numberResults, .seed: return .number
         case .aspectRatio: return .ratio
-        default: return .string
+        case .phase, .tag, .orientation, .resolution, .positivePrompt, .negativePrompt, .outputFormat, .taskUUID: return .string
         }
     }
 
@@ -59,7 +59,9 @@ enum PredicateField: Sendable, Equatable, CustomStringConvertible {
         case .resolution: return ResolutionTier.allCases.map(\.rawValue)
         case .outputFormat: return OutputFormat.allCases.map(\.rawValue)
         case .orientation: return ["landscape", "portrait", "square"]
-        default: return nil
+        case .reproducible, .textRendering, .maxCostUSD, .tag, .width, .height, .aspectRatio, .megapixels, .promptLength,
+            .positivePrompt, .negativePrompt, .referenceCount, .numberResults, .taskUUID, .seed:
+            return nil
         }
     }
 
@@ -67,7 +69,9 @@ enum PredicateField: Sendable, Equatable, CustomStringConvertible {
     var alwaysPresent: Bool {
         switch self {
         case .phase, .maxCostUSD, .tag, .width, .height, .negativePrompt, .seed: return false
-        default: return true
+        case .reproducible, .textRendering, .aspectRatio, .orientation, .resolution, .megapixels, .promptLength, .positivePrompt,
+            .referenceCount, .numberResults, .outputFormat, .taskUUID:
+            return true
         }
     }
 
@@ -79,7 +83,9 @@ enum PredicateField: Sendable, Equatable, CustomStringConvertible {
         case .referenceCount: return 0...Double(ImageTask.Limits.referenceImages)
         case .numberResults: return Double(ImageTask.Limits.numberResults.lowerBound)...Double(ImageTask.Limits.numberResults.upperBound)
         case .maxCostUSD, .megapixels, .seed: return 0...Double.greatestFiniteMagnitude
-        default: return nil
+        case .phase, .reproducible, .textRendering, .tag, .aspectRatio, .orientation, .resolution, .positivePrompt, .negativePrompt,
+            .outputFormat, .taskUUID:
+            return nil
         }
     }
 
@@ -90,7 +96,9 @@ enum PredicateField: Sendable, Equatable, CustomStringConvertible {
         case .resolution: return ResolutionTier(parsing: s)?.rawValue
         case .outputFormat: return OutputFormat(parsing: s)?.rawValue
         case .orientation: return ["landscape", "portrait", "square"].contains(s) ? s : nil
-        default: return s
+        case .reproducible, .textRendering, .maxCostUSD, .tag, .width, .height, .aspectRatio, .megapixels, .promptLength,
+            .positivePrompt, .negativePrompt, .referenceCount, .numberResults, .taskUUID, .seed:
+            return s
         }
     }
 }

@@ -108,9 +108,7 @@ public enum Simulator {
                 for task in workload {
                     var f = TaskFacts(task)
                     f.reproducible = false
-                    var size: ResolvedSize?
-                    if compiledCatalog.check(bi, &f, task.size, resolved: &size) == .ok {
-                        let c = compiledCatalog.models[bi].price.cost(size!, referenceImages: f.references, numberResults: f.numberResults)
+                    if let c = compiledCatalog.price(bi, &f, task.size).cost {
                         baseline.append(c)
                         total += c
                     } else {

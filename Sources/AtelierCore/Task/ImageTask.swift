@@ -105,134 +105,70 @@ public struct ImageTask: Sendable, Equatable {
     }
 }
 
-/// The size a task asks for.
-public enum SizeRequest: Sendable, Equatable {
-    /// Exact pixels (`width` + `height`).
-    case pixels(PixelSize)
-    /// A ratio and/or a tier (`aspectRatio` + `resolution`); nil parts mean the model's default
-    /// (1:1 — or the reference image's ratio on models that follow it — and 1K).
-    case tier(aspectRatio: AspectRatio?, resolution: ResolutionTier?)
-
-    /// Nothing specified: the model's default size.
-    public static let automatic = SizeRequest.tier(aspectRatio: nil, resolution: nil)
-
-    /// The ratio asked for, or implied by exact pixels.
-    public var aspectRatio: AspectRatio? {
-        switch self {
-        case .pixels: return nil
-        case .tier(let r, _): return r
-        }
-    }
-}
-
-/// A reference image as the caller gave it.
-public enum ReferenceImage: Sendable, Equatable, CustomStringConvertible {
-    /// An absolute path on this machine (also from `file://` URLs).
-    case file(path: String)
-    /// A `data:` URI.
-    case dataURI(mimeType: String, base64: String)
-    /// Bare base64 bytes.
-    case base64(String)
-    /// An http(s) URL to fetch.
-    case url(String)
-
-    /// Classifies one `referenceImages` entry. Relative paths are refused: the daemon's working directory is not
-    /// the caller's (the CLI makes paths absolute before sending).
-    public static func parse(_ text: String, field: String) throws(AtelierError) -> ReferenceImage {
-        if text.hasPrefix("/") { return .file(path: text) }
-        let lower = text.prefix(16).lowercased()
-        if lower.hasPrefix("file://") {
-            // A host other than localhost would silently be dropped (file://images/a.png is not /a.png).
-            guard let url = URL(string: text), url.isFileURL, (url.host ?? "").isEmpty || url.host == "localhost",
-                url.path.hasPrefix("/")
-            else {
-                throw AtelierError(.invalidReferenceImage, "malformed file URL (use file:///absolute/path)", field: field)
-            }
-            return .file(path: url.path)
-        }
-        if lower.hasPrefix("data:") {
-            // data:[<mediatype>][;base64],<data>
-            guard let comma = text.firstIndex(of: ",") else {
-                throw AtelierError(.invalidReferenceImage, "malformed data URI: no ','", field: field)
-            }
-            let header = text[text.index(text.startIndex, offsetBy: 5)..<comma]
-            let parts = header.split(separator: ";")
-            guard parts.last == "base64" else {
-                throw AtelierError(.invalidReferenceImage, "data URI must be base64-encoded", field: field)
-            }
-            let mime = parts.count > 1 ? String(parts[0]) : "application/octet-stream"
-            guard mime.hasPrefix("image/") else {
-                throw AtelierError(.invalidReferenceImage, "data URI media type must be image/*, not \(mime)", field: field)
-            }
-            return .dataURI(mimeType: mime, base64: String(text[text.index(after: comma)...]))
-        }
-        if lower.hasPrefix("http://") || lower.hasPrefix("https://") {
-            guard let url = URL(string: text), url.host?.isEmpty == false else {
-                throw AtelierError(.invalidReferenceImage, "malformed URL", field: field)
-            }
-            return .url(text)
-        }
-        if text.count >= 16, text.utf8.allSatisfy({ Base64.isAlphabet($0) }) {
-            return .base64(text)
-        }
-        throw AtelierError(
-            .invalidReferenceImage,
-            "reference image must be an absolute path, a file:// URL, a data URI, base64, or an http(s) URL", field: field)
-    }
-
-    /// The form written back in the task.
-    public var description: String {
-        switch self {
-        case .file(let p): return p
-        case .dataURI(let m, let b): return "data:\(m);base64,\(b)"
-        case .base64(let b): return b
-        case .url(let u): return u
-        }
-    }
-}
 
 extension ImageTask {
-    /// The member names `job.submit` accepts.
-    public static let fieldNames: [String] = [
-        "taskUUID", "positivePrompt", "negativePrompt", "model", "width", "height", "aspectRatio", "resolution", "seed",
-        "numberResults", "referenceImages", "outputFormat", "requirements", "phase", "tags", "webhookURL", "uploadEndpoint",
-    ]
-
     /// Parses and structurally validates a task. Model-specific checks (sizes, reference counts, prompt length
-    /// per model) happen against the catalog.
+    /// per model) happen against the catalog. Members are checked in document order, so the first error reported
+    /// is the same whatever else is wrong.
     /// - Parameter path: the JSON pointer of the task within the request, for error fields.
     public init(json: JSONValue, path: String = "") throws(AtelierError) {
         var r = try FieldReader(json, path: path)
-
-        if let id = try r.string("taskUUID") {
-            guard let canonical = UUIDv4.canonical(id) else {
-                throw AtelierError(.invalidUUID, "taskUUID must be a UUID v4, not '\(id.prefix(64))'", field: r.pointer("taskUUID"))
-            }
-            taskUUID = canonical
+        taskUUID = try Self.parseTaskUUID(&r)
+        let prompts = try Self.parsePrompts(&r)
+        positivePrompt = prompts.positive
+        negativePrompt = prompts.negative
+        let modelName = try r.string("model") ?? "auto"
+        if modelName.isEmpty { throw AtelierError(.invalidValue, "model must not be empty (use \"auto\")", field: r.pointer("model")) }
+        model = modelName
+        size = try Self.parseSize(&r)
+        seed = try r.int("seed", in: 0...Int64.max)
+        numberResults = Int(try r.int("numberResults", in: Limits.numberResults, code: .invalidNumberResults) ?? 1)
+        referenceImages = try Self.parseReferences(&r)
+        outputFormat = try Self.parseOutputFormat(&r)
+        requirements = try Self.parseRequirements(&r)
+        phase = try Self.parsePhase(&r)
+        tags = try Self.parseTags(&r)
+        if let w = try r.string("webhookURL") {
+            try URLCheck.validateHTTP(w, field: r.pointer("webhookURL"))
+            webhookURL = w
         } else {
-            taskUUID = UUIDv4.generate()
+            webhookURL = nil
         }
+        let uploads = try Self.parseUploads(&r, numberResults: numberResults)
+        uploadEndpoint = uploads.urls
+        uploadEndpointIsArray = uploads.isArray
+        try r.finish()
+    }
 
-        positivePrompt = try r.requiredString("positivePrompt")
-        if positivePrompt.allSatisfy(\.isWhitespace) {
+    private static func parseTaskUUID(_ r: inout FieldReader) throws(AtelierError) -> String {
+        guard let id = try r.string("taskUUID") else { return UUIDv4.generate() }
+        guard let canonical = UUIDv4.canonical(id) else {
+            throw AtelierError(.invalidUUID, "taskUUID must be a UUID v4, not '\(id.prefix(64))'", field: r.pointer("taskUUID"))
+        }
+        return canonical
+    }
+
+    private static func parsePrompts(_ r: inout FieldReader) throws(AtelierError) -> (positive: String, negative: String?) {
+        let positive = try r.requiredString("positivePrompt")
+        if positive.allSatisfy(\.isWhitespace) {
             throw AtelierError(.promptEmpty, "positivePrompt must not be empty", field: r.pointer("positivePrompt"))
         }
-        if positivePrompt.count > Limits.promptLength {
+        if positive.count > Limits.promptLength {
             throw AtelierError(
-                .promptTooLong, "positivePrompt has \(positivePrompt.count) characters; at most \(Limits.promptLength)",
+                .promptTooLong, "positivePrompt has \(positive.count) characters; at most \(Limits.promptLength)",
                 field: r.pointer("positivePrompt"), details: ["maxLength": .int(Int64(Limits.promptLength))])
         }
-        negativePrompt = try r.string("negativePrompt")
-        if let n = negativePrompt, n.count > Limits.promptLength {
+        let negative = try r.string("negativePrompt")
+        if let n = negative, n.count > Limits.promptLength {
             throw AtelierError(
                 .promptTooLong, "negativePrompt has \(n.count) characters; at most \(Limits.promptLength)",
                 field: r.pointer("negativePrompt"), details: ["maxLength": .int(Int64(Limits.promptLength))])
         }
+        return (positive, negative)
+    }
 
-        let modelName = try r.string("model") ?? "auto"
-        if modelName.isEmpty { throw AtelierError(.invalidValue, "model must not be empty (use \"auto\")", field: r.pointer("model")) }
-        model = modelName
-
+    /// `width` + `height`, or `aspectRatio` and/or `resolution`; never both kinds.
+    private static func parseSize(_ r: inout FieldReader) throws(AtelierError) -> SizeRequest {
         let width = try r.int("width", in: Limits.dimension, code: .invalidDimensions)
         let height = try r.int("height", in: Limits.dimension, code: .invalidDimensions)
         let ratioText = try r.string("aspectRatio")
@@ -247,7 +183,7 @@ extension ImageTask {
                 throw AtelierError(
                     .invalidDimensions, "resolution cannot be combined with width/height", field: r.pointer("resolution"))
             }
-            size = .pixels(PixelSize(width: Int(w), height: Int(h)))
+            return .pixels(PixelSize(width: Int(w), height: Int(h)))
         case (nil, nil):
             var ratio: AspectRatio?
             if let t = ratioText {
@@ -265,65 +201,65 @@ extension ImageTask {
                 }
                 tier = x
             }
-            size = .tier(aspectRatio: ratio, resolution: tier)
+            return .tier(aspectRatio: ratio, resolution: tier)
         case (nil, _?):
             throw AtelierError(.invalidDimensions, "height was given without width; give both", field: r.pointer("width"))
         case (_?, nil):
             throw AtelierError(.invalidDimensions, "width was given without height; give both", field: r.pointer("height"))
         }
+    }
 
-        seed = try r.int("seed", in: 0...Int64.max)
-        numberResults = Int(try r.int("numberResults", in: Limits.numberResults, code: .invalidNumberResults) ?? 1)
-
+    private static func parseReferences(_ r: inout FieldReader) throws(AtelierError) -> [ReferenceImage] {
         let refs = try r.stringArray("referenceImages") ?? []
         if refs.count > Limits.referenceImages {
             throw AtelierError(
                 .tooManyReferences, "\(refs.count) reference images; at most \(Limits.referenceImages)",
                 field: r.pointer("referenceImages"))
         }
-        var parsedRefs: [ReferenceImage] = []
+        var parsed: [ReferenceImage] = []
         for (i, t) in refs.enumerated() {
-            parsedRefs.append(try ReferenceImage.parse(t, field: JSONPointer.appending(i, to: r.pointer("referenceImages"))))
+            parsed.append(try ReferenceImage.parse(t, field: JSONPointer.appending(i, to: r.pointer("referenceImages"))))
         }
-        referenceImages = parsedRefs
+        return parsed
+    }
 
-        if let f = try r.string("outputFormat") {
-            guard let of = OutputFormat(parsing: f) else {
-                throw AtelierError(
-                    .unsupportedOutputFormat, "outputFormat must be PNG, JPG or WEBP, not '\(f.prefix(16))'",
-                    field: r.pointer("outputFormat"), details: ["allowed": ["PNG", "JPG", "WEBP"]])
-            }
-            outputFormat = of
-        } else {
-            outputFormat = .png
+    private static func parseOutputFormat(_ r: inout FieldReader) throws(AtelierError) -> OutputFormat {
+        guard let f = try r.string("outputFormat") else { return .png }
+        guard let of = OutputFormat(parsing: f) else {
+            throw AtelierError(
+                .unsupportedOutputFormat, "outputFormat must be PNG, JPG or WEBP, not '\(f.prefix(16))'",
+                field: r.pointer("outputFormat"), details: ["allowed": ["PNG", "JPG", "WEBP"]])
         }
+        return of
+    }
 
+    private static func parseRequirements(_ r: inout FieldReader) throws(AtelierError) -> Requirements {
         var req = Requirements()
-        if var q = try r.nested("requirements") {
-            req.reproducible = try q.bool("reproducible") ?? false
-            req.textRendering = try q.bool("textRendering") ?? false
-            if let m = try q.double("maxCostUSD") {
-                guard m >= 0, m.isFinite else {
-                    throw AtelierError(.invalidValue, "maxCostUSD must be zero or more", field: q.pointer("maxCostUSD"))
-                }
-                req.maxCostUSD = m
+        guard var q = try r.nested("requirements") else { return req }
+        req.reproducible = try q.bool("reproducible") ?? false
+        req.textRendering = try q.bool("textRendering") ?? false
+        if let m = try q.double("maxCostUSD") {
+            guard m >= 0, m.isFinite else {
+                throw AtelierError(.invalidValue, "maxCostUSD must be zero or more", field: q.pointer("maxCostUSD"))
             }
-            try q.finish()
+            req.maxCostUSD = m
         }
-        requirements = req
+        try q.finish()
+        return req
+    }
 
-        if let p = try r.string("phase") {
-            guard let ph = Phase(rawValue: p) else {
-                throw AtelierError(
-                    .invalidValue, "phase must be \"ideation\" or \"final\", not '\(p.prefix(32))'", field: r.pointer("phase"),
-                    details: ["allowed": ["ideation", "final"]])
-            }
-            phase = ph
-        } else {
-            phase = nil
+    private static func parsePhase(_ r: inout FieldReader) throws(AtelierError) -> Phase? {
+        guard let p = try r.string("phase") else { return nil }
+        guard let ph = Phase(rawValue: p) else {
+            throw AtelierError(
+                .invalidValue, "phase must be \"ideation\" or \"final\", not '\(p.prefix(32))'", field: r.pointer("phase"),
+                details: ["allowed": ["ideation", "final"]])
         }
+        return ph
+    }
 
-        tags = try r.stringMap("tags") ?? [:]
+    private static func parseTags(_ r: inout FieldReader) throws(AtelierError) -> [String: String] {
+        let tags = try r.stringMap("tags") ?? [:]
         if tags.count > Limits.tags {
             throw AtelierError(.invalidValue, "at most \(Limits.tags) tags", field: r.pointer("tags"))
         }
@@ -331,46 +267,40 @@ extension ImageTask {
             throw AtelierError(
                 .invalidValue, "tag names are 1–64 characters and values at most 256", field: JSONPointer.appending(k, to: r.pointer("tags")))
         }
-
-        if let w = try r.string("webhookURL") {
-            try URLCheck.validateHTTP(w, field: r.pointer("webhookURL"))
-            webhookURL = w
-        } else {
-            webhookURL = nil
-        }
-
-        if let u = r.raw("uploadEndpoint") {
-            let urls: [String]
-            switch u {
-            case .string(let s):
-                urls = [s]
-                uploadEndpointIsArray = false
-            case .array:
-                var tmp = r
-                urls = try tmp.stringArray("uploadEndpoint") ?? []
-                uploadEndpointIsArray = true
-            default:
-                throw AtelierError(
-                    .invalidType, "uploadEndpoint must be a URL or an array of URLs, not \(u.typeName)", field: r.pointer("uploadEndpoint"))
-            }
-            for (i, url) in urls.enumerated() {
-                try URLCheck.validateHTTP(
-                    url, field: uploadEndpointIsArray ? JSONPointer.appending(i, to: r.pointer("uploadEndpoint")) : r.pointer("uploadEndpoint"))
-            }
-            if urls.count != numberResults {
-                throw AtelierError(
-                    .uploadCountMismatch,
-                    "uploadEndpoint has \(urls.count) URL\(urls.count == 1 ? "" : "s") but numberResults is \(numberResults); give one URL per result",
-                    field: r.pointer("uploadEndpoint"), details: ["expected": .int(Int64(numberResults)), "got": .int(Int64(urls.count))])
-            }
-            uploadEndpoint = urls
-        } else {
-            uploadEndpoint = nil
-            uploadEndpointIsArray = false
-        }
-
-        try r.finish()
+        return tags
     }
+
+    /// `uploadEndpoint`: one URL or an array of them, one per result. Returns the URLs (nil when absent) and whether
+    /// they were given as an array.
+    private static func parseUploads(_ r: inout FieldReader, numberResults: Int) throws(AtelierError) -> (urls: [String]?, isArray: Bool) {
+        guard let u = r.raw("uploadEndpoint") else { return (nil, false) }
+        let urls: [String]
+        let isArray: Bool
+        switch u {
+        case .string(let s):
+            urls = [s]
+            isArray = false
+        case .array:
+            var tmp = r
+            urls = try tmp.stringArray("uploadEndpoint") ?? []
+            isArray = true
+        default:
+            throw AtelierError(
+                .invalidType, "uploadEndpoint must be a URL or an array of URLs, not \(u.typeName)", field: r.pointer("uploadEndpoint"))
+        }
+        for (i, url) in urls.enumerated() {
+            try URLCheck.validateHTTP(
+                url, field: isArray ? JSONPointer.appending(i, to: r.pointer("uploadEndpoint")) : r.pointer("uploadEndpoint"))
+        }
+        if urls.count != numberResults {
+            throw AtelierError(
+                .uploadCountMismatch,
+                "uploadEndpoint has \(urls.count) URL\(urls.count == 1 ? "" : "s") but numberResults is \(numberResults); give one URL per result",
+                field: r.pointer("uploadEndpoint"), details: ["expected": .int(Int64(numberResults)), "got": .int(Int64(urls.count))])
+        }
+        return (urls, isArray)
+    }
+
 
     /// The canonical JSON form: fixed member order, defaults written, absent optionals omitted.
     public var json: JSONValue {

@@ -154,3 +154,23 @@ extension Substring {
     /// True when non-empty and made only of the ASCII digits 0–9 (`Int(_:)` alone also accepts a leading `+` or `-`).
     fileprivate var isASCIIDigits: Bool { !isEmpty && utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
 }
+
+/// The size a task asks for.
+public enum SizeRequest: Sendable, Equatable {
+    /// Exact pixels (`width` + `height`).
+    case pixels(PixelSize)
+    /// A ratio and/or a tier (`aspectRatio` + `resolution`); nil parts mean the model's default
+    /// (1:1 — or the reference image's ratio on models that follow it — and 1K).
+    case tier(aspectRatio: AspectRatio?, resolution: ResolutionTier?)
+
+    /// Nothing specified: the model's default size.
+    public static let automatic = SizeRequest.tier(aspectRatio: nil, resolution: nil)
+
+    /// The ratio asked for, or implied by exact pixels.
+    public var aspectRatio: AspectRatio? {
+        switch self {
+        case .pixels: return nil
+        case .tier(let r, _): return r
+        }
+    }
+}

@@ -138,7 +138,15 @@ public struct StageJob: Sendable, Equatable {
     public init(json: JSONValue) throws(AtelierError) {
         var r = try FieldReader(json)
         taskUUID = try r.requiredString("taskUUID")
-        status = JobStatus(rawValue: try r.string("status") ?? "pending")
+        switch try r.string("status") ?? "pending" {
+        case "pending": status = nil
+        case let s:
+            // A stored value this version does not know is a corrupt row, not a failed job.
+            guard let known = JobStatus(rawValue: s) else {
+                throw AtelierError(.invalidValue, "unknown job status '\(s.prefix(32))'", field: r.pointer("status"))
+            }
+            status = known
+        }
         model = try r.string("model")
         provider = try r.string("provider")
         costUSD = try r.double("costUSD")

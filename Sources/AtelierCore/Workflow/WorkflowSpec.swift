@@ -54,12 +54,6 @@ public struct WorkflowSpec: Sendable, Equatable {
     public var uploadEndpoint: [String]?
     var uploadEndpointIsArray: Bool
 
-    /// The members `workflow.submit` accepts.
-    public static let fieldNames = [
-        "workflowUUID", "positivePrompt", "negativePrompt", "width", "height", "aspectRatio", "resolution", "ideation", "selection", "final",
-        "webhookURL", "uploadEndpoint",
-    ]
-
     public init(
         workflowUUID: String = UUIDv4.generate(), positivePrompt: String, negativePrompt: String? = nil, size: SizeRequest = .automatic,
         ideationCount: Int = Limits.defaultVariants, ideationModel: String = "auto", ideationTags: [String: String] = [:],

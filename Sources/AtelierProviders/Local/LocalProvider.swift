@@ -46,12 +46,7 @@ public struct LocalProvider: Provider {
     static func effectiveSeed(_ seed: Int64, references: [LoadedReference]) -> UInt64 {
         var s = UInt64(bitPattern: seed)
         for r in references {
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            for b in r.sha256.utf8 {
-                h ^= UInt64(b)
-                h &*= 0x0000_0100_0000_01B3
-            }
-            s = (s ^ h) &* 0x9E37_79B9_7F4A_7C15
+            s = (s ^ StableHash.fnv1a64Unmixed(r.sha256)) &* 0x9E37_79B9_7F4A_7C15
         }
         return s
     }
