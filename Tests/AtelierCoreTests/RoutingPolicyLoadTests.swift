@@ -138,14 +138,10 @@ struct RoutingPolicyLoadTests {
         #expect(issues.first { $0.pointer == "/rules/0/require/providers/0" }?.hint == "did you mean 'bfl'?")
     }
 
-    @Test func syntaxErrorsGiveLineAndColumn() {
+    @Test func syntaxErrorsGiveLineAndColumn() throws {
         let data = Data("{\n  \"rules\": [,]\n}".utf8)
-        #expect(throws: ConfigError.self) { try RoutingPolicy.parse(data: data, file: "r.json", catalog: F.full) }
-        do {
-            _ = try RoutingPolicy.parse(data: data, file: "r.json", catalog: F.full)
-        } catch {
-            #expect(error.issues.first?.message.contains("line 2") == true)
-        }
+        let error = try #require(throws: ConfigError.self) { try RoutingPolicy.parse(data: data, file: "r.json", catalog: F.full) }
+        #expect(error.issues.first?.message.contains("line 2") == true)
         #expect(throws: ConfigError.self) { try RoutingPolicy.load(path: "/nonexistent/routing.json", catalog: F.full) }
     }
 

@@ -112,15 +112,12 @@ struct RoutingSimulatorTests {
             {"positivePrompt": "y",}
             {"positivePrompt": "z", "phase": "draft"}
             """
-        #expect(throws: WorkloadError.self) { try Workload.parse(bad, file: "w.jsonl") }
-        do {
-            _ = try Workload.parse(bad, file: "w.jsonl")
-        } catch {
-            #expect(error.issues.map(\.line) == [2, 3, 4])
-            #expect(error.issues[0].error.code == .invalidDimensions)
-            #expect(error.issues[2].error.field == "/phase")
-            #expect(error.description.contains("w.jsonl:line 2"))
-        }
+        let error = try #require(throws: WorkloadError.self) { try Workload.parse(bad, file: "w.jsonl") }
+        #expect(error.issues.map(\.line) == [2, 3, 4])
+        try #require(error.issues.count == 3)
+        #expect(error.issues[0].error.code == .invalidDimensions)
+        #expect(error.issues[2].error.field == "/phase")
+        #expect(error.description.contains("w.jsonl:line 2"))
     }
 
     @Test func theShippedWorkloadRoutesWithoutViolations() throws {

@@ -120,6 +120,7 @@ struct RoutingFallbackTests {
         #expect(e.fallbacks(after: "gemini-3-pro-image", refused: false).first?.model.id == "runware-nano-banana-pro")
         // Two refusals from two policies: neither policy again.
         let twice = e.fallbacks(afterAttempts: [("gemini-3-pro-image", true), ("flux-2-pro", true)])
+        #expect(!twice.isEmpty)
         #expect(twice.allSatisfy { $0.model.safetyPolicy != "google" && $0.model.safetyPolicy != "bfl" })
         // The rule did not match: the policy default (no refusal fallback) applies.
         #expect(lenient.decide(F.task()).fallbacks(after: "sd-webui", refused: true).isEmpty)

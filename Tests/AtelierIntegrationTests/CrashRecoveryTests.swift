@@ -53,40 +53,40 @@ struct CLITests {
     @Test func submitWaitJSONAndHumanOutput() async throws {
         let dir = TempDir("cli")
         defer { dir.cleanup() }
-        let daemon = try await DaemonProcess.start(in: dir)
-        defer { Task { await daemon.terminate() } }
-        let out = dir.path + "/out.png"
-        let r = try await runCommand(
-            PackagePaths.atelier,
-            ["submit", "--socket", daemon.socketPath, "a small boat", "--model", "local-render", "--width", "320", "--height", "240",
-             "--seed", "3", "--out", out, "--json"])
-        #expect(r.status == 0, "stderr: \(r.stderr)")
-        let job = try Job(json: try JSONParser.parse(r.stdout))
-        #expect(job.status == .succeeded)
-        #expect(job.results.first?.width == 320)
-        let copied = try #require(FileManager.default.contents(atPath: out))
-        #expect(copied.count == job.results.first?.bytes)
+        try await withDaemon(in: dir) { daemon, _ in
+            let out = dir.path + "/out.png"
+            let r = try await runCommand(
+                PackagePaths.atelier,
+                ["submit", "--socket", daemon.socketPath, "a small boat", "--model", "local-render", "--width", "320", "--height", "240",
+                 "--seed", "3", "--out", out, "--json"])
+            #expect(r.status == 0, "stderr: \(r.stderr)")
+            let job = try Job(json: try JSONParser.parse(r.stdout))
+            #expect(job.status == .succeeded)
+            #expect(job.results.first?.width == 320)
+            let copied = try #require(FileManager.default.contents(atPath: out))
+            #expect(copied.count == job.results.first?.bytes)
 
-        let human = try await runCommand(PackagePaths.atelier, ["get", "--socket", daemon.socketPath, job.taskUUID])
-        #expect(human.status == 0)
-        #expect(human.stdout.contains("succeeded"))
-        #expect(human.stdout.contains(job.results.first!.path))
+            let human = try await runCommand(PackagePaths.atelier, ["get", "--socket", daemon.socketPath, job.taskUUID])
+            #expect(human.status == 0)
+            #expect(human.stdout.contains("succeeded"))
+            #expect(human.stdout.contains(job.results.first!.path))
 
-        let list = try await runCommand(PackagePaths.atelier, ["list", "--socket", daemon.socketPath])
-        #expect(list.stdout.contains("TASK UUID"))
-        #expect(list.stdout.contains(job.taskUUID))
+            let list = try await runCommand(PackagePaths.atelier, ["list", "--socket", daemon.socketPath])
+            #expect(list.stdout.contains("TASK UUID"))
+            #expect(list.stdout.contains(job.taskUUID))
 
-        let models = try await runCommand(PackagePaths.atelier, ["models", "--socket", daemon.socketPath])
-        #expect(models.stdout.contains("local-render"))
-        #expect(models.stdout.contains("GEMINI_API_KEY"), "models without keys say why they are unavailable")
+            let models = try await runCommand(PackagePaths.atelier, ["models", "--socket", daemon.socketPath])
+            #expect(models.stdout.contains("local-render"))
+            #expect(models.stdout.contains("GEMINI_API_KEY"), "models without keys say why they are unavailable")
 
-        let bad = try await runCommand(PackagePaths.atelier, ["submit", "--socket", daemon.socketPath, "x", "--model", "local-render", "--width", "1001", "--height", "1001"])
-        #expect(bad.status == 1)
-        #expect(bad.stderr.contains("invalid_dimensions"))
-        #expect(bad.stderr.contains("nearest valid: 1000x1000"))
+            let bad = try await runCommand(PackagePaths.atelier, ["submit", "--socket", daemon.socketPath, "x", "--model", "local-render", "--width", "1001", "--height", "1001"])
+            #expect(bad.status == 1)
+            #expect(bad.stderr.contains("invalid_dimensions"))
+            #expect(bad.stderr.contains("nearest valid: 1000x1000"))
 
-        let health = try await runCommand(PackagePaths.atelier, ["health", "--socket", daemon.socketPath])
-        #expect(health.stdout.contains("atelierd"))
+            let health = try await runCommand(PackagePaths.atelier, ["health", "--socket", daemon.socketPath])
+            #expect(health.stdout.contains("atelierd"))
+        }
     }
 
     @Test func daemonNotRunningIsExplained() async throws {

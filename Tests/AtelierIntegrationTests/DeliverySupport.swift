@@ -2,6 +2,7 @@ import AtelierClient
 import AtelierCore
 import Foundation
 import Synchronization
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -156,14 +157,14 @@ final class ReceiverPeer: @unchecked Sendable {
         return text.split(separator: "\n").compactMap { try? JSONParser.parse(String($0)) }
     }
 
-    /// Waits until `predicate` holds for the records (or `timeout` passes); returns the last records.
+    /// Waits until `predicate` holds for the records; returns the last records. On timeout it records an issue at the
+    /// caller.
     @discardableResult
-    func waitFor(_ timeout: Double = 30, _ predicate: ([JSONValue]) -> Bool) async -> [JSONValue] {
-        let deadline = Date().addingTimeInterval(timeout)
-        var r = records()
-        while !predicate(r) && Date() < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
+    func waitFor(_ timeout: Double = 30, sourceLocation: SourceLocation = #_sourceLocation, _ predicate: ([JSONValue]) -> Bool) async -> [JSONValue] {
+        var r: [JSONValue] = []
+        _ = try? await eventually(timeout: .seconds(timeout), every: .milliseconds(50), "receiver records", sourceLocation: sourceLocation) {
             r = records()
+            return predicate(r)
         }
         return r
     }
@@ -185,18 +186,18 @@ func unusedLocalPort() -> Int {
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
-/// Polls the daemon until `predicate` holds for the job's deliveries (via `delivery.list`), or `timeout` passes.
+/// Polls the daemon until `predicate` holds for the job's deliveries (via `delivery.list`); returns the last rows. On
+/// timeout it records an issue at the caller.
 func waitForDeliveries(
-    _ client: AtelierClient, taskUUID: String, timeout: Double = 30, _ predicate: ([JSONValue]) -> Bool
+    _ client: AtelierClient, taskUUID: String, timeout: Double = 30, sourceLocation: SourceLocation = #_sourceLocation,
+    _ predicate: ([JSONValue]) -> Bool
 ) async throws -> [JSONValue] {
-    let deadline = Date().addingTimeInterval(timeout)
     var rows: [JSONValue] = []
-    repeat {
+    try await eventually(timeout: .seconds(timeout), every: .milliseconds(50), "deliveries of \(taskUUID)", sourceLocation: sourceLocation) {
         let r = try await client.call("delivery.list", params: ["taskUUID": .string(taskUUID), "limit": 100])
         rows = r["deliveries"]?.arrayValue ?? []
-        if predicate(rows) { return rows }
-        try await Task.sleep(for: .milliseconds(50))
-    } while Date() < deadline
+        return predicate(rows)
+    }
     return rows
 }
 

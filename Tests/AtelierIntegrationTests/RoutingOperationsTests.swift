@@ -14,43 +14,39 @@ struct RoutingOperationsTests {
     static let noBuiltinPolicy = #"{"version": 1, "allowBuiltin": false, "rules": []}"#
 
     @Test func reloadSwapsAValidPolicyAndRejectsABadOneUntouched() async throws {
-        let dir = TempDir("reload")
-        defer { dir.cleanup() }
-        let daemon = try await DaemonProcess.start(in: dir, routing: Self.builtinPolicy)
-        defer { Task { await daemon.terminate() } }
-        let client = try await daemon.client()
-        let auto: JSONValue = ["positivePrompt": "x", "width": 256, "height": 256]
-        #expect(try await client.explain(auto)["chosen"]?["model"] == .string("local-render"))
+        try await withDaemon("reload", routing: Self.builtinPolicy) { daemon, client in
+            let auto: JSONValue = ["positivePrompt": "x", "width": 256, "height": 256]
+            #expect(try await client.explain(auto)["chosen"]?["model"] == .string("local-render"))
 
-        // A broken policy: unknown field, unknown model, zero weight. Rejected with every issue; nothing changes.
-        try #"""
-        {"version": 1, "allowBuiltin": false, "colour": "red",
-         "rules": [{"name": "r1", "prefer": ["no-such-model"]},
-                   {"name": "r2", "split": {"key": "taskUUID", "arms": [{"name": "a", "weight": 0}, {"name": "b", "weight": 1}]}}]}
-        """#.write(toFile: daemon.routingPath, atomically: true, encoding: .utf8)
-        let bad = await rpcError { _ = try await client.call(RPCMethod.configReload) }
-        #expect(bad?.code == -32011)
-        #expect(bad?.stableCode == "config_invalid")
-        let issues = bad?.data?["issues"]?.arrayValue ?? []
-        #expect(issues.count >= 3, "every problem is reported: \(issues)")
-        #expect(issues.allSatisfy { $0["file"]?.stringValue == daemon.routingPath && $0["pointer"]?.stringValue != nil })
-        #expect(issues.contains { $0["pointer"]?.stringValue == "/colour" })
-        #expect(try await client.explain(auto)["chosen"]?["model"] == .string("local-render"), "the running policy is untouched")
+            // A broken policy: unknown field, unknown model, zero weight. Rejected with every issue; nothing changes.
+            try #"""
+            {"version": 1, "allowBuiltin": false, "colour": "red",
+             "rules": [{"name": "r1", "prefer": ["no-such-model"]},
+                       {"name": "r2", "split": {"key": "taskUUID", "arms": [{"name": "a", "weight": 0}, {"name": "b", "weight": 1}]}}]}
+            """#.write(toFile: daemon.routingPath, atomically: true, encoding: .utf8)
+            let bad = await rpcError { _ = try await client.call(RPCMethod.configReload) }
+            #expect(bad?.code == -32011)
+            #expect(bad?.stableCode == "config_invalid")
+            let issues = bad?.data?["issues"]?.arrayValue ?? []
+            #expect(issues.count >= 3, "every problem is reported: \(issues)")
+            #expect(issues.allSatisfy { $0["file"]?.stringValue == daemon.routingPath && $0["pointer"]?.stringValue != nil })
+            #expect(issues.contains { $0["pointer"]?.stringValue == "/colour" })
+            #expect(try await client.explain(auto)["chosen"]?["model"] == .string("local-render"), "the running policy is untouched")
 
-        // A valid policy over RPC: swapped in at once.
-        try Self.noBuiltinPolicy.write(toFile: daemon.routingPath, atomically: true, encoding: .utf8)
-        let ok = try await client.call(RPCMethod.configReload)
-        #expect(ok["reloaded"] == .bool(true))
-        let noRoute = await rpcError { _ = try await client.submit(auto) }
-        #expect(noRoute?.stableCode == "no_route")
+            // A valid policy over RPC: swapped in at once.
+            try Self.noBuiltinPolicy.write(toFile: daemon.routingPath, atomically: true, encoding: .utf8)
+            let ok = try await client.call(RPCMethod.configReload)
+            #expect(ok["reloaded"] == .bool(true))
+            let noRoute = await rpcError { _ = try await client.submit(auto) }
+            #expect(noRoute?.stableCode == "no_route")
 
-        // And back again through SIGHUP.
-        try Self.builtinPolicy.write(toFile: daemon.routingPath, atomically: true, encoding: .utf8)
-        let mark = daemon.logLineCount
-        daemon.signal(SIGHUP)
-        await daemon.waitForLog("configuration reloaded", after: mark)
-        #expect(try await client.explain(auto)["chosen"]?["model"] == .string("local-render"))
-        try await client.close()
+            // And back again through SIGHUP.
+            try Self.builtinPolicy.write(toFile: daemon.routingPath, atomically: true, encoding: .utf8)
+            let mark = daemon.logLineCount
+            daemon.signal(SIGHUP)
+            await daemon.waitForLog("configuration reloaded", after: mark)
+            #expect(try await client.explain(auto)["chosen"]?["model"] == .string("local-render"))
+        }
     }
 
     @Test func simulateTotalsAndRoutingCheckOffline() async throws {

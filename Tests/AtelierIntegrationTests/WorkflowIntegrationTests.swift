@@ -145,33 +145,30 @@ struct WorkflowIntegrationTests {
         #expect(waiting["state"] == "awaiting_selection")
         await first.kill9()
 
-        let second = try await DaemonProcess.start(in: dir, extraArguments: ["--providers", providers], dataDir: first.dataDir, socketPath: first.socketPath)
-        defer { Task { await second.terminate() } }
-        let c = try await second.client()
-        var w = try await c.call("workflow.get", params: ["workflowUUID": .string(id)])
-        #expect(w["state"] == "awaiting_selection")
-        let variants = try #require(w["stages"]?["ideation"]?["variants"]?.arrayValue)
-        let before = waiting["stages"]?["ideation"]?["variants"]?.arrayValue ?? []
-        #expect(variants.map { $0["image"] } == before.map { $0["image"] }, "the same variants after the restart")
-        let bad = await WorkflowFixtures.error(c, "workflow.select", ["workflowUUID": .string(id), "imageUUID": .string(UUIDv4.generate())])
-        #expect(bad?.code == -32602 && bad?.field == "/imageUUID")
-        w = try await c.call("workflow.select", params: ["workflowUUID": .string(id), "imageUUID": variants[0]["image"]!["imageUUID"]!])
-        w = try await c.call("workflow.wait", params: ["workflowUUID": .string(id), "timeoutSeconds": 60])
-        #expect(w["state"] == "succeeded")
-        #expect(w["stages"]?["final"]?["model"] == "local-render")
-        let finalID = try #require(w["stages"]?["final"]?["taskUUID"]?.stringValue)
+        try await withDaemon(in: dir, extraArguments: ["--providers", providers], dataDir: first.dataDir, socketPath: first.socketPath) { second, c in
+            var w = try await c.call("workflow.get", params: ["workflowUUID": .string(id)])
+            #expect(w["state"] == "awaiting_selection")
+            let variants = try #require(w["stages"]?["ideation"]?["variants"]?.arrayValue)
+            let before = waiting["stages"]?["ideation"]?["variants"]?.arrayValue ?? []
+            #expect(variants.map { $0["image"] } == before.map { $0["image"] }, "the same variants after the restart")
+            let bad = await WorkflowFixtures.error(c, "workflow.select", ["workflowUUID": .string(id), "imageUUID": .string(UUIDv4.generate())])
+            #expect(bad?.code == -32602 && bad?.field == "/imageUUID")
+            w = try await c.call("workflow.select", params: ["workflowUUID": .string(id), "imageUUID": variants[0]["image"]!["imageUUID"]!])
+            w = try await c.call("workflow.wait", params: ["workflowUUID": .string(id), "timeoutSeconds": 60])
+            #expect(w["state"] == "succeeded")
+            #expect(w["stages"]?["final"]?["model"] == "local-render")
+            let finalID = try #require(w["stages"]?["final"]?["taskUUID"]?.stringValue)
 
-        let r = try await c.call("job.reproduce", params: ["taskUUID": .string(finalID)])
-        #expect(r["identical"] == true)
-        #expect(r["images"]?.arrayValue?.first?["sha256"] == r["images"]?.arrayValue?.first?["reproducedSHA256"])
-        let refused = await WorkflowFixtures.error(c, "job.reproduce", ["taskUUID": variants[2]["taskUUID"]!])
-        #expect(refused?.stableCode == "not_reproducible")
-        #expect(refused?.message.contains("sketch does not reproduce images from a seed") == true)
+            let r = try await c.call("job.reproduce", params: ["taskUUID": .string(finalID)])
+            #expect(r["identical"] == true)
+            #expect(r["images"]?.arrayValue?.first?["sha256"] == r["images"]?.arrayValue?.first?["reproducedSHA256"])
+            let refused = await WorkflowFixtures.error(c, "job.reproduce", ["taskUUID": variants[2]["taskUUID"]!])
+            #expect(refused?.stableCode == "not_reproducible")
+            #expect(refused?.message.contains("sketch does not reproduce images from a seed") == true)
 
-        let listed = try await c.call("workflow.list", params: ["state": "succeeded"])
-        #expect(listed["workflows"]?.arrayValue?.first?["workflowUUID"] == .string(id))
-        try await c.close()
-        await second.terminate()
+            let listed = try await c.call("workflow.list", params: ["state": "succeeded"])
+            #expect(listed["workflows"]?.arrayValue?.first?["workflowUUID"] == .string(id))
+        }
     }
 
     /// When no seed-honouring model can take a reference, the workflow is refused with no_route and every model's
@@ -185,62 +182,58 @@ struct WorkflowIntegrationTests {
                 WorkflowFixtures.localModel("sketch", seedHonored: false, refs: 4), WorkflowFixtures.localModel("seedy", seedHonored: true, refs: 0),
             ])
         // The built-in renderer (which takes references) is not allowed for "auto".
-        let daemon = try await DaemonProcess.start(in: dir, allowBuiltin: false, extraArguments: ["--providers", providers])
-        defer { Task { await daemon.terminate() } }
-        let c = try await daemon.client()
-        let e = await WorkflowFixtures.error(c, "workflow.submit", ["positivePrompt": "a paper boat", "ideation": ["count": 2, "model": "sketch"]])
-        #expect(e?.code == -32003)
-        #expect(e?.stableCode == "no_route")
-        #expect(e?.data?["stage"] == "final")
-        let rejections = try #require(e?.data?["rejections"]?.objectValue)
-        #expect(rejections["sketch"]?.stringValue?.hasPrefix("ignores_seed") == true)
-        #expect(rejections["seedy"]?.stringValue == "too_many_references: 1 > 0")
-        #expect(rejections["local-render"]?.stringValue?.hasPrefix("builtin_not_allowed") == true)
-        let jobs = try await c.list(limit: 10)
-        #expect(jobs.jobs.isEmpty, "nothing was submitted")
-        try await c.close()
-        await daemon.terminate()
+        try await withDaemon(in: dir, allowBuiltin: false, extraArguments: ["--providers", providers]) { daemon, c in
+            let e = await WorkflowFixtures.error(c, "workflow.submit", ["positivePrompt": "a paper boat", "ideation": ["count": 2, "model": "sketch"]])
+            #expect(e?.code == -32003)
+            #expect(e?.stableCode == "no_route")
+            #expect(e?.data?["stage"] == "final")
+            let rejections = try #require(e?.data?["rejections"]?.objectValue)
+            #expect(rejections["sketch"]?.stringValue?.hasPrefix("ignores_seed") == true)
+            #expect(rejections["seedy"]?.stringValue == "too_many_references: 1 > 0")
+            #expect(rejections["local-render"]?.stringValue?.hasPrefix("builtin_not_allowed") == true)
+            let jobs = try await c.list(limit: 10)
+            #expect(jobs.jobs.isEmpty, "nothing was submitted")
+        }
     }
 
     /// `atelier ideate --pick`, `atelier recipe`, `atelier submit --recipe`, `atelier reproduce`.
     @Test func cliIdeateRecipeSubmitRecipeReproduce() async throws {
         let dir = TempDir("wf-cli")
         defer { dir.cleanup() }
-        let daemon = try await DaemonProcess.start(in: dir)
-        defer { Task { await daemon.terminate() } }
-        let sock = ["--socket", daemon.socketPath]
-        let out = dir.path + "/final.png"
-        let r = try await runCommand(
-            PackagePaths.atelier,
-            ["ideate", "a tin robot", "--variants", "2", "--pick", "2", "--width", "256", "--height", "256", "--seed", "5", "--out", out, "--json"]
-                + sock)
-        #expect(r.status == 0, "stderr: \(r.stderr)")
-        let w = try JSONParser.parse(r.stdout)
-        #expect(w["state"] == "succeeded")
-        #expect(w["stages"]?["selection"]?["variantIndex"] == 1)
-        let finalID = try #require(w["stages"]?["final"]?["taskUUID"]?.stringValue)
-        #expect(FileManager.default.fileExists(atPath: out))
+        try await withDaemon(in: dir) { daemon, _ in
+            let sock = ["--socket", daemon.socketPath]
+            let out = dir.path + "/final.png"
+            let r = try await runCommand(
+                PackagePaths.atelier,
+                ["ideate", "a tin robot", "--variants", "2", "--pick", "2", "--width", "256", "--height", "256", "--seed", "5", "--out", out, "--json"]
+                    + sock)
+            #expect(r.status == 0, "stderr: \(r.stderr)")
+            let w = try JSONParser.parse(r.stdout)
+            #expect(w["state"] == "succeeded")
+            #expect(w["stages"]?["selection"]?["variantIndex"] == 1)
+            let finalID = try #require(w["stages"]?["final"]?["taskUUID"]?.stringValue)
+            #expect(FileManager.default.fileExists(atPath: out))
 
-        let human = try await runCommand(
-            PackagePaths.atelier, ["ideate", "a tin robot", "--variants", "2", "--pick", "first", "--width", "256", "--height", "256"] + sock)
-        #expect(human.status == 0, "stderr: \(human.stderr)")
-        #expect(human.stderr.contains("variant 1/2"))
-        #expect(human.stdout.contains("recipe"))
-        #expect(human.stdout.contains("cost"))
+            let human = try await runCommand(
+                PackagePaths.atelier, ["ideate", "a tin robot", "--variants", "2", "--pick", "first", "--width", "256", "--height", "256"] + sock)
+            #expect(human.status == 0, "stderr: \(human.stderr)")
+            #expect(human.stderr.contains("variant 1/2"))
+            #expect(human.stdout.contains("recipe"))
+            #expect(human.stdout.contains("cost"))
 
-        let recipePath = dir.path + "/recipe.json"
-        let rec = try await runCommand(PackagePaths.atelier, ["recipe", finalID, "--out", recipePath] + sock)
-        #expect(rec.status == 0, "stderr: \(rec.stderr)")
-        let doc = try JSONParser.parse(try String(contentsOfFile: recipePath, encoding: .utf8))
-        #expect(doc["seed"] == 5 && doc["model"] == "local-render")
-        let sub = try await runCommand(PackagePaths.atelier, ["submit", "--recipe", recipePath, "--wait", "--json"] + sock)
-        #expect(sub.status == 0, "stderr: \(sub.stderr)")
-        let job = try Job(json: try JSONParser.parse(sub.stdout))
-        #expect(job.results.first?.sha256 == doc["results"]?.arrayValue?.first?["sha256"]?.stringValue, "the recipe makes the same image")
+            let recipePath = dir.path + "/recipe.json"
+            let rec = try await runCommand(PackagePaths.atelier, ["recipe", finalID, "--out", recipePath] + sock)
+            #expect(rec.status == 0, "stderr: \(rec.stderr)")
+            let doc = try JSONParser.parse(try String(contentsOfFile: recipePath, encoding: .utf8))
+            #expect(doc["seed"] == 5 && doc["model"] == "local-render")
+            let sub = try await runCommand(PackagePaths.atelier, ["submit", "--recipe", recipePath, "--wait", "--json"] + sock)
+            #expect(sub.status == 0, "stderr: \(sub.stderr)")
+            let job = try Job(json: try JSONParser.parse(sub.stdout))
+            #expect(job.results.first?.sha256 == doc["results"]?.arrayValue?.first?["sha256"]?.stringValue, "the recipe makes the same image")
 
-        let rep = try await runCommand(PackagePaths.atelier, ["reproduce", finalID] + sock)
-        #expect(rep.status == 0, "stdout: \(rep.stdout) stderr: \(rep.stderr)")
-        #expect(rep.stdout.contains("identical: true"))
-        await daemon.terminate()
+            let rep = try await runCommand(PackagePaths.atelier, ["reproduce", finalID] + sock)
+            #expect(rep.status == 0, "stdout: \(rep.stdout) stderr: \(rep.stderr)")
+            #expect(rep.stdout.contains("identical: true"))
+        }
     }
 }

@@ -55,27 +55,23 @@ struct WorkflowWebhookTests {
     /// The delivery address policy applies to every job, whoever creates it: a workflow naming a metadata address
     /// is refused at workflow.submit, before anything is stored or spent.
     @Test func forbiddenWebhookAddressIsRefusedAtWorkflowSubmit() async throws {
-        let dir = TempDir("wf-ssrf")
-        defer { dir.cleanup() }
-        let daemon = try await DaemonProcess.start(in: dir)
-        defer { Task { await daemon.terminate() } }
-        let client = try await daemon.client()
-        let id = UUIDv4.generate()
-        let e = await rpcError {
-            _ = try await client.call(
-                "workflow.submit",
-                params: [
-                    "workflowUUID": .string(id), "positivePrompt": "x", "width": 256, "height": 256,
-                    "ideation": ["count": 1, "model": "local-render"], "final": ["model": "local-render"],
-                    "webhookURL": "http://169.254.169.254/latest/meta-data",
-                ])
+        try await withDaemon("wf-ssrf") { daemon, client in
+            let id = UUIDv4.generate()
+            let e = await rpcError {
+                _ = try await client.call(
+                    "workflow.submit",
+                    params: [
+                        "workflowUUID": .string(id), "positivePrompt": "x", "width": 256, "height": 256,
+                        "ideation": ["count": 1, "model": "local-render"], "final": ["model": "local-render"],
+                        "webhookURL": "http://169.254.169.254/latest/meta-data",
+                    ])
+            }
+            #expect(e?.stableCode == "invalid_url")
+            #expect(e?.field == "/webhookURL")
+            let gone = await rpcError { _ = try await client.call("workflow.get", params: ["workflowUUID": .string(id)]) }
+            #expect(gone?.stableCode == "not_found", "nothing was stored")
+            let jobs = try await client.list(limit: 10)
+            #expect(jobs.jobs.isEmpty, "no job was created")
         }
-        #expect(e?.stableCode == "invalid_url")
-        #expect(e?.field == "/webhookURL")
-        let gone = await rpcError { _ = try await client.call("workflow.get", params: ["workflowUUID": .string(id)]) }
-        #expect(gone?.stableCode == "not_found", "nothing was stored")
-        let jobs = try await client.list(limit: 10)
-        #expect(jobs.jobs.isEmpty, "no job was created")
-        try await client.close()
     }
 }
