@@ -2,7 +2,19 @@ import AtelierCore
 import AtelierEngine
 import Foundation
 import Logging
+import Synchronization
 import Testing
+
+/// True for the first ``claim()`` only.
+final class FirstTime: Sendable {
+    private let claimed = Mutex(false)
+    func claim() -> Bool {
+        claimed.withLock { c in
+            defer { c = true }
+            return !c
+        }
+    }
+}
 
 /// A store fault never strands a workflow: a state change the daemon makes by itself (a stage job finished) is
 /// retried until it commits, like a job's; a caller's change is refused with a retryable `store_failure` saying why.
@@ -64,8 +76,9 @@ struct WorkflowStoreFaultTests {
         // The disk fills the moment the variant's success is committed: the workflow's own state change (the variant
         // recorded, awaiting selection) is the first commit to fail.
         let faults = h.faults
+        let first = FirstTime()
         let armed = h.engine.events.subscribe(taskUUID: nil) { ev in
-            if ev.job.status == .succeeded, ev.job.task.tags[WorkflowSpec.Tag.workflow] != nil { faults.failCommits(with: .SQLITE_FULL) }
+            if ev.job.status == .succeeded, ev.job.task.tags[WorkflowSpec.Tag.workflow] != nil, first.claim() { faults.failCommits(with: .SQLITE_FULL) }
         }
         defer { h.engine.events.unsubscribe(armed) }
         let json = try await h.service.submit(try WorkflowSpec(json: JSONParser.parse(#"{"positivePrompt":"a kite","ideation":{"count":1,"model":"gem-fast"}}"#)))
