@@ -12,17 +12,19 @@ struct CrashRecoveryTests {
         defer { dir.cleanup() }
         let first = try await DaemonProcess.start(in: dir)
         let client = try await first.client()
-        var ids: [String] = []
-        for i in 0..<10 {
-            let j = try await client.submit(localTask("crash test \(i)", seed: Int64(100 + i), width: 1024, height: 1024))
-            ids.append(j.taskUUID)
-        }
-        // Make sure at least one is running when the process dies.
+        // Subscribed before submitting, so the first "running" event cannot be missed and the wait below ends.
         try await client.subscribe()
-        let h = try await client.health()
-        if h["running"]?.intValue == 0 {
-            for await n in client.notifications where n.params["event"]?.stringValue == "running" { break }
+        // Submitted together (one group commit): two run, the rest are still queued when the first starts.
+        let ids = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+            for i in 0..<10 {
+                group.addTask { (i, try await client.submit(localTask("crash test \(i)", seed: Int64(100 + i), width: 1024, height: 1024)).taskUUID) }
+            }
+            var out: [(Int, String)] = []
+            for try await x in group { out.append(x) }
+            return out.sorted { $0.0 < $1.0 }.map(\.1)
         }
+        // Killed as soon as a job is running.
+        for await n in client.notifications where n.params["event"]?.stringValue == "running" { break }
         await first.kill9()
 
         let second = try await DaemonProcess.start(in: dir, dataDir: first.dataDir, socketPath: first.socketPath)
