@@ -31,11 +31,11 @@ extension Engine {
         pump()
     }
 
-    func persist(_ job: Job, event: String? = nil, newResults: [JobResult] = []) async throws(AtelierError) {
+    func persist(_ job: Job, event: JobEventKind? = nil, newResults: [JobResult] = []) async throws(AtelierError) {
         var j = job
         j.updatedAt = .now()
-        let change = event.map { StateChange(event: $0, job: j, newResults: newResults) }
-        if let event, ["succeeded", "failed", "cancelled"].contains(event) {
+        let change = event.map { StateChange($0, job: j, newResults: newResults) }
+        if event?.finalStatus != nil {
             // Replace the reserved estimate by what the job actually cost.
             ledger.add(BudgetLedger.charge(of: j) - (j.route?.estimatedCostUSD ?? 0), task: j.task, createdAt: j.createdAt, budgets: policy.budgets)
         }
@@ -105,8 +105,8 @@ extension Engine {
                         job.route?.reasons.append("fell back to \(model.id) after \(lastError?.code.rawValue ?? "a failure")")
                     }
                     job.attempts.append(Attempt(number: job.attempts.count + 1, provider: model.provider, model: model.id, startedAt: .now()))
-                    try await persist(job, event: "running")
-                    events.publish(JobEvent(event: "running", job: job))
+                    try await persist(job, event: .running)
+                    events.publish(JobEvent(.running, job: job))
 
                     let outcome = await attempt(
                         job: job, model: model, size: size, entry: entry, provider: impl, attemptKey: UUIDv4.generate(), resumeHandle: resumeHandle)
@@ -127,10 +127,10 @@ extension Engine {
                         } else {
                             job.costUSD = costs.count == results.count ? costs.reduce(0, +) : model.estimatedCost(job.task, size: size)
                         }
-                        try await persist(job, event: "succeeded", newResults: results)
+                        try await persist(job, event: .succeeded, newResults: results)
                         recordBreaker(model.id, success: true)
-                        for r in results { events.publish(JobEvent(event: "result", job: job, result: r)) }
-                        events.publish(JobEvent(event: "succeeded", job: job))
+                        for r in results { events.publish(JobEvent(.result, job: job, result: r)) }
+                        events.publish(JobEvent(.succeeded, job: job))
                         return job
                     case .failure(let perr):
                         if perr.code == .cancelled || Task.isCancelled { return try await stopped(job) }
@@ -282,8 +282,8 @@ extension Engine {
         job.status = .failed
         job.error = error
         job.finishedAt = .now()
-        try await persist(job, event: "failed")
-        events.publish(JobEvent(event: "failed", job: job))
+        try await persist(job, event: .failed)
+        events.publish(JobEvent(.failed, job: job))
         return job
     }
 
@@ -296,8 +296,8 @@ extension Engine {
         job.status = .cancelled
         job.error = AtelierError(.cancelled, "cancelled by the caller")
         job.finishedAt = .now()
-        try await persist(job, event: "cancelled")
-        events.publish(JobEvent(event: "cancelled", job: job))
+        try await persist(job, event: .cancelled)
+        events.publish(JobEvent(.cancelled, job: job))
         return job
     }
 
@@ -309,7 +309,7 @@ extension Engine {
             job.attempts[i].endedAt = .now()
         }
         job.status = .queued
-        try await persist(job, event: "interrupted")
+        try await persist(job, event: .interrupted)
         return job
     }
 

@@ -172,7 +172,7 @@ public actor Engine {
         case .inserted(let j):
             cache.put(j)
             enqueue(j)
-            events.publish(JobEvent(event: "queued", job: j))
+            events.publish(JobEvent(.queued, job: j))
             pump()
             return j
         case .existing(let j):
@@ -309,8 +309,8 @@ public actor Engine {
             j.finishedAt = .now()
             j.updatedAt = .now()
             j.error = AtelierError(.cancelled, "cancelled by the caller")
-            try await persist(j, event: "cancelled")
-            events.publish(JobEvent(event: "cancelled", job: j))
+            try await persist(j, event: .cancelled)
+            events.publish(JobEvent(.cancelled, job: j))
             return j
         case .queued, .running:
             cancelRequested.insert(taskUUID)

@@ -155,7 +155,7 @@ struct DeliveryHarness {
         job.results = results
         job.finishedAt = Timestamp(milliseconds: clock.nowMs())
         if status != .succeeded { job.error = AtelierError(status == .failed ? .unavailable : .cancelled, "it did not work") }
-        try await store.update(job, change: StateChange(event: status.rawValue, job: job, newResults: results))
+        try await store.update(job, change: StateChange(try #require(JobEventKind(rawValue: status.rawValue)), job: job, newResults: results))
         cache.put(job)
         return job
     }
@@ -429,7 +429,7 @@ struct AddressPolicyTests {
 struct DeliveryOutboxTests {
     struct Boom: Error {}
     struct FailingHook: StoreWriteHook {
-        func write(_ change: StateChange, in db: Database) throws { if change.event == "succeeded" { throw Boom() } }
+        func write(_ change: StateChange, in db: Database) throws { if change.event == .succeeded { throw Boom() } }
     }
 
     @Test func rowsCommitInTheSameTransactionAsTheStateChange() async throws {

@@ -108,7 +108,7 @@ public final class DeliveryOutbox: StoreWriteHook {
                 createdMs: now, updatedMs: now, eventMs: eventMs, payload: payload, body: body)
         }
         switch change.event {
-        case "succeeded":
+        case .succeeded:
             let results = change.newResults.isEmpty ? job.results : change.newResults
             var uploading = Set<String>()
             for (i, r) in results.enumerated() where i < uploads.count {
@@ -132,14 +132,14 @@ public final class DeliveryOutbox: StoreWriteHook {
                         .webhook, WebhookEvent.succeeded.rawValue, url: hook, image: nil, index: nil, held: held,
                         payload: held ? JSONWriter.string(data) : nil, body: held ? nil : WebhookBody.render(.succeeded, eventMs: eventMs, data: data)))
             }
-        case "failed", "cancelled":
+        case .failed, .cancelled:
             guard let hook = task.webhookURL else { return }
-            let type: WebhookEvent = change.event == "failed" ? .failed : .cancelled
+            let type: WebhookEvent = change.event == .failed ? .failed : .cancelled
             rows.append(
                 row(
                     .webhook, type.rawValue, url: hook, image: nil, index: nil, held: false, payload: nil,
                     body: WebhookBody.render(type, eventMs: eventMs, data: WebhookBody.jobData(job))))
-        default:
+        case .queued, .running, .result, .interrupted:
             return
         }
         for r in rows { try DeliveryStore.insert(r, db) }

@@ -82,7 +82,7 @@ public actor DeliveryService: Service {
         }
         if let events {
             eventToken = events.subscribe(taskUUID: nil) { [weak self] ev in
-                guard let self, ev.job.status.isTerminal, ev.event == ev.job.status.rawValue,
+                guard let self, let finished = ev.event.finalStatus, finished == ev.job.status,
                     ev.job.task.webhookURL != nil || ev.job.task.uploadEndpoint != nil
                 else { return }
                 let id = ev.job.taskUUID

@@ -1,30 +1,6 @@
 import AtelierCore
 import Synchronization
 
-/// Something that happened to a job.
-public struct JobEvent: Sendable {
-    /// What kind of change: `queued`, `running`, `attempt`, `result`, `succeeded`, `failed`, `cancelled`.
-    public var event: String
-    /// The job after the change.
-    public var job: Job
-    /// The image this event is about (`result` events).
-    public var result: JobResult?
-
-    public init(event: String, job: Job, result: JobResult? = nil) {
-        self.event = event
-        self.job = job
-        self.result = result
-    }
-
-    /// The `job.event` notification params: `{taskUUID, status, event, result?, job}`.
-    public var json: JSONValue {
-        var o: JSONObject = ["taskUUID": .string(job.taskUUID), "status": .string(job.status.rawValue), "event": .string(event)]
-        o.append("result", ifPresent: result?.json)
-        o.append("job", job.json)
-        return .object(o)
-    }
-}
-
 /// Fans job events out to subscribers (socket connections, waiters, delivery).
 ///
 /// Subscribers are called synchronously on the publishing task and must not block; the socket server's sink

@@ -12,14 +12,14 @@ public enum Durability: String, Sendable, CaseIterable {
 
 /// A change of a job's state, as seen by write hooks.
 public struct StateChange: Sendable {
-    /// `queued`, `running`, `result`, `succeeded`, `failed`, `cancelled`, `interrupted`, or `updated`.
-    public var event: String
+    /// What happened.
+    public var event: JobEventKind
     /// The job after the change.
     public var job: Job
     /// The results stored by this change (for `succeeded`).
     public var newResults: [JobResult]
 
-    public init(event: String, job: Job, newResults: [JobResult] = []) {
+    public init(_ event: JobEventKind, job: Job, newResults: [JobResult] = []) {
         self.event = event
         self.job = job
         self.newResults = newResults

@@ -53,7 +53,7 @@ public actor WorkflowService {
         let (stream, continuation) = AsyncStream.makeStream(of: Job.self)
         feed = continuation
         subscription = engine.events.subscribe(taskUUID: nil) { ev in
-            guard ev.job.task.tags[WorkflowSpec.Tag.workflow] != nil, ev.job.status.isTerminal, ev.event != "result" else { return }
+            guard ev.job.task.tags[WorkflowSpec.Tag.workflow] != nil, ev.job.status.isTerminal, ev.event != .result else { return }
             continuation.yield(ev.job)
         }
         let unfinished = try await store.unfinished()
