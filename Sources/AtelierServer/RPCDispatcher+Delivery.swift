@@ -7,11 +7,10 @@ extension RPCDispatcher {
     static let deliveryHandlers: [String: Handler] = [
         RPCMethod.deliveryList: { d, params, _ throws(AtelierError) in
             var r = try FieldReader(params)
-            let status = try RPCDispatcher.oneOf(&r, "status", [DeliveryStatus.pending, .delivered, .failed], what: "delivery status")
-            var task: String?
-            if r.has("taskUUID") { task = try RPCDispatcher.taskUUID(&r) }
-            let kind = try RPCDispatcher.oneOf(&r, "kind", [DeliveryKind.webhook, .upload], what: "delivery kind")
-            let (limit, cursor) = try RPCDispatcher.page(&r)
+            let status = try r.enumValue("status", allowed: [DeliveryStatus.pending, .delivered, .failed], what: "delivery status")
+            let task = try r.uuid("taskUUID")
+            let kind = try r.enumValue("kind", allowed: [DeliveryKind.webhook, .upload], what: "delivery kind")
+            let (limit, cursor) = try r.page()
             try r.finish()
             let (rows, next) = try await d.delivery().list(status: status, taskUUID: task, kind: kind, limit: limit, cursor: cursor)
             return ["deliveries": .array(rows.map(\.json)), "nextCursor": next.map { .string(String($0)) } ?? .null]
@@ -24,10 +23,8 @@ extension RPCDispatcher {
         },
         RPCMethod.deliveryRetry: { d, params, _ throws(AtelierError) in
             var r = try FieldReader(params)
-            var id: String?
-            var task: String?
-            if r.has("id") { id = try RPCDispatcher.deliveryID(&r) }
-            if r.has("taskUUID") { task = try RPCDispatcher.taskUUID(&r) }
+            let id = r.has("id") ? try RPCDispatcher.deliveryID(&r) : nil
+            let task = try r.uuid("taskUUID")
             try r.finish()
             guard (id == nil) != (task == nil) else {
                 throw AtelierError(.missingField, "give exactly one of id or taskUUID", field: id == nil ? "/id" : "/taskUUID")

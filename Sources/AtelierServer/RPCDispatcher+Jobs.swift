@@ -11,38 +11,34 @@ extension RPCDispatcher {
         },
         RPCMethod.jobGet: { d, params, connection throws(AtelierError) in
             var r = try FieldReader(params)
-            let id = try RPCDispatcher.taskUUID(&r)
+            let id = try r.requiredUUID("taskUUID")
             try r.finish()
             return await d.withDeliveries(try await d.engine.job(id)).json
         },
         RPCMethod.jobWait: { d, params, connection throws(AtelierError) in
             var r = try FieldReader(params)
-            let id = try RPCDispatcher.taskUUID(&r)
-            let timeout = try r.double("timeoutSeconds") ?? 30
-            guard timeout >= 0, timeout <= 3600 else {
-                throw AtelierError(.invalidValue, "timeoutSeconds must be between 0 and 3600", field: r.pointer("timeoutSeconds"))
-            }
+            let id = try r.requiredUUID("taskUUID")
+            let timeout = try r.timeoutSeconds(default: 30)
             try r.finish()
             return await d.withDeliveries(try await d.engine.wait(id, timeoutSeconds: timeout)).json
         },
         RPCMethod.jobCancel: { d, params, connection throws(AtelierError) in
             var r = try FieldReader(params)
-            let id = try RPCDispatcher.taskUUID(&r)
+            let id = try r.requiredUUID("taskUUID")
             try r.finish()
             return try await d.engine.cancel(id).json
         },
         RPCMethod.jobList: { d, params, connection throws(AtelierError) in
             var r = try FieldReader(params)
-            let status = try RPCDispatcher.oneOf(&r, "status", JobStatus.allCases, what: "status")
-            let (limit, cursor) = try RPCDispatcher.page(&r)
+            let status = try r.enumValue("status", allowed: JobStatus.allCases, what: "status")
+            let (limit, cursor) = try r.page()
             try r.finish()
             let page = try await d.engine.list(status: status, limit: limit, cursor: cursor)
             return ["jobs": .array(page.jobs.map(\.json)), "nextCursor": page.next.map { .string(String($0)) } ?? .null]
         },
         RPCMethod.jobSubscribe: { d, params, connection throws(AtelierError) in
             var r = try FieldReader(params)
-            var id: String?
-            if r.has("taskUUID") { id = try RPCDispatcher.taskUUID(&r) }
+            let id = try r.uuid("taskUUID")
             try r.finish()
             guard let connection else { throw AtelierError(.invalidValue, "subscriptions need a socket connection") }
             if let id { _ = try await d.engine.job(id) }
@@ -58,8 +54,7 @@ extension RPCDispatcher {
         },
         RPCMethod.jobUnsubscribe: { d, params, connection throws(AtelierError) in
             var r = try FieldReader(params)
-            var id: String?
-            if r.has("taskUUID") { id = try RPCDispatcher.taskUUID(&r) }
+            let id = try r.uuid("taskUUID")
             try r.finish()
             let tokens = connection?.removeSubscriptions(taskUUID: id) ?? []
             for t in tokens { d.engine.events.unsubscribe(t) }

@@ -90,32 +90,4 @@ public struct RPCDispatcher: Sendable {
         default: throw AtelierError(.invalidType, "params must be an object for \(request.method)", field: "")
         }
     }
-
-    /// Reads the paging members of a `*.list` method: `limit` (1–1000, default 50) and the opaque `cursor`.
-    public static func page(_ r: inout FieldReader) throws(AtelierError) -> (limit: Int, cursor: Int64?) {
-        let limit = Int(try r.int("limit", in: 1...1000) ?? 50)
-        guard let c = try r.string("cursor") else { return (limit, nil) }
-        guard let v = Int64(c), v > 0 else { throw AtelierError(.invalidValue, "cursor is not one this daemon issued", field: r.pointer("cursor")) }
-        return (limit, v)
-    }
-
-    /// Reads an optional string member that must be one of `allowed` (e.g. a status filter).
-    public static func oneOf<E: RawRepresentable>(_ r: inout FieldReader, _ key: String, _ allowed: [E], what: String) throws(AtelierError) -> E?
-    where E.RawValue == String {
-        guard let s = try r.string(key) else { return nil }
-        guard let v = allowed.first(where: { $0.rawValue == s }) else {
-            throw AtelierError(
-                .invalidValue, "unknown \(what) '\(s.prefix(32))'", field: r.pointer(key), details: ["allowed": .array(allowed.map { .string($0.rawValue) })])
-        }
-        return v
-    }
-
-    /// Reads a required `taskUUID` member (a UUID v4).
-    public static func taskUUID(_ r: inout FieldReader, key: String = "taskUUID") throws(AtelierError) -> String {
-        let raw = try r.requiredString(key)
-        guard let id = UUIDv4.canonical(raw) else {
-            throw AtelierError(.invalidUUID, "\(key) must be a UUID v4, not '\(raw.prefix(64))'", field: r.pointer(key))
-        }
-        return id
-    }
 }

@@ -123,6 +123,68 @@ public struct FieldReader {
         return out
     }
 
+    /// An optional string member that must be the raw value of one of `allowed`. Otherwise fails with `code`,
+    /// `details.allowed`, and "unknown <what> 'x'" when `what` is given, else "<key> must be one of a, b, not 'x'".
+    public mutating func enumValue<E: RawRepresentable>(
+        _ key: String, allowed: [E], what: String? = nil, code: ErrorCode = .invalidValue
+    ) throws(AtelierError) -> E? where E.RawValue == String {
+        guard let s = try string(key) else { return nil }
+        if let v = allowed.first(where: { $0.rawValue == s }) { return v }
+        let names = allowed.map(\.rawValue)
+        let message = what.map { "unknown \($0) '\(s.prefix(32))'" } ?? "\(key) must be one of \(names.joined(separator: ", ")), not '\(s.prefix(32))'"
+        throw AtelierError(code, message, field: pointer(key), details: ["allowed": .array(names.map(JSONValue.string))])
+    }
+
+    /// An optional string member that must be one of the type's cases (see ``enumValue(_:allowed:what:code:)``).
+    public mutating func enumValue<E: RawRepresentable & CaseIterable>(
+        _ key: String, what: String? = nil, code: ErrorCode = .invalidValue
+    ) throws(AtelierError) -> E? where E.RawValue == String {
+        try enumValue(key, allowed: Array(E.allCases), what: what, code: code)
+    }
+
+    /// An optional UUID v4 member, in canonical (lower-case) form; `invalid_uuid` otherwise.
+    public mutating func uuid(_ key: String) throws(AtelierError) -> String? {
+        guard let raw = try string(key) else { return nil }
+        guard let id = UUIDv4.canonical(raw) else {
+            throw AtelierError(.invalidUUID, "\(key) must be a UUID v4, not '\(raw.prefix(64))'", field: pointer(key))
+        }
+        return id
+    }
+
+    /// A required UUID v4 member (see ``uuid(_:)``).
+    public mutating func requiredUUID(_ key: String) throws(AtelierError) -> String {
+        guard let id = try uuid(key) else { throw AtelierError(.missingField, "\(key) is required", field: pointer(key)) }
+        return id
+    }
+
+    /// An optional number member within `range` (`invalid_value` otherwise).
+    public mutating func double(_ key: String, in range: ClosedRange<Double>) throws(AtelierError) -> Double? {
+        guard let d = try double(key) else { return nil }
+        guard range.contains(d) else {
+            func text(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : String(x) }
+            throw AtelierError(
+                .invalidValue, "\(key) must be between \(text(range.lowerBound)) and \(text(range.upperBound))", field: pointer(key))
+        }
+        return d
+    }
+
+    /// The longest wait a request may ask for, in seconds.
+    public static let maxTimeoutSeconds: Double = 3600
+
+    /// An optional `timeoutSeconds` member (0 to ``maxTimeoutSeconds``), `value` when absent.
+    public mutating func timeoutSeconds(default value: Double) throws(AtelierError) -> Double {
+        try double("timeoutSeconds", in: 0...Self.maxTimeoutSeconds) ?? value
+    }
+
+    /// The paging members of a list request: `limit` (1–1000, default 50) and the opaque `cursor` a previous page
+    /// returned (a positive integer in a string).
+    public mutating func page() throws(AtelierError) -> (limit: Int, cursor: Int64?) {
+        let limit = Int(try int("limit", in: 1...1000) ?? 50)
+        guard let c = try string("cursor") else { return (limit, nil) }
+        guard let v = Int64(c), v > 0 else { throw AtelierError(.invalidValue, "cursor is not one this daemon issued", field: pointer("cursor")) }
+        return (limit, v)
+    }
+
     /// A reader for a nested object member, or nil when absent.
     public mutating func nested(_ key: String) throws(AtelierError) -> FieldReader? {
         guard let v = raw(key) else { return nil }
