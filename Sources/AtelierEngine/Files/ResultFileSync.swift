@@ -12,6 +12,7 @@ actor ResultFileSync {
     private let directory: String
     private var waiting: [CheckedContinuation<Void, Never>] = []
     private var running = false
+    private var directoryFD: Int32 = -1
 
     /// Syncs the file system holding `directory`.
     init(directory: String) { self.directory = directory }
@@ -39,16 +40,19 @@ actor ResultFileSync {
             let batch = waiting
             waiting = []
             let dir = directory
-            _ = try? await FileWork.run { () throws(ProviderError) -> Void in
-                let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                guard fd >= 0 else { return }
+            let known = directoryFD
+            let opened = try? await FileWork.run { () throws(ProviderError) -> Int32 in
+                let fd = known >= 0 ? known : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                guard fd >= 0 else { return -1 }
                 if let syncfs = ResultFileSync.syncfs {
                     _ = syncfs(fd)
                 } else {
                     Glibc.sync()
                 }
-                close(fd)
+                return fd
             }
+            // The descriptor stays open for the daemon's lifetime (one open instead of one per group).
+            if directoryFD < 0, let opened, opened >= 0 { directoryFD = opened }
             for c in batch { c.resume() }
         }
         running = false
