@@ -7,6 +7,13 @@ import Testing
 /// 2 MB object of 100,000 members is parsed.
 @Suite("large frames do not stall other connections", .serialized)
 struct LargeFrameTests {
+    /// Answers in the order they arrived.
+    final class Arrivals: Sendable {
+        private let names = Mutex<[String]>([])
+        func record(_ name: String) { names.withLock { $0.append(name) } }
+        var all: [String] { names.withLock { $0 } }
+    }
+
     /// `{"jsonrpc":"2.0","id":"big","method":"daemon.health","params":{"m000000":"…",…}}` with `members` members,
     /// about 2 MB for 100,000.
     static func bigFrame(members: Int) -> [UInt8] {
@@ -39,29 +46,38 @@ struct LargeFrameTests {
                 #expect(p.readLine()?.contains(#""id":"warm""#) == true)
             }
 
-            let order = Mutex<[String]>([])
-            // Read the big frame's answer concurrently; it records when it arrives.
-            let bigAnswer = Task<String?, Never> {
-                let line = await big.nextLine()
-                order.withLock { $0.append("big") }
-                return line
-            }
-            // Send the whole frame (the daemon reads it as it arrives; parsing starts at the newline).
+            let order = Arrivals()
+            // The frame without its newline first: the daemon buffers it, and parsing starts only at the newline.
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 Thread.detachNewThread {
-                    big.send(frame)
+                    big.send(Array(frame.dropLast()))
                     c.resume()
                 }
             }
-            // Each probe's health round trip must come back before the big frame's answer.
-            for (i, p) in probes.enumerated() {
-                p.send(#"{"jsonrpc":"2.0","id":"h\#(i)","method":"daemon.health"}"#)
-                let line = await p.nextLine()
+            // Every answer is read as it arrives, and its arrival recorded.
+            let bigAnswer = Task<String?, Never> {
+                let line = await big.nextLine()
+                order.record("big")
+                return line
+            }
+            let probeAnswers = probes.enumerated().map { (i, p) in
+                Task<String?, Never> {
+                    let line = await p.nextLine()
+                    order.record("h\(i)")
+                    return line
+                }
+            }
+            // The newline starts the parse; the four health requests follow at once, so they are in the daemon while
+            // it parses (a parse on the event loop would hold the probes sharing its loop until it is done).
+            big.send([0x0A])
+            for (i, p) in probes.enumerated() { p.send(#"{"jsonrpc":"2.0","id":"h\#(i)","method":"daemon.health"}"#) }
+            for (i, t) in probeAnswers.enumerated() {
+                let line = await t.value
                 #expect(line?.contains(#""id":"h\#(i)""#) == true, "probe \(i): \(line?.prefix(200) ?? "nil")")
-                order.withLock { $0.append("h\(i)") }
             }
             let answer = await bigAnswer.value
-            #expect(order.withLock { $0 } == ["h0", "h1", "h2", "h3", "big"], "health answers first, then the large frame's")
+            let arrived = order.all
+            #expect(arrived.count == 5 && arrived.last == "big", "every health answer first, then the large frame's: \(arrived)")
             // The large frame was parsed and answered properly: params of daemon.health take no members.
             let parsed = try JSONParser.parse(try #require(answer))
             #expect(parsed["id"] == "big")
