@@ -15,7 +15,7 @@ public actor Engine {
     /// Current job states for synchronous reads (the socket server's `job.get` fast path).
     public nonisolated let cache: JobCache
     /// Job events (socket subscriptions, waiters, delivery).
-    public nonisolated let events: EventBus
+    public nonisolated let events: EventBus<JobEvent>
     /// When the engine was created.
     public nonisolated let startedAt: ContinuousClock.Instant
 
@@ -247,31 +247,10 @@ public actor Engine {
     public nonisolated func wait(_ taskUUID: String, timeoutSeconds: Double) async throws(AtelierError) -> Job {
         let current = try await job(taskUUID)
         if current.status.isTerminal || timeoutSeconds <= 0 { return current }
-        let stream = AsyncStream<Job> { cont in
-            let token = events.subscribe(taskUUID: taskUUID) { ev in
-                if ev.job.status.isTerminal {
-                    cont.yield(ev.job)
-                    cont.finish()
-                }
-            }
-            cont.onTermination = { [events] _ in events.unsubscribe(token) }
-        }
-        // Re-check after subscribing: the job may have finished in between.
-        if let j = cache.job(taskUUID), j.status.isTerminal { return j }
-        let result: Job? = await withTaskGroup(of: Job?.self) { group in
-            group.addTask {
-                for await j in stream { return j }
-                return nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: .milliseconds(Int64(timeoutSeconds * 1000)))
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        if let result { return result }
+        let finished = await events.first(
+            of: taskUUID, timeout: .milliseconds(Int64(timeoutSeconds * 1000)), where: { $0.job.status.isTerminal },
+            unlessSettled: { cache.job(taskUUID)?.status.isTerminal == true })  // it may have finished before the subscription
+        if let finished { return finished.job }
         return try await job(taskUUID)
     }
 

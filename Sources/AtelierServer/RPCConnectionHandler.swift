@@ -8,7 +8,7 @@ import Synchronization
 /// Per-connection state shared with asynchronous work: the channel for writes and the subscriptions.
 final class ConnectionState: RPCConnection {
     let channel: any Channel
-    private let subscriptions = Mutex<[(EventBus.Token, String?)]>([])
+    private let subscriptions = Mutex<[(EventBus<JobEvent>.Token, String?)]>([])
 
     init(channel: any Channel) { self.channel = channel }
 
@@ -17,11 +17,11 @@ final class ConnectionState: RPCConnection {
         channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
     }
 
-    func addSubscription(_ token: EventBus.Token, taskUUID: String?) {
+    func addSubscription(_ token: EventBus<JobEvent>.Token, taskUUID: String?) {
         subscriptions.withLock { $0.append((token, taskUUID)) }
     }
 
-    func removeSubscriptions(taskUUID: String?) -> [EventBus.Token] {
+    func removeSubscriptions(taskUUID: String?) -> [EventBus<JobEvent>.Token] {
         subscriptions.withLock { subs in
             let (gone, kept) = (subs.filter { taskUUID == nil || $0.1 == taskUUID }, subs.filter { !(taskUUID == nil || $0.1 == taskUUID) })
             subs = kept

@@ -7,9 +7,9 @@ public protocol RPCConnection: AnyObject, Sendable {
     /// Sends one server notification line.
     func push(_ bytes: [UInt8])
     /// Remembers a subscription so it is cancelled when the connection closes.
-    func addSubscription(_ token: EventBus.Token, taskUUID: String?)
+    func addSubscription(_ token: EventBus<JobEvent>.Token, taskUUID: String?)
     /// Removes subscriptions for `taskUUID` (nil: all); returns how many were removed.
-    func removeSubscriptions(taskUUID: String?) -> [EventBus.Token]
+    func removeSubscriptions(taskUUID: String?) -> [EventBus<JobEvent>.Token]
 }
 
 /// The services behind the socket. Features add their service here (with a default) and their methods in an

@@ -31,14 +31,14 @@ public actor DeliveryService: Service {
     let wakeup: DeliveryWakeup
     let logger: Logger
     let cache: JobCache?
-    let events: EventBus?
+    let events: EventBus<JobEvent>?
 
     private var inflightByHost: [String: Int] = [:]
     private var inflightTotal = 0
     private var finished: [DeliveryStore.Outcome] = []
     private var refreshQueue: Set<String> = []
     private var refreshing = false
-    private var eventToken: EventBus.Token?
+    private var eventToken: EventBus<JobEvent>.Token?
     private var started = false
     private nonisolated let stopRequested = StopFlag()
     /// Counters since start: attempts made, delivered, given up.
@@ -51,7 +51,7 @@ public actor DeliveryService: Service {
     ///   - cache, events: the engine's, to keep jobs' `deliveries` current.
     public init(
         outbox: DeliveryOutbox, jobStore: JobStore, secret: WebhookSecret, secretSource: WebhookSecret.Source = .file,
-        transport: (any DeliveryTransport)? = nil, resolver: AddressGuard.Resolver? = nil, cache: JobCache? = nil, events: EventBus? = nil,
+        transport: (any DeliveryTransport)? = nil, resolver: AddressGuard.Resolver? = nil, cache: JobCache? = nil, events: EventBus<JobEvent>? = nil,
         logger: Logger
     ) {
         self.configuration = outbox.configuration

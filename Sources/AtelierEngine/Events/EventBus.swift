@@ -1,29 +1,39 @@
 import AtelierCore
 import Synchronization
 
-/// Fans job events out to subscribers (socket connections, waiters, delivery).
+/// An event about one subject (a job, a workflow), so that a listener can follow one subject's events.
+public protocol SubjectEvent: Sendable {
+    /// What the event is about: a taskUUID, a workflowUUID.
+    var subject: String { get }
+}
+
+/// Fans events out to in-process subscribers: the engine's job events (``Engine/events``: socket subscriptions,
+/// `job.wait`, delivery, workflows) and the workflow service's (``WorkflowService/events``: `workflow.wait`, tests).
+/// Events are published after the change they report is committed. For consequences that must survive a crash, use a
+/// write hook (``StoreWriteHook``, ``WorkflowWriteHook``), which runs inside the change's transaction, instead.
 ///
-/// Subscribers are called synchronously on the publishing task and must not block; the socket server's sink
-/// only enqueues a write on its channel.
-public final class EventBus: Sendable {
+/// Subscribers are called synchronously on the publishing task and must not block; the socket server's sink only
+/// enqueues a write on its channel.
+public final class EventBus<Event: SubjectEvent>: Sendable {
     /// A registration; pass it to ``unsubscribe(_:)``.
     public struct Token: Hashable, Sendable { let raw: UInt64 }
 
     private struct Subscriber: Sendable {
-        var taskUUID: String?
-        var sink: @Sendable (JobEvent) -> Void
+        var subject: String?
+        var sink: @Sendable (Event) -> Void
     }
 
     private let state = Mutex<(next: UInt64, subscribers: [UInt64: Subscriber])>((1, [:]))
 
+    /// A bus without subscribers.
     public init() {}
 
-    /// Calls `sink` for every event of job `taskUUID`, or of every job when nil.
-    public func subscribe(taskUUID: String?, _ sink: @escaping @Sendable (JobEvent) -> Void) -> Token {
+    /// Calls `sink` for every event about `subject`, or about every subject when nil.
+    public func subscribe(_ subject: String?, _ sink: @escaping @Sendable (Event) -> Void) -> Token {
         state.withLock { s in
             let id = s.next
             s.next += 1
-            s.subscribers[id] = Subscriber(taskUUID: taskUUID, sink: sink)
+            s.subscribers[id] = Subscriber(subject: subject, sink: sink)
             return Token(raw: id)
         }
     }
@@ -37,10 +47,61 @@ public final class EventBus: Sendable {
     public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 
     /// Delivers `event` to the matching subscribers.
-    public func publish(_ event: JobEvent) {
+    public func publish(_ event: Event) {
         let sinks = state.withLock { s in
-            s.subscribers.values.filter { $0.taskUUID == nil || $0.taskUUID == event.job.taskUUID }.map(\.sink)
+            s.subscribers.values.filter { $0.subject == nil || $0.subject == event.subject }.map(\.sink)
         }
         for sink in sinks { sink(event) }
+    }
+
+    /// Waits for the first event about `subject` that `matches`, for at most `timeout`.
+    ///
+    /// `settled` is asked once the subscription is in place, so that nothing published in between is missed: when it
+    /// answers true (the caller's condition already holds, e.g. the job finished before the wait began), this returns
+    /// nil at once. The subscription ends when this returns, whichever way.
+    /// - Returns: the event, or nil when `settled` answered true or the timeout passed first (read the subject's state
+    ///   again then).
+    public func first<E: Error>(
+        of subject: String, timeout: Duration, where matches: @escaping @Sendable (Event) -> Bool,
+        unlessSettled settled: () async throws(E) -> Bool
+    ) async throws(E) -> Event? {
+        let (stream, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(1))
+        let token = subscribe(subject) { event in
+            guard matches(event) else { return }
+            continuation.yield(event)
+            continuation.finish()
+        }
+        defer {
+            unsubscribe(token)
+            continuation.finish()
+        }
+        if try await settled() || timeout <= .zero { return nil }
+        return await withTaskGroup(of: Event?.self) { group in
+            group.addTask {
+                for await event in stream { return event }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+}
+
+extension EventBus where Event == JobEvent {
+    /// Calls `sink` for every event of job `taskUUID`, or of every job when nil.
+    public func subscribe(taskUUID: String?, _ sink: @escaping @Sendable (JobEvent) -> Void) -> Token {
+        subscribe(taskUUID, sink)
+    }
+}
+
+extension EventBus where Event == WorkflowEvent {
+    /// Calls `sink` for every event of workflow `workflowUUID`, or of every workflow when nil.
+    public func subscribe(workflowUUID: String?, _ sink: @escaping @Sendable (WorkflowEvent) -> Void) -> Token {
+        subscribe(workflowUUID, sink)
     }
 }

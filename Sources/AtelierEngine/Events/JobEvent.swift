@@ -31,13 +31,15 @@ public enum JobEventKind: String, Sendable, Hashable, CaseIterable {
 }
 
 /// Something that happened to a job (published after the change is committed).
-public struct JobEvent: Sendable {
+public struct JobEvent: SubjectEvent {
     /// What kind of change.
     public var event: JobEventKind
     /// The job after the change.
     public var job: Job
     /// The image this event is about (`result` events).
     public var result: JobResult?
+    /// The job's taskUUID.
+    public var subject: String { job.taskUUID }
 
     /// An event about `job`; `result` for `result` events.
     public init(_ event: JobEventKind, job: Job, result: JobResult? = nil) {

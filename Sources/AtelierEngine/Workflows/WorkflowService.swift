@@ -19,7 +19,7 @@ import Logging
 ///   `cancel`) is refused with a retryable `store_failure` saying why instead, so the caller decides.
 public actor WorkflowService {
     /// Workflow events (`workflow.wait`, the webhook sender).
-    public nonisolated let events = WorkflowEventBus()
+    public nonisolated let events = EventBus<WorkflowEvent>()
 
     let engine: Engine
     let store: WorkflowStore
@@ -33,7 +33,7 @@ public actor WorkflowService {
     private var retries: [String: Int] = [:]
     /// Set by ``stop()``: store retries give up (the next start reconciles from the last committed state).
     private var stopping = false
-    private var subscription: EventBus.Token?
+    private var subscription: EventBus<JobEvent>.Token?
     private var consumer: Task<Void, Never>?
     private var feed: AsyncStream<Job>.Continuation?
 
@@ -170,22 +170,9 @@ public actor WorkflowService {
     public nonisolated func wait(_ id: String, timeoutSeconds: Double) async throws(AtelierError) -> JSONValue {
         let current = try await workflow(id)
         if current.state.isResting || timeoutSeconds <= 0 { return await render(current) }
-        let stream = AsyncStream<Void> { cont in
-            let token = events.subscribe(workflowUUID: id) { ev in
-                if ev.workflow.state.isResting {
-                    cont.yield(())
-                    cont.finish()
-                }
-            }
-            cont.onTermination = { [events] _ in events.unsubscribe(token) }
-        }
-        if try await workflow(id).state.isResting { return try await get(id) }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { for await _ in stream { return } }
-            group.addTask { try? await Task.sleep(for: .milliseconds(Int64(timeoutSeconds * 1000))) }
-            await group.next()
-            group.cancelAll()
-        }
+        _ = try await events.first(
+            of: id, timeout: .milliseconds(Int64(timeoutSeconds * 1000)), where: { $0.workflow.state.isResting },
+            unlessSettled: { () async throws(AtelierError) -> Bool in try await workflow(id).state.isResting })
         return try await get(id)
     }
 
