@@ -110,14 +110,7 @@ struct TaskOptions: ParsableArguments {
         req.append("maxCostUSD", ifPresent: maxCost.map(JSONValue.number))
         if !req.isEmpty { o.append("requirements", .object(req)) }
         o.append("phase", ifPresent: phase.map(JSONValue.string))
-        if !tags.isEmpty {
-            var t = JSONObject()
-            for tag in tags {
-                guard let eq = tag.firstIndex(of: "=") else { throw ValidationError("--tag must be key=value, not '\(tag)'") }
-                t.append(String(tag[..<eq]), .string(String(tag[tag.index(after: eq)...])))
-            }
-            o.append("tags", .object(t))
-        }
+        o.append("tags", ifPresent: try OptionValues.tags(tags))
         o.append("webhookURL", ifPresent: webhookURL.map(JSONValue.string))
         if uploadEndpoints.count == 1 {
             o.append("uploadEndpoint", .string(uploadEndpoints[0]))

@@ -45,14 +45,7 @@ struct Ideate: AsyncParsableCommand {
         o.append("resolution", ifPresent: resolution.map(JSONValue.string))
         var ideation: JSONObject = ["count": .int(Int64(variants))]
         ideation.append("model", ifPresent: ideationModel.map(JSONValue.string))
-        if !tags.isEmpty {
-            var t = JSONObject()
-            for tag in tags {
-                guard let eq = tag.firstIndex(of: "=") else { throw ValidationError("--tag must be key=value, not '\(tag)'") }
-                t.append(String(tag[..<eq]), .string(String(tag[tag.index(after: eq)...])))
-            }
-            ideation.append("tags", .object(t))
-        }
+        ideation.append("tags", ifPresent: try OptionValues.tags(tags))
         o.append("ideation", .object(ideation))
         o.append("selection", ["mode": .string(mode)])
         var final = JSONObject()

@@ -98,12 +98,7 @@ struct List: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let status = try self.status.map { s in
-                guard let v = JobStatus(rawValue: s) else {
-                    throw ValidationError("--status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", ")), not '\(s)'")
-                }
-                return v
-            }
+            let status: JobStatus? = try OptionValues.choice("--status", self.status)
             let page = try await global.withClient { try await $0.list(status: status, limit: limit, cursor: cursor) }
             if global.json {
                 Output.printJSON(["jobs": .array(page.jobs.map(\.json)), "nextCursor": page.nextCursor.map(JSONValue.string) ?? .null])

@@ -90,12 +90,7 @@ struct WorkflowCommand: AsyncParsableCommand {
 
         func run() async throws {
             do {
-                let state = try self.state.map { s in
-                    guard let v = WorkflowState(rawValue: s) else {
-                        throw ValidationError("--state must be one of \(WorkflowState.allCases.map(\.rawValue).joined(separator: ", ")), not '\(s)'")
-                    }
-                    return v
-                }
+                let state: WorkflowState? = try OptionValues.choice("--state", self.state)
                 let page = try await global.withClient { try await $0.workflows(state: state, limit: limit, cursor: cursor) }
                 if global.json {
                     Output.printJSON(["workflows": .array(page.workflows), "nextCursor": page.nextCursor.map(JSONValue.string) ?? .null])
