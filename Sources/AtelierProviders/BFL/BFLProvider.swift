@@ -41,7 +41,7 @@ public struct BFLProvider: Provider {
 
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
         try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
-            guard let key = request.credentials?.secret, !key.isEmpty else { throw missingKey(id) }
+            let key = try request.requireKey(provider: id)
             var waiter = PollWaiter(clock: clock, backoff: backoff, totalSeconds: totalTimeoutSeconds)
             var jobs: [BFLCodec.Job] = []
             for i in 0..<max(request.task.numberResults, 1) {
@@ -59,7 +59,7 @@ public struct BFLProvider: Provider {
 
     public func resume(handle: String, request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
         try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
-            guard let key = request.credentials?.secret, !key.isEmpty else { throw missingKey(id) }
+            let key = try request.requireKey(provider: id)
             guard let jobs = BFLCodec.jobs(fromHandle: handle) else {
                 throw ProviderError(.badUpstream, "the recorded BFL handle cannot be read")
             }

@@ -35,7 +35,7 @@ public struct GeminiProvider: Provider {
 
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
         try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
-            guard let key = request.credentials?.secret, !key.isEmpty else { throw missingKey(id) }
+            let key = try request.requireKey(provider: id)
             let n = max(request.task.numberResults, 1)
             if n == 1 { return [try await one(request, key: key, index: 0)] }
             let results = await withTaskGroup(of: (Int, Result<GeneratedImage, ProviderError>).self) { group in

@@ -44,7 +44,7 @@ public struct RunwareProvider: Provider {
 
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
         try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
-            guard let key = request.credentials?.secret, !key.isEmpty else { throw missingKey(id) }
+            let key = try request.requireKey(provider: id)
             let taskUUID = request.attemptKey
             // The handle is known before submitting: record it first, so a crash at any later point resumes by
             // polling and never pays twice. A resume of a task that never reached Runware ends in "not found".
@@ -74,7 +74,7 @@ public struct RunwareProvider: Provider {
 
     public func resume(handle: String, request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
         try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
-            guard let key = request.credentials?.secret, !key.isEmpty else { throw missingKey(id) }
+            let key = try request.requireKey(provider: id)
             var waiter = PollWaiter(clock: clock, backoff: backoff, totalSeconds: totalTimeoutSeconds)
             let initial = RunwareCodec.PollState(successes: [], processing: 0, alreadySubmitted: true)
             let results = try await poll(
