@@ -1,36 +1,35 @@
 import AtelierCore
 import Foundation
 
-/// The keys the fakes accept. Tests use fresh random ones (so a leak is unambiguous when searched for);
-/// `atelier-fakes` uses fixed, obviously fake ones unless told otherwise.
+/// The keys the fakes accept, by provider kind. Tests use fresh random ones (so a leak is unambiguous when searched
+/// for); `atelier-fakes` uses fixed, obviously fake ones unless told otherwise. A kind without a key (A1111 without
+/// Basic auth) is absent.
 public struct FakeKeys: Sendable, Equatable {
-    public var gemini: String
-    public var runware: String
-    public var bfl: String
-    /// `user:pass` for the A1111 fake's Basic auth, or nil for none.
-    public var a1111: String?
+    /// The keys by provider kind.
+    public var byKind: [ProviderKind: String]
 
-    public init(gemini: String, runware: String, bfl: String, a1111: String?) {
-        self.gemini = gemini
-        self.runware = runware
-        self.bfl = bfl
-        self.a1111 = a1111
+    public init(_ byKind: [ProviderKind: String]) { self.byKind = byKind }
+
+    /// The key of `kind`, if it has one.
+    public subscript(kind: ProviderKind) -> String? {
+        get { byKind[kind] }
+        set { byKind[kind] = newValue }
     }
 
-    /// Fresh, distinctive keys.
+    /// Fresh, distinctive keys for every registered fake.
     public static func random() -> FakeKeys {
-        func k(_ p: String) -> String { p + "-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
-        return FakeKeys(gemini: k("AQ.fakegemini"), runware: k("fakerunware"), bfl: k("fakebfl"), a1111: "atelier:" + k("fakesdpass"))
+        FakeKeys(Dictionary(uniqueKeysWithValues: FakeRegistration.all.compactMap { r in r.randomKey().map { (r.kind, $0) } }))
     }
 
     /// The fixed keys of the demo's simulation (not secrets: they only open the loopback fakes).
     public static let simulation = FakeKeys(
-        gemini: "SIMULATION-gemini-key", runware: "SIMULATION-runware-key", bfl: "SIMULATION-bfl-key", a1111: "atelier:SIMULATION-sd-pass")
+        Dictionary(uniqueKeysWithValues: FakeRegistration.all.compactMap { r in r.simulationKey.map { (r.kind, $0) } }))
 
     /// Every secret, in every form it may take on the wire (the whole value, base64 of it, the password half).
     public var secretForms: [String] {
         var out: [String] = []
-        for s in [gemini, runware, bfl, a1111].compactMap({ $0 }) {
+        for r in FakeRegistration.all {
+            guard let s = byKind[r.kind] else { continue }
             out.append(s)
             out.append(Data(s.utf8).base64EncodedString())
             if let colon = s.firstIndex(of: ":") { out.append(String(s[s.index(after: colon)...])) }
@@ -39,62 +38,69 @@ public struct FakeKeys: Sendable, Equatable {
     }
 }
 
-/// All four fakes, started together.
+/// Every registered fake (``FakeRegistration/all``), started together.
 public final class FakeProviders: Sendable {
     public let keys: FakeKeys
-    public let gemini: GeminiFake
-    public let runware: RunwareFake
-    public let bfl: BFLFake
-    public let a1111: A1111Fake
+    /// The running fakes, in registration order.
+    public let all: [any FakeProvider]
 
-    /// The fakes by provider id.
-    public var all: [any FakeProvider] { [gemini, runware, bfl, a1111] }
-
-    private init(keys: FakeKeys, gemini: GeminiFake, runware: RunwareFake, bfl: BFLFake, a1111: A1111Fake) {
+    private init(keys: FakeKeys, all: [any FakeProvider]) {
         self.keys = keys
-        self.gemini = gemini
-        self.runware = runware
-        self.bfl = bfl
-        self.a1111 = a1111
+        self.all = all
     }
 
-    /// Starts the four fakes on ephemeral loopback ports.
+    /// The running fake of type `F`.
+    public func fake<F: FakeProvider>(_ type: F.Type = F.self) -> F {
+        guard let f = all.lazy.compactMap({ $0 as? F }).first else { preconditionFailure("no \(F.self) is registered") }
+        return f
+    }
+
+    /// The running fake of `kind`, if one is registered.
+    public subscript(kind: ProviderKind) -> (any FakeProvider)? {
+        all.first { $0.name == kind.rawValue }
+    }
+
+    /// The Gemini fake.
+    public var gemini: GeminiFake { fake() }
+    /// The Runware fake.
+    public var runware: RunwareFake { fake() }
+    /// The BFL fake.
+    public var bfl: BFLFake { fake() }
+    /// The AUTOMATIC1111 fake.
+    public var a1111: A1111Fake { fake() }
+
+    /// Starts every registered fake on ephemeral loopback ports.
     /// - Parameters:
     ///   - runwarePolls, bflPolls: polls answered `processing` / `Pending` before a generation finishes.
     public static func start(
         keys: FakeKeys = .random(), runwarePolls: Int = 2, bflPolls: Int = 2, geminiRetryDelay: String = "0.2s", echoKeysInErrors: Bool = false
     ) async throws -> FakeProviders {
-        let g = try await GeminiFake.start(apiKey: keys.gemini, rateLimitRetryDelay: geminiRetryDelay, echoKeyInErrors: echoKeysInErrors)
-        let r = try await RunwareFake.start(apiKey: keys.runware, pollsBeforeDone: runwarePolls, echoKeyInErrors: echoKeysInErrors)
-        let b = try await BFLFake.start(apiKey: keys.bfl, pollsBeforeReady: bflPolls, echoKeyInErrors: echoKeysInErrors)
-        let a = try await A1111Fake.start(credentials: keys.a1111)
-        return FakeProviders(keys: keys, gemini: g, runware: r, bfl: b, a1111: a)
+        let options = FakeOptions(
+            runwarePolls: runwarePolls, bflPolls: bflPolls, geminiRetryDelay: geminiRetryDelay, echoKeysInErrors: echoKeysInErrors)
+        var started: [any FakeProvider] = []
+        do {
+            for r in FakeRegistration.all { started.append(try await r.start(keys[r.kind], options)) }
+        } catch {
+            for f in started { await f.shutdown() }
+            throw error
+        }
+        return FakeProviders(keys: keys, all: started)
     }
 
     /// Base URLs by provider id.
     public var baseURLs: [String: String] {
-        ["gemini": gemini.baseURL, "runware": runware.baseURL, "bfl": bfl.baseURL, "a1111": a1111.baseURL]
+        Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0.baseURL) })
     }
 
-    /// The daemon environment for the given providers: each key variable and `ATELIER_<ID>_BASE_URL`.
-    /// `keyOverrides` replaces a key (e.g. a wrong one, to provoke an auth error).
-    public func environment(for providers: Set<String> = ["gemini", "runware", "bfl", "a1111"], keyOverrides: [String: String] = [:]) -> [String: String] {
+    /// The daemon environment for the given provider ids: each key variable and `ATELIER_<ID>_BASE_URL`.
+    /// `keyOverrides` (by provider id) replaces a key (e.g. a wrong one, to provoke an auth error).
+    public func environment(
+        for providers: Set<String> = Set(FakeRegistration.all.map(\.id)), keyOverrides: [String: String] = [:]
+    ) -> [String: String] {
         var env: [String: String] = [:]
-        if providers.contains("gemini") {
-            env["GEMINI_API_KEY"] = keyOverrides["gemini"] ?? keys.gemini
-            env["ATELIER_GEMINI_BASE_URL"] = gemini.baseURL
-        }
-        if providers.contains("runware") {
-            env["RUNWARE_API_KEY"] = keyOverrides["runware"] ?? keys.runware
-            env["ATELIER_RUNWARE_BASE_URL"] = runware.baseURL
-        }
-        if providers.contains("bfl") {
-            env["BFL_API_KEY"] = keyOverrides["bfl"] ?? keys.bfl
-            env["ATELIER_BFL_BASE_URL"] = bfl.baseURL
-        }
-        if providers.contains("a1111") {
-            if let k = keyOverrides["a1111"] ?? keys.a1111 { env["SDWEBUI_AUTH"] = k }
-            env["ATELIER_A1111_BASE_URL"] = a1111.baseURL
+        for r in FakeRegistration.all where providers.contains(r.id) {
+            if let k = keyOverrides[r.id] ?? keys[r.kind] { env[r.keyVariable] = k }
+            if let f = self[r.kind] { env[r.baseURLVariable] = f.baseURL }
         }
         return env
     }

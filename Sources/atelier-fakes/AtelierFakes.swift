@@ -52,10 +52,8 @@ enum AtelierFakes {
             if let v = env[name], !v.isEmpty { return v }
             return fallback
         }
-        let sim = FakeKeys.simulation
-        let keys = FakeKeys(
-            gemini: key("GEMINI_API_KEY", sim.gemini)!, runware: key("RUNWARE_API_KEY", sim.runware)!, bfl: key("BFL_API_KEY", sim.bfl)!,
-            a1111: key("SDWEBUI_AUTH", sim.a1111))
+        var keys = FakeKeys([:])
+        for r in FakeRegistration.all { keys[r.kind] = key(r.keyVariable, r.simulationKey) }
 
         let fakes: FakeProviders
         do {

@@ -23,7 +23,7 @@ struct ProviderA1111E2ETests {
             let calls = w.fakes.a1111.log.all
             try #require(calls.count == 2)
             #expect(calls.allSatisfy { $0.method == "POST" && $0.uri == "/sdapi/v1/txt2img" })
-            let basic = "Basic " + Data(w.fakes.keys.a1111!.utf8).base64EncodedString()
+            let basic = "Basic " + Data(w.fakes.keys[.a1111]!.utf8).base64EncodedString()
             #expect(calls.allSatisfy { E2E.header($0, "Authorization", is: basic) })
             let expected: JSONValue = [
                 "prompt": .string(prompt), "negative_prompt": "lowres", "seed": 99, "width": 512, "height": 384, "batch_size": 2, "n_iter": 1,

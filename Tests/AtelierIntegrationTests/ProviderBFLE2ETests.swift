@@ -25,7 +25,7 @@ struct ProviderBFLE2ETests {
             let submits = w.fakes.bfl.log.filter { $0.method == "POST" }
             try #require(submits.count == 2)
             #expect(submits.allSatisfy { $0.host == "api" && $0.uri == "/v1/flux-2-pro" })
-            #expect(submits.allSatisfy { E2E.header($0, "x-key", is: w.fakes.keys.bfl) })
+            #expect(submits.allSatisfy { E2E.header($0, "x-key", is: w.fakes.keys[.bfl]!) })
             let expected: JSONValue = [
                 "prompt": .string(prompt), "width": 768, "height": 512, "seed": 99, "output_format": "png", "safety_tolerance": 2, "disable_pup": true,
             ]
@@ -34,7 +34,7 @@ struct ProviderBFLE2ETests {
             let polls = w.fakes.bfl.log.filter { $0.path == "/v1/get_result" }
             #expect(polls.count == 6, "Pending twice, then Ready, for each job")
             #expect(polls.allSatisfy { $0.host == "regional" }, "the polling_url's host is polled, not the global one")
-            #expect(polls.allSatisfy { E2E.header($0, "x-key", is: w.fakes.keys.bfl) })
+            #expect(polls.allSatisfy { E2E.header($0, "x-key", is: w.fakes.keys[.bfl]!) })
             let downloads = w.fakes.bfl.log.filter { $0.host == "delivery" }
             #expect(downloads.count == 2)
             #expect(downloads.allSatisfy { $0.header("x-key") == nil && $0.header("Authorization") == nil }, "no key to blob storage")

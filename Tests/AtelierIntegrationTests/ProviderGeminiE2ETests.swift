@@ -26,7 +26,7 @@ struct ProviderGeminiE2ETests {
             let r = reqs[0]
             #expect(r.method == "POST")
             #expect(r.uri == "/v1beta/models/gemini-3-pro-image:generateContent", "no key in the URL")
-            #expect(E2E.header(r, "x-goog-api-key", is: w.fakes.keys.gemini), "the key travels in x-goog-api-key")
+            #expect(E2E.header(r, "x-goog-api-key", is: w.fakes.keys[.gemini]!), "the key travels in x-goog-api-key")
             #expect(r.header("Content-Type") == "application/json")
             let expected: JSONValue = [
                 "contents": [["role": "user", "parts": [["text": .string(prompt + "\n\nAvoid: blurry")]]]],

@@ -42,7 +42,7 @@ struct ProviderRunwareE2ETests {
             ]
             #expect(mine[0] == expected)
             for r in w.fakes.runware.log.filter({ $0.host == "api" }) {
-                #expect(E2E.header(r, "Authorization", is: "Bearer " + w.fakes.keys.runware), "Bearer auth on every API call")
+                #expect(E2E.header(r, "Authorization", is: "Bearer " + w.fakes.keys[.runware]!), "Bearer auth on every API call")
                 #expect(r.method == "POST" && r.uri == "/v1")
             }
             // Polling: getResponse with the same taskUUID, processing twice, then success.

@@ -33,7 +33,7 @@ struct ProviderVerifyE2ETests {
             #expect(lists.count == 2)
             #expect(lists.first?.query["pageSize"] == "1000")
             #expect(lists.last?.query["pageToken"] == "page-5")
-            #expect(lists.allSatisfy { E2E.header($0, "x-goog-api-key", is: w.fakes.keys.gemini) && $0.query["key"] == nil })
+            #expect(lists.allSatisfy { E2E.header($0, "x-goog-api-key", is: w.fakes.keys[.gemini]!) && $0.query["key"] == nil })
             // Runware: one modelSearch per AIR, at most 10 per request.
             let searches = w.fakes.runware.tasks(ofType: "modelSearch")
             let airs = Set(searches.compactMap { $0["search"]?.stringValue })

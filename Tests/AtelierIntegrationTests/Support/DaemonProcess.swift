@@ -1,5 +1,6 @@
 import AtelierClient
 import AtelierCore
+import AtelierTesting
 import Foundation
 import Synchronization
 
@@ -90,7 +91,7 @@ final class DaemonProcess: @unchecked Sendable {
                 "--log-level", "info",
             ] + extraArguments
         var env = ProcessInfo.processInfo.environment
-        for k in ["GEMINI_API_KEY", "RUNWARE_API_KEY", "BFL_API_KEY", "SDWEBUI_AUTH", "ATELIER_SOCKET", "ATELIER_DATA_DIR"] { env[k] = nil }
+        for k in FakeRegistration.all.flatMap({ [$0.keyVariable, $0.baseURLVariable] }) + ["ATELIER_SOCKET", "ATELIER_DATA_DIR"] { env[k] = nil }
         for (k, v) in environment { env[k] = v }
         process.environment = env
         let pipe = Pipe()
