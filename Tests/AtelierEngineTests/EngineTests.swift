@@ -138,7 +138,7 @@ struct EngineHarness {
 
     func run(_ task: ImageTask) async throws -> Job {
         let j = try await engine.submit(task)
-        return try await engine.wait(j.taskUUID, timeoutSeconds: 30)
+        return try await engine.wait(j.taskUUID, timeoutSeconds: 120)
     }
 
     func cleanup() { try? FileManager.default.removeItem(atPath: dir) }

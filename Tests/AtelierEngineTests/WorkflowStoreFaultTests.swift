@@ -85,7 +85,7 @@ struct WorkflowStoreFaultTests {
         let id = try #require(json["workflowUUID"]?.stringValue)
 
         // The change is retried while the store refuses it (on the old code it was tried once and dropped).
-        guard await eventually("the workflow's change retried", seconds: 60, { h.faults.injectedCount >= 5 }) else {
+        guard await eventually("the workflow's change retried", { h.faults.injectedCount >= 5 }) else {
             await h.stop()
             return
         }
@@ -95,7 +95,7 @@ struct WorkflowStoreFaultTests {
 
         // Space is freed: the workflow moves on by itself, no restart.
         h.faults.stop()
-        _ = try await h.service.wait(id, timeoutSeconds: 60)
+        _ = try await h.service.wait(id, timeoutSeconds: 120)
         let after = try await h.service.workflow(id)
         #expect(after.state == .awaitingSelection, "\(after.state)")
         #expect(after.variants.allSatisfy { $0.status == .succeeded })
@@ -116,7 +116,7 @@ struct WorkflowStoreFaultTests {
 
         // Asked again once the store takes writes, it goes through and the workflow finishes.
         _ = try await h.service.select(id, imageUUID: image.imageUUID)
-        _ = try await h.service.wait(id, timeoutSeconds: 60)
+        _ = try await h.service.wait(id, timeoutSeconds: 120)
         #expect(try await h.service.workflow(id).state == .succeeded)
         await h.stop()
     }

@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 
 /// One connection's huge frame does not hold up the others: `daemon.health` on other connections answers while a
-/// 2 MB object of 100,000 members is parsed.
+/// 21 MB object of 100,000 members is parsed.
 @Suite("large frames do not stall other connections", .serialized)
 struct LargeFrameTests {
     /// Answers in the order they arrived.
@@ -14,23 +14,27 @@ struct LargeFrameTests {
         var all: [String] { names.withLock { $0 } }
     }
 
-    /// `{"jsonrpc":"2.0","id":"big","method":"daemon.health","params":{"m000000":"…",…}}` with `members` members,
-    /// about 2 MB for 100,000.
-    static func bigFrame(members: Int) -> [UInt8] {
+    /// `{"jsonrpc":"2.0","id":"big","method":"daemon.health","params":{"m000000":"xx…",…}}` with `members` members
+    /// whose values have `valueBytes` bytes: about 2 MB for 100,000 members of 8 bytes.
+    static func bigFrame(members: Int, valueBytes: Int = 8) -> [UInt8] {
         var s = #"{"jsonrpc":"2.0","id":"big","method":"daemon.health","params":{"#
-        s.reserveCapacity(members * 21 + 100)
+        s.reserveCapacity(members * (13 + valueBytes) + 100)
+        let value = "\"" + String(repeating: "x", count: valueBytes) + "\""
         for i in 0..<members {
             if i > 0 { s += "," }
             let n = String(i)
-            s += "\"m" + String(repeating: "0", count: 6 - n.count) + n + "\":\"xxxxxxxx\""
+            s += "\"m" + String(repeating: "0", count: 6 - n.count) + n + "\":" + value
         }
         s += "}}\n"
         return Array(s.utf8)
     }
 
     @Test func healthAnswersBeforeAHundredThousandMemberObject() async throws {
-        let frame = Self.bigFrame(members: 100_000)
-        #expect(frame.count > 2_000_000)
+        // 100,000 members, the old quadratic duplicate check's 10-second case; values of 200 bytes (21 MB) so that
+        // even a linear parse takes clearly longer than a health round trip on a loaded machine — with 8-byte values
+        // (2 MB) a debug build parses the frame about as fast as it answers health, and the order was a coin toss.
+        let frame = Self.bigFrame(members: 100_000, valueBytes: 200)
+        #expect(frame.count > 20_000_000)
         let dir = TempDir("bigframe")
         defer { dir.cleanup() }
         let daemon = try await DaemonProcess.start(in: dir)

@@ -98,7 +98,7 @@ struct ProviderCancellationTests {
         try await Self.withEngine(dir: dir.path, environment: env) { engine in
             let job = try await engine.submit(Self.task(model: "runware-flux-2-klein-4b"))
             let isPoll: @Sendable (RecordedRequest) -> Bool = { $0.host == "api" && $0.bodyText.contains("getResponse") }
-            try await fake.log.wait(for: 3, timeoutSeconds: 30, "Runware polls", where: isPoll)
+            try await fake.log.wait(for: 3, timeoutSeconds: 120, "Runware polls", where: isPoll)
 
             let cancelled = try await engine.cancel(job.taskUUID)
             let pollsAtCancel = fake.log.filter(isPoll).count
@@ -125,7 +125,7 @@ struct ProviderCancellationTests {
             let job = try await engine.submit(Self.task(model: "flux-2-pro"))
             let isPoll: @Sendable (RecordedRequest) -> Bool = { $0.method == "GET" && $0.path == "/v1/get_result" }
             let isSubmit: @Sendable (RecordedRequest) -> Bool = { $0.method == "POST" && $0.path.hasPrefix("/v1/") }
-            try await fake.log.wait(for: 3, timeoutSeconds: 30, "BFL polls", where: isPoll)
+            try await fake.log.wait(for: 3, timeoutSeconds: 120, "BFL polls", where: isPoll)
 
             let cancelled = try await engine.cancel(job.taskUUID)
             let pollsAtCancel = fake.log.filter(isPoll).count
