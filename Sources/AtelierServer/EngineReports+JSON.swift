@@ -61,3 +61,28 @@ extension ReloadSummary {
         ]
     }
 }
+
+extension ModelVerificationReport {
+    /// `{providers, models, missing, deprecated, retired, retiredButListed, skipped}`.
+    var json: JSONValue {
+        let ps: [JSONValue] = providers.map { p in
+            var o: JSONObject = ["provider": .string(p.provider), "status": .string(p.status)]
+            o.append("reason", ifPresent: p.reason.map(JSONValue.string))
+            o.append("error", ifPresent: p.error?.json)
+            return .object(o)
+        }
+        let ms: [JSONValue] = models.map { m in
+            var o: JSONObject = [
+                "id": .string(m.id), "provider": .string(m.provider), "upstreamId": .string(m.upstreamID), "catalogStatus": .string(m.catalogStatus.rawValue),
+                "upstream": .string(m.upstream),
+            ]
+            o.append("replacedBy", ifPresent: m.replacedBy.map(JSONValue.string))
+            return .object(o)
+        }
+        func ids(_ a: [String]) -> JSONValue { .array(a.map(JSONValue.string)) }
+        return [
+            "providers": .array(ps), "models": .array(ms), "missing": ids(missing), "deprecated": ids(deprecated), "retired": ids(retired),
+            "retiredButListed": ids(retiredButListed), "skipped": ids(skipped),
+        ]
+    }
+}
