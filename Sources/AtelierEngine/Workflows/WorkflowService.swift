@@ -244,12 +244,12 @@ public actor WorkflowService {
         let store = self.store
         let write: @Sendable () async throws -> Void = { try await store.update(w, events: emitted) }
         if untilStored {
-            // Committed even when the calling task was cancelled (StoreRetry runs it in a task of its own).
+            // Committed even when the calling task was cancelled (StoreRetry runs it through withoutCancellation).
             try await StoreRetry(configuration: engine.configuration, logger: logger).untilStored(
                 "workflow state change", metadata: ["workflowUUID": "\(w.workflowUUID)"], stopping: { stopping }, write)
         } else {
-            // Commit even when the calling task was cancelled (GRDB refuses to start work in a cancelled task).
-            do { try await Task { try await write() }.value } catch { throw storeError(error) }
+            // Committed even when the calling task was cancelled.
+            do { try await withoutCancellation(write) } catch { throw storeError(error) }
         }
         if w.state.isTerminal {
             active[w.workflowUUID] = nil
