@@ -4,7 +4,8 @@ import PackageDescription
 // Layers, with one-way dependencies (see docs/architecture.md):
 //   AtelierCore      pure model: tasks, jobs, validation, catalog, cost, routing. Foundation only.
 //   AtelierImaging   pure image code: deterministic renderer, PNG/JPEG encoders, header probing.
-//   AtelierProviders the Provider seam, per-provider codecs (pure) and the HTTP transport.
+//   AtelierProviders the Provider seam, per-provider codecs (pure) and clients over the HTTPTransport protocol
+//                    (implemented with AsyncHTTPClient in the engine).
 //   AtelierEngine    scheduler, durable store (GRDB), result files, delivery, event bus.
 //   AtelierRPC       the wire protocol (JSON-RPC 2.0 over NDJSON) shared by server and client.
 //   AtelierServer    the Unix-domain socket face of the daemon (SwiftNIO).
@@ -87,6 +88,8 @@ let package = Package(
         .executableTarget(
             name: "atelierd",
             dependencies: [
+                "AtelierCore",
+                "AtelierRPC",
                 "AtelierServer",
                 "AtelierEngine",
                 "AtelierProviders",
@@ -108,11 +111,8 @@ let package = Package(
         .executableTarget(
             name: "atelier-bench",
             dependencies: [
-                "AtelierClient",
                 "AtelierRPC",
                 "AtelierCore",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
