@@ -60,5 +60,6 @@ public struct AtelierClientError: Error, Sendable, Hashable, CustomStringConvert
         AtelierClientError(.badResponse, "unexpected answer from atelierd: \(what)")
     }
 
+    /// The ``message``.
     public var description: String { message }
 }

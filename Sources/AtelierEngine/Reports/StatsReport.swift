@@ -6,9 +6,13 @@ public struct StatsReport: Sendable, Equatable {
     public struct Group: Sendable, Equatable {
         /// The group's name (`(none)` for jobs without one).
         public var group: String
+        /// Jobs created in the window.
         public var jobs: Int
+        /// Of those, succeeded.
         public var succeeded: Int
+        /// Failed.
         public var failed: Int
+        /// Cancelled.
         public var cancelled: Int
         /// Queued or running.
         public var unfinished: Int
@@ -46,9 +50,11 @@ public struct StatsReport: Sendable, Equatable {
     public struct BudgetSpend: Sendable, Equatable {
         /// The tag and its value (`team` = `design`).
         public var tag: String
+        /// The tag's value.
         public var value: String
         /// The budget's period.
         public var period: BudgetPeriod
+        /// The cap for the period.
         public var capUSD: Double
         /// Rounded to a millionth of a dollar.
         public var spentUSD: Double
