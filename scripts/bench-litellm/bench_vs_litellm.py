@@ -127,7 +127,7 @@ def idle(pids, max_wait=30.0):
 
 def run_wrk(url, path, body, auth, conns, seconds, cpus):
     env = dict(os.environ, WRK_BODY=body, WRK_PATH=path, WRK_AUTH=auth)
-    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "30s", "-s", os.path.join(HERE, "post.lua"), url]
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, int(round(seconds)))}s", "--timeout", "30s", "-s", os.path.join(HERE, "post.lua"), url]
     if cpus is not None and shutil.which("taskset"):
         cmd = ["taskset", "-c", cpus] + cmd
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
