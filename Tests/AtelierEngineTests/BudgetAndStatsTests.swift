@@ -56,7 +56,7 @@ struct BudgetAndStatsTests {
         var t = task("two", reproducible: true, seed: 3)
         t.tags = ["team": "red"]
         _ = try await h.run(t)
-        let stats = try await h.engine.stats(by: .tag("team"), since: Timestamp.now().adding(seconds: -60))
+        let stats = try await h.engine.stats(by: .tag("team"), since: Timestamp.now().adding(seconds: -3600))
         let red = try #require(stats.groups.first { $0.group == "red" })
         #expect(red.refusals == 1)
         let none = try #require(stats.groups.first { $0.group == "(none)" })

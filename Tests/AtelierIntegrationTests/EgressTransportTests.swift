@@ -41,7 +41,7 @@ struct EgressTransportTests {
             let transport = AsyncHTTPTransport(redirectGuard: Self.deny127)
             defer { Task { await transport.shutdown() } }
             do throws(ProviderError) {
-                _ = try await transport.send(HTTPRequest(method: "GET", url: origin.baseURL + "/to-target", timeoutSeconds: 10), maxBodyBytes: 1024)
+                _ = try await transport.send(HTTPRequest(method: "GET", url: origin.baseURL + "/to-target", timeoutSeconds: 60), maxBodyBytes: 1024)
                 Issue.record("the redirect to 127.0.0.1 must be refused")
             } catch {
                 #expect(error.upstreamCode == EgressHTTPTransport.forbiddenAddress)
@@ -49,12 +49,12 @@ struct EgressTransportTests {
             }
             #expect(log.filter { $0.host == "target" }.isEmpty, "the denied target saw no request")
             // A redirect that stays on the allowed origin is followed.
-            let ok = try await transport.send(HTTPRequest(method: "GET", url: origin.baseURL + "/same", timeoutSeconds: 10), maxBodyBytes: 1024)
+            let ok = try await transport.send(HTTPRequest(method: "GET", url: origin.baseURL + "/same", timeoutSeconds: 60), maxBodyBytes: 1024)
             #expect(ok.status == 200 && ok.body == Array("origin".utf8))
             // The first hop is the operator's provider host: not vetted, so a denied provider host still works.
             let denied = AsyncHTTPTransport(redirectGuard: AddressGuard(policy: AddressPolicy(extraDeny: [CIDR("::1")!])))
             defer { Task { await denied.shutdown() } }
-            let direct = try await denied.send(HTTPRequest(method: "GET", url: origin.baseURL + "/plain", timeoutSeconds: 10), maxBodyBytes: 1024)
+            let direct = try await denied.send(HTTPRequest(method: "GET", url: origin.baseURL + "/plain", timeoutSeconds: 60), maxBodyBytes: 1024)
             #expect(direct.status == 200)
         }
     }
@@ -65,7 +65,7 @@ struct EgressTransportTests {
             defer { Task { await transport.shutdown() } }
             for url in [target.baseURL + "/secret", origin.baseURL + "/to-target"] {
                 do throws(ProviderError) {
-                    _ = try await transport.send(HTTPRequest(method: "GET", url: url, timeoutSeconds: 10), maxBodyBytes: 1024)
+                    _ = try await transport.send(HTTPRequest(method: "GET", url: url, timeoutSeconds: 60), maxBodyBytes: 1024)
                     Issue.record("\(url) must be refused")
                 } catch {
                     #expect(error.upstreamCode == EgressHTTPTransport.forbiddenAddress, "\(error)")
@@ -74,7 +74,7 @@ struct EgressTransportTests {
             #expect(log.filter { $0.host == "target" }.isEmpty, "the denied target saw no request")
 
             do throws(ProviderError) {
-                _ = try await transport.send(HTTPRequest(method: "GET", url: origin.baseURL + "/loop", timeoutSeconds: 10), maxBodyBytes: 1024)
+                _ = try await transport.send(HTTPRequest(method: "GET", url: origin.baseURL + "/loop", timeoutSeconds: 60), maxBodyBytes: 1024)
                 Issue.record("an endless redirect must end")
             } catch {
                 #expect(error.code == .badUpstream)
@@ -85,7 +85,7 @@ struct EgressTransportTests {
             let r = try await transport.send(
                 HTTPRequest(
                     method: "GET", url: origin.baseURL + "/keyed", headers: [("x-key", "provider-secret"), ("Accept", "text/plain")],
-                    timeoutSeconds: 10),
+                    timeoutSeconds: 60),
                 maxBodyBytes: 1024)
             #expect(r.status == 200 && r.body == Array("other".utf8))
             let landing = try #require(log.filter { $0.host == "other" }.last)
@@ -106,7 +106,7 @@ struct EgressTransportTests {
             let transport = EgressHTTPTransport(addressGuard: AddressGuard(policy: AddressPolicy(), resolver: resolver))
             defer { Task { await transport.shutdown() } }
             let r = try await transport.send(
-                HTTPRequest(method: "GET", url: "http://images.example:\(target.port)/pinned", timeoutSeconds: 10), maxBodyBytes: 1024)
+                HTTPRequest(method: "GET", url: "http://images.example:\(target.port)/pinned", timeoutSeconds: 60), maxBodyBytes: 1024)
             #expect(r.status == 200 && r.body == Array("target".utf8))
             let seen = try #require(log.filter { $0.host == "target" && $0.path == "/pinned" }.first)
             #expect(seen.header("Host") == "images.example:\(target.port)")
@@ -115,7 +115,7 @@ struct EgressTransportTests {
             defer { Task { await strict.shutdown() } }
             do throws(ProviderError) {
                 _ = try await strict.send(
-                    HTTPRequest(method: "GET", url: "http://images.example:\(target.port)/refused", timeoutSeconds: 10), maxBodyBytes: 1024)
+                    HTTPRequest(method: "GET", url: "http://images.example:\(target.port)/refused", timeoutSeconds: 60), maxBodyBytes: 1024)
                 Issue.record("images.example resolves to a denied address")
             } catch {
                 #expect(error.upstreamCode == EgressHTTPTransport.forbiddenAddress)
