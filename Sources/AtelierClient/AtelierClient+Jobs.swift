@@ -25,7 +25,8 @@ extension AtelierClient {
 
     /// `job.list`: jobs, newest first; `nextCursor` continues the list.
     public func list(status: JobStatus? = nil, limit: Int = 50, cursor: String? = nil) async throws -> (jobs: [Job], nextCursor: String?) {
-        let page = try await listPage(RPCMethod.jobList, "jobs", filters: ["status": status.map { .string($0.rawValue) }], limit: limit, cursor: cursor)
+        let page = try await listPage(
+            RPCMethod.jobList, "jobs", filters: ["status": status.map { .string($0.rawValue) }], limit: limit, cursor: cursor)
         var jobs: [Job] = []
         for j in page.items { jobs.append(try decodeJob(j)) }
         return (jobs, page.nextCursor)

@@ -30,7 +30,9 @@ extension AtelierClient {
     }
 
     /// `workflow.list`: workflow summaries, newest first; `nextCursor` continues the list.
-    public func workflows(state: WorkflowState? = nil, limit: Int = 50, cursor: String? = nil) async throws -> (
+    public func workflows(
+        state: WorkflowState? = nil, limit: Int = 50, cursor: String? = nil
+    ) async throws -> (
         workflows: [JSONValue], nextCursor: String?
     ) {
         let page = try await listPage(

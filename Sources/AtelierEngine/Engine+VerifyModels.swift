@@ -85,7 +85,9 @@ extension Engine {
                 let upstream: String
                 if p.status == "checked" { upstream = found[m.upstreamID]?.rawValue ?? "unknown" } else { upstream = p.status }
                 report.models.append(
-                    .init(id: m.id, provider: m.provider, upstreamID: m.upstreamID, catalogStatus: m.status, replacedBy: m.replacedBy, upstream: upstream))
+                    .init(
+                        id: m.id, provider: m.provider, upstreamID: m.upstreamID, catalogStatus: m.status, replacedBy: m.replacedBy,
+                        upstream: upstream))
             }
         }
         return report

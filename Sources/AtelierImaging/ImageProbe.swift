@@ -50,31 +50,32 @@ public enum ImageProbe {
 
     private static func png(_ r: ByteReader) -> ImageInfo? {
         guard r.matches(PNGEncoder.signature, at: 0),
-              r.u32be(8) == 13,
-              r.matches(Array("IHDR".utf8), at: 12),
-              let width = r.u32be(16), let height = r.u32be(20),
-              width > 0, height > 0, width <= UInt32(Int32.max), height <= UInt32(Int32.max)
+            r.u32be(8) == 13,
+            r.matches(Array("IHDR".utf8), at: 12),
+            let width = r.u32be(16), let height = r.u32be(20),
+            width > 0, height > 0, width <= UInt32(Int32.max), height <= UInt32(Int32.max)
         else { return nil }
         return ImageInfo(format: .png, width: Int(width), height: Int(height))
     }
 
     private static func gif(_ r: ByteReader) -> ImageInfo? {
         guard r.matches(Array("GIF87a".utf8), at: 0) || r.matches(Array("GIF89a".utf8), at: 0),
-              let width = r.u16le(6), let height = r.u16le(8), width > 0, height > 0
+            let width = r.u16le(6), let height = r.u16le(8), width > 0, height > 0
         else { return nil }
         return ImageInfo(format: .gif, width: Int(width), height: Int(height))
     }
 
     private static func webp(_ r: ByteReader) -> ImageInfo? {
         guard r.matches(Array("RIFF".utf8), at: 0), r.matches(Array("WEBP".utf8), at: 8),
-              let c0 = r.u8(12), let c1 = r.u8(13), let c2 = r.u8(14), let c3 = r.u8(15)
+            let c0 = r.u8(12), let c1 = r.u8(13), let c2 = r.u8(14), let c3 = r.u8(15)
         else { return nil }
         let width: Int
         let height: Int
         switch (c0, c1, c2, c3) {
         case (0x56, 0x50, 0x38, 0x20):  // "VP8 ": lossy; key frame start code then 14-bit sizes
             guard r.u8(23) == 0x9D, r.u8(24) == 0x01, r.u8(25) == 0x2A,
-                  let w = r.u16le(26), let h = r.u16le(28) else { return nil }
+                let w = r.u16le(26), let h = r.u16le(28)
+            else { return nil }
             width = Int(w & 0x3FFF)
             height = Int(h & 0x3FFF)
         case (0x56, 0x50, 0x38, 0x4C):  // "VP8L": lossless; signature 0x2F then 14+14 bits (minus one)
@@ -108,8 +109,8 @@ public enum ImageProbe {
             case 0xC0...0xCF where marker != 0xC4 && marker != 0xC8 && marker != 0xCC:
                 // SOFn: length, precision, height, width.
                 guard let length = r.u16be(offset), length >= 8,
-                      let height = r.u16be(offset + 3), let width = r.u16be(offset + 5),
-                      width > 0, height > 0
+                    let height = r.u16be(offset + 3), let width = r.u16be(offset + 5),
+                    width > 0, height > 0
                 else { return nil }
                 return ImageInfo(format: .jpeg, width: Int(width), height: Int(height))
             default:

@@ -233,9 +233,15 @@ private struct BlockCoder {
         let dc = zz[0]
         let previous: Int32
         switch component {
-        case 0: previous = predictors.0; predictors.0 = dc
-        case 1: previous = predictors.1; predictors.1 = dc
-        default: previous = predictors.2; predictors.2 = dc
+        case 0:
+            previous = predictors.0
+            predictors.0 = dc
+        case 1:
+            previous = predictors.1
+            predictors.1 = dc
+        default:
+            previous = predictors.2
+            predictors.2 = dc
         }
         let diff = dc - previous
         let dcSize = Self.bitLength(diff)

@@ -64,12 +64,13 @@ struct PromptPalette: Sendable {
             var base = Int(promptHash % 360) + rng.next(in: -20...20)
             for excluded in excludedHues where hueDistance(base, excluded) < 35 { base += 70 }
             let scheme = Int((promptHash >> 17) % 4)
-            let offsets: [Int] = switch scheme {
-            case 0: [0, 30, -30]  // analogous
-            case 1: [0, 180, 20]  // complementary
-            case 2: [0, 120, 240]  // triadic
-            default: [0, 150, 210]  // split complementary
-            }
+            let offsets: [Int] =
+                switch scheme {
+                case 0: [0, 30, -30]  // analogous
+                case 1: [0, 180, 20]  // complementary
+                case 2: [0, 120, 240]  // triadic
+                default: [0, 150, 210]  // split complementary
+                }
             let s = 140 + Int((promptHash >> 23) % 80)
             let v = 180 + Int((promptHash >> 31) % 60)
             hues = offsets.map { HSV(h: base + $0, s: s, v: v) }
@@ -132,7 +133,9 @@ struct PromptPalette: Sendable {
             switch word {
             case .dark: darkness += 1
             case .light: lightness += 1
-            case .pastel: saturation -= 45; lightness += 1
+            case .pastel:
+                saturation -= 45
+                lightness += 1
             case .vivid: saturation += 30
             case .muted: saturation -= 50
             }
@@ -142,7 +145,10 @@ struct PromptPalette: Sendable {
             var s = c.s * (100 + max(saturation, -80)) / 100
             var v = c.v
             if darkness > 0 { v = v * 70 / 100 }
-            if lightness > 0 { v = min(v + 40, 255); s = s * 85 / 100 }
+            if lightness > 0 {
+                v = min(v + 40, 255)
+                s = s * 85 / 100
+            }
             s = min(max(s, 0), 255)
             return HSV(h: c.h, s: s, v: min(max(v, 20), 255))
         }

@@ -63,5 +63,7 @@ public protocol HTTPTransport: Sendable {
 
     /// Streams a response body to a file at `path` (created or truncated), without holding it in memory.
     /// Returns the status and byte count. A non-2xx status writes nothing and returns the body excerpt in the error.
-    func download(_ request: HTTPRequest, to path: String, maxBytes: Int) async throws(ProviderError) -> (status: Int, bytes: Int, contentType: String?)
+    func download(
+        _ request: HTTPRequest, to path: String, maxBytes: Int
+    ) async throws(ProviderError) -> (status: Int, bytes: Int, contentType: String?)
 }

@@ -73,7 +73,8 @@ extension ModelVerificationReport {
         }
         let ms: [JSONValue] = models.map { m in
             var o: JSONObject = [
-                "id": .string(m.id), "provider": .string(m.provider), "upstreamId": .string(m.upstreamID), "catalogStatus": .string(m.catalogStatus.rawValue),
+                "id": .string(m.id), "provider": .string(m.provider), "upstreamId": .string(m.upstreamID),
+                "catalogStatus": .string(m.catalogStatus.rawValue),
                 "upstream": .string(m.upstream),
             ]
             o.append("replacedBy", ifPresent: m.replacedBy.map(JSONValue.string))

@@ -99,7 +99,8 @@ public final class A1111Fake: FakeProvider {
                     "errors": "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 8.00 GiB total capacity; 6.12 GiB already allocated)",
                 ])
         case .noImage?: return .json(200, ["images": [], "parameters": .object(o), "info": "{}"])
-        case .invalid?: return .json(422, ["detail": [["loc": ["body", "width"], "msg": "ensure this value is a multiple of 8", "type": "value_error"]]])
+        case .invalid?:
+            return .json(422, ["detail": [["loc": ["body", "width"], "msg": "ensure this value is a multiple of 8", "type": "value_error"]]])
         case .unavailable?: return .json(503, ["detail": "Service Unavailable"])
         case .rateLimited?: return .json(429, ["detail": "Too Many Requests"])
         case .malformed?: return .malformedJSON(#"{"images":["iVBORw0KGgoAAAANSUhEUgAAAgAAAAIACAIAAAB7GkOtAAA"#)
@@ -112,7 +113,8 @@ public final class A1111Fake: FakeProvider {
         let width = Int(o["width"]?.intValue ?? 512)
         let height = Int(o["height"]?.intValue ?? 512)
         for (name, v) in [("width", width), ("height", height)] where v < 64 || v > 4096 {
-            return .json(422, ["detail": [["loc": ["body", .string(name)], "msg": "ensure this value is between 64 and 4096", "type": "value_error"]]])
+            return .json(
+                422, ["detail": [["loc": ["body", .string(name)], "msg": "ensure this value is between 64 and 4096", "type": "value_error"]]])
         }
         let batch = Int(o["batch_size"]?.intValue ?? 1)
         let iterations = Int(o["n_iter"]?.intValue ?? 1)
@@ -142,7 +144,8 @@ public final class A1111Fake: FakeProvider {
             state.withLock { st in
                 st.served.append(
                     FakeServedImage(
-                        prompt: prompt, model: checkpoint, seed: s, width: width, height: height, bytes: png, mimeType: "image/png", reportedCostUSD: nil,
+                        prompt: prompt, model: checkpoint, seed: s, width: width, height: height, bytes: png, mimeType: "image/png",
+                        reportedCostUSD: nil,
                         extra: ["endpoint": img2img ? "img2img" : "txt2img"], thoughtImages: []))
             }
         }
@@ -150,12 +153,14 @@ public final class A1111Fake: FakeProvider {
         let cfg = o["cfg_scale"]?.doubleValue ?? 7
         let sampler = o["sampler_name"]?.stringValue ?? "Euler a"
         let negative = o["negative_prompt"]?.stringValue ?? ""
-        let infotext = "\(prompt)\nNegative prompt: \(negative)\nSteps: \(steps), Sampler: \(sampler), CFG scale: \(cfg), Seed: \(seed), Size: \(width)x\(height), Model: \(checkpoint)"
+        let infotext =
+            "\(prompt)\nNegative prompt: \(negative)\nSteps: \(steps), Sampler: \(sampler), CFG scale: \(cfg), Seed: \(seed), Size: \(width)x\(height), Model: \(checkpoint)"
         let info: JSONValue = [
             "prompt": .string(prompt), "all_prompts": .array(Array(repeating: .string(prompt), count: n)), "negative_prompt": .string(negative),
             "all_negative_prompts": .array(Array(repeating: .string(negative), count: n)), "seed": .int(Int64(seed)), "all_seeds": .array(seeds),
             "subseed": 1_234_567, "all_subseeds": .array(Array(repeating: 1_234_567, count: n)), "subseed_strength": 0, "width": .int(Int64(width)),
-            "height": .int(Int64(height)), "sampler_name": .string(sampler), "cfg_scale": .number(cfg), "steps": .int(steps), "batch_size": .int(Int64(batch)),
+            "height": .int(Int64(height)), "sampler_name": .string(sampler), "cfg_scale": .number(cfg), "steps": .int(steps),
+            "batch_size": .int(Int64(batch)),
             "restore_faces": false, "face_restoration_model": .null, "sd_model_name": .string(checkpoint), "sd_model_hash": "31e35c80fc",
             "sd_vae_name": .null, "denoising_strength": o["denoising_strength"] ?? .null, "extra_generation_params": [:], "index_of_first_image": 0,
             "infotexts": .array(Array(repeating: .string(infotext), count: n)), "styles": [], "job_timestamp": "20261121101000", "clip_skip": 1,

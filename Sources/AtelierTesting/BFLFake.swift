@@ -65,7 +65,10 @@ public final class BFLFake: FakeProvider {
         "flux-kontext-max": (8, 0, 0),
     ]
 
-    private init(apiKey: String, api: FakeHTTPServer, regional: FakeHTTPServer, delivery: FakeHTTPServer, log: FakeRequestLog, pollsBeforeReady: Int, echoKeyInErrors: Bool) {
+    private init(
+        apiKey: String, api: FakeHTTPServer, regional: FakeHTTPServer, delivery: FakeHTTPServer, log: FakeRequestLog, pollsBeforeReady: Int,
+        echoKeyInErrors: Bool
+    ) {
         self.apiKey = apiKey
         self.api = api
         self.regional = regional
@@ -89,7 +92,8 @@ public final class BFLFake: FakeProvider {
         let regional = try await server("regional")
         let delivery = try await server("delivery")
         let fake = BFLFake(
-            apiKey: apiKey, api: api, regional: regional, delivery: delivery, log: log, pollsBeforeReady: pollsBeforeReady, echoKeyInErrors: echoKeyInErrors)
+            apiKey: apiKey, api: api, regional: regional, delivery: delivery, log: log, pollsBeforeReady: pollsBeforeReady,
+            echoKeyInErrors: echoKeyInErrors)
         box.set(fake)
         return fake
     }
@@ -113,7 +117,9 @@ public final class BFLFake: FakeProvider {
     }
 
     private func authError(_ req: RecordedRequest) -> FakeReply? {
-        guard let key = req.header("x-key"), !key.isEmpty else { return .json(401, ["detail": "Not authenticated: send your API key in the x-key header"]) }
+        guard let key = req.header("x-key"), !key.isEmpty else {
+            return .json(401, ["detail": "Not authenticated: send your API key in the x-key header"])
+        }
         guard key == apiKey else {
             return .json(401, ["detail": .string("Invalid API key" + (echoKeyInErrors ? " '\(key)'" : ""))])
         }
@@ -139,7 +145,9 @@ public final class BFLFake: FakeProvider {
         let (failure, modifiers) = script.decide(stage: .generate, prompt: prompt)
         switch failure {
         case .rateLimited?:
-            return .json(429, ["detail": "You have reached the maximum number of active tasks (24). Please wait for some to finish."], headers: [("Retry-After", "1")])
+            return .json(
+                429, ["detail": "You have reached the maximum number of active tasks (24). Please wait for some to finish."],
+                headers: [("Retry-After", "1")])
         case .unavailable?: return .json(503, ["detail": "Service temporarily unavailable. Please retry."])
         case .noCredits?: return .json(402, ["detail": "Insufficient credits. Add credits at https://dashboard.bfl.ai."])
         case .invalid?: return Self.detail("width", "Input should be a multiple of 16", input: body["width"])
@@ -188,8 +196,10 @@ public final class BFLFake: FakeProvider {
         let credits = ((price.first + max(0, outMP.rounded(.up) - 1) * price.extra + Double(inputs) * price.input) * 100).rounded() / 100
         let id = UUIDv4.generate()
         let record = TaskRecord(
-            id: id, endpoint: endpoint, prompt: prompt, width: width, height: height, seed: seed, format: .init(loose: body["output_format"]?.stringValue),
-            credits: credits, polls: 0, held: modifiers.contains(.hold), failure: nil, signature: String(UInt64.random(in: 1...UInt64.max), radix: 16))
+            id: id, endpoint: endpoint, prompt: prompt, width: width, height: height, seed: seed,
+            format: .init(loose: body["output_format"]?.stringValue),
+            credits: credits, polls: 0, held: modifiers.contains(.hold), failure: nil, signature: String(UInt64.random(in: 1...UInt64.max), radix: 16)
+        )
         state.withLock { $0.tasks[id] = record }
         return .json(
             200,
@@ -225,21 +235,29 @@ public final class BFLFake: FakeProvider {
         state.withLock { $0.tasks[id] = t }
         if let f = t.failure {
             var details: JSONObject = [:]
-            if f == "Request Moderated" { details.append("moderation_reasons", ["Derivative Works Filter"]) } else { details.append("error", "Generation failed on the worker.") }
+            if f == "Request Moderated" {
+                details.append("moderation_reasons", ["Derivative Works Filter"])
+            } else {
+                details.append("error", "Generation failed on the worker.")
+            }
             return .json(200, ["id": .string(id), "status": .string(f), "result": .null, "progress": .null, "details": .object(details)])
         }
         guard (!t.held || released) && t.polls > pollsBeforeReady else {
             let progress = t.held ? 0.1 : Double(t.polls) / Double(pollsBeforeReady + 1)
-            return .json(200, ["id": .string(id), "status": "Pending", "result": .null, "progress": .number((progress * 100).rounded() / 100), "details": .null])
+            return .json(
+                200,
+                ["id": .string(id), "status": "Pending", "result": .null, "progress": .number((progress * 100).rounded() / 100), "details": .null])
         }
         let ext = t.format.fileExtension
         if state.withLock({ $0.files[id] == nil }) {
-            let bytes = FakeImages.image(label: "bfl", prompt: FakePromptToken.strip(t.prompt), seed: t.seed, width: t.width, height: t.height, format: t.format)
+            let bytes = FakeImages.image(
+                label: "bfl", prompt: FakePromptToken.strip(t.prompt), seed: t.seed, width: t.width, height: t.height, format: t.format)
             state.withLock { s in
                 s.files[id] = (bytes, t.format.mimeType, t.signature)
                 s.served.append(
                     FakeServedImage(
-                        prompt: t.prompt, model: t.endpoint, seed: t.seed, width: t.width, height: t.height, bytes: bytes, mimeType: t.format.mimeType,
+                        prompt: t.prompt, model: t.endpoint, seed: t.seed, width: t.width, height: t.height, bytes: bytes,
+                        mimeType: t.format.mimeType,
                         reportedCostUSD: t.credits / 100, extra: ["id": id], thoughtImages: []))
             }
         }
@@ -262,12 +280,16 @@ public final class BFLFake: FakeProvider {
         let (failure, _) = script.decide(stage: .download, prompt: nil)
         let parts = req.path.split(separator: "/")
         guard req.method == "GET", parts.count == 3, parts[0] == "results", let file = state.withLock({ $0.files[String(parts[1])] }) else {
-            return .bytes(404, Array("<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>BlobNotFound</Code></Error>".utf8), contentType: "application/xml")
+            return .bytes(
+                404, Array("<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>BlobNotFound</Code></Error>".utf8), contentType: "application/xml")
         }
         // Blob storage authenticates by the signature only; a stray x-key header is an error, as with Azure.
         if req.header("x-key") != nil || req.header("Authorization") != nil || req.query["sig"] != file.signature {
             return .bytes(
-                403, Array("<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate the request.</Message></Error>".utf8),
+                403,
+                Array(
+                    "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate the request.</Message></Error>"
+                        .utf8),
                 contentType: "application/xml")
         }
         switch failure {

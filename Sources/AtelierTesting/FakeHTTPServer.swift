@@ -129,7 +129,8 @@ public final class FakeRequestLog: Sendable {
     func record(host: String, authority: String, method: String, uri: String, headers: [(String, String)], body: [UInt8]) -> RecordedRequest {
         let (req, ready): (RecordedRequest, [(CheckedContinuation<[RecordedRequest], any Error>, [RecordedRequest])]) = state.withLock { s in
             let r = RecordedRequest(
-                host: host, authority: authority, method: method, uri: uri, headers: headers, body: body, receivedAt: .now, sequence: s.requests.count)
+                host: host, authority: authority, method: method, uri: uri, headers: headers, body: body, receivedAt: .now, sequence: s.requests.count
+            )
             s.requests.append(r)
             var ready: [(CheckedContinuation<[RecordedRequest], any Error>, [RecordedRequest])] = []
             s.waiters.removeAll { w in

@@ -72,7 +72,8 @@ public struct FakeRegistration: Sendable {
             kind: .bfl, keyVariable: "BFL_API_KEY", randomKey: { randomKey("fakebfl") }, simulationKey: "SIMULATION-bfl-key",
             start: { key, o in try await BFLFake.start(apiKey: key ?? "", pollsBeforeReady: o.bflPolls, echoKeyInErrors: o.echoKeysInErrors) }),
         FakeRegistration(
-            kind: .a1111, keyVariable: "SDWEBUI_AUTH", randomKey: { "atelier:" + randomKey("fakesdpass") }, simulationKey: "atelier:SIMULATION-sd-pass",
+            kind: .a1111, keyVariable: "SDWEBUI_AUTH", randomKey: { "atelier:" + randomKey("fakesdpass") },
+            simulationKey: "atelier:SIMULATION-sd-pass",
             start: { key, _ in try await A1111Fake.start(credentials: key) }),
     ]
 }

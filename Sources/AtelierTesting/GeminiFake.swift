@@ -215,7 +215,8 @@ public final class GeminiFake: FakeProvider {
             guard allowed.contains(s) else {
                 return Self.fieldError(
                     "generation_config.image_config.image_size",
-                    "Unsupported image size '\(s)' for model \(model). Supported values: \(allowed.sorted().joined(separator: ", ")) (the K must be uppercase).")
+                    "Unsupported image size '\(s)' for model \(model). Supported values: \(allowed.sorted().joined(separator: ", ")) (the K must be uppercase)."
+                )
             }
             tier = s
         }
@@ -237,7 +238,8 @@ public final class GeminiFake: FakeProvider {
         if modifiers.contains(.thoughts) {
             outParts.append(["text": "**Composing the scene**\n\nI am sketching the layout before rendering the final image.", "thought": true])
             for i in 0..<2 {
-                let t = FakeImages.image(label: "gemini-thought-\(i)", prompt: clean, seed: seed &+ UInt64(i + 1), width: dims.0 / 4, height: dims.1 / 4)
+                let t = FakeImages.image(
+                    label: "gemini-thought-\(i)", prompt: clean, seed: seed &+ UInt64(i + 1), width: dims.0 / 4, height: dims.1 / 4)
                 thoughtImages.append(t)
                 outParts.append(["inlineData": ["mimeType": "image/png", "data": .string(FakeImages.base64(t))], "thought": true])
             }
@@ -264,7 +266,9 @@ public final class GeminiFake: FakeProvider {
             "promptTokenCount": .int(Int64(promptTokens)), "candidatesTokenCount": .int(Int64(imageTokens + textTokens)),
             "thoughtsTokenCount": .int(Int64(thoughtTokens)), "totalTokenCount": .int(Int64(promptTokens + imageTokens + textTokens + thoughtTokens)),
             "promptTokensDetails": [["modality": "TEXT", "tokenCount": .int(Int64(promptTokens))]],
-            "candidatesTokensDetails": [["modality": "IMAGE", "tokenCount": .int(Int64(imageTokens))], ["modality": "TEXT", "tokenCount": .int(Int64(textTokens))]],
+            "candidatesTokensDetails": [
+                ["modality": "IMAGE", "tokenCount": .int(Int64(imageTokens))], ["modality": "TEXT", "tokenCount": .int(Int64(textTokens))],
+            ],
         ]
         let response: JSONValue = [
             "candidates": [["content": ["role": "model", "parts": .array(outParts)], "finishReason": "STOP", "index": 0]],
@@ -273,7 +277,8 @@ public final class GeminiFake: FakeProvider {
         state.withLock { s in
             s.served.append(
                 FakeServedImage(
-                    prompt: prompt, model: model, seed: seed, width: dims.0, height: dims.1, bytes: final, mimeType: format.mimeType, reportedCostUSD: nil,
+                    prompt: prompt, model: model, seed: seed, width: dims.0, height: dims.1, bytes: final, mimeType: format.mimeType,
+                    reportedCostUSD: nil,
                     extra: [
                         "promptTokenCount": String(promptTokens), "imageTokenCount": String(imageTokens), "textTokenCount": String(textTokens),
                         "thoughtsTokenCount": String(thoughtTokens), "note": visible, "tier": tier, "aspectRatio": ratio,
@@ -325,7 +330,9 @@ public final class GeminiFake: FakeProvider {
                 [
                     "candidates": [
                         [
-                            "content": ["role": "model", "parts": [["text": "I can't create that image because it may violate the content policy."]]],
+                            "content": [
+                                "role": "model", "parts": [["text": "I can't create that image because it may violate the content policy."]],
+                            ],
                             "finishReason": "IMAGE_SAFETY", "finishMessage": "Unable to show the generated image: it was filtered.", "index": 0,
                         ]
                     ],
@@ -336,26 +343,36 @@ public final class GeminiFake: FakeProvider {
                 200,
                 [
                     "candidates": [
-                        ["content": ["role": "model", "parts": [["text": "Could you tell me more about the scene?"]]], "finishReason": "NO_IMAGE", "index": 0]
+                        [
+                            "content": ["role": "model", "parts": [["text": "Could you tell me more about the scene?"]]], "finishReason": "NO_IMAGE",
+                            "index": 0,
+                        ]
                     ],
                     "modelVersion": .string(model),
                 ])
         case .invalid:
             return Self.fieldError("generation_config.image_config.aspect_ratio", "Scripted invalid argument.")
         case .malformed:
-            return .malformedJSON(#"{"candidates": [{"content": {"role": "model", "parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgoAAAANSUhEUgAA"#)
+            return .malformedJSON(
+                #"{"candidates": [{"content": {"role": "model", "parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgoAAAANSUhEUgAA"#
+            )
         case .reset:
             let bytes = FakeImages.image(label: "gemini", prompt: "reset", seed: 1, width: 64, height: 64)
             let full = JSONWriter.bytes([
                 "candidates": [
-                    ["content": ["parts": [["inlineData": ["mimeType": "image/png", "data": .string(FakeImages.base64(bytes))]]]], "finishReason": "STOP"]
+                    [
+                        "content": ["parts": [["inlineData": ["mimeType": "image/png", "data": .string(FakeImages.base64(bytes))]]]],
+                        "finishReason": "STOP",
+                    ]
                 ]
             ])
             return .resetMidBody(status: 200, headers: [("Content-Type", "application/json; charset=UTF-8")], body: full, afterBytes: full.count / 2)
         case .noCredits:
             return Self.error(400, "FAILED_PRECONDITION", "User location is not supported for the API use without a billing account linked.")
         case .failed, .oom:
-            return Self.error(500, "INTERNAL", "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting")
+            return Self.error(
+                500, "INTERNAL",
+                "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting")
         case .ok, .thoughts, .hold, .jpeg:
             return nil
         }
@@ -370,6 +387,11 @@ public final class GeminiFake: FakeProvider {
     static func fieldError(_ field: String, _ description: String) -> FakeReply {
         error(
             400, "INVALID_ARGUMENT", "* GenerateContentRequest.\(field): \(description)",
-            details: [["@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [["field": .string(field), "description": .string(description)]]]])
+            details: [
+                [
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "fieldViolations": [["field": .string(field), "description": .string(description)]],
+                ]
+            ])
     }
 }

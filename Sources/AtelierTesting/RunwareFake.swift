@@ -66,7 +66,8 @@ public final class RunwareFake: FakeProvider {
     public static let defaultModels: [String: String] = [
         "google:4@1": "Nano Banana", "google:4@2": "Nano Banana Pro", "google:4@3": "Nano Banana 2", "bfl:5@1": "FLUX.2 [pro]",
         "bfl:6@1": "FLUX.2 [flex]", "bfl:7@1": "FLUX.2 [max]", "runware:400@1": "FLUX.2 [dev]", "runware:400@2": "FLUX.2 [klein] 9B",
-        "runware:400@4": "FLUX.2 [klein] 4B", "runware:101@1": "FLUX.1 [dev]", "runware:100@1": "FLUX.1 [schnell]", "runware:5@1": "Stable Diffusion 3",
+        "runware:400@4": "FLUX.2 [klein] 4B", "runware:101@1": "FLUX.1 [dev]", "runware:100@1": "FLUX.1 [schnell]",
+        "runware:5@1": "Stable Diffusion 3",
         "bytedance:seedream@4.5": "Seedream 4.5", "openai:4@1": "GPT Image 1.5",
     ]
 
@@ -89,7 +90,10 @@ public final class RunwareFake: FakeProvider {
         return (usd * 1e6).rounded() / 1e6
     }
 
-    private init(apiKey: String, api: FakeHTTPServer, images: FakeHTTPServer, log: FakeRequestLog, models: [String: String], pollsBeforeDone: Int, echoKeyInErrors: Bool) {
+    private init(
+        apiKey: String, api: FakeHTTPServer, images: FakeHTTPServer, log: FakeRequestLog, models: [String: String], pollsBeforeDone: Int,
+        echoKeyInErrors: Bool
+    ) {
         self.apiKey = apiKey
         self.api = api
         self.images = images
@@ -153,7 +157,16 @@ public final class RunwareFake: FakeProvider {
         if let h = req.header("Authorization"), h.hasPrefix("Bearer ") { key = String(h.dropFirst(7)) }
         if key == nil, let first = tasks.first, first["taskType"]?.stringValue == "authentication" { key = first["apiKey"]?.stringValue }
         guard let key, !key.isEmpty else {
-            return .json(401, ["errors": [["code": "missingApiKey", "message": "An API key is required. Send Authorization: Bearer <key>.", "taskType": "authentication"]]])
+            return .json(
+                401,
+                [
+                    "errors": [
+                        [
+                            "code": "missingApiKey", "message": "An API key is required. Send Authorization: Bearer <key>.",
+                            "taskType": "authentication",
+                        ]
+                    ]
+                ])
         }
         guard key == apiKey else {
             let msg = "Invalid API key. Get one at https://my.runware.ai/signup" + (echoKeyInErrors ? " (received '\(key)')" : "")
@@ -173,7 +186,12 @@ public final class RunwareFake: FakeProvider {
             default:
                 reply = .errors(
                     400,
-                    [["code": "unsupportedTaskType", "message": .string("The fake does not implement taskType '\(type)'."), "taskType": .string(type)]])
+                    [
+                        [
+                            "code": "unsupportedTaskType", "message": .string("The fake does not implement taskType '\(type)'."),
+                            "taskType": .string(type),
+                        ]
+                    ])
             }
             switch reply {
             case .data(let items): data += items
@@ -217,7 +235,8 @@ public final class RunwareFake: FakeProvider {
         if let f = failure {
             switch f {
             case .rateLimited:
-                return .errors(429, [taskError("providerRateLimitExceeded", "The provider's rate limit was exceeded. Please retry shortly.", task: task)])
+                return .errors(
+                    429, [taskError("providerRateLimitExceeded", "The provider's rate limit was exceeded. Please retry shortly.", task: task)])
             case .unavailable:
                 return .errors(503, [taskError("noAvailableServer", "No available server to process the task. Please try again later.", task: task)])
             case .noCredits:
@@ -225,24 +244,30 @@ public final class RunwareFake: FakeProvider {
             case .invalid:
                 return .errors(
                     400,
-                    [taskError("invalidWidth", "Invalid value for width. Must be an integer between 128 and 2048, in multiples of 16.", task: task,
-                               parameter: "width", extra: ["type": "integer", "min": 128, "max": 2048, "multiplier": 16])])
+                    [
+                        taskError(
+                            "invalidWidth", "Invalid value for width. Must be an integer between 128 and 2048, in multiples of 16.", task: task,
+                            parameter: "width", extra: ["type": "integer", "min": 128, "max": 2048, "multiplier": 16])
+                    ])
             default: break
             }
         }
         let model = task["model"]?.stringValue ?? ""
         let known = state.withLock { $0.models[model] != nil }
         guard known else {
-            return .errors(400, [taskError("unknownModel", "Unknown model '\(model)'. Check the AIR with modelSearch.", task: task, parameter: "model")])
+            return .errors(
+                400, [taskError("unknownModel", "Unknown model '\(model)'. Check the AIR with modelSearch.", task: task, parameter: "model")])
         }
         guard prompt.count >= 2 else {
-            return .errors(400, [taskError("invalidPositivePrompt", "positivePrompt must be 2-3000 characters.", task: task, parameter: "positivePrompt")])
+            return .errors(
+                400, [taskError("invalidPositivePrompt", "positivePrompt must be 2-3000 characters.", task: task, parameter: "positivePrompt")])
         }
         var width = Int(task["width"]?.intValue ?? 0)
         var height = Int(task["height"]?.intValue ?? 0)
         if width == 0 || height == 0 {
             guard let res = task["resolution"]?.stringValue else {
-                return .errors(400, [taskError("missingWidth", "width and height (or resolution) are required.", task: task, parameter: ["width", "height"])])
+                return .errors(
+                    400, [taskError("missingWidth", "width and height (or resolution) are required.", task: task, parameter: ["width", "height"])])
             }
             let side = ["0.5K": 512, "1K": 1024, "2K": 2048, "4K": 4096][res.uppercased()] ?? 1024
             width = side
@@ -251,11 +276,20 @@ public final class RunwareFake: FakeProvider {
         guard (64...8192).contains(width), (64...8192).contains(height) else {
             return .errors(
                 400,
-                [taskError("invalidWidth", "Invalid value for width/height.", task: task, parameter: ["width", "height"], extra: ["min": 64, "max": 8192])])
+                [
+                    taskError(
+                        "invalidWidth", "Invalid value for width/height.", task: task, parameter: ["width", "height"],
+                        extra: ["min": 64, "max": 8192])
+                ])
         }
         let n = Int(task["numberResults"]?.intValue ?? 1)
         guard (1...20).contains(n) else {
-            return .errors(400, [taskError("invalidNumberResults", "numberResults must be 1-20.", task: task, parameter: "numberResults", extra: ["min": 1, "max": 20])])
+            return .errors(
+                400,
+                [
+                    taskError(
+                        "invalidNumberResults", "numberResults must be 1-20.", task: task, parameter: "numberResults", extra: ["min": 1, "max": 20])
+                ])
         }
         let seed: UInt64 = task["seed"]?.intValue.map { UInt64(max($0, 1)) } ?? FakeImages.randomSeed()
         let record = TaskRecord(
@@ -334,11 +368,13 @@ public final class RunwareFake: FakeProvider {
             switch f {
             case .blocked:
                 t.failure = taskError(
-                    "contentPolicyViolation", "The prompt or the generated image violates the content policy.", task: ["taskType": "imageInference", "taskUUID": .string(uuid)],
+                    "contentPolicyViolation", "The prompt or the generated image violates the content policy.",
+                    task: ["taskType": "imageInference", "taskUUID": .string(uuid)],
                     extra: ["status": "error"])
             case .failed:
                 t.failure = taskError(
-                    "taskFailed", "The task failed during inference.", task: ["taskType": "imageInference", "taskUUID": .string(uuid)], extra: ["status": "error"])
+                    "taskFailed", "The task failed during inference.", task: ["taskType": "imageInference", "taskUUID": .string(uuid)],
+                    extra: ["status": "error"])
             case .unavailable:
                 return .errors(503, [taskError("noAvailableServer", "No available server. Please try again later.", task: task)])
             case .rateLimited:

@@ -164,10 +164,12 @@ struct Route: ParsableCommand {
         let context = RoutingContext()
         let tasks: [ImageTask] = [
             ImageTask(positivePrompt: "a lighthouse", size: .tier(aspectRatio: AspectRatio("16:9"), resolution: .r1K)),
-            ImageTask(positivePrompt: "SALE banner", size: .tier(aspectRatio: AspectRatio("3:4"), resolution: .r2K),
-                      requirements: .init(reproducible: false, textRendering: true)),
-            ImageTask(positivePrompt: "product final", size: .pixels(PixelSize(width: 1024, height: 1024)), seed: 7,
-                      requirements: .init(reproducible: true), phase: .final),
+            ImageTask(
+                positivePrompt: "SALE banner", size: .tier(aspectRatio: AspectRatio("3:4"), resolution: .r2K),
+                requirements: .init(reproducible: false, textRendering: true)),
+            ImageTask(
+                positivePrompt: "product final", size: .pixels(PixelSize(width: 1024, height: 1024)), seed: 7,
+                requirements: .init(reproducible: true), phase: .final),
             ImageTask(positivePrompt: "draft", size: .tier(aspectRatio: nil, resolution: nil), numberResults: 4, phase: .ideation),
         ]
         var lat = [Double]()
@@ -236,7 +238,8 @@ struct Jobs: ParsableCommand {
                     let submit =
                         #"{"jsonrpc":"2.0","id":1,"method":"\#(RPCMethod.jobSubmit)","params":{"taskUUID":"\#(id)","positivePrompt":"bench \#(c)-\#(i)","model":"\#(model)"\#(extra)}}"#
                         + "\n"
-                    let wait = #"{"jsonrpc":"2.0","id":2,"method":"\#(RPCMethod.jobWait)","params":{"taskUUID":"\#(id)","timeoutSeconds":120}}"# + "\n"
+                    let wait =
+                        #"{"jsonrpc":"2.0","id":2,"method":"\#(RPCMethod.jobWait)","params":{"taskUUID":"\#(id)","timeoutSeconds":120}}"# + "\n"
                     let t0 = now()
                     let measuring = phase.load(ordering: .relaxed) == 1
                     let a = client.roundTrip(Array(submit.utf8))

@@ -120,4 +120,3 @@ struct TaskOptions: ParsableArguments {
         return .object(o)
     }
 }
-

@@ -57,8 +57,12 @@ enum Output {
             var msg = "error: \(e.message)"
             if let c = e.stableCode { msg += " [\(c)]" }
             if let f = e.field, !f.isEmpty { msg += " at \(f)" }
-            if let nearest = e.data?["nearest"]?.arrayValue { msg += "\n  nearest valid: " + nearest.compactMap(\.stringValue).joined(separator: ", ") }
-            if let allowed = e.data?["allowed"]?.arrayValue { msg += "\n  allowed: " + allowed.map { $0.stringValue ?? $0.description }.joined(separator: ", ") }
+            if let nearest = e.data?["nearest"]?.arrayValue {
+                msg += "\n  nearest valid: " + nearest.compactMap(\.stringValue).joined(separator: ", ")
+            }
+            if let allowed = e.data?["allowed"]?.arrayValue {
+                msg += "\n  allowed: " + allowed.map { $0.stringValue ?? $0.description }.joined(separator: ", ")
+            }
             if case .object(let rej)? = e.data?["rejections"] {
                 for (m, why) in rej { msg += "\n  \(m): \(why.stringValue ?? why.description)" }
             }
@@ -91,7 +95,8 @@ func waitWithProgress(_ client: AtelierClient, _ taskUUID: String, timeout: Doub
         lastStatus = job.status.rawValue
         if tty {
             let model = job.route?.model ?? "-"
-            let line = job.status.isTerminal ? "" : "\(frames[i % frames.count]) \(job.status.rawValue) on \(model)  \(String(format: "%.1f", elapsed))s"
+            let line =
+                job.status.isTerminal ? "" : "\(frames[i % frames.count]) \(job.status.rawValue) on \(model)  \(String(format: "%.1f", elapsed))s"
             FileHandle.standardError.write(Data("\r\u{1B}[2K\(line)".utf8))
             i += 1
         }
@@ -101,4 +106,3 @@ func waitWithProgress(_ client: AtelierClient, _ taskUUID: String, timeout: Doub
         }
     }
 }
-

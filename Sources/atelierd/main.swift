@@ -76,7 +76,8 @@ struct Atelierd: AsyncParsableCommand {
         let egress = EgressHTTPTransport(addressGuard: AddressGuard(policy: addressPolicy))
         do {
             try await serve(
-                transport: transport, egress: egress, addressPolicy: addressPolicy, outbox: outbox, durability: durabilityMode, socketPath: socketPath,
+                transport: transport, egress: egress, addressPolicy: addressPolicy, outbox: outbox, durability: durabilityMode,
+                socketPath: socketPath,
                 dataDirectory: dataDirectory, providersDir: providersDir, routingFile: routingFile, environment: env, logger: logger)
         } catch {
             await transport.shutdown()
@@ -135,7 +136,8 @@ struct Atelierd: AsyncParsableCommand {
             outbox: outbox, store: store, engine: engine, dataDirectory: dataDirectory, environment: env, logger: logger)
         let server = SocketServer(
             configuration: SocketServerConfiguration(socketPath: socketPath, maxFrameBytes: maxFrameBytes),
-            services: DaemonServices(engine: engine, configSource: source).adding(workflows: workflows).adding(delivery: deliveryService), logger: logger)
+            services: DaemonServices(engine: engine, configSource: source).adding(workflows: workflows).adding(delivery: deliveryService),
+            logger: logger)
 
         let available = catalog.models.filter { registry.entry($0.provider)?.unavailable == nil }.map(\.id)
         logger.info(
@@ -217,12 +219,16 @@ struct DeliveryOptions: ParsableArguments {
 
     @Option(
         name: [.customLong("egress-allow"), .customLong("delivery-allow")],
-        help: "An address range outbound fetches (deliveries, reference images) may reach even if denied (CIDR, e.g. 169.254.10.0/24). Repeatable; --delivery-allow is an alias.")
+        help:
+            "An address range outbound fetches (deliveries, reference images) may reach even if denied (CIDR, e.g. 169.254.10.0/24). Repeatable; --delivery-allow is an alias."
+    )
     var egressAllow: [String] = []
 
     @Option(
         name: [.customLong("egress-deny"), .customLong("delivery-deny")],
-        help: "An address range outbound fetches (deliveries, reference images) may not reach, besides link-local and cloud metadata (CIDR, e.g. 10.0.0.0/8). Repeatable; --delivery-deny is an alias.")
+        help:
+            "An address range outbound fetches (deliveries, reference images) may not reach, besides link-local and cloud metadata (CIDR, e.g. 10.0.0.0/8). Repeatable; --delivery-deny is an alias."
+    )
     var egressDeny: [String] = []
 
     /// The address policy of every outbound fetch (deliveries and reference images); a bad range is a usage error.

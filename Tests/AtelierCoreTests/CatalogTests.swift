@@ -160,7 +160,8 @@ struct CatalogLoaderTests {
 
     @Test func replacedByAndAliasesResolveAcrossFiles() throws {
         let one = provider("one", models: [model("old", ["status": "retired", "replacedBy": "new", "aliases": ["old-preview"]])])
-        let two = provider("two", kind: "runware", models: [model("new")], extra: ["baseURL": "https://api.runware.ai/v1", "apiKeyEnv": "RUNWARE_API_KEY"])
+        let two = provider(
+            "two", kind: "runware", models: [model("new")], extra: ["baseURL": "https://api.runware.ai/v1", "apiKeyEnv": "RUNWARE_API_KEY"])
         let catalog = try CatalogLoader.load(documents: [document("one.json", one), document("two.json", two)])
         #expect(catalog.model("old-preview")?.id == "old")
         #expect(catalog.model("old")?.replacedBy == "new")
@@ -187,24 +188,48 @@ struct CatalogLoaderTests {
         ("model id auto", provider("p", models: [model("auto")]), "/models/0/id", "not 'auto'"),
         ("model id with space", provider("p", models: [model("a b")]), "/models/0/id", "without spaces"),
         ("bad status", provider("p", models: [model("m", ["status": "gone"])]), "/models/0/status", "allowed: active, deprecated, retired"),
-        ("honours but refuses seeds", provider("p", models: [model("m", ["seedHonored": true, "seedAccepted": false])]), "/models/0/seedAccepted", "must accept"),
+        (
+            "honours but refuses seeds", provider("p", models: [model("m", ["seedHonored": true, "seedAccepted": false])]), "/models/0/seedAccepted",
+            "must accept"
+        ),
         ("quality out of range", provider("p", models: [model("m", ["quality": 6])]), "/models/0/quality", "between 1 and 5"),
         ("bad output format", provider("p", models: [model("m", ["outputFormats": ["PNG", "GIF"]])]), "/models/0/outputFormats/1", "GIF"),
-        ("numberResults min > max", provider("p", models: [model("m", ["numberResults": ["min": 4, "max": 2]])]), "/models/0/numberResults/min", "must not exceed"),
+        (
+            "numberResults min > max", provider("p", models: [model("m", ["numberResults": ["min": 4, "max": 2]])]), "/models/0/numberResults/min",
+            "must not exceed"
+        ),
         ("sizes missing", provider("p", models: [model("m", ["sizes": nil])]), "/models/0/sizes", "sizes is required"),
         ("sizes empty", provider("p", models: [model("m", ["sizes": [:]])]), "/models/0/sizes", "\"range\" or \"table\""),
-        ("range and table", provider("p", models: [model("m", ["sizes": ["range": [:], "table": ["1K": ["1:1": "8x8"]]]])]), "/models/0/sizes/table", "unknown field"),
-        ("range typo", provider("p", models: [model("m", ["sizes": ["range": ["maxMegapixel": 4]]])]), "/models/0/sizes/range/maxMegapixel", "unknown field"),
-        ("range min above max", provider("p", models: [model("m", ["sizes": ["range": ["minWidth": 512, "maxWidth": 256]]])]), "/models/0/sizes/range", "must not exceed"),
-        ("size list item", provider("p", models: [model("m", ["sizes": table(["1K": ["1:1": ["1024x1024", "big"]]])])]), "/models/0/sizes/table/1K/1:1/1", "WxH"),
+        (
+            "range and table", provider("p", models: [model("m", ["sizes": ["range": [:], "table": ["1K": ["1:1": "8x8"]]]])]),
+            "/models/0/sizes/table", "unknown field"
+        ),
+        (
+            "range typo", provider("p", models: [model("m", ["sizes": ["range": ["maxMegapixel": 4]]])]), "/models/0/sizes/range/maxMegapixel",
+            "unknown field"
+        ),
+        (
+            "range min above max", provider("p", models: [model("m", ["sizes": ["range": ["minWidth": 512, "maxWidth": 256]]])]),
+            "/models/0/sizes/range", "must not exceed"
+        ),
+        (
+            "size list item", provider("p", models: [model("m", ["sizes": table(["1K": ["1:1": ["1024x1024", "big"]]])])]),
+            "/models/0/sizes/table/1K/1:1/1", "WxH"
+        ),
         ("size not a string", provider("p", models: [model("m", ["sizes": table(["1K": ["1:1": 1024]])])]), "/models/0/sizes/table/1K/1:1", "WxH"),
         ("tier not an object", provider("p", models: [model("m", ["sizes": table(["1K": "1024x1024"])])]), "/models/0/sizes/table/1K", "maps ratios"),
         ("empty table", provider("p", models: [model("m", ["sizes": table([:])])]), "/models/0/sizes/table", "empty"),
         ("price missing", provider("p", models: [model("m", ["price": nil])]), "/models/0/price", "price is required"),
-        ("price kind", provider("p", models: [model("m", ["price": ["kind": "perToken"]])]), "/models/0/price/kind", "allowed: free, perImage, perTier, perMegapixel"),
+        (
+            "price kind", provider("p", models: [model("m", ["price": ["kind": "perToken"]])]), "/models/0/price/kind",
+            "allowed: free, perImage, perTier, perMegapixel"
+        ),
         ("price usd missing", provider("p", models: [model("m", ["price": ["kind": "perImage"]])]), "/models/0/price/usd", "usd is required"),
         ("price negative", provider("p", models: [model("m", ["price": ["kind": "perImage", "usd": -1]])]), "/models/0/price/usd", "zero or more"),
-        ("price tier", provider("p", models: [model("m", ["price": ["kind": "perTier", "usd": ["3K": 0.1]]])]), "/models/0/price/usd/3K", "allowed: 512"),
+        (
+            "price tier", provider("p", models: [model("m", ["price": ["kind": "perTier", "usd": ["3K": 0.1]]])]), "/models/0/price/usd/3K",
+            "allowed: 512"
+        ),
         ("price typo", provider("p", models: [model("m", ["price": ["kind": "free", "usd": 0]])]), "/models/0/price/usd", "unknown field"),
         ("parameters not an object", provider("p", models: [model("m", ["parameters": [1]])]), "/models/0/parameters", "must be an object"),
         ("model not an object", provider("p", models: ["m"]), "/models/0", "must be an object"),
@@ -242,7 +267,7 @@ struct CatalogLoaderTests {
                         "sizes": table(["1K": ["1:1": "1024x1024", "16:9": "1376x768"], "2K": ["1:1": ["2048x2048", "2000x2000"]]]),
                         "price": ["kind": "perTier", "usd": ["1K": 0.134, "2K": 0.134, "4K": 0.24], "perInputImageUSD": 0.0011],
                         "safetyPolicy": "google", "parameters": ["thinking": false],
-                    ]),
+                    ])
             ],
             extra: [
                 "displayName": "Google Gemini", "baseURL": "https://generativelanguage.googleapis.com/v1beta", "apiKeyEnv": "GEMINI_API_KEY",

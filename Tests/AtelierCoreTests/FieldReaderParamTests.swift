@@ -25,7 +25,8 @@ import Testing
         #expect(e.field == "/d")
         #expect(e.message == "d must be one of red, green, not 'blue'")
         #expect(e.details["allowed"] == ["red", "green"])
-        let named = try #require(error { () throws(AtelierError) in _ = try r.enumValue("d", allowed: [Colour.red], what: "colour", code: .unsupportedOutputFormat) })
+        let named = try #require(
+            error { () throws(AtelierError) in _ = try r.enumValue("d", allowed: [Colour.red], what: "colour", code: .unsupportedOutputFormat) })
         #expect(named.code == .unsupportedOutputFormat)
         #expect(named.message == "unknown colour 'blue'")
         #expect(named.details["allowed"] == ["red"])

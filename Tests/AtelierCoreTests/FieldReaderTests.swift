@@ -212,7 +212,8 @@ struct AtelierErrorTests {
     @Test func jsonRoundTripKeepsCodeFieldAndDetails() throws {
         let e = AtelierError(.invalidDimensions, "nope", field: "/width", retryable: false, details: ["nearest": ["1024x1024"]])
         let json = e.json
-        #expect(JSONWriter.string(json) == #"{"code":"invalid_dimensions","message":"nope","retryable":false,"field":"/width","nearest":["1024x1024"]}"#)
+        #expect(
+            JSONWriter.string(json) == #"{"code":"invalid_dimensions","message":"nope","retryable":false,"field":"/width","nearest":["1024x1024"]}"#)
         #expect(AtelierError(json: json) == e)
         let bare = AtelierError(.rateLimited, "slow down", retryable: true)
         #expect(bare.json["field"] == nil)

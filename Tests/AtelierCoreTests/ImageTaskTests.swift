@@ -189,7 +189,8 @@ struct ImageTaskTests {
         // An empty list must not crash the writer (it used to index u[0]) and must read back as what it is.
         let empty = ImageTask(taskUUID: uuid, positivePrompt: "x", uploadEndpoint: [])
         #expect(empty.json["uploadEndpoint"] == [])
-        var several = ImageTask(taskUUID: uuid, positivePrompt: "x", numberResults: 2, uploadEndpoint: ["https://a.example/1", "https://a.example/2"])
+        var several = ImageTask(
+            taskUUID: uuid, positivePrompt: "x", numberResults: 2, uploadEndpoint: ["https://a.example/1", "https://a.example/2"])
         #expect(several.uploadEndpointIsArray)
         several.uploadEndpointIsArray = false  // no URL may be dropped even so
         #expect(several.json["uploadEndpoint"] == ["https://a.example/1", "https://a.example/2"])
@@ -246,18 +247,30 @@ struct ImageTaskTests {
         ("webhook no host", params(["webhookURL": "https:///x"]), .invalidURL, "/webhookURL"),
         ("webhook empty host", params(["webhookURL": "http://"]), .invalidURL, "/webhookURL"),
         ("webhook no scheme", params(["webhookURL": "hooks.example/x"]), .invalidURL, "/webhookURL"),
-        ("webhook too long", params(["webhookURL": .string("https://h.example/" + String(repeating: "a", count: 4_096))]), .invalidURL, "/webhookURL"),
+        (
+            "webhook too long", params(["webhookURL": .string("https://h.example/" + String(repeating: "a", count: 4_096))]), .invalidURL,
+            "/webhookURL"
+        ),
         ("upload ftp", params(["uploadEndpoint": "ftp://u.example/x"]), .invalidURL, "/uploadEndpoint"),
-        ("upload second bad", params(["uploadEndpoint": ["https://u.example/1", "file:///tmp/x"], "numberResults": 2]), .invalidURL, "/uploadEndpoint/1"),
+        (
+            "upload second bad", params(["uploadEndpoint": ["https://u.example/1", "file:///tmp/x"], "numberResults": 2]), .invalidURL,
+            "/uploadEndpoint/1"
+        ),
         ("upload two for one", params(["uploadEndpoint": ["https://u.example/1", "https://u.example/2"]]), .uploadCountMismatch, "/uploadEndpoint"),
         ("upload one for two", params(["uploadEndpoint": "https://u.example/1", "numberResults": 2]), .uploadCountMismatch, "/uploadEndpoint"),
-        ("upload one-element list for two", params(["uploadEndpoint": ["https://u.example/1"], "numberResults": 2]), .uploadCountMismatch, "/uploadEndpoint"),
+        (
+            "upload one-element list for two", params(["uploadEndpoint": ["https://u.example/1"], "numberResults": 2]), .uploadCountMismatch,
+            "/uploadEndpoint"
+        ),
         ("upload empty list", params(["uploadEndpoint": []]), .uploadCountMismatch, "/uploadEndpoint"),
         ("upload number", params(["uploadEndpoint": 5]), .invalidType, "/uploadEndpoint"),
         ("upload list of numbers", params(["uploadEndpoint": [5]]), .invalidType, "/uploadEndpoint/0"),
         ("references not a list", params(["referenceImages": "/tmp/a.png"]), .invalidType, "/referenceImages"),
         ("reference not a string", params(["referenceImages": ["/tmp/a.png", 3]]), .invalidType, "/referenceImages/1"),
-        ("too many references", params(["referenceImages": .array(Array(repeating: "/tmp/a.png", count: 17))]), .tooManyReferences, "/referenceImages"),
+        (
+            "too many references", params(["referenceImages": .array(Array(repeating: "/tmp/a.png", count: 17))]), .tooManyReferences,
+            "/referenceImages"
+        ),
         ("unknown field", params(["positive_prompt": "typo"]), .unknownField, "/positive_prompt"),
         ("unknown field with slash", params(["a/b": 1]), .unknownField, "/a~1b"),
         ("unknown null field", params(["extra": nil]), .unknownField, "/extra"),
@@ -291,7 +304,10 @@ struct ImageTaskTests {
         #expect(long.details["maxLength"] == 32_000)
         // Exactly at the limits is fine.
         _ = try ImageTask(json: ["positivePrompt": .string(String(repeating: "a", count: 32_000))])
-        _ = try ImageTask(json: params(["width": 64, "height": 16_384, "numberResults": 20, "tags": .object(JSONObject((0..<32).map { ("t\($0)", JSONValue.string("v")) }))]))
+        _ = try ImageTask(
+            json: params([
+                "width": 64, "height": 16_384, "numberResults": 20, "tags": .object(JSONObject((0..<32).map { ("t\($0)", JSONValue.string("v")) })),
+            ]))
         _ = try ImageTask(json: params(["referenceImages": .array(Array(repeating: "/tmp/a.png", count: 16))]))
     }
 

@@ -72,7 +72,11 @@ private struct JSONGenerator {
         switch Int.random(in: 0..<6, using: &rng) {
         case 0: return Double.random(in: -1...1, using: &rng)
         case 1: return Double.random(in: -1e6...1e6, using: &rng)
-        case 2: return [Double.leastNonzeroMagnitude, -Double.leastNonzeroMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 0.1, 1e-7, 2.5e15, 1e300, 0.5]
+        case 2:
+            return [
+                Double.leastNonzeroMagnitude, -Double.leastNonzeroMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 0.1, 1e-7, 2.5e15,
+                1e300, 0.5,
+            ]
             .randomElement(using: &rng)!
         default:
             // Any finite bit pattern.
@@ -442,7 +446,8 @@ struct JSONWriterTests {
     @Test(
         "doubles round-trip exactly",
         arguments: [
-            0.1, -2.5, 1.0 / 3.0, Double.leastNonzeroMagnitude, -Double.leastNonzeroMagnitude, Double.greatestFiniteMagnitude, -Double.greatestFiniteMagnitude, 1e300, 1e-7, 1e15,
+            0.1, -2.5, 1.0 / 3.0, Double.leastNonzeroMagnitude, -Double.leastNonzeroMagnitude, Double.greatestFiniteMagnitude,
+            -Double.greatestFiniteMagnitude, 1e300, 1e-7, 1e15,
             1e16, 123_456_789.123_456_78, 0.000_001_234, 2.5e15 + 0.5, Double.pi,
         ])
     func doublesRoundTrip(d: Double) throws {
@@ -514,7 +519,8 @@ struct JSONValueTests {
         #expect(JSONValue.double(1e19).intValue == nil)
         #expect(JSONValue.string("1").intValue == nil)
         #expect(JSONValue.string("1").doubleValue == nil)
-        #expect([JSONValue.null, true, 1, 1.5, "s", [], [:]].map(\.typeName) == ["null", "boolean", "number", "number", "string", "array", "object"])
+        #expect(
+            [JSONValue.null, true, 1, 1.5, "s", [], [:]].map(\.typeName) == ["null", "boolean", "number", "number", "string", "array", "object"])
     }
 
     @Test func numberKeepsIntegralValuesAsInts() {

@@ -97,7 +97,8 @@ struct RoutingExplainTests {
 
     @Test func splitHashMatchesStableHash() throws {
         let p = try F.policy(
-            #"{"rules": [{"name": "s", "split": {"key": "tags.user", "salt": "exp-7", "arms": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]}}]}"#)
+            #"{"rules": [{"name": "s", "split": {"key": "tags.user", "salt": "exp-7", "arms": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]}}]}"#
+        )
         let split = try #require(p.compiled.rules[0].split)
         for user in ["", "x", "alice@example.com", "ünïcødé"] {
             var h = split.saltState

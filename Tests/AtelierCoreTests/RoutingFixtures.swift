@@ -65,7 +65,8 @@ enum RoutingFixtures {
         "gemini": [
             card(
                 "gemini-3-pro-image", provider: "gemini", kind: .gemini, seed: false, text: 5, quality: 5, latency: 20, refs: 14,
-                sizes: geminiTable(tiers: [.r1K, .r2K, .r4K]), price: .perTier(usd: [.r1K: 0.134, .r2K: 0.134, .r4K: 0.24], perInputImageUSD: 0.0011),
+                sizes: geminiTable(tiers: [.r1K, .r2K, .r4K]),
+                price: .perTier(usd: [.r1K: 0.134, .r2K: 0.134, .r4K: 0.24], perInputImageUSD: 0.0011),
                 safety: "google", aliases: ["gemini-3-pro-image-preview", "nano-banana-pro"]),
             card(
                 "gemini-3.1-flash-image", provider: "gemini", kind: .gemini, seed: false, text: 4, quality: 4, latency: 8, refs: 14,

@@ -158,7 +158,12 @@ struct RoutingHardConstraintTests {
     }
 
     @Test func retiredModelsAreNeverRouted() throws {
-        let cat = F.catalog { if $0.id == "sd-webui" { $0.status = .retired; $0.replacedBy = "flux-2-pro" } }
+        let cat = F.catalog {
+            if $0.id == "sd-webui" {
+                $0.status = .retired
+                $0.replacedBy = "flux-2-pro"
+            }
+        }
         let router = try F.router(catalog: cat)
         let d = router.decide(F.task())
         #expect(reason(d, "sd-webui")?.reason == "retired")

@@ -103,7 +103,8 @@ struct RoutingPolicyLoadTests {
 
     @Test func aRuleBehindACatchAllStopCanNeverMatch() {
         let issues = F.issues(
-            #"{"rules": [{"name": "all", "objective": "fastest", "stop": true}, {"name": "later", "when": {"phase": "final"}, "objective": "quality"}]}"#)
+            #"{"rules": [{"name": "all", "objective": "fastest", "stop": true}, {"name": "later", "when": {"phase": "final"}, "objective": "quality"}]}"#
+        )
         #expect(issues.count == 1)
         #expect(issues.first?.pointer == "/rules/1")
         #expect(issues.first?.message.contains("can never match") == true)

@@ -53,7 +53,8 @@ struct RoutingPreferenceTests {
         let d = router.decide(F.task(phase: .final))
         #expect(d.ranked.map(\.model.id).prefix(3) == ["flux-2-pro", "gemini-3-pro-image", "runware-nano-banana-pro"])
         let fast = try F.router(#"{"objective": "fastest"}"#)
-        #expect(fast.decide(F.task(phase: .final)).ranked.map(\.model.id).prefix(3) == ["flux-2-pro", "gemini-3-pro-image", "runware-nano-banana-pro"])
+        #expect(
+            fast.decide(F.task(phase: .final)).ranked.map(\.model.id).prefix(3) == ["flux-2-pro", "gemini-3-pro-image", "runware-nano-banana-pro"])
         let q = fast.decide(F.task(phase: .final), context: F.unavailable(["flux-2-pro"]))
         #expect(q.chosenModelID == "gemini-3-pro-image")
     }
@@ -70,7 +71,8 @@ struct RoutingPreferenceTests {
 
     @Test func precedenceTextThenPreferThenPhaseThenObjective() throws {
         let r = try F.router(
-            #"{"objective": "cheapest", "rules": [{"name": "house-style", "when": {"tags.client": "acme"}, "prefer": ["gemini-3.1-flash-image", "flux-2-klein-4b"]}]}"#)
+            #"{"objective": "cheapest", "rules": [{"name": "house-style", "when": {"tags.client": "acme"}, "prefer": ["gemini-3.1-flash-image", "flux-2-klein-4b"]}]}"#
+        )
         // text beats phase
         #expect(try F.router().decide(F.task(text: true, phase: .ideation)).chosenModelID == "gemini-3-pro-image")
         // phase beats objective

@@ -108,7 +108,8 @@ struct RoutingFallbackTests {
         #expect(d.fallbacks(after: "gemini-3-pro-image", refused: true).isEmpty)
 
         let lenient = try F.router(
-            #"{"fallbacks": {"max": 5}, "rules": [{"name": "text", "when": {"requirements.textRendering": true}, "fallbacks": {"afterRefusal": true}}]}"#)
+            #"{"fallbacks": {"max": 5}, "rules": [{"name": "text", "when": {"requirements.textRendering": true}, "fallbacks": {"afterRefusal": true}}]}"#
+        )
         let e = lenient.decide(F.task(text: true))
         #expect(e.allowsFallbackAfterRefusal)
         // ranked: gemini-3-pro (google), runware-nano-banana-pro (google), then grade-4 models

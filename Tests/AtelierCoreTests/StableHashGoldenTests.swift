@@ -27,7 +27,8 @@ struct StableHashGoldenTests {
 
     @Test func splitSaltStateIsTheUnmixedPrefixState() throws {
         let p = try F.policy(
-            #"{"rules": [{"name": "s", "split": {"key": "tags.user", "salt": "exp-7", "arms": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]}}]}"#)
+            #"{"rules": [{"name": "s", "split": {"key": "tags.user", "salt": "exp-7", "arms": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]}}]}"#
+        )
         let split = try #require(p.compiled.rules[0].split)
         #expect(split.saltState == 0xB09C_0596_1016_DB66)
     }

@@ -15,7 +15,8 @@ func stageJob(
         j.results = [
             JobResult(
                 imageUUID: id, path: "/data/images/\(task.taskUUID)/\(id).png", mimeType: "image/png", width: 1024, height: 1024, bytes: 10,
-                sha256: String(repeating: "a", count: 64), seed: seedHonored ? task.seed : nil, seedHonored: seedHonored, costUSD: cost, recipe: recipe)
+                sha256: String(repeating: "a", count: 64), seed: seedHonored ? task.seed : nil, seedHonored: seedHonored, costUSD: cost,
+                recipe: recipe)
         ]
     }
     if status.isTerminal {
@@ -322,7 +323,9 @@ struct RecipeTests {
             size: .pixels(PixelSize(width: 512, height: 384)), seed: 42, tags: ["client": "acme", "workflow": wfUUID],
             webhookURL: "https://example.com/hook")
         t.phase = .final
-        var j = Job(task: t, status: .succeeded, createdAt: Timestamp(milliseconds: 0), route: RouteSummary(provider: "local", model: "local-render", reasons: [], estimatedCostUSD: 0))
+        var j = Job(
+            task: t, status: .succeeded, createdAt: Timestamp(milliseconds: 0),
+            route: RouteSummary(provider: "local", model: "local-render", reasons: [], estimatedCostUSD: 0))
         j.results = [
             JobResult(
                 imageUUID: "9d8c1a52-1b7e-4c7e-9a57-3f3d1b6b2a01", path: "/x.png", mimeType: "image/png", width: 512, height: 384, bytes: 1,

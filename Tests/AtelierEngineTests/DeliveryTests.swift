@@ -126,7 +126,8 @@ struct DeliveryHarness {
         let service = DeliveryService(
             outbox: outbox, jobStore: store, secret: secret, transport: transport,
             resolver: { _ in resolvesTo ?? [IPAddress("127.0.0.1")!] }, cache: cache, logger: Logger(label: "delivery-test"))
-        return DeliveryHarness(dir: dir, store: store, outbox: outbox, service: service, clock: clock, transport: transport, cache: cache, secret: secret)
+        return DeliveryHarness(
+            dir: dir, store: store, outbox: outbox, service: service, clock: clock, transport: transport, cache: cache, secret: secret)
     }
 
     /// Stores a job and finishes it (`succeeded` with `results` images, or `failed`/`cancelled`) through the store,
@@ -267,7 +268,9 @@ struct DeliveryStateMachineTests {
     @Test func goneStopsAfterOneAttempt() {
         var m = DeliveryStateMachine(state: DeliveryState(nextAttemptMs: start), schedule: .webhookDefault)
         #expect(m.handle(.claim(nowMs: start)) == .send)
-        guard case .failed(_, exhausted: false) = m.handle(.attempted(DeliveryClassifier.verdict(.webhook, http(410)), httpStatus: 410, nowMs: start, unitRandom: 0.5))
+        guard
+            case .failed(_, exhausted: false) = m.handle(
+                .attempted(DeliveryClassifier.verdict(.webhook, http(410)), httpStatus: 410, nowMs: start, unitRandom: 0.5))
         else {
             Issue.record("410 must fail at once")
             return
@@ -292,7 +295,8 @@ struct DeliveryStateMachineTests {
         #expect(m.handle(.attempted(.delivered, httpStatus: 200, nowMs: start + 6, unitRandom: 0.5)) == .delivered)
         #expect(m.handle(.retryRequested(nowMs: start + 7)) == .ignore, "delivered stays delivered")
         // Held rows wait for release and cannot be claimed before.
-        var h = DeliveryStateMachine(state: DeliveryStateMachine.initial(nowMs: start, held: true, schedule: schedule, unitRandom: 0.5), schedule: schedule)
+        var h = DeliveryStateMachine(
+            state: DeliveryStateMachine.initial(nowMs: start, held: true, schedule: schedule, unitRandom: 0.5), schedule: schedule)
         #expect(h.handle(.claim(nowMs: start + 1_000_000)) == .ignore)
         #expect(h.handle(.release(nowMs: start + 9)) == .schedule(atMs: start + 9))
         #expect(h.handle(.claim(nowMs: start + 9)) == .send)
@@ -348,7 +352,9 @@ struct WebhookSigningTests {
 struct AddressPolicyTests {
     @Test func defaultsRefuseLinkLocalAndMetadataButAllowLoopbackAndPrivate() {
         let p = AddressPolicy()
-        for bad in ["169.254.169.254", "169.254.0.1", "fe80::1", "fd00:ec2::254", "100.100.100.200", "0.0.0.0", "::ffff:169.254.169.254", "224.0.0.1"] {
+        for bad in [
+            "169.254.169.254", "169.254.0.1", "fe80::1", "fd00:ec2::254", "100.100.100.200", "0.0.0.0", "::ffff:169.254.169.254", "224.0.0.1",
+        ] {
             #expect(!p.permits(IPAddress(bad)!), "\(bad) must be refused")
         }
         for good in ["127.0.0.1", "::1", "10.1.2.3", "192.168.1.1", "8.8.8.8", "2001:db8::1", "::ffff:127.0.0.1"] {
@@ -371,7 +377,8 @@ struct AddressPolicyTests {
         let p = AddressPolicy()
         for (url, field) in [
             ("http://169.254.169.254/latest/meta-data", "/webhookURL"), ("http://[fe80::1]/x", "/uploadEndpoint/0"),
-            ("http://2852039166/", "/webhookURL"), ("http://0xA9.0xFE.0xA9.0xFE/", "/webhookURL"), ("http://[::ffff:169.254.169.254]/", "/webhookURL"),
+            ("http://2852039166/", "/webhookURL"), ("http://0xA9.0xFE.0xA9.0xFE/", "/webhookURL"),
+            ("http://[::ffff:169.254.169.254]/", "/webhookURL"),
             ("https://user:pw@169.254.169.254:8443/p?sig=secret", "/webhookURL"),
         ] {
             do {
@@ -479,7 +486,8 @@ struct DeliveryOutboxTests {
             for s in mine {
                 let ts = Int64(s.headers["webhook-timestamp"] ?? "") ?? -1
                 #expect(ts == s.atMs / 1000)
-                #expect(s.headers["webhook-signature"] == WebhookSigner(secret: h.secret).signature(id: r.id, timestamp: ts, body: s.body.bytes ?? []))
+                #expect(
+                    s.headers["webhook-signature"] == WebhookSigner(secret: h.secret).signature(id: r.id, timestamp: ts, body: s.body.bytes ?? []))
             }
         }
         // Exhausted messages stay listed; a manual retry starts a new cycle with the same id.

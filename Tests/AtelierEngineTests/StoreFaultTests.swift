@@ -209,7 +209,9 @@ struct StoreFaultTests {
     @Test func storeFaultMessagesSayWhy() {
         let dir = "/data/atelier"
         #expect(StoreFault(DatabaseError(resultCode: .SQLITE_FULL), directory: dir)?.message == "disk full at /data/atelier")
-        #expect(StoreFault(DatabaseError(resultCode: .SQLITE_IOERR_WRITE), directory: dir)?.message.hasPrefix("I/O error writing the store at /data/atelier") == true)
+        #expect(
+            StoreFault(DatabaseError(resultCode: .SQLITE_IOERR_WRITE), directory: dir)?.message.hasPrefix(
+                "I/O error writing the store at /data/atelier") == true)
         #expect(StoreFault(DatabaseError(resultCode: .SQLITE_BUSY), directory: dir)?.message.contains("busy") == true)
         // Not a store fault: bugs and bad data are not retried.
         #expect(StoreFault(DatabaseError(resultCode: .SQLITE_CONSTRAINT), directory: dir) == nil)

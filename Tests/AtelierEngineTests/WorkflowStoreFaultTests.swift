@@ -78,10 +78,13 @@ struct WorkflowStoreFaultTests {
         let faults = h.faults
         let first = FirstTime()
         let armed = h.engine.events.subscribe(taskUUID: nil) { ev in
-            if ev.job.status == .succeeded, ev.job.task.tags[WorkflowSpec.Tag.workflow] != nil, first.claim() { faults.failCommits(with: .SQLITE_FULL) }
+            if ev.job.status == .succeeded, ev.job.task.tags[WorkflowSpec.Tag.workflow] != nil, first.claim() {
+                faults.failCommits(with: .SQLITE_FULL)
+            }
         }
         defer { h.engine.events.unsubscribe(armed) }
-        let json = try await h.service.submit(try WorkflowSpec(json: JSONParser.parse(#"{"positivePrompt":"a kite","ideation":{"count":1,"model":"gem-fast"}}"#)))
+        let json = try await h.service.submit(
+            try WorkflowSpec(json: JSONParser.parse(#"{"positivePrompt":"a kite","ideation":{"count":1,"model":"gem-fast"}}"#)))
         let id = try #require(json["workflowUUID"]?.stringValue)
 
         // The change is retried while the store refuses it (on the old code it was tried once and dropped).

@@ -34,7 +34,8 @@ struct Base64StreamDecoderTests {
     @Test("one byte at a time, with line breaks every 76 characters")
     func byteByByteWithNewlines() throws {
         let original = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 37) }
-        let encoded = Array(Data(original).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed]).utf8)
+        let encoded = Array(
+            Data(original).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed]).utf8)
         #expect(encoded.contains(0x0A))
         #expect(try Self.decodeAll(encoded.map { [$0] }) == original)
     }

@@ -117,7 +117,11 @@ struct BaselineJPEGTestDecoder {
                     let total = bits.reduce(0) { $0 + Int($1) }
                     var values: [UInt8] = []
                     for _ in 0..<total { values.append(UInt8(try u8())) }
-                    if tc >> 4 == 0 { dcTables[tc & 15] = Huffman(bits: bits, values: values) } else { acTables[tc & 15] = Huffman(bits: bits, values: values) }
+                    if tc >> 4 == 0 {
+                        dcTables[tc & 15] = Huffman(bits: bits, values: values)
+                    } else {
+                        acTables[tc & 15] = Huffman(bits: bits, values: values)
+                    }
                 }
             case 0xDA:
                 let count = try u8()
@@ -202,7 +206,10 @@ struct BaselineJPEGTestDecoder {
                                 let run = rs >> 4
                                 let size = rs & 15
                                 if size == 0 {
-                                    if run == 15 { k += 16; continue }
+                                    if run == 15 {
+                                        k += 16
+                                        continue
+                                    }
                                     break
                                 }
                                 k += run

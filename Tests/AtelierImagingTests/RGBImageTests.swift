@@ -96,7 +96,8 @@ struct RGBImageTests {
         for x in 1...100 { #expect(image[x, 0].r >= image[x - 1, 0].r) }
 
         var three = RGBImage(width: 3, height: 201)
-        three.fillLinearGradient(startX: 0, startY: 0, endX: 0, endY: 200, stops: [RGBColor(hex: 0xFF0000), RGBColor(hex: 0x00FF00), RGBColor(hex: 0x0000FF)])
+        three.fillLinearGradient(
+            startX: 0, startY: 0, endX: 0, endY: 200, stops: [RGBColor(hex: 0xFF0000), RGBColor(hex: 0x00FF00), RGBColor(hex: 0x0000FF)])
         #expect(three[1, 0] == RGBColor(hex: 0xFF0000))
         #expect(three[1, 100] == RGBColor(hex: 0x00FF00))
         #expect(three[1, 200] == RGBColor(hex: 0x0000FF))

@@ -88,7 +88,8 @@ enum TestSupport {
     /// Decodes a PNG produced by ``PNGEncoder`` back to raw pixel bytes (8-bit RGB or RGBA only).
     static func decodePNG(_ bytes: [UInt8]) -> (width: Int, height: Int, channels: Int, pixels: [UInt8])? {
         guard let chunks = chunks(ofPNG: bytes), let header = chunks.first, header.type == "IHDR",
-              header.data.count == 13 else { return nil }
+            header.data.count == 13
+        else { return nil }
         let width = Int(bigEndian32(header.data, 0))
         let height = Int(bigEndian32(header.data, 4))
         guard header.data[8] == 8, header.data[9] == 2 || header.data[9] == 6 else { return nil }
@@ -96,7 +97,7 @@ enum TestSupport {
         let idat = chunks.filter { $0.type == "IDAT" }.flatMap(\.data)
         let rowBytes = width * channels
         guard let filtered = inflate(idat, expectedSize: (rowBytes + 1) * height),
-              let pixels = unfilter(filtered, rowBytes: rowBytes, rows: height, bytesPerPixel: channels)
+            let pixels = unfilter(filtered, rowBytes: rowBytes, rows: height, bytesPerPixel: channels)
         else { return nil }
         return (width, height, channels, pixels)
     }
@@ -137,7 +138,8 @@ enum TestSupport {
         while i < a.pixels.count {
             if abs(Int(a.pixels[i]) - Int(b.pixels[i])) > threshold
                 || abs(Int(a.pixels[i + 1]) - Int(b.pixels[i + 1])) > threshold
-                || abs(Int(a.pixels[i + 2]) - Int(b.pixels[i + 2])) > threshold {
+                || abs(Int(a.pixels[i + 2]) - Int(b.pixels[i + 2])) > threshold
+            {
                 count += 1
             }
             i += 3

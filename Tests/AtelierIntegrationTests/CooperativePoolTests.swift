@@ -81,7 +81,9 @@ struct CooperativePoolTests {
         let outcomes = await withTaskGroup(of: ClientOutcome.self) { group in
             for c in 0..<clients {
                 group.addTask {
-                    await Self.onThread { Self.pipeline(socketPath: socketPath, client: c, rounds: rounds, perRound: perRound, timeoutSeconds: timeout) }
+                    await Self.onThread {
+                        Self.pipeline(socketPath: socketPath, client: c, rounds: rounds, perRound: perRound, timeoutSeconds: timeout)
+                    }
                 }
             }
             var all: [ClientOutcome] = []

@@ -57,8 +57,10 @@ struct CLITests {
             let out = dir.path + "/out.png"
             let r = try await runCommand(
                 PackagePaths.atelier,
-                ["submit", "--socket", daemon.socketPath, "a small boat", "--model", "local-render", "--width", "320", "--height", "240",
-                 "--seed", "3", "--out", out, "--json"])
+                [
+                    "submit", "--socket", daemon.socketPath, "a small boat", "--model", "local-render", "--width", "320", "--height", "240",
+                    "--seed", "3", "--out", out, "--json",
+                ])
             #expect(r.status == 0, "stderr: \(r.stderr)")
             let job = try Job(json: try JSONParser.parse(r.stdout))
             #expect(job.status == .succeeded)
@@ -79,7 +81,9 @@ struct CLITests {
             #expect(models.stdout.contains("local-render"))
             #expect(models.stdout.contains("GEMINI_API_KEY"), "models without keys say why they are unavailable")
 
-            let bad = try await runCommand(PackagePaths.atelier, ["submit", "--socket", daemon.socketPath, "x", "--model", "local-render", "--width", "1001", "--height", "1001"])
+            let bad = try await runCommand(
+                PackagePaths.atelier,
+                ["submit", "--socket", daemon.socketPath, "x", "--model", "local-render", "--width", "1001", "--height", "1001"])
             #expect(bad.status == 1)
             #expect(bad.stderr.contains("invalid_dimensions"))
             #expect(bad.stderr.contains("nearest valid: 1000x1000"))

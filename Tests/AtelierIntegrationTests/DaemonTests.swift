@@ -136,11 +136,17 @@ struct DaemonTests {
                 (["positivePrompt": "x", "webhookURL": "ftp://example.com/x"], "invalid_url", "/webhookURL"),
                 (["positivePrompt": "x", "numberResults": 2, "uploadEndpoint": "https://example.com/a"], "upload_count_mismatch", "/uploadEndpoint"),
                 (["positivePrompt": "x", "referenceImages": ["relative/path.png"]], "invalid_reference_image", "/referenceImages/0"),
-                (["positivePrompt": "x", "model": "local-render", "referenceImages": ["/nonexistent/ref.png"]], "invalid_reference_image", "/referenceImages/0"),
+                (
+                    ["positivePrompt": "x", "model": "local-render", "referenceImages": ["/nonexistent/ref.png"]], "invalid_reference_image",
+                    "/referenceImages/0"
+                ),
                 (["positivePrompt": "x", "model": "local-render", "width": 1001, "height": 1001], "invalid_dimensions", "/width"),
                 (["positivePrompt": "x", "model": "local-render", "outputFormat": "WEBP"], "unsupported_output_format", "/outputFormat"),
                 (["positivePrompt": "x", "model": "nope"], "unknown_model", "/model"),
-                (["positivePrompt": "x", "model": "gemini-3-pro-image", "requirements": ["reproducible": true]], "requirement_unsatisfiable", "/requirements/reproducible"),
+                (
+                    ["positivePrompt": "x", "model": "gemini-3-pro-image", "requirements": ["reproducible": true]], "requirement_unsatisfiable",
+                    "/requirements/reproducible"
+                ),
             ]
             for (params, code, field) in cases {
                 let e = await rpcError { _ = try await client.call(RPCMethod.jobSubmit, params: params) }
@@ -165,7 +171,9 @@ struct DaemonTests {
             let raw = try RawConnection(socketPath: daemon.socketPath)
             raw.send("{not json")
             #expect(try JSONParser.parse(#require(await raw.nextLine()))["error"]?["code"] == .int(-32700))
-            raw.send(Array("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.get\",\"params\":{\"taskUUID\":\"\u{22}".utf8) + [0xC3, 0x28] + Array("\"}}\n".utf8))
+            raw.send(
+                Array("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.get\",\"params\":{\"taskUUID\":\"\u{22}".utf8) + [0xC3, 0x28]
+                    + Array("\"}}\n".utf8))
             #expect(try JSONParser.parse(#require(await raw.nextLine()))["error"]?["code"] == .int(-32700), "invalid UTF-8 is a parse error")
             raw.send("[]")
             #expect(try JSONParser.parse(#require(await raw.nextLine()))["error"]?["code"] == .int(-32600))

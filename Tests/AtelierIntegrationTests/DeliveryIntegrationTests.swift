@@ -14,7 +14,8 @@ import Testing
 struct DeliveryIntegrationTests {
     func task(webhook: String? = nil, uploads: [String]? = nil, n: Int = 1, seed: Int64 = 3) -> JSONValue {
         var o: JSONObject = [
-            "positivePrompt": "a kite over dunes", "model": "local-render", "width": 128, "height": 96, "seed": .int(seed), "numberResults": .int(Int64(n)),
+            "positivePrompt": "a kite over dunes", "model": "local-render", "width": 128, "height": 96, "seed": .int(seed),
+            "numberResults": .int(Int64(n)),
         ]
         o.append("webhookURL", ifPresent: webhook.map(JSONValue.string))
         if let uploads { o.append("uploadEndpoint", uploads.count == 1 ? .string(uploads[0]) : .array(uploads.map(JSONValue.string))) }
@@ -70,7 +71,9 @@ struct DeliveryIntegrationTests {
             #expect(succeeded["timestamp"]?.stringValue != nil)
 
             // The job shows its delivery state; the list agrees; the ids are the webhook-ids.
-            let rows = try await waitForDeliveries(client, taskUUID: job.taskUUID) { rs in rs.count == 3 && rs.allSatisfy { $0["status"] == "delivered" } }
+            let rows = try await waitForDeliveries(client, taskUUID: job.taskUUID) { rs in
+                rs.count == 3 && rs.allSatisfy { $0["status"] == "delivered" }
+            }
             #expect(Set(rows.compactMap { $0["id"]?.stringValue }) == Set(records.compactMap { $0["id"]?.stringValue }))
             #expect(rows.allSatisfy { $0["url"]?.stringValue == peer.url("/ok/hook") && $0["attempts"] == 1 })
             var shown: [JSONValue] = []
@@ -89,7 +92,9 @@ struct DeliveryIntegrationTests {
         let dir = TempDir("dlv-gone")
         defer { dir.cleanup() }
         let envSecret = "whsec_" + Data((0..<24).map { UInt8($0 * 7 % 256) }).base64EncodedString()
-        try await withDaemon(in: dir, extraArguments: ["--webhook-retry-schedule", "0,200ms,200ms"], environment: ["ATELIER_WEBHOOK_SECRET": envSecret]) { daemon, client in
+        try await withDaemon(
+            in: dir, extraArguments: ["--webhook-retry-schedule", "0,200ms,200ms"], environment: ["ATELIER_WEBHOOK_SECRET": envSecret]
+        ) { daemon, client in
             let shown = try await client.call("webhook.secret")
             #expect(shown["secret"]?.stringValue == envSecret)
             #expect(shown["source"] == "environment")
@@ -99,7 +104,8 @@ struct DeliveryIntegrationTests {
             defer { peer.stop() }
             let job = try await client.submit(task(webhook: peer.url("/status/410/hook")))
             _ = try await client.wait(job.taskUUID, timeoutSeconds: 60)
-            let rows = try await waitForDeliveries(client, taskUUID: job.taskUUID) { rs in rs.count == 2 && rs.allSatisfy { $0["status"] == "failed" } }
+            let rows = try await waitForDeliveries(client, taskUUID: job.taskUUID) { rs in rs.count == 2 && rs.allSatisfy { $0["status"] == "failed" }
+            }
             #expect(rows.count == 2)
             for r in rows {
                 #expect(r["attempts"] == 1)
@@ -123,14 +129,17 @@ struct DeliveryIntegrationTests {
             // Per message: 500, 503, 500 (schedule spent: failed), then 200 after a manual retry.
             let job = try await client.submit(task(webhook: peer.url("/seq/500,503,500,200/hook")))
             _ = try await client.wait(job.taskUUID, timeoutSeconds: 60)
-            let failed = try await waitForDeliveries(client, taskUUID: job.taskUUID) { rs in rs.count == 2 && rs.allSatisfy { $0["status"] == "failed" } }
+            let failed = try await waitForDeliveries(client, taskUUID: job.taskUUID) { rs in
+                rs.count == 2 && rs.allSatisfy { $0["status"] == "failed" }
+            }
             for r in failed {
                 #expect(r["attempts"] == 3)
                 #expect(r["lastError"]?["message"]?.stringValue?.hasPrefix("gave up after 3 attempts") == true)
             }
             // Exhausted messages stay listed.
             let listed = try await client.call("delivery.list", params: ["status": "failed"])
-            #expect(Set(listed["deliveries"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []) == Set(failed.compactMap { $0["id"]?.stringValue }))
+            #expect(
+                Set(listed["deliveries"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []) == Set(failed.compactMap { $0["id"]?.stringValue }))
             let times = peer.records().compactMap { $0["t"]?.doubleValue }
             #expect(times.count == 6)
 
@@ -139,9 +148,12 @@ struct DeliveryIntegrationTests {
             let again = try await client.call("delivery.retry", params: ["id": .string(first)])
             #expect(again["id"]?.stringValue == first)
             #expect(again["status"] == "pending")
-            let cli = try await runCommand(PackagePaths.atelier, ["delivery", "retry", "--task", job.taskUUID, "--socket", daemon.socketPath, "--json"])
+            let cli = try await runCommand(
+                PackagePaths.atelier, ["delivery", "retry", "--task", job.taskUUID, "--socket", daemon.socketPath, "--json"])
             #expect(cli.status == 0, "\(cli.stderr)")
-            let rows = try await waitForDeliveries(client, taskUUID: job.taskUUID) { rs in rs.count == 2 && rs.allSatisfy { $0["status"] == "delivered" } }
+            let rows = try await waitForDeliveries(client, taskUUID: job.taskUUID) { rs in
+                rs.count == 2 && rs.allSatisfy { $0["status"] == "delivered" }
+            }
             #expect(rows.count == 2)
             #expect(rows.allSatisfy { $0["status"] == "delivered" && $0["attempts"] == 4 })
             let records = peer.records()
@@ -154,7 +166,9 @@ struct DeliveryIntegrationTests {
             // A delivered message is not retried; bad params name the field.
             let e1 = await rpcError { _ = try await client.call("delivery.retry", params: ["id": .string(first)]) }
             #expect(e1?.stableCode == "already_delivered")
-            let e2 = await rpcError { _ = try await client.call("delivery.retry", params: ["id": .string(first), "taskUUID": .string(job.taskUUID)]) }
+            let e2 = await rpcError {
+                _ = try await client.call("delivery.retry", params: ["id": .string(first), "taskUUID": .string(job.taskUUID)])
+            }
             #expect(e2?.stableCode == "missing_field")
             let e3 = await rpcError { _ = try await client.call("delivery.retry", params: ["id": "msg_doesnotexist"]) }
             #expect(e3?.stableCode == "not_found")
@@ -197,7 +211,9 @@ struct DeliveryIntegrationTests {
             let records = await peer.waitFor(30) { $0.count >= 2 }
             #expect(Set(records.compactMap { $0["id"]?.stringValue }) == ids, "delivered after restart with the ids assigned before the crash")
             #expect(records.allSatisfy { $0["verified"] == true })
-            let after = try await waitForDeliveries(client2, taskUUID: job.taskUUID) { rs in rs.count == 2 && rs.allSatisfy { $0["status"] == "delivered" } }
+            let after = try await waitForDeliveries(client2, taskUUID: job.taskUUID) { rs in
+                rs.count == 2 && rs.allSatisfy { $0["status"] == "delivered" }
+            }
             #expect(after.count == 2)
             #expect(after.allSatisfy { $0["attempts"] == 2 })
         }
@@ -227,7 +243,9 @@ struct DeliveryIntegrationTests {
             let answered = records.filter { $0["status"] == 200 }
             #expect(Set(answered.compactMap { $0["id"]?.stringValue }) == ids)
             #expect(answered.allSatisfy { $0["verified"] == true })
-            let after = try await waitForDeliveries(client2, taskUUID: job.taskUUID) { rs in rs.count == 2 && rs.allSatisfy { $0["status"] == "delivered" } }
+            let after = try await waitForDeliveries(client2, taskUUID: job.taskUUID) { rs in
+                rs.count == 2 && rs.allSatisfy { $0["status"] == "delivered" }
+            }
             #expect(after.count == 2)
             #expect(after.allSatisfy { $0["attempts"] == 2 })
         }
@@ -252,7 +270,9 @@ struct DeliveryIntegrationTests {
             let job = try await client.submit(task(webhook: peer.url("/ok/hook"), uploads: urls, n: 2))
             let done = try await client.wait(job.taskUUID, timeoutSeconds: 60)
             #expect(done.status == .succeeded, "the job is final once its images are stored")
-            let rows = try await waitForDeliveries(client, taskUUID: job.taskUUID) { rs in rs.count == 5 && rs.allSatisfy { $0["status"] == "delivered" } }
+            let rows = try await waitForDeliveries(client, taskUUID: job.taskUUID) { rs in
+                rs.count == 5 && rs.allSatisfy { $0["status"] == "delivered" }
+            }
             #expect(rows.filter { $0["kind"] == "upload" }.count == 2)
             for (i, key) in ["renders/one.png", "renders/two.png"].enumerated() {
                 let obj = try await moto.command(["op": "get", "bucket": "atelier-uploads", "key": .string(key)])
@@ -294,7 +314,9 @@ struct DeliveryIntegrationTests {
             // An expired presigned URL (403 with S3's XML): terminal after one attempt, the receiver's words in the error.
             let signature = "deadbeefcafef00d1234"
             let expired = try await client.submit(
-                task(webhook: peer.url("/ok/hook"), uploads: [peer.url("/s3-expired/late.png?X-Amz-Expires=900&X-Amz-Signature=\(signature)")], seed: 4))
+                task(
+                    webhook: peer.url("/ok/hook"), uploads: [peer.url("/s3-expired/late.png?X-Amz-Expires=900&X-Amz-Signature=\(signature)")], seed: 4
+                ))
             let expiredDone = try await client.wait(expired.taskUUID, timeoutSeconds: 60)
             #expect(expiredDone.status == .succeeded, "a failed upload never changes the job's own status")
             let rows = try await waitForDeliveries(client, taskUUID: expired.taskUUID) { rs in
@@ -311,7 +333,8 @@ struct DeliveryIntegrationTests {
             #expect(!daemon.log.contains(signature))
             // The webhook still went out, telling why the image did not get there.
             let result = await peer.waitFor { rs in rs.contains { $0.webhookBody?["data"]?["uploadError"] != nil } }
-            let body = try #require(result.compactMap(\.webhookBody).first { $0["type"] == "job.result" && $0["data"]?["taskUUID"]?.stringValue == expired.taskUUID })
+            let body = try #require(
+                result.compactMap(\.webhookBody).first { $0["type"] == "job.result" && $0["data"]?["taskUUID"]?.stringValue == expired.taskUUID })
             #expect(body["data"]?["uploadError"]?["httpStatus"] == 403)
             #expect(body["data"]?["uploadURL"] == nil)
 
@@ -350,7 +373,9 @@ struct DeliveryIntegrationTests {
         await daemon.terminate()
 
         // A configured deny list applies to literal addresses at submit and to resolved names at send time.
-        try await withDaemon(in: dir, extraArguments: ["--delivery-deny", "127.0.0.0/8", "--delivery-deny", "::1", "--webhook-retry-schedule", "0,100ms"]) { strict, c2 in
+        try await withDaemon(
+            in: dir, extraArguments: ["--delivery-deny", "127.0.0.0/8", "--delivery-deny", "::1", "--webhook-retry-schedule", "0,100ms"]
+        ) { strict, c2 in
             let peer = try await ReceiverPeer.start(in: dir, secret: nil)
             defer { peer.stop() }
             let literal = await rpcError { _ = try await c2.submit(task(webhook: peer.url("/ok/hook"))) }

@@ -48,7 +48,9 @@ struct ProviderA1111E2ETests {
             let path = w.dir.path + "/sketch.png"
             try Data(ref).write(to: URL(fileURLWithPath: path))
             let job = try await w.run(
-                E2E.task("ink over the sketch \(E2E.marker())", model: "sd-webui", ["width": 256, "height": 256, "seed": 5, "referenceImages": [.string(path)]]))
+                E2E.task(
+                    "ink over the sketch \(E2E.marker())", model: "sd-webui",
+                    ["width": 256, "height": 256, "seed": 5, "referenceImages": [.string(path)]]))
             #expect(job.status == .succeeded, "\(job.error?.description ?? "")")
             let call = try #require(w.fakes.a1111.log.all.first)
             #expect(call.uri == "/sdapi/v1/img2img")

@@ -17,7 +17,8 @@ struct ProviderBFLE2ETests {
             let m = E2E.marker()
             let prompt = "a glass teapot, studio light \(m)"
             let task = E2E.task(
-                prompt, model: "flux-2-pro", ["width": 768, "height": 512, "seed": 99, "negativePrompt": "dropped by BFL", "requirements": ["reproducible": true]])
+                prompt, model: "flux-2-pro",
+                ["width": 768, "height": 512, "seed": 99, "negativePrompt": "dropped by BFL", "requirements": ["reproducible": true]])
             let first = try await w.run(task)
             let second = try await w.run(task)
             for j in [first, second] { #expect(j.status == .succeeded, "\(j.error?.description ?? "")") }
@@ -27,7 +28,8 @@ struct ProviderBFLE2ETests {
             #expect(submits.allSatisfy { $0.host == "api" && $0.uri == "/v1/flux-2-pro" })
             #expect(submits.allSatisfy { E2E.header($0, "x-key", is: w.fakes.keys[.bfl]!) })
             let expected: JSONValue = [
-                "prompt": .string(prompt), "width": 768, "height": 512, "seed": 99, "output_format": "png", "safety_tolerance": 2, "disable_pup": true,
+                "prompt": .string(prompt), "width": 768, "height": 512, "seed": 99, "output_format": "png", "safety_tolerance": 2,
+                "disable_pup": true,
             ]
             #expect(submits[0].json == expected)
 
@@ -55,7 +57,8 @@ struct ProviderBFLE2ETests {
     @Test func resetSampleDownloadIsFetchedAgain() async throws {
         try await FakeWorld.run("bfl-dl", providers: ["bfl"], bflPolls: 1) { w in
             w.fakes.bfl.script.enqueue(.reset, stage: .download)
-            let job = try await w.run(E2E.task("a fragile download \(E2E.marker())", model: "flux-2-klein-4b", ["width": 512, "height": 512, "seed": 3]))
+            let job = try await w.run(
+                E2E.task("a fragile download \(E2E.marker())", model: "flux-2-klein-4b", ["width": 512, "height": 512, "seed": 3]))
             #expect(job.status == .succeeded, "\(job.error?.description ?? "")")
             #expect(job.attempts.count == 1, "no second (paid) submit")
             #expect(w.fakes.bfl.log.filter { $0.method == "POST" }.count == 1)
@@ -74,7 +77,9 @@ struct ProviderBFLE2ETests {
             let first = try await DaemonProcess.start(in: dir, routing: E2E.routing(), extraArguments: ["--providers", providers], environment: env)
             let c1 = try await first.client()
             let job = try await c1.submit(
-                E2E.task("a slow flux \(E2E.marker()) [fake:hold]", model: "flux-2-klein-4b", ["width": 512, "height": 512, "seed": 21, "numberResults": 2]))
+                E2E.task(
+                    "a slow flux \(E2E.marker()) [fake:hold]", model: "flux-2-klein-4b",
+                    ["width": 512, "height": 512, "seed": 21, "numberResults": 2]))
             // Both submits recorded (the handle is committed after each), and a poll seen.
             try await fakes.bfl.log.wait(for: 2, "two submits") { $0.method == "POST" }
             try await fakes.bfl.log.wait(for: 1, "a poll") { $0.path == "/v1/get_result" }
@@ -103,7 +108,8 @@ struct ProviderBFLE2ETests {
     /// `Request Moderated` while polling is `refused`, with BFL's status as the upstream code.
     @Test func moderationIsRefused() async throws {
         try await FakeWorld.run("bfl-mod", providers: ["bfl"], bflPolls: 1) { w in
-            let job = try await w.run(E2E.task("moderate me \(E2E.marker()) [fake:blocked]", model: "flux-2-klein-4b", ["width": 512, "height": 512]))
+            let job = try await w.run(
+                E2E.task("moderate me \(E2E.marker()) [fake:blocked]", model: "flux-2-klein-4b", ["width": 512, "height": 512]))
             #expect(job.status == .failed)
             #expect(job.error?.code == .refused)
             #expect(job.error?.details["upstreamCode"] == "Request Moderated")
@@ -115,11 +121,13 @@ struct ProviderBFLE2ETests {
     /// 402 is `insufficient_credits`; 422 names the field; neither is retried.
     @Test func creditsAndValidationErrors() async throws {
         try await FakeWorld.run("bfl-err", providers: ["bfl"]) { w in
-            let broke = try await w.run(E2E.task("no money \(E2E.marker()) [fake:no-credits]", model: "flux-2-klein-4b", ["width": 512, "height": 512]))
+            let broke = try await w.run(
+                E2E.task("no money \(E2E.marker()) [fake:no-credits]", model: "flux-2-klein-4b", ["width": 512, "height": 512]))
             #expect(broke.status == .failed)
             #expect(broke.error?.code == .insufficientCredits)
             #expect(broke.error?.details["httpStatus"] == 402)
-            let invalid = try await w.run(E2E.task("bad width \(E2E.marker()) [fake:invalid]", model: "flux-2-klein-4b", ["width": 512, "height": 512]))
+            let invalid = try await w.run(
+                E2E.task("bad width \(E2E.marker()) [fake:invalid]", model: "flux-2-klein-4b", ["width": 512, "height": 512]))
             #expect(invalid.status == .failed)
             #expect(invalid.error?.code == .invalidRequest)
             #expect(invalid.error?.field == "/width")

@@ -128,7 +128,8 @@ struct ProviderGeminiE2ETests {
     @Test func serviceUnavailableThenSuccess() async throws {
         try await FakeWorld.run("gem-503", providers: ["gemini"]) { w in
             let job = try await w.run(
-                E2E.task("a windmill \(E2E.marker()) [fake:503-then-ok]", model: "gemini-3.1-flash-image", ["aspectRatio": "4:3", "resolution": "512"]))
+                E2E.task(
+                    "a windmill \(E2E.marker()) [fake:503-then-ok]", model: "gemini-3.1-flash-image", ["aspectRatio": "4:3", "resolution": "512"]))
             #expect(job.status == .succeeded)
             try #require(job.attempts.count == 2)
             #expect(job.attempts[0].error?.code == .unavailable)
@@ -190,7 +191,8 @@ struct ProviderGeminiE2ETests {
     @Test func malformedJSONIsRetriedThenFailsWithoutCrashing() async throws {
         try await FakeWorld.run("gem-bad", providers: ["gemini"]) { w in
             let job = try await w.run(
-                E2E.task("a broken answer \(E2E.marker()) [fake:malformed]", model: "gemini-3.1-flash-image", ["aspectRatio": "1:1", "resolution": "512"]))
+                E2E.task(
+                    "a broken answer \(E2E.marker()) [fake:malformed]", model: "gemini-3.1-flash-image", ["aspectRatio": "1:1", "resolution": "512"]))
             #expect(job.status == .failed)
             #expect(job.error?.code == .badUpstream)
             #expect(job.attempts.count == 3, "gemini.json: retry.maxAttempts 3")
@@ -198,7 +200,8 @@ struct ProviderGeminiE2ETests {
             #expect(w.fakes.gemini.generateRequests.count == 3)
             let health = try await w.call("daemon.health")
             #expect(health["status"] == "ok")
-            let next = try await w.run(E2E.task("a fine answer \(E2E.marker())", model: "gemini-3.1-flash-image", ["aspectRatio": "1:1", "resolution": "512"]))
+            let next = try await w.run(
+                E2E.task("a fine answer \(E2E.marker())", model: "gemini-3.1-flash-image", ["aspectRatio": "1:1", "resolution": "512"]))
             #expect(next.status == .succeeded)
         }
     }
@@ -207,7 +210,8 @@ struct ProviderGeminiE2ETests {
     @Test func connectionResetMidBodyIsRetried() async throws {
         try await FakeWorld.run("gem-rst", providers: ["gemini"]) { w in
             w.fakes.gemini.script.enqueue(.reset)
-            let job = try await w.run(E2E.task("a lost signal \(E2E.marker())", model: "gemini-3.1-flash-image", ["aspectRatio": "1:1", "resolution": "512"]))
+            let job = try await w.run(
+                E2E.task("a lost signal \(E2E.marker())", model: "gemini-3.1-flash-image", ["aspectRatio": "1:1", "resolution": "512"]))
             #expect(job.status == .succeeded, "\(job.error?.description ?? "")")
             try #require(job.attempts.count == 2)
             #expect(job.attempts[0].error?.code == .unavailable)
@@ -237,7 +241,8 @@ struct ProviderGeminiE2ETests {
     @Test func wrongKeyIsAuthAndNeverLeaks() async throws {
         let wrong = "AQ.wrong-" + UUID().uuidString.lowercased()
         try await FakeWorld.run("gem-key", providers: ["gemini"], echoKeysInErrors: true, keyOverrides: ["gemini": wrong]) { w in
-            let job = try await w.run(E2E.task("a locked door \(E2E.marker())", model: "gemini-3.1-flash-image", ["aspectRatio": "1:1", "resolution": "512"]))
+            let job = try await w.run(
+                E2E.task("a locked door \(E2E.marker())", model: "gemini-3.1-flash-image", ["aspectRatio": "1:1", "resolution": "512"]))
             #expect(job.status == .failed)
             #expect(job.error?.code == .auth)
             #expect(job.attempts.count == 1, "auth errors are not retried")

@@ -237,11 +237,12 @@ enum E2E {
 struct ProviderFakeSelfTests {
     @Test func promptTokensParseAndStrip() {
         let t = FakePromptToken.parse("a boat [fake:rate-limit-once] on [fake:gemini:blocked] water [fake:THOUGHTS] [fake:nonsense]")
-        #expect(t == [
-            FakePromptToken(provider: nil, scenario: .rateLimited, once: true),
-            FakePromptToken(provider: "gemini", scenario: .blocked, once: false),
-            FakePromptToken(provider: nil, scenario: .thoughts, once: false),
-        ])
+        #expect(
+            t == [
+                FakePromptToken(provider: nil, scenario: .rateLimited, once: true),
+                FakePromptToken(provider: "gemini", scenario: .blocked, once: false),
+                FakePromptToken(provider: nil, scenario: .thoughts, once: false),
+            ])
         #expect(FakePromptToken.strip("a boat [fake:503-then-ok] on  water [fake:reset]") == "a boat on water")
         let script = FakeScript(provider: "bfl", pollScenarios: [.blocked])
         #expect(script.decide(stage: .generate, prompt: "x [fake:503-once]").failure == .unavailable)

@@ -127,7 +127,9 @@ struct ProviderRunwareE2ETests {
             var ids: [String] = []
             for i in 0..<3 {
                 let j = try await w.submit(
-                    E2E.task("a fragile line \(i) \(E2E.marker())", model: "runware-flux-1-schnell", ["width": 256, "height": 256, "seed": .int(Int64(40 + i))]))
+                    E2E.task(
+                        "a fragile line \(i) \(E2E.marker())", model: "runware-flux-1-schnell",
+                        ["width": 256, "height": 256, "seed": .int(Int64(40 + i))]))
                 ids.append(j.taskUUID)
             }
             for id in ids {
@@ -156,7 +158,8 @@ struct ProviderRunwareE2ETests {
     @Test func transientPollTroubleIsTolerated() async throws {
         try await FakeWorld.run("rw-tpt", providers: ["runware"], runwarePolls: 1) { w in
             w.fakes.runware.script.enqueue(.unavailable, .malformed, stage: .poll)
-            let job = try await w.run(E2E.task("a patient render \(E2E.marker())", model: "runware-flux-1-schnell", ["width": 512, "height": 512, "seed": 9]))
+            let job = try await w.run(
+                E2E.task("a patient render \(E2E.marker())", model: "runware-flux-1-schnell", ["width": 512, "height": 512, "seed": 9]))
             #expect(job.status == .succeeded, "\(job.error?.description ?? "")")
             #expect(job.attempts.count == 1, "no new (paid) attempt")
             #expect(w.fakes.runware.tasks(ofType: "imageInference").count == 1)
@@ -167,7 +170,8 @@ struct ProviderRunwareE2ETests {
     /// `insufficientCredits` (402) is terminal for the provider; the key never leaks even when Runware echoes it.
     @Test func insufficientCreditsIsTerminal() async throws {
         try await FakeWorld.run("rw-402", providers: ["runware"]) { w in
-            let job = try await w.run(E2E.task("a costly one \(E2E.marker()) [fake:no-credits]", model: "runware-flux-1-schnell", ["width": 512, "height": 512]))
+            let job = try await w.run(
+                E2E.task("a costly one \(E2E.marker()) [fake:no-credits]", model: "runware-flux-1-schnell", ["width": 512, "height": 512]))
             #expect(job.status == .failed)
             #expect(job.error?.code == .insufficientCredits)
             #expect(job.attempts.count == 1)

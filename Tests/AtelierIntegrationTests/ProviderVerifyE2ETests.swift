@@ -60,7 +60,8 @@ struct ProviderVerifyE2ETests {
             #expect(cli.stdout.contains("MISSING upstream"))
             #expect(cli.stdout.contains("missing: gemini-2.5-flash-image, runware-seedream-4"))
             #expect(cli.stdout.contains("skipped providers: a1111, local"))
-            let strict = try await runCommand(PackagePaths.atelier, ["models", "verify", "--strict", "--provider", "runware", "--socket", w.daemon.socketPath])
+            let strict = try await runCommand(
+                PackagePaths.atelier, ["models", "verify", "--strict", "--provider", "runware", "--socket", w.daemon.socketPath])
             #expect(strict.status == 1, "--strict fails when a routable model is missing")
             let list = try await runCommand(PackagePaths.atelier, ["models", "--socket", w.daemon.socketPath])
             #expect(list.status == 0 && list.stdout.contains("gemini-3-pro-image"), "`atelier models` still lists the catalog")
@@ -73,7 +74,8 @@ struct ProviderVerifyE2ETests {
 
     /// A provider failing its list call is reported as failed, with the key redacted.
     @Test func failingProviderIsReportedNotFatal() async throws {
-        try await FakeWorld.run("verify-f", providers: ["gemini"], echoKeysInErrors: true, keyOverrides: ["gemini": "AQ.bad-" + UUID().uuidString]) { w in
+        try await FakeWorld.run("verify-f", providers: ["gemini"], echoKeysInErrors: true, keyOverrides: ["gemini": "AQ.bad-" + UUID().uuidString]) {
+            w in
             let r = try await w.call("models.verify")
             let gemini = try #require((r["providers"]?.arrayValue ?? []).first { $0["provider"] == "gemini" })
             let errorCode = gemini["error"]?["code"]?.stringValue

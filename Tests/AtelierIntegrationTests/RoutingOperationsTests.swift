@@ -77,7 +77,8 @@ struct RoutingOperationsTests {
         #expect(abs((p["totalUSD"]?.doubleValue ?? 0) - 0.29872864) < 1e-6)
 
         // routing check: valid file → 0; invalid → every problem with its pointer.
-        let good = try await runCommand(PackagePaths.atelier, ["routing", "check", PackagePaths.root + "/routing.json", "--providers", PackagePaths.root + "/providers"])
+        let good = try await runCommand(
+            PackagePaths.atelier, ["routing", "check", PackagePaths.root + "/routing.json", "--providers", PackagePaths.root + "/providers"])
         #expect(good.status == 0, "\(good.stderr)")
         try #"{"version": 1, "rules": [{"name": "x", "when": {"tags.user": {"min": 3, "max": 1}}, "prefer": ["nope"]}], "extra": 1}"#
             .write(toFile: policy, atomically: true, encoding: .utf8)

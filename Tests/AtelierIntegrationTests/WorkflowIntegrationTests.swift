@@ -116,7 +116,9 @@ struct WorkflowIntegrationTests {
     /// An AUTOMATIC1111 result reproduces byte for byte from its recipe.
     @Test func a1111ResultReproducesExactly() async throws {
         try await FakeWorld.run("wf-a1111", providers: ["a1111"]) { world in
-            let job = try await world.run(["positivePrompt": "a lighthouse, oil painting", "model": "sd-webui", "width": 512, "height": 512, "seed": 31])
+            let job = try await world.run([
+                "positivePrompt": "a lighthouse, oil painting", "model": "sd-webui", "width": 512, "height": 512, "seed": 31,
+            ])
             #expect(job.status == .succeeded)
             let recipe = try #require(job.results.first?.recipe)
             #expect(recipe.provider == "a1111" && recipe.seed == 31 && recipe.parameters["seed"] == 31)
@@ -183,7 +185,8 @@ struct WorkflowIntegrationTests {
             ])
         // The built-in renderer (which takes references) is not allowed for "auto".
         try await withDaemon(in: dir, allowBuiltin: false, extraArguments: ["--providers", providers]) { daemon, c in
-            let e = await WorkflowFixtures.error(c, "workflow.submit", ["positivePrompt": "a paper boat", "ideation": ["count": 2, "model": "sketch"]])
+            let e = await WorkflowFixtures.error(
+                c, "workflow.submit", ["positivePrompt": "a paper boat", "ideation": ["count": 2, "model": "sketch"]])
             #expect(e?.code == -32003)
             #expect(e?.stableCode == "no_route")
             #expect(e?.data?["stage"] == "final")
@@ -205,7 +208,10 @@ struct WorkflowIntegrationTests {
             let out = dir.path + "/final.png"
             let r = try await runCommand(
                 PackagePaths.atelier,
-                ["ideate", "a tin robot", "--variants", "2", "--pick", "2", "--width", "256", "--height", "256", "--seed", "5", "--out", out, "--json"]
+                [
+                    "ideate", "a tin robot", "--variants", "2", "--pick", "2", "--width", "256", "--height", "256", "--seed", "5", "--out", out,
+                    "--json",
+                ]
                     + sock)
             #expect(r.status == 0, "stderr: \(r.stderr)")
             let w = try JSONParser.parse(r.stdout)

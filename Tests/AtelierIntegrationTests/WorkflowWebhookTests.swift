@@ -20,7 +20,8 @@ struct WorkflowWebhookTests {
                 "workflow.submit",
                 params: [
                     "workflowUUID": .string(id), "positivePrompt": "a paper boat on a pond", "width": 256, "height": 256,
-                    "ideation": ["count": 2, "model": "local-render"], "selection": ["mode": "client"], "final": ["model": "local-render", "seed": 5],
+                    "ideation": ["count": 2, "model": "local-render"], "selection": ["mode": "client"],
+                    "final": ["model": "local-render", "seed": 5],
                     "webhookURL": .string(hook),
                 ])
             var w = try await client.call("workflow.wait", params: ["workflowUUID": .string(id), "timeoutSeconds": 60])

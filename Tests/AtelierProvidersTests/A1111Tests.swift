@@ -18,7 +18,8 @@ struct A1111Tests {
         #expect(http.url == "http://127.0.0.1:7860/sdapi/v1/txt2img")
         #expect(http.headers.map { "\($0.0): \($0.1)" } == ["Content-Type: application/json", "Accept: application/json"])
         #expect(http.timeoutSeconds == 900)
-        let expected = #"{"prompt":"a red fox","negative_prompt":"blurry","seed":42,"width":512,"height":768,"batch_size":2,"n_iter":1,"steps":30,"cfg_scale":7,"sampler_name":"DPM++ 2M","send_images":true,"save_images":false}"#
+        let expected =
+            #"{"prompt":"a red fox","negative_prompt":"blurry","seed":42,"width":512,"height":768,"batch_size":2,"n_iter":1,"steps":30,"cfg_scale":7,"sampler_name":"DPM++ 2M","send_images":true,"save_images":false}"#
         #expect(bodyString(http) == expected)
         #expect(A1111Codec.sentParameters(r)["prompt"] == nil)
     }
@@ -39,10 +40,10 @@ struct A1111Tests {
     func decodeInfo() async throws {
         let png2 = Fixtures.png + [7]
         let body = #"""
-        {"images":["data:image/png;base64,\#(Fixtures.pngBase64)","\#(Data(png2).base64EncodedString())"],
-         "parameters":{"prompt":"a red fox","seed":1234,"batch_size":2},
-         "info":"{\"prompt\": \"a red fox\", \"seed\": 1234, \"all_seeds\": [1234, 1235], \"subseed\": 99, \"sampler_name\": \"DPM++ 2M\", \"sd_model_hash\": \"abc\", \"infotexts\": [\"a\", \"b\"]}"}
-        """#
+            {"images":["data:image/png;base64,\#(Fixtures.pngBase64)","\#(Data(png2).base64EncodedString())"],
+             "parameters":{"prompt":"a red fox","seed":1234,"batch_size":2},
+             "info":"{\"prompt\": \"a red fox\", \"seed\": 1234, \"all_seeds\": [1234, 1235], \"subseed\": 99, \"sampler_name\": \"DPM++ 2M\", \"sd_model_hash\": \"abc\", \"infotexts\": [\"a\", \"b\"]}"}
+            """#
         let t = ScriptedTransport([reply(200, body)])
         let r = try Fixtures.request("sd-webui", seed: 1234, n: 2, key: nil)
         let images = try await provider(t).generate(r, context: .none)
@@ -65,16 +66,23 @@ struct A1111Tests {
 
     @Test("no images, or too few, is no_image")
     func noImages() {
-        #expect(providerError { () throws(ProviderError) in try A1111Codec.decode(response(200, #"{"images":[],"info":"{}"}"#), expected: 1) }?.code == .noImage)
-        #expect(providerError { () throws(ProviderError) in try A1111Codec.decode(response(200, #"{"images":["AAAA"]}"#), expected: 2) }?.code == .noImage)
-        #expect(providerError { () throws(ProviderError) in try A1111Codec.decode(response(200, #"{"images":["AA"#), expected: 1) }?.code == .badUpstream)
+        #expect(
+            providerError { () throws(ProviderError) in try A1111Codec.decode(response(200, #"{"images":[],"info":"{}"}"#), expected: 1) }?.code
+                == .noImage)
+        #expect(
+            providerError { () throws(ProviderError) in try A1111Codec.decode(response(200, #"{"images":["AAAA"]}"#), expected: 2) }?.code == .noImage
+        )
+        #expect(
+            providerError { () throws(ProviderError) in try A1111Codec.decode(response(200, #"{"images":["AA"#), expected: 1) }?.code == .badUpstream)
     }
 
     @Test("errors: 422 names the field, 500 (out of memory) is unavailable, 404 hints at --api, 401 is auth")
     func errors() {
-        let v = A1111Codec.decodeError(response(422, #"{"detail":[{"loc":["body","steps"],"msg":"value is not a valid integer","type":"type_error.integer"}]}"#))
+        let v = A1111Codec.decodeError(
+            response(422, #"{"detail":[{"loc":["body","steps"],"msg":"value is not a valid integer","type":"type_error.integer"}]}"#))
         #expect(v.code == .invalidRequest && v.field == "/steps" && v.message.contains("steps: value is not a valid integer"))
-        let oom = A1111Codec.decodeError(response(500, #"{"error":"OutOfMemoryError","detail":"","body":"","errors":"CUDA out of memory. Tried to allocate 2.00 GiB"}"#))
+        let oom = A1111Codec.decodeError(
+            response(500, #"{"error":"OutOfMemoryError","detail":"","body":"","errors":"CUDA out of memory. Tried to allocate 2.00 GiB"}"#))
         #expect(oom.code == .unavailable && oom.message.contains("CUDA out of memory"))
         let api = A1111Codec.decodeError(response(404, #"{"detail":"Not Found"}"#))
         #expect(api.code == .unavailable && api.message.contains("--api"))
@@ -84,9 +92,10 @@ struct A1111Tests {
     @Test("credentials never appear in an error, whole or in part")
     func redacted() async throws {
         let t = ScriptedTransport([reply(401, #"{"detail":"Incorrect credentials \#(Self.auth) / hunter2-secret"}"#)])
-        let e = try #require(await providerError { () async throws(ProviderError) in
-            try await provider(t).generate(try! Fixtures.request("sd-webui", key: Self.auth), context: .none)
-        })
+        let e = try #require(
+            await providerError { () async throws(ProviderError) in
+                try await provider(t).generate(try! Fixtures.request("sd-webui", key: Self.auth), context: .none)
+            })
         #expect(e.code == .auth)
         #expect(!e.message.contains(Self.auth) && !e.message.contains("hunter2-secret"))
     }

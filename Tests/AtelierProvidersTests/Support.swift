@@ -49,7 +49,9 @@ actor ScriptedTransport: HTTPTransport {
         }
     }
 
-    func download(_ request: HTTPRequest, to path: String, maxBytes: Int) async throws(ProviderError) -> (status: Int, bytes: Int, contentType: String?) {
+    func download(
+        _ request: HTTPRequest, to path: String, maxBytes: Int
+    ) async throws(ProviderError) -> (status: Int, bytes: Int, contentType: String?) {
         calls.append(Call(kind: "download", request: request, path: path))
         guard !steps.isEmpty else { throw ProviderError(.unavailable, "script exhausted at download \(request.url)") }
         switch steps.removeFirst() {
@@ -79,7 +81,12 @@ final class VirtualClock: @unchecked Sendable {
 
     var pollClock: PollClock {
         PollClock(
-            sleep: { [self] d in lock.withLock { t += d; slept.append(d) } },
+            sleep: { [self] d in
+                lock.withLock {
+                    t += d
+                    slept.append(d)
+                }
+            },
             now: { [self] in self.now })
     }
 }

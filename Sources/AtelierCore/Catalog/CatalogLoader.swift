@@ -106,7 +106,9 @@ public enum CatalogLoader {
             for (i, m) in p.models.enumerated() {
                 if let r = m.replacedBy, catalog.model(r) == nil {
                     issues.append(
-                        ConfigIssue(file: p.source, pointer: modelPointers[pi][i] + "/replacedBy", message: "model \(m.id) is replacedBy unknown model '\(r)'"))
+                        ConfigIssue(
+                            file: p.source, pointer: modelPointers[pi][i] + "/replacedBy", message: "model \(m.id) is replacedBy unknown model '\(r)'"
+                        ))
                 }
             }
         }
@@ -121,12 +123,15 @@ public enum CatalogLoader {
             var r = try FieldReader(value)
             let id = try r.requiredString("id")
             if id != expectedID {
-                issues.append(ConfigIssue(file: file, pointer: "/id", message: "provider id '\(id)' does not match the file name", hint: "name the file \(id).json"))
+                issues.append(
+                    ConfigIssue(
+                        file: file, pointer: "/id", message: "provider id '\(id)' does not match the file name", hint: "name the file \(id).json"))
             }
             let kindText = try r.requiredString("kind")
             guard let kind = ProviderKind(rawValue: kindText) else {
-                throw AtelierError(.invalidValue, "unknown provider kind '\(kindText)'", field: "/kind",
-                                   details: ["allowed": .array(ProviderKind.allCases.map { .string($0.rawValue) })])
+                throw AtelierError(
+                    .invalidValue, "unknown provider kind '\(kindText)'", field: "/kind",
+                    details: ["allowed": .array(ProviderKind.allCases.map { .string($0.rawValue) })])
             }
             let displayName = try r.string("displayName") ?? id
             let baseURL = try r.string("baseURL")
@@ -199,13 +204,15 @@ public enum CatalogLoader {
         let displayName = try r.string("displayName") ?? id
         let statusText = try r.string("status") ?? "active"
         guard let status = ModelStatus(rawValue: statusText) else {
-            throw AtelierError(.invalidValue, "status must be active, deprecated or retired", field: r.pointer("status"),
-                               details: ["allowed": ["active", "deprecated", "retired"]])
+            throw AtelierError(
+                .invalidValue, "status must be active, deprecated or retired", field: r.pointer("status"),
+                details: ["allowed": ["active", "deprecated", "retired"]])
         }
         let aliases = try r.stringArray("aliases") ?? []
         let replacedBy = try r.string("replacedBy")
         guard let seedHonored = try r.bool("seedHonored") else {
-            throw AtelierError(.missingField, "seedHonored is required (true only if a seed really reproduces the image)", field: r.pointer("seedHonored"))
+            throw AtelierError(
+                .missingField, "seedHonored is required (true only if a seed really reproduces the image)", field: r.pointer("seedHonored"))
         }
         let seedAccepted = try r.bool("seedAccepted") ?? seedHonored
         if seedHonored && !seedAccepted {
@@ -228,8 +235,9 @@ public enum CatalogLoader {
         var formats: [OutputFormat] = []
         for (i, f) in (try r.stringArray("outputFormats") ?? ["PNG"]).enumerated() {
             guard let of = OutputFormat(parsing: f) else {
-                throw AtelierError(.invalidValue, "unknown output format '\(f)'", field: r.pointer("outputFormats") + "/\(i)",
-                                   details: ["allowed": ["PNG", "JPG", "WEBP"]])
+                throw AtelierError(
+                    .invalidValue, "unknown output format '\(f)'", field: r.pointer("outputFormats") + "/\(i)",
+                    details: ["allowed": ["PNG", "JPG", "WEBP"]])
             }
             formats.append(of)
         }
@@ -277,7 +285,8 @@ public enum CatalogLoader {
         for (tierName, ratios) in t.object {
             let tierPath = JSONPointer.appending(tierName, to: t.path)
             guard let tier = ResolutionTier(parsing: tierName) else {
-                throw AtelierError(.invalidValue, "unknown resolution tier '\(tierName)'", field: tierPath, details: ["allowed": ["512", "1K", "2K", "4K"]])
+                throw AtelierError(
+                    .invalidValue, "unknown resolution tier '\(tierName)'", field: tierPath, details: ["allowed": ["512", "1K", "2K", "4K"]])
             }
             guard case .object(let ro) = ratios else { throw AtelierError(.invalidType, "a tier maps ratios to sizes", field: tierPath) }
             for (ratioName, sizes) in ro {
@@ -317,7 +326,9 @@ public enum CatalogLoader {
             guard let usd = try nonNegative(&r, "usd") else { throw AtelierError(.missingField, "usd is required", field: r.pointer("usd")) }
             rule = .perImage(usd: usd, perInputImageUSD: try nonNegative(&r, "perInputImageUSD") ?? 0)
         case "perTier":
-            guard var t = try r.nested("usd") else { throw AtelierError(.missingField, "usd (a tier → price map) is required", field: r.pointer("usd")) }
+            guard var t = try r.nested("usd") else {
+                throw AtelierError(.missingField, "usd (a tier → price map) is required", field: r.pointer("usd"))
+            }
             var table: [ResolutionTier: Double] = [:]
             for (k, _) in t.object {
                 guard let tier = ResolutionTier(parsing: k) else {
@@ -336,8 +347,9 @@ public enum CatalogLoader {
                 firstMegapixelUSD: f, extraMegapixelUSD: try nonNegative(&r, "extraMegapixelUSD") ?? 0,
                 inputMegapixelUSD: try nonNegative(&r, "inputMegapixelUSD") ?? 0)
         default:
-            throw AtelierError(.invalidValue, "unknown price kind '\(kind)'", field: r.pointer("kind"),
-                               details: ["allowed": ["free", "perImage", "perTier", "perMegapixel"]])
+            throw AtelierError(
+                .invalidValue, "unknown price kind '\(kind)'", field: r.pointer("kind"),
+                details: ["allowed": ["free", "perImage", "perTier", "perMegapixel"]])
         }
         try r.finish()
         return rule

@@ -152,15 +152,17 @@ extension ModelCard {
             return .failure(
                 Rejection(
                     "retired", replacedBy.map { "replaced by \($0)" } ?? "",
-                    error: AtelierError(.modelRetired, "model \(id) is retired\(hint)", field: "/model",
-                                        details: replacedBy.map { ["replacedBy": .string($0)] } ?? [:])))
+                    error: AtelierError(
+                        .modelRetired, "model \(id) is retired\(hint)", field: "/model",
+                        details: replacedBy.map { ["replacedBy": .string($0)] } ?? [:])))
         }
         if task.requirements.reproducible && !seedHonored {
             return .failure(
                 Rejection(
                     "ignores_seed", "",
                     error: AtelierError(
-                        .requirementUnsatisfiable, "\(id) does not reproduce images from a seed; requirements.reproducible needs a seed-honouring model",
+                        .requirementUnsatisfiable,
+                        "\(id) does not reproduce images from a seed; requirements.reproducible needs a seed-honouring model",
                         field: "/requirements/reproducible")))
         }
         if task.referenceImages.count > maxReferenceImages {

@@ -120,7 +120,8 @@ public enum SizeRules: Sendable, Equatable {
                 Rejection(
                     "size_not_supported", "ratio \(r) at \(t.rawValue)",
                     error: AtelierError(
-                        .invalidDimensions, "\(model) does not produce aspect ratio \(r) at \(t.rawValue); it produces \(seen.joined(separator: ", "))",
+                        .invalidDimensions,
+                        "\(model) does not produce aspect ratio \(r) at \(t.rawValue); it produces \(seen.joined(separator: ", "))",
                         field: "/aspectRatio", details: ["allowed": .array(seen.map(JSONValue.string))])))
 
         case (.range(let rr), .pixels(let p)):

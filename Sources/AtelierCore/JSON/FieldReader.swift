@@ -131,7 +131,8 @@ public struct FieldReader {
         guard let s = try string(key) else { return nil }
         if let v = allowed.first(where: { $0.rawValue == s }) { return v }
         let names = allowed.map(\.rawValue)
-        let message = what.map { "unknown \($0) '\(s.prefix(32))'" } ?? "\(key) must be one of \(names.joined(separator: ", ")), not '\(s.prefix(32))'"
+        let message =
+            what.map { "unknown \($0) '\(s.prefix(32))'" } ?? "\(key) must be one of \(names.joined(separator: ", ")), not '\(s.prefix(32))'"
         throw AtelierError(code, message, field: pointer(key), details: ["allowed": .array(names.map(JSONValue.string))])
     }
 

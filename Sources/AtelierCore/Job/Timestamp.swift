@@ -54,15 +54,29 @@ public struct Timestamp: Sendable, Hashable, Comparable {
             }
             out.append(contentsOf: digits)
         }
-        put(y, 4); out.append(0x2D); put(mo, 2); out.append(0x2D); put(d, 2); out.append(0x54)
-        put(h, 2); out.append(0x3A); put(m, 2); out.append(0x3A); put(s, 2); out.append(0x2E); put(milli, 3); out.append(0x5A)
+        put(y, 4)
+        out.append(0x2D)
+        put(mo, 2)
+        out.append(0x2D)
+        put(d, 2)
+        out.append(0x54)
+        put(h, 2)
+        out.append(0x3A)
+        put(m, 2)
+        out.append(0x3A)
+        put(s, 2)
+        out.append(0x2E)
+        put(milli, 3)
+        out.append(0x5A)
         return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses the form written by ``iso8601`` (and any RFC 3339 UTC time with optional fraction).
     public init?(iso8601 text: String) {
         let u = Array(text.utf8)
-        guard u.count >= 20, u[4] == 0x2D, u[7] == 0x2D, u[10] == 0x54 || u[10] == 0x74, u[13] == 0x3A, u[16] == 0x3A, u.last == 0x5A || u.last == 0x7A else {
+        guard u.count >= 20, u[4] == 0x2D, u[7] == 0x2D, u[10] == 0x54 || u[10] == 0x74, u[13] == 0x3A, u[16] == 0x3A,
+            u.last == 0x5A || u.last == 0x7A
+        else {
             return nil
         }
         func num(_ a: Int, _ b: Int) -> Int64? {

@@ -303,9 +303,15 @@ final class CompiledCatalog: Sendable {
         var best = ResolutionTier.r512
         var bestD = abs(log2(ResolutionTier.r512.nominalMegapixels / mp))
         var d = abs(log2(ResolutionTier.r1K.nominalMegapixels / mp))
-        if d < bestD { best = .r1K; bestD = d }
+        if d < bestD {
+            best = .r1K
+            bestD = d
+        }
         d = abs(log2(ResolutionTier.r2K.nominalMegapixels / mp))
-        if d < bestD { best = .r2K; bestD = d }
+        if d < bestD {
+            best = .r2K
+            bestD = d
+        }
         d = abs(log2(ResolutionTier.r4K.nominalMegapixels / mp))
         if d < bestD { best = .r4K }
         return best

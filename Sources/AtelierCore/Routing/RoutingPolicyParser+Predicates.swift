@@ -63,8 +63,9 @@ extension RoutingPolicyParser {
             }
             if let domain = f.domain {
                 guard let n = f.normalise(s) else {
-                    issue(p, "condition can never match: \(f) is one of \(domain.joined(separator: ", ")), not '\(s)'",
-                          hint: Suggestion.closest(s, domain).map { "did you mean '\($0)'?" })
+                    issue(
+                        p, "condition can never match: \(f) is one of \(domain.joined(separator: ", ")), not '\(s)'",
+                        hint: Suggestion.closest(s, domain).map { "did you mean '\($0)'?" })
                     return nil
                 }
                 return .string(n)
@@ -101,8 +102,9 @@ extension RoutingPolicyParser {
                     tests.append(op == "in" ? .oneOf(ls) : .noneOf(ls))
                 case "min", "max":
                     guard f.kind == .number || f.kind == .ratio else {
-                        issue(op_p, "\(op) applies to numeric fields; \(f) is \(f.kind == .bool ? "a boolean" : "a string")",
-                              hint: f == .positivePrompt ? "use promptLength for the prompt's length" : nil)
+                        issue(
+                            op_p, "\(op) applies to numeric fields; \(f) is \(f.kind == .bool ? "a boolean" : "a string")",
+                            hint: f == .positivePrompt ? "use promptLength for the prompt's length" : nil)
                         continue
                     }
                     guard let l = literal(f, x, op_p) else { continue }
@@ -130,8 +132,9 @@ extension RoutingPolicyParser {
                 case "exists":
                     if let b = x.boolValue { tests.append(.exists(b)) } else { issue(op_p, "exists takes true or false") }
                 default:
-                    issue(op_p, "unknown operator '\(op)'",
-                          hint: (Suggestion.closest(op, Self.operatorKeys).map { "did you mean '\($0)'? " } ?? "")
+                    issue(
+                        op_p, "unknown operator '\(op)'",
+                        hint: (Suggestion.closest(op, Self.operatorKeys).map { "did you mean '\($0)'? " } ?? "")
                             + "operators: \(Self.operatorKeys.joined(separator: ", "))")
                 }
             }

@@ -17,7 +17,9 @@ extension RoutingPolicyParser {
             let whenStart = issues.count
             when = parseWhen(w, p + "/when")
             if issues.count == whenStart, let why = when.contradiction {
-                issue(p + "/when", "rule '\(name)' can never match: \(why)", hint: "a rule that matches nothing is almost always a mistake; fix or delete it")
+                issue(
+                    p + "/when", "rule '\(name)' can never match: \(why)",
+                    hint: "a rule that matches nothing is almost always a mistake; fix or delete it")
             }
         }
         let actions = parseActions(o, p)
@@ -36,7 +38,8 @@ extension RoutingPolicyParser {
             let arms = split?.arms.map(\.actions) ?? [CompiledActions()]
             for (k, arm) in arms.enumerated() {
                 var mask = ModelMask.all(compiledCatalog.count)
-                for (i, m) in compiledCatalog.models.enumerated() where m.retired || (m.builtin && !allowBuiltin) || (reproducible && !m.seedHonored) {
+                for (i, m) in compiledCatalog.models.enumerated() where m.retired || (m.builtin && !allowBuiltin) || (reproducible && !m.seedHonored)
+                {
                     mask.remove(i)
                 }
                 for a in [actions, arm] {
@@ -90,7 +93,8 @@ extension RoutingPolicyParser {
             let ids = catalog.models.flatMap(\.allIDs)
             issue(
                 p, "unknown model id '\(id)'",
-                hint: Suggestion.closest(id, ids).map { "did you mean '\($0)'?" } ?? "known models: \(catalog.models.map(\.id).joined(separator: ", "))")
+                hint: Suggestion.closest(id, ids).map { "did you mean '\($0)'?" }
+                    ?? "known models: \(catalog.models.map(\.id).joined(separator: ", "))")
         }
         return nil
     }
@@ -178,7 +182,9 @@ extension RoutingPolicyParser {
         }
         if let ks = strings("kinds") {
             for (k, s) in ks.enumerated() where ProviderKind(rawValue: s) == nil {
-                issue(p + "/kinds/\(k)", "unknown provider kind '\(s)'", hint: "allowed: " + ProviderKind.allCases.map(\.rawValue).joined(separator: ", "))
+                issue(
+                    p + "/kinds/\(k)", "unknown provider kind '\(s)'",
+                    hint: "allowed: " + ProviderKind.allCases.map(\.rawValue).joined(separator: ", "))
             }
             keep { ks.contains($0.kind.rawValue) }
             text.append("kinds [\(ks.joined(separator: ", "))]")
@@ -254,16 +260,21 @@ extension RoutingPolicyParser {
                 if let w = ao["weight"]?.doubleValue, w.isFinite {
                     weight = w
                     if w <= 0 {
-                        issue(ap + "/weight", "arm '\(name)' has weight \(JSONValue.number(w)); weights must be greater than zero",
-                              hint: "remove the arm to stop sending it traffic")
+                        issue(
+                            ap + "/weight", "arm '\(name)' has weight \(JSONValue.number(w)); weights must be greater than zero",
+                            hint: "remove the arm to stop sending it traffic")
                     }
                 } else {
-                    issue(ap + "/weight", "arm '\(name)' needs a numeric weight greater than zero", hint: "weights are relative: 90 and 10 split 90 % / 10 %")
+                    issue(
+                        ap + "/weight", "arm '\(name)' needs a numeric weight greater than zero",
+                        hint: "weights are relative: 90 and 10 split 90 % / 10 %")
                 }
                 arms.append(CompiledArm(name: name, weight: weight, actions: parseActions(ao, ap)))
             }
         } else {
-            issue(p + "/arms", "a split needs a non-empty array of arms", hint: "e.g. [{\"name\": \"a\", \"weight\": 50}, {\"name\": \"b\", \"weight\": 50}]")
+            issue(
+                p + "/arms", "a split needs a non-empty array of arms",
+                hint: "e.g. [{\"name\": \"a\", \"weight\": 50}, {\"name\": \"b\", \"weight\": 50}]")
         }
         guard issues.count == before else { return nil }
         var cumulative: [Double] = []

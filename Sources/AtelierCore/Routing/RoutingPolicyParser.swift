@@ -43,12 +43,11 @@ struct RoutingPolicyParser {
         for k in o.keys where !known.contains(k) {
             issue(
                 JSONPointer.appending(k, to: pointer), "unknown field '\(k)' in \(what)",
-                hint: Suggestion.closest(k, known).map { "did you mean '\($0)'? " } .map { $0 + "unknown fields are errors, not ignored" }
+                hint: Suggestion.closest(k, known).map { "did you mean '\($0)'? " }.map { $0 + "unknown fields are errors, not ignored" }
                     ?? "allowed: \(known.joined(separator: ", ")); unknown fields are errors, not ignored")
         }
         return o
     }
-
 
     mutating func parse(_ json: JSONValue) -> RoutingPolicy? {
         if catalog.models.count > ModelMask.capacity {
@@ -79,7 +78,9 @@ struct RoutingPolicyParser {
                     let p = "/rules/\(i)"
                     guard let r = parseRule(rv, p, allowBuiltin: allowBuiltin) else { continue }
                     if let other = names[r.name] {
-                        issue(p + "/name", "rule name '\(r.name)' is already used at \(other)", hint: "rule names must be unique; reasons and explain name rules")
+                        issue(
+                            p + "/name", "rule name '\(r.name)' is already used at \(other)",
+                            hint: "rule names must be unique; reasons and explain name rules")
                     } else {
                         names[r.name] = p
                     }
@@ -89,7 +90,8 @@ struct RoutingPolicyParser {
                 if let stopper = rules.firstIndex(where: { $0.stop && $0.when.isAlways }) {
                     for r in rules[(stopper + 1)...] {
                         issue(
-                            r.pointer, "rule '\(r.name)' can never match: rule '\(rules[stopper].name)' (\(rules[stopper].pointer)) matches every task and stops",
+                            r.pointer,
+                            "rule '\(r.name)' can never match: rule '\(rules[stopper].name)' (\(rules[stopper].pointer)) matches every task and stops",
                             hint: "move this rule above '\(rules[stopper].name)', or give that rule a 'when'")
                     }
                 }
@@ -103,8 +105,9 @@ struct RoutingPolicyParser {
                 for (i, bv) in arr.enumerated() {
                     if let b = parseBudget(bv, "/budgets/\(i)") {
                         if let dup = budgets.first(where: { $0.tag == b.tag && $0.value == b.value }) {
-                            issue(b.pointer, "a budget for tags.\(b.tag)\(b.value.map { "=\($0)" } ?? "") is already defined at \(dup.pointer)",
-                                  hint: "merge the two; one rule can carry dailyUSD and monthlyUSD")
+                            issue(
+                                b.pointer, "a budget for tags.\(b.tag)\(b.value.map { "=\($0)" } ?? "") is already defined at \(dup.pointer)",
+                                hint: "merge the two; one rule can carry dailyUSD and monthlyUSD")
                         } else {
                             budgets.append(b)
                         }
@@ -133,7 +136,9 @@ struct RoutingPolicyParser {
         var m: Int?
         var a: Bool?
         if let x = o["max"] {
-            if let i = x.intValue, (0...20).contains(i) { m = Int(i) } else {
+            if let i = x.intValue, (0...20).contains(i) {
+                m = Int(i)
+            } else {
                 issue(p + "/max", "fallbacks.max must be an integer from 0 to 20, not \(x)", hint: "0 disables fallbacks")
             }
         }

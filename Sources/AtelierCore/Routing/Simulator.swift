@@ -127,8 +127,9 @@ public enum Simulator {
         var results: [SimulationReport.PolicyResult] = []
         for (name, policy) in policies {
             results.append(
-                simulate(workload, name: name, router: Router(catalog: catalog, policy: policy), baseline: baseline, context: context,
-                         applyBudgets: applyBudgets))
+                simulate(
+                    workload, name: name, router: Router(catalog: catalog, policy: policy), baseline: baseline, context: context,
+                    applyBudgets: applyBudgets))
         }
         return SimulationReport(
             tasks: workload.count, baselineModel: baselineID, baselineUSD: baselineUSD, baselineUnpriced: unpriced, policies: results)
@@ -193,7 +194,9 @@ public enum Simulator {
                     if let cap = task.requirements.maxCostUSD, ref > cap + 1e-9 { problems.append("cost \(ref) over maxCostUSD \(cap)") }
                 }
                 if task.requirements.reproducible && !card.seedHonored { problems.append("reproducible task on a model that ignores seeds") }
-                if task.model == "auto" && card.builtin && !core.compiled.allowBuiltin { problems.append("builtin model chosen without allowBuiltin") }
+                if task.model == "auto" && card.builtin && !core.compiled.allowBuiltin {
+                    problems.append("builtin model chosen without allowBuiltin")
+                }
                 if unavailableMask.contains(i) { problems.append("unavailable model chosen") }
                 if task.model == "auto" && !r.effective.policyMask.contains(i) { problems.append("model excluded by the policy chosen") }
                 if !problems.isEmpty {
@@ -281,8 +284,11 @@ extension SimulationReport {
                         "modelMix",
                         .array(
                             p.modelMix.map {
-                                ["model": .string($0.model), "tasks": .int(Int64($0.tasks)), "share": Self.round(Double($0.tasks) / Double(max(p.tasks, 1)), 1e4),
-                                 "totalUSD": Self.round($0.usd)]
+                                [
+                                    "model": .string($0.model), "tasks": .int(Int64($0.tasks)),
+                                    "share": Self.round(Double($0.tasks) / Double(max(p.tasks, 1)), 1e4),
+                                    "totalUSD": Self.round($0.usd),
+                                ]
                             }))
                     x.append("armMix", .array(p.armMix.map { ["arm": .string($0.reason), "tasks": .int(Int64($0.tasks))] }))
                     x.append("unservedByCode", .array(p.unservedByCode.map { ["code": .string($0.reason), "tasks": .int(Int64($0.tasks))] }))
@@ -294,7 +300,8 @@ extension SimulationReport {
                                 var r = JSONObject()
                                 for (m, why) in u.rejections { r.append(m, .string(why)) }
                                 return [
-                                    "index": .int(Int64(u.index)), "taskUUID": .string(u.taskUUID), "code": .string(u.code), "message": .string(u.message),
+                                    "index": .int(Int64(u.index)), "taskUUID": .string(u.taskUUID), "code": .string(u.code),
+                                    "message": .string(u.message),
                                     "rejections": .object(r),
                                 ]
                             }))
@@ -302,7 +309,10 @@ extension SimulationReport {
                         "violationExamples",
                         .array(
                             p.violationExamples.map {
-                                ["index": .int(Int64($0.index)), "taskUUID": .string($0.taskUUID), "model": .string($0.model), "what": .string($0.what)]
+                                [
+                                    "index": .int(Int64($0.index)), "taskUUID": .string($0.taskUUID), "model": .string($0.model),
+                                    "what": .string($0.what),
+                                ]
                             }))
                     if let s = p.savingUSD {
                         x.append(

@@ -11,8 +11,9 @@ public enum URLCheck {
             throw AtelierError(.invalidURL, "not a valid URL", field: field)
         }
         guard scheme == "http" || scheme == "https" else {
-            throw AtelierError(.invalidURL, "only http and https URLs are accepted, not \(scheme)", field: field,
-                               details: ["allowed": ["http", "https"]])
+            throw AtelierError(
+                .invalidURL, "only http and https URLs are accepted, not \(scheme)", field: field,
+                details: ["allowed": ["http", "https"]])
         }
         guard let host = url.host, !host.isEmpty else {
             throw AtelierError(.invalidURL, "URL has no host", field: field)

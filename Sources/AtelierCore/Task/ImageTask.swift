@@ -105,7 +105,6 @@ public struct ImageTask: Sendable, Equatable {
     }
 }
 
-
 extension ImageTask {
     /// Parses and structurally validates a task. Model-specific checks (sizes, reference counts, prompt length
     /// per model) happen against the catalog. Members are checked in document order, so the first error reported
@@ -188,7 +187,8 @@ extension ImageTask {
             var ratio: AspectRatio?
             if let t = ratioText {
                 guard let a = AspectRatio(t) else {
-                    throw AtelierError(.invalidDimensions, "aspectRatio must look like \"16:9\", not '\(t.prefix(32))'", field: r.pointer("aspectRatio"))
+                    throw AtelierError(
+                        .invalidDimensions, "aspectRatio must look like \"16:9\", not '\(t.prefix(32))'", field: r.pointer("aspectRatio"))
                 }
                 ratio = a
             }
@@ -300,7 +300,6 @@ extension ImageTask {
         }
         return (urls, isArray)
     }
-
 
     /// The canonical JSON form: fixed member order, defaults written, absent optionals omitted.
     public var json: JSONValue {

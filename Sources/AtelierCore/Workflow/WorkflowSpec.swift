@@ -161,7 +161,9 @@ public struct WorkflowSpec: Sendable, Equatable {
             }
             useSelectedAsReference = try q.bool("useSelectedAsReference") ?? true
             if let p = try q.string("promptOverride") {
-                if p.allSatisfy(\.isWhitespace) { throw AtelierError(.promptEmpty, "promptOverride must not be empty", field: q.pointer("promptOverride")) }
+                if p.allSatisfy(\.isWhitespace) {
+                    throw AtelierError(.promptEmpty, "promptOverride must not be empty", field: q.pointer("promptOverride"))
+                }
                 if p.count > ImageTask.Limits.promptLength {
                     throw AtelierError(
                         .promptTooLong, "promptOverride has \(p.count) characters; at most \(ImageTask.Limits.promptLength)",

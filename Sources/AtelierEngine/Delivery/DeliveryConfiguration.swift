@@ -99,7 +99,9 @@ public final class DeliveryWakeup: Sendable {
         if state.withLock({ s in
             defer { s.pending = false }
             return s.pending
-        }) { return }
+        }) {
+            return
+        }
         let timer: Task<Void, Never>? = deadlineMs.map { d in
             Task { [weak self] in
                 do { try await clock.sleep(untilMs: d) } catch { return }

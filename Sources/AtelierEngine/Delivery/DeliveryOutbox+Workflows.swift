@@ -17,7 +17,9 @@ extension DeliveryOutbox: WorkflowWriteHook {
         if case .object(var o) = data, case .object(var spec)? = o["request"] {
             // Never echo query strings (tokens, presigned signatures) back to receivers.
             if let w = spec["webhookURL"]?.stringValue { spec["webhookURL"] = .string(URLCheck.redacted(w)) }
-            if case .array(let a)? = spec["uploadEndpoint"] { spec["uploadEndpoint"] = .array(a.map { .string(URLCheck.redacted($0.stringValue ?? "")) }) }
+            if case .array(let a)? = spec["uploadEndpoint"] {
+                spec["uploadEndpoint"] = .array(a.map { .string(URLCheck.redacted($0.stringValue ?? "")) })
+            }
             if case .string(let u)? = spec["uploadEndpoint"] { spec["uploadEndpoint"] = .string(URLCheck.redacted(u)) }
             o["request"] = .object(spec)
             data = .object(o)

@@ -97,7 +97,9 @@ public final class DeliveryOutbox: StoreWriteHook {
         let now = clock.nowMs()
         let eventMs = job.finishedAt?.milliseconds ?? now
         var rows: [DeliveryRecord] = []
-        func row(_ kind: DeliveryKind, _ event: String, url: String, image: String?, index: Int?, held: Bool, payload: String?, body: String?)
+        func row(
+            _ kind: DeliveryKind, _ event: String, url: String, image: String?, index: Int?, held: Bool, payload: String?, body: String?
+        )
             -> DeliveryRecord
         {
             let schedule = configuration.schedule(kind)
@@ -112,7 +114,8 @@ public final class DeliveryOutbox: StoreWriteHook {
             let results = change.newResults.isEmpty ? job.results : change.newResults
             var uploading = Set<String>()
             for (i, r) in results.enumerated() where i < uploads.count {
-                rows.append(row(.upload, "upload", url: uploads[i], image: r.imageUUID, index: i, held: false, payload: JSONWriter.string(r.json), body: nil))
+                rows.append(
+                    row(.upload, "upload", url: uploads[i], image: r.imageUUID, index: i, held: false, payload: JSONWriter.string(r.json), body: nil))
                 uploading.insert(r.imageUUID)
             }
             if let hook = task.webhookURL {
@@ -130,7 +133,8 @@ public final class DeliveryOutbox: StoreWriteHook {
                 rows.append(
                     row(
                         .webhook, WebhookEvent.succeeded.rawValue, url: hook, image: nil, index: nil, held: held,
-                        payload: held ? JSONWriter.string(data) : nil, body: held ? nil : WebhookBody.render(.succeeded, eventMs: eventMs, data: data)))
+                        payload: held ? JSONWriter.string(data) : nil, body: held ? nil : WebhookBody.render(.succeeded, eventMs: eventMs, data: data)
+                    ))
             }
         case .failed, .cancelled:
             guard let hook = task.webhookURL else { return }
@@ -254,7 +258,8 @@ public struct DeliveryStore: Sendable {
         let image: String = row["image_uuid"] ?? ""
         let err: String? = row["last_error_json"]
         let state = DeliveryState(
-            status: DeliveryStatus(rawValue: row["status"]) ?? .failed, held: row["held"], attempts: row["attempts"], cycleAttempts: row["cycle_attempts"],
+            status: DeliveryStatus(rawValue: row["status"]) ?? .failed, held: row["held"], attempts: row["attempts"],
+            cycleAttempts: row["cycle_attempts"],
             nextAttemptMs: row["next_attempt_ms"], lastHTTPStatus: row["last_status"],
             lastError: err.flatMap { try? JSONParser.parse($0) }.map(AtelierError.init(json:)), deliveredMs: row["delivered_ms"])
         return DeliveryRecord(
@@ -357,7 +362,8 @@ public struct DeliveryStore: Sendable {
             out.moreDue = left > 0 && mayHaveMore
             if !chosen.isEmpty {
                 let rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM delivery WHERE seq IN (" + chosen.map { _ in "?" }.joined(separator: ",") + ") ORDER BY next_attempt_ms, seq",
+                    db,
+                    sql: "SELECT * FROM delivery WHERE seq IN (" + chosen.map { _ in "?" }.joined(separator: ",") + ") ORDER BY next_attempt_ms, seq",
                     arguments: StatementArguments(chosen)
                 ).map(Self.decode)
                 for var r in rows {
@@ -435,7 +441,9 @@ public struct DeliveryStore: Sendable {
     // MARK: Queries and manual retry
 
     /// One page, newest first.
-    public func list(status: DeliveryStatus?, taskUUID: String?, kind: DeliveryKind?, limit: Int, before cursor: Int64?) async throws -> (
+    public func list(
+        status: DeliveryStatus?, taskUUID: String?, kind: DeliveryKind?, limit: Int, before cursor: Int64?
+    ) async throws -> (
         [DeliveryRecord], Int64?
     ) {
         try await pool.read { db in
@@ -481,7 +489,8 @@ public struct DeliveryStore: Sendable {
                     """, arguments: [nowMs, nowMs - overdueAfterMs])
             guard let row else { return DeliveryBacklog(open: 0, due: 0, overdue: 0, oldestDueMs: nil) }
             let oldest: Int64? = row["oldest_due"]
-            return DeliveryBacklog(open: row["open"], due: row["due"], overdue: row["overdue"], oldestDueMs: oldest.flatMap { $0 <= nowMs ? $0 : nil })
+            return DeliveryBacklog(
+                open: row["open"], due: row["due"], overdue: row["overdue"], oldestDueMs: oldest.flatMap { $0 <= nowMs ? $0 : nil })
         }
     }
 
@@ -503,7 +512,8 @@ public struct DeliveryStore: Sendable {
                 rows = try Row.fetchAll(db, sql: "SELECT * FROM delivery WHERE id = ?", arguments: [id]).map(Self.decode)
             } else {
                 rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM delivery WHERE task_uuid = ? AND status IN ('failed', 'pending') ORDER BY seq", arguments: [taskUUID ?? ""]
+                    db, sql: "SELECT * FROM delivery WHERE task_uuid = ? AND status IN ('failed', 'pending') ORDER BY seq",
+                    arguments: [taskUUID ?? ""]
                 ).map(Self.decode)
             }
             var out: [DeliveryRecord] = []

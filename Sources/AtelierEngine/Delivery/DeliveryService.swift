@@ -233,7 +233,8 @@ public actor DeliveryService: Service {
                 return .failure(.unusable("the upload has no stored result"))
             }
             let path = result.path
-            let size = try? await BlockingWork.run { () -> Int? in (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil }
+            let size =
+                try? await BlockingWork.run { () -> Int? in (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil }
                 ?? nil
             guard let size else { return .failure(.unusable("the stored image \(result.imageUUID) is missing")) }
             guard size == result.bytes else {
@@ -257,7 +258,8 @@ public actor DeliveryService: Service {
         var outcomes: [DeliveryStore.Outcome] = []
         while true {
             let step = try await store.step(
-                outcomes: outcomes, nowMs: clock.nowMs(), room: configuration.maxConcurrency, inflight: [:], perHost: configuration.perHostConcurrency)
+                outcomes: outcomes, nowMs: clock.nowMs(), room: configuration.maxConcurrency, inflight: [:], perHost: configuration.perHostConcurrency
+            )
             note(outcomes, step.written)
             if step.claimed.isEmpty { break }
             outcomes = await withTaskGroup(of: DeliveryStore.Outcome?.self) { group in
@@ -307,7 +309,9 @@ public actor DeliveryService: Service {
     // MARK: - Queries and manual retry
 
     /// A page of deliveries, newest first.
-    public func list(status: DeliveryStatus?, taskUUID: String?, kind: DeliveryKind?, limit: Int, cursor: Int64?) async throws(AtelierError) -> (
+    public func list(
+        status: DeliveryStatus?, taskUUID: String?, kind: DeliveryKind?, limit: Int, cursor: Int64?
+    ) async throws(AtelierError) -> (
         [DeliveryRecord], Int64?
     ) {
         do { return try await store.list(status: status, taskUUID: taskUUID, kind: kind, limit: limit, before: cursor) } catch {

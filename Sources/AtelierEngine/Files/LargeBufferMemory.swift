@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How the daemon's allocator treats the multi-megabyte buffers of image results (provider response bodies decoded
@@ -13,12 +13,12 @@ public enum LargeBufferMemory {
     /// Applies the policy (once, at start; a no-op where glibc's `mallopt` is not found).
     public static func apply() {
         #if canImport(Glibc)
-        guard let symbol = dlsym(nil, "mallopt") else { return }
-        let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
-        let mmapThreshold: Int32 = -3  // M_MMAP_THRESHOLD
-        let arenaMax: Int32 = -8  // M_ARENA_MAX
-        _ = mallopt(mmapThreshold, 256 * 1024)
-        _ = mallopt(arenaMax, 2)
+            guard let symbol = dlsym(nil, "mallopt") else { return }
+            let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
+            let mmapThreshold: Int32 = -3  // M_MMAP_THRESHOLD
+            let arenaMax: Int32 = -8  // M_ARENA_MAX
+            _ = mallopt(mmapThreshold, 256 * 1024)
+            _ = mallopt(arenaMax, 2)
         #endif
     }
 }

@@ -1,7 +1,7 @@
 import AtelierProviders
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Makes stored result files durable in groups: every caller of ``sync()`` returns after one `syncfs(2)` of the data

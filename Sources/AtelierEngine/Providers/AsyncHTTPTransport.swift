@@ -110,7 +110,9 @@ public final class AsyncHTTPTransport: HTTPTransport {
         }
     }
 
-    public func download(_ request: HTTPRequest, to path: String, maxBytes: Int) async throws(ProviderError) -> (
+    public func download(
+        _ request: HTTPRequest, to path: String, maxBytes: Int
+    ) async throws(ProviderError) -> (
         status: Int, bytes: Int, contentType: String?
     ) {
         do {
@@ -130,7 +132,9 @@ public final class AsyncHTTPTransport: HTTPTransport {
             do {
                 for try await chunk in resp.body {
                     total += chunk.readableBytes
-                    if total > maxBytes { throw ProviderError(.badUpstream, "download from \(URLCheck.redacted(request.url)) exceeds \(maxBytes) bytes") }
+                    if total > maxBytes {
+                        throw ProviderError(.badUpstream, "download from \(URLCheck.redacted(request.url)) exceeds \(maxBytes) bytes")
+                    }
                     var c = chunk
                     pending.writeBuffer(&c)
                     if pending.readableBytes >= DownloadFile.flushBytes {

@@ -203,7 +203,9 @@ public actor WorkflowService {
                 let job = try await engine.job(s.taskUUID)
                 if job.status.isTerminal { finished.append(job) } else { inputs.append(.job(job)) }
             } catch {
-                if error.code == .notFound { inputs.append(.jobMissing(taskUUID: s.taskUUID)) } else {
+                if error.code == .notFound {
+                    inputs.append(.jobMissing(taskUUID: s.taskUUID))
+                } else {
                     logger.error("cannot read a workflow job", metadata: ["taskUUID": "\(s.taskUUID)", "error": "\(error)"])
                 }
             }
@@ -272,7 +274,8 @@ public actor WorkflowService {
             case .submit(let t): submits.append(t)
             case .cancelJobs(let ids):
                 for job in ids {
-                    do throws(AtelierError) { _ = try await engine.cancel(job) } catch where error.code != .notCancellable && error.code != .notFound {
+                    do throws(AtelierError) { _ = try await engine.cancel(job) } catch  where error.code != .notCancellable && error.code != .notFound
+                    {
                         logger.warning("cannot cancel a workflow job", metadata: ["taskUUID": "\(job)", "error": "\(error)"])
                     } catch {}
                 }
@@ -399,7 +402,8 @@ public actor WorkflowService {
         default: break
         }
         if stage == "final" {
-            e.message = "the final stage (seed-honouring, reproducible" + (spec.useSelectedAsReference ? ", anchored on the selected variant" : "")
+            e.message =
+                "the final stage (seed-honouring, reproducible" + (spec.useSelectedAsReference ? ", anchored on the selected variant" : "")
                 + ") cannot run: " + e.message
         } else {
             e.message = "the ideation stage cannot run: " + e.message

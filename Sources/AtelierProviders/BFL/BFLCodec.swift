@@ -58,7 +58,8 @@ public enum BFLCodec {
 
     /// `POST {base}/v1/{upstream}` with `x-key`.
     public static func encodeSubmit(_ r: GenerationRequest, apiKey: String, timeoutSeconds: Double) -> HTTPRequest {
-        .postJSON("\(Wire.trimBase(r.baseURL))/v1/\(r.model.upstreamID)", .object(body(r)), headers: [("x-key", apiKey)], timeoutSeconds: timeoutSeconds)
+        .postJSON(
+            "\(Wire.trimBase(r.baseURL))/v1/\(r.model.upstreamID)", .object(body(r)), headers: [("x-key", apiKey)], timeoutSeconds: timeoutSeconds)
     }
 
     /// What a recipe records: the body minus the prompt and images.
@@ -164,8 +165,9 @@ public enum BFLCodec {
             if let r = doc["details"]?["moderation_reasons"]?.arrayValue?.compactMap(\.stringValue), !r.isEmpty {
                 reasons = ": " + r.joined(separator: ", ")
             }
-            throw ProviderError(.refused, "BFL moderation refused the \(status == "Request Moderated" ? "request" : "image") (\(status))\(reasons)",
-                                httpStatus: response.status, upstreamCode: status)
+            throw ProviderError(
+                .refused, "BFL moderation refused the \(status == "Request Moderated" ? "request" : "image") (\(status))\(reasons)",
+                httpStatus: response.status, upstreamCode: status)
         case "Error", "Failed", "Task not found":
             let detail = (doc["details"].map { JSONWriter.string($0) }).map { ": " + Wire.clip($0, limit: 300) } ?? ""
             throw ProviderError(.unavailable, "BFL generation failed (\(status))\(detail)", httpStatus: response.status, upstreamCode: status)

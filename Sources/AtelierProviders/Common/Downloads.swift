@@ -13,7 +13,8 @@ enum Downloads {
         while true {
             let retryable: Bool
             do {
-                let got = try await transport.download(HTTPRequest(method: "GET", url: url, timeoutSeconds: timeoutSeconds), to: path, maxBytes: maxBytes)
+                let got = try await transport.download(
+                    HTTPRequest(method: "GET", url: url, timeoutSeconds: timeoutSeconds), to: path, maxBytes: maxBytes)
                 if (200..<300).contains(got.status) || !isTransient(status: got.status) || failures >= maxRetries { return got }
                 retryable = true
             } catch {

@@ -4,7 +4,7 @@ import Crypto
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes provider image payloads into the scratch directory.
@@ -79,7 +79,9 @@ public enum ImageFiles {
         var hasher = SHA256()
         let count: Int
         do {
-            count = try Base64StreamDecoder.decodeInPlace(payload, blockCharacters: chunkCharacters) { block in hasher.update(bufferPointer: UnsafeRawBufferPointer(block)) }
+            count = try Base64StreamDecoder.decodeInPlace(payload, blockCharacters: chunkCharacters) { block in
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(block))
+            }
         } catch {
             switch error {
             case .truncatedInput: throw ProviderError(.badUpstream, "the image payload is not valid base64 (truncated)")
@@ -103,11 +105,11 @@ public enum ImageFiles {
     /// `O_DIRECT` (declared by glibc only under `_GNU_SOURCE`); nil where its value is not known.
     static let oDirect: Int32? = {
         #if os(Linux) && arch(x86_64)
-        return 0o40000
+            return 0o40000
         #elseif os(Linux) && arch(arm64)
-        return 0o200000
+            return 0o200000
         #else
-        return nil
+            return nil
         #endif
     }()
 

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Finds the long base64 strings of a `generateContent` body (`"data": "<megabytes>"`) without parsing or copying

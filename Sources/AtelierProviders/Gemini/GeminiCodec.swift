@@ -277,7 +277,8 @@ public enum GeminiCodec {
         if let t = pageToken, !t.isEmpty {
             url += "&pageToken=" + (t.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? t)
         }
-        return HTTPRequest(method: "GET", url: url, headers: [("x-goog-api-key", apiKey), ("Accept", "application/json")], timeoutSeconds: timeoutSeconds)
+        return HTTPRequest(
+            method: "GET", url: url, headers: [("x-goog-api-key", apiKey), ("Accept", "application/json")], timeoutSeconds: timeoutSeconds)
     }
 
     /// Model ids (without the `models/` prefix) and the next page token.

@@ -69,7 +69,9 @@ public struct LocalProvider: Provider {
                         return
                     }
                 case .webp:
-                    cont.resume(returning: .failure(ProviderError(.invalidRequest, "the local renderer cannot produce WEBP; use PNG or JPG", field: "/outputFormat")))
+                    cont.resume(
+                        returning: .failure(
+                            ProviderError(.invalidRequest, "the local renderer cannot produce WEBP; use PNG or JPG", field: "/outputFormat")))
                     return
                 }
                 if FileManager.default.createFile(atPath: path, contents: Data(bytes)) {

@@ -193,7 +193,9 @@ public enum RunwareCodec {
         env.items = kept
         if env.items.isEmpty && env.errors.isEmpty && !(200..<300).contains(response.status) {
             let code = Wire.code(forStatus: response.status)
-            throw ProviderError(code, "Runware: HTTP \(response.status)", retryAfterSeconds: code == .rateLimited ? Wire.retryAfter(response) : nil, httpStatus: response.status)
+            throw ProviderError(
+                code, "Runware: HTTP \(response.status)", retryAfterSeconds: code == .rateLimited ? Wire.retryAfter(response) : nil,
+                httpStatus: response.status)
         }
         return env
     }

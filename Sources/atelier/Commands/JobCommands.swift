@@ -151,7 +151,9 @@ struct Explain: AsyncParsableCommand {
                 return
             }
             if let chosen = r["chosen"], !chosen.isNull {
-                print("chosen: \(chosen["model"]?.stringValue ?? "?") (\(chosen["provider"]?.stringValue ?? "?"))  estimate \(Output.usd(chosen["estimatedCostUSD"]?.doubleValue))")
+                print(
+                    "chosen: \(chosen["model"]?.stringValue ?? "?") (\(chosen["provider"]?.stringValue ?? "?"))  estimate \(Output.usd(chosen["estimatedCostUSD"]?.doubleValue))"
+                )
             } else {
                 print("chosen: none — \(r["error"]?["message"]?.stringValue ?? "no model can serve this task")")
             }
@@ -165,7 +167,10 @@ struct Explain: AsyncParsableCommand {
                 print(Output.table(["#", "MODEL", "PROVIDER", "ESTIMATE"], alts))
             }
             let rej = (r["rejected"]?.arrayValue ?? []).map { x in
-                [x["model"]?.stringValue ?? "", [x["reason"]?.stringValue, x["detail"]?.stringValue].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")]
+                [
+                    x["model"]?.stringValue ?? "",
+                    [x["reason"]?.stringValue, x["detail"]?.stringValue].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": "),
+                ]
             }
             if !rej.isEmpty {
                 print("\nrejected:")
@@ -178,7 +183,9 @@ struct Explain: AsyncParsableCommand {
 struct Health: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the daemon's health.",
-        discussion: "Exits 0 when the daemon is ok, 2 when it answers but is degraded (the reasons are printed), 3 when it is not running, 1 on other errors.")
+        discussion:
+            "Exits 0 when the daemon is ok, 2 when it answers but is degraded (the reasons are printed), 3 when it is not running, 1 on other errors."
+    )
     @OptionGroup var global: GlobalOptions
 
     /// The exit status for a degraded daemon.

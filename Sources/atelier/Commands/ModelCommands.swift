@@ -66,7 +66,8 @@ struct ModelsVerify: AsyncParsableCommand {
             var note = ""
             switch (upstream, status) {
             case ("missing", "retired"): note = "retired (as expected)"
-            case ("missing", _): note = "MISSING upstream: jobs routed here will fail" + (m["replacedBy"]?.stringValue.map { "; replacedBy \($0)" } ?? "")
+            case ("missing", _):
+                note = "MISSING upstream: jobs routed here will fail" + (m["replacedBy"]?.stringValue.map { "; replacedBy \($0)" } ?? "")
             case ("present", "retired"): note = "still listed upstream, retired in the catalog"
             case (_, "deprecated"), ("deprecated", _): note = "deprecated" + (m["replacedBy"]?.stringValue.map { "; replacedBy \($0)" } ?? "")
             case ("unknown", _): note = "the provider did not say"

@@ -76,7 +76,10 @@ struct Routing: ParsableCommand {
                 let catalog = try CatalogLoader.load(directory: providers ?? DefaultPaths.providers())
                 let policy = try RoutingPolicy.load(path: file, catalog: catalog)
                 if json {
-                    print(JSONWriter.pretty(["valid": true, "rules": .array(policy.ruleNames.map(JSONValue.string)), "models": .int(Int64(catalog.models.count))]))
+                    print(
+                        JSONWriter.pretty([
+                            "valid": true, "rules": .array(policy.ruleNames.map(JSONValue.string)), "models": .int(Int64(catalog.models.count)),
+                        ]))
                 } else {
                     print("\(file): valid (\(policy.ruleNames.count) rules over \(catalog.models.count) models)")
                 }
@@ -84,7 +87,8 @@ struct Routing: ParsableCommand {
                 if json {
                     print(JSONWriter.pretty(["valid": false, "issues": .array(error.issues.map(\.json))]))
                 } else {
-                    FileHandle.standardError.write(Data("\(file): \(error.issues.count) problem\(error.issues.count == 1 ? "" : "s")\n\(error.description)\n".utf8))
+                    FileHandle.standardError.write(
+                        Data("\(file): \(error.issues.count) problem\(error.issues.count == 1 ? "" : "s")\n\(error.description)\n".utf8))
                 }
                 throw ExitCode(1)
             }
@@ -103,14 +107,18 @@ struct Reload: AsyncParsableCommand {
             if global.json {
                 print(JSONWriter.pretty(r))
             } else {
-                print("reloaded: \(r["models"]?.description ?? "?") models (\(r["available"]?.description ?? "?") available), \(r["rules"]?.description ?? "?") rules")
+                print(
+                    "reloaded: \(r["models"]?.description ?? "?") models (\(r["available"]?.description ?? "?") available), \(r["rules"]?.description ?? "?") rules"
+                )
             }
         } catch let e as RPCError where e.stableCode == ErrorCode.configInvalid.rawValue {
             FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
             for issue in e.data?["issues"]?.arrayValue ?? [] {
                 let hint = issue["hint"]?.stringValue.map { " (hint: \($0))" } ?? ""
                 FileHandle.standardError.write(
-                    Data("  \(issue["file"]?.stringValue ?? "?"):\(issue["pointer"]?.stringValue ?? ""): \(issue["message"]?.stringValue ?? "")\(hint)\n".utf8))
+                    Data(
+                        "  \(issue["file"]?.stringValue ?? "?"):\(issue["pointer"]?.stringValue ?? ""): \(issue["message"]?.stringValue ?? "")\(hint)\n"
+                            .utf8))
             }
             throw ExitCode(1)
         } catch { throw Output.fail(error) }
@@ -119,7 +127,8 @@ struct Reload: AsyncParsableCommand {
 
 /// `atelier stats --by model|provider|arm|tag:NAME`.
 struct Stats: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Jobs, success rate, refusals, actual cost and latency per group; spend against budgets.")
+    static let configuration = CommandConfiguration(
+        abstract: "Jobs, success rate, refusals, actual cost and latency per group; spend against budgets.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Group by model, provider, arm, or tag:NAME.")
     var by: String = "model"
@@ -133,7 +142,9 @@ struct Stats: AsyncParsableCommand {
                 print(JSONWriter.pretty(r))
                 return
             }
-            print(Output.table([by.uppercased(), "JOBS", "SUCCESS", "REFUSALS", "COST", "P50 S", "P95 S"], (r["groups"]?.arrayValue ?? []).map(Self.row)))
+            print(
+                Output.table(
+                    [by.uppercased(), "JOBS", "SUCCESS", "REFUSALS", "COST", "P50 S", "P95 S"], (r["groups"]?.arrayValue ?? []).map(Self.row)))
             let budgets = r["budgets"]?.arrayValue ?? []
             if !budgets.isEmpty {
                 print("\nbudgets:")

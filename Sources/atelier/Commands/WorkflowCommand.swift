@@ -130,7 +130,8 @@ enum WorkflowView {
         }
         let f = w["stages"]?["final"]
         lines.append(
-            "  final    \(f?["status"]?.stringValue ?? "?")  \(f?["model"]?.stringValue ?? "-")  seed \(f?["seed"]?.intValue.map(String.init) ?? "-")")
+            "  final    \(f?["status"]?.stringValue ?? "?")  \(f?["model"]?.stringValue ?? "-")  seed \(f?["seed"]?.intValue.map(String.init) ?? "-")"
+        )
         if let img = f?["image"], let p = img["path"]?.stringValue {
             lines.append("  path     \(p)")
             lines.append("  image    \(img["width"]?.intValue ?? 0)x\(img["height"]?.intValue ?? 0)  sha256 \(img["sha256"]?.stringValue ?? "")")

@@ -243,7 +243,9 @@ func runCommand(_ path: String, _ arguments: [String], environment: [String: Str
             let o = out.fileHandleForReading.readDataToEndOfFile()
             let e = err.fileHandleForReading.readDataToEndOfFile()
             p.waitUntilExit()
-            c.resume(returning: CommandResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self)))
+            c.resume(
+                returning: CommandResult(
+                    status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self)))
         }
     }
 }
@@ -312,8 +314,14 @@ final class RawConnection: @unchecked Sendable {
                 var b = [UInt8](repeating: 0, count: 4096)
                 while true {
                     let n = b.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, 0) }
-                    if n == 0 { c.resume(returning: true); return }
-                    if n < 0 { c.resume(returning: errno == ECONNRESET); return }
+                    if n == 0 {
+                        c.resume(returning: true)
+                        return
+                    }
+                    if n < 0 {
+                        c.resume(returning: errno == ECONNRESET)
+                        return
+                    }
                 }
             }
         }
