@@ -108,10 +108,11 @@ extension Engine {
                     try await persist(job, event: .running)
                     events.publish(JobEvent(.running, job: job))
 
+                    attempting[job.taskUUID] = job
                     let outcome = await attempt(
                         job: job, model: model, size: size, entry: entry, provider: impl, attemptKey: UUIDv4.generate(), resumeHandle: resumeHandle)
-                    // The provider may have recorded a resume handle meanwhile: take the freshest attempts.
-                    if let fresh = cache.job(job.taskUUID) { job.attempts = fresh.attempts }
+                    // Back from the provider, with the resume handle it may have recorded meanwhile.
+                    job = attempting.removeValue(forKey: job.taskUUID) ?? job
                     let idx = job.attempts.count - 1
                     job.attempts[idx].endedAt = .now()
                     switch outcome {
@@ -270,10 +271,12 @@ extension Engine {
         }
     }
 
-    /// Durably records an upstream handle on the job's current attempt.
+    /// Durably records an upstream handle on the current attempt of a job whose provider call is under way
+    /// (``attempting``).
     func recordHandle(_ taskUUID: String, _ handle: String) async throws {
-        guard var job = cache.job(taskUUID), !job.attempts.isEmpty else { return }
+        guard var job = attempting[taskUUID], !job.attempts.isEmpty else { return }
         job.attempts[job.attempts.count - 1].resumeHandle = handle
+        attempting[taskUUID] = job
         try await persist(job)
     }
 

@@ -37,6 +37,11 @@ public actor Engine {
     var runningCount: [String: Int] = [:]
     var running: [String: Task<Void, Never>] = [:]
     var cancelRequested: Set<String> = []
+    /// Jobs whose provider call is under way, held here for as long as the call lasts: the provider's callback
+    /// (``recordHandle(_:_:)``) records the upstream handle on the current attempt of this copy, and the attempt loop
+    /// takes the job back from here when the call returns. The cache only mirrors what was persisted; nothing reads a
+    /// job's state back out of it.
+    var attempting: [String: Job] = [:]
     /// The same requests, for providers' synchronous ``GenerationContext/isCancelled`` checks.
     nonisolated let cancelSignals = CancelSignals()
     var breakers = CircuitBreakers()

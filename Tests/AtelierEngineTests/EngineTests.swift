@@ -14,6 +14,8 @@ final class ScriptedProvider: Provider {
         case fail(ProviderError)
         /// Records a resume handle, then waits until cancelled.
         case hangAfterHandle(String)
+        /// Records a resume handle, then fails.
+        case failAfterHandle(String, ProviderError)
     }
     let id = "fake"
     /// Yields each handle once the engine has durably recorded it.
@@ -51,6 +53,9 @@ final class ScriptedProvider: Provider {
             handles.continuation.yield(h)
             await Self.suspendUntilCancelled()
             throw ProviderError(.cancelled, "cancelled")
+        case .failAfterHandle(let h, let e):
+            try await context.recordResumeHandle(h)
+            throw e
         }
     }
 
@@ -245,6 +250,19 @@ struct EngineTests {
         #expect(done.status == .succeeded)
         #expect(second.provider.resumed == ["upstream-123"])
         #expect(second.provider.calls.isEmpty, "no new paid submission")
+    }
+
+    @Test func aRecordedHandleStaysOnItsAttemptThroughRetriesAndIsStored() async throws {
+        let h = try await EngineHarness.make(["model-c": [.failAfterHandle("upstream-7", ProviderError(.unavailable, "503"))]])
+        defer { h.cleanup() }
+        let job = try await h.run(task())
+        #expect(job.status == .succeeded)
+        #expect(job.attempts.map(\.outcome) == [.failed, .succeeded])
+        #expect(job.attempts.map(\.resumeHandle) == ["upstream-7", nil])
+        #expect(h.provider.resumed.isEmpty, "a failed attempt is not resumed")
+        let store = try JobStore(path: ResultFiles(root: h.dir).databasePath, durability: .normal)
+        let stored = try #require(try await store.job(job.taskUUID))
+        #expect(stored.attempts.map(\.resumeHandle) == ["upstream-7", nil])
     }
 
     @Test func groupCommitStoresConcurrentSubmissionsOnce() async throws {
