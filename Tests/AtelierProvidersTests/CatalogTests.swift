@@ -183,9 +183,9 @@ struct FactoryTests {
         #expect(NetworkProviders.make(config: local, credentials: nil, transport: t) == nil)
         let rwConfig = try #require(catalog.provider("runware"))
         let rw = try #require(NetworkProviders.make(config: rwConfig, credentials: nil, transport: t) as? RunwareProvider)
-        #expect(rw.totalTimeoutSeconds == 900 && rw.requestTimeoutSeconds == 60)
+        #expect(rw.configuration.totalTimeoutSeconds == 900 && rw.configuration.requestTimeoutSeconds == 60)
         let aConfig = try #require(catalog.provider("a1111"))
         let a = try #require(NetworkProviders.make(config: aConfig, credentials: nil, transport: t) as? A1111Provider)
-        #expect(a.requestTimeoutSeconds == 1800)
+        #expect(a.configuration.requestTimeoutSeconds == 1800)
     }
 }

@@ -24,7 +24,7 @@ struct GeminiTests {
     """#
 
     func provider(_ t: ScriptedTransport) -> GeminiProvider {
-        GeminiProvider(transport: t, credentials: Credentials(Self.key))
+        GeminiProvider(configuration: GeminiProvider.defaults.with { $0.credentials = Credentials(Self.key) }, transport: t)
     }
 
     @Test("encodes the exact request: URL, key header, text + inlineData parts, modalities, ratio, imageSize, seed")

@@ -119,7 +119,7 @@ struct LargeImageDecodingTests {
 
         let t = ScriptedTransport([reply(200, body)])
         let r = try Fixtures.request("gemini-3-pro-image", key: GeminiTests.key)
-        let images = try await GeminiProvider(transport: t, credentials: Credentials(GeminiTests.key)).generate(r, context: .none)
+        let images = try await GeminiProvider(configuration: GeminiProvider.defaults.with { $0.credentials = Credentials(GeminiTests.key) }, transport: t).generate(r, context: .none)
         let img = try #require(images.first)
         #expect(fileBytes(img.path) == png)
         #expect(img.digest?.bytes == png.count)

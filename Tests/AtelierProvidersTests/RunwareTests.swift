@@ -10,7 +10,12 @@ struct RunwareTests {
     static let K = Fixtures.attemptKey
 
     func provider(_ t: ScriptedTransport, clock: VirtualClock, total: Double = 900) -> RunwareProvider {
-        RunwareProvider(transport: t, credentials: Credentials(Self.key), totalTimeoutSeconds: total, clock: clock.pollClock)
+        RunwareProvider(
+            configuration: RunwareProvider.defaults.with {
+                $0.credentials = Credentials(Self.key)
+                $0.totalTimeoutSeconds = total
+                $0.polling.clock = clock.pollClock
+            }, transport: t)
     }
 
     static func item(_ status: String, uuid: String? = nil, seed: Int = 1001, cost: Double = 0.0123, task: String = K) -> String {

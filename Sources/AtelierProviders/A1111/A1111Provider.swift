@@ -3,37 +3,24 @@ import Foundation
 
 /// A self-hosted AUTOMATIC1111 / Forge server: one synchronous call makes the whole batch.
 public struct A1111Provider: Provider {
-    public let id: String
+    /// A1111's defaults: the call blocks until the whole batch is rendered, so its deadline is long.
+    public static let defaults = ProviderClientConfiguration(
+        id: "a1111", baseURL: A1111Codec.defaultBaseURL, requestTimeoutSeconds: 900, maxResponseBytes: 256 << 20)
+
+    public var id: String { configuration.id }
     let transport: any HTTPTransport
-    let baseURL: String
-    let credentials: Credentials?
-    let requestTimeoutSeconds: Double
-    let maxResponseBytes: Int
+    let configuration: ProviderClientConfiguration
 
-    /// - Parameter requestTimeoutSeconds: the call blocks until the batch is rendered: keep it long.
-    public init(
-        id: String = "a1111", transport: any HTTPTransport, baseURL: String = A1111Codec.defaultBaseURL, credentials: Credentials? = nil,
-        requestTimeoutSeconds: Double = 900, maxResponseBytes: Int = 256 << 20
-    ) {
-        self.id = id
+    /// A client with `configuration` (``NetworkProviders`` builds it from the catalog entry over ``defaults``).
+    public init(configuration: ProviderClientConfiguration = defaults, transport: any HTTPTransport) {
+        self.configuration = configuration
         self.transport = transport
-        self.baseURL = baseURL
-        self.credentials = credentials
-        self.requestTimeoutSeconds = requestTimeoutSeconds
-        self.maxResponseBytes = maxResponseBytes
-    }
-
-    /// A provider for a catalog entry (the call's deadline is the longer of the two configured timeouts).
-    public init(config: ProviderConfig, credentials: Credentials?, transport: any HTTPTransport) {
-        self.init(
-            id: config.id, transport: transport, baseURL: config.baseURL ?? A1111Codec.defaultBaseURL, credentials: credentials,
-            requestTimeoutSeconds: max(config.requestTimeoutSeconds, config.totalTimeoutSeconds))
     }
 
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
         try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
             let n = max(request.task.numberResults, 1)
-            let response = try await transport.send(A1111Codec.encode(request, timeoutSeconds: requestTimeoutSeconds), maxBodyBytes: maxResponseBytes)
+            let response = try await transport.send(A1111Codec.encode(request, timeoutSeconds: configuration.requestTimeoutSeconds), maxBodyBytes: configuration.maxResponseBytes)
             let out = try A1111Codec.decode(response, expected: n)
             let sent = A1111Codec.sentParameters(request)
             var images: [GeneratedImage] = []
@@ -67,8 +54,8 @@ public struct A1111Provider: Provider {
     }
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
-        try await redactingErrors(credentials) { () async throws(ProviderError) -> [String: ModelVerification]? in
-            let names = try A1111Codec.decodeListModels(try await transport.send(A1111Codec.encodeListModels(baseURL: baseURL, credentials: credentials), maxBodyBytes: 4 << 20))
+        try await redactingErrors(configuration.credentials) { () async throws(ProviderError) -> [String: ModelVerification]? in
+            let names = try A1111Codec.decodeListModels(try await transport.send(A1111Codec.encodeListModels(baseURL: configuration.baseURL, credentials: configuration.credentials), maxBodyBytes: 4 << 20))
             var out: [String: ModelVerification] = [:]
             for id in upstreamIDs {
                 out[id] = id == A1111Codec.currentCheckpoint || names.contains(id) ? .present : .missing

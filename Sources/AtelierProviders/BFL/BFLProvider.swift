@@ -4,51 +4,31 @@ import Foundation
 /// Black Forest Labs FLUX: one submit per image, the handles recorded, then each `polling_url` polled and each
 /// signed sample downloaded at once (without the key: the sample lives on blob storage).
 public struct BFLProvider: Provider {
-    public let id: String
+    /// BFL's defaults.
+    public static let defaults = ProviderClientConfiguration(
+        id: "bfl", baseURL: BFLCodec.defaultBaseURL, requestTimeoutSeconds: 60, totalTimeoutSeconds: 600,
+        polling: .init(backoff: .bfl, maxTransientFailures: 5))
+
+    public var id: String { configuration.id }
     let transport: any HTTPTransport
-    let baseURL: String
-    let credentials: Credentials?
-    let requestTimeoutSeconds: Double
-    let totalTimeoutSeconds: Double
-    let clock: PollClock
-    let backoff: PollBackoff
-    let maxTransientPollFailures: Int
-    let maxImageBytes: Int
+    let configuration: ProviderClientConfiguration
 
-    public init(
-        id: String = "bfl", transport: any HTTPTransport, baseURL: String = BFLCodec.defaultBaseURL, credentials: Credentials? = nil,
-        requestTimeoutSeconds: Double = 60, totalTimeoutSeconds: Double = 600, clock: PollClock = .live, backoff: PollBackoff = .bfl,
-        maxTransientPollFailures: Int = 5, maxImageBytes: Int = 64 << 20
-    ) {
-        self.id = id
+    /// A client with `configuration` (``NetworkProviders`` builds it from the catalog entry over ``defaults``).
+    public init(configuration: ProviderClientConfiguration = defaults, transport: any HTTPTransport) {
+        self.configuration = configuration
         self.transport = transport
-        self.baseURL = baseURL
-        self.credentials = credentials
-        self.requestTimeoutSeconds = requestTimeoutSeconds
-        self.totalTimeoutSeconds = totalTimeoutSeconds
-        self.clock = clock
-        self.backoff = backoff
-        self.maxTransientPollFailures = maxTransientPollFailures
-        self.maxImageBytes = maxImageBytes
-    }
-
-    /// A provider for a catalog entry.
-    public init(config: ProviderConfig, credentials: Credentials?, transport: any HTTPTransport, clock: PollClock = .live) {
-        self.init(
-            id: config.id, transport: transport, baseURL: config.baseURL ?? BFLCodec.defaultBaseURL, credentials: credentials,
-            requestTimeoutSeconds: config.requestTimeoutSeconds, totalTimeoutSeconds: config.totalTimeoutSeconds, clock: clock)
     }
 
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
         try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
             let key = try request.requireKey(provider: id)
-            var waiter = PollWaiter(clock: clock, backoff: backoff, totalSeconds: totalTimeoutSeconds)
+            var waiter = PollWaiter(clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
             var jobs: [BFLCodec.Job] = []
             for i in 0..<max(request.task.numberResults, 1) {
                 if context.isCancelled { throw ProviderError(.cancelled, "cancelled while submitting to BFL") }
                 // Image i uses seed + i (as everywhere in Atelier): the same seed n times would make n identical images.
                 let response = try await transport.send(
-                    BFLCodec.encodeSubmit(Self.request(request, image: i), apiKey: key, timeoutSeconds: requestTimeoutSeconds), maxBodyBytes: 1 << 20)
+                    BFLCodec.encodeSubmit(Self.request(request, image: i), apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds), maxBodyBytes: 1 << 20)
                 jobs.append(try BFLCodec.decodeSubmit(response, baseURL: request.baseURL))
                 // Cumulative: after a crash every paid submit so far is resumed, none re-submitted.
                 try await context.recordResumeHandle(BFLCodec.handle(jobs))
@@ -63,7 +43,7 @@ public struct BFLProvider: Provider {
             guard let jobs = BFLCodec.jobs(fromHandle: handle) else {
                 throw ProviderError(.badUpstream, "the recorded BFL handle cannot be read")
             }
-            var waiter = PollWaiter(clock: clock, backoff: backoff, totalSeconds: totalTimeoutSeconds)
+            var waiter = PollWaiter(clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
             return try await run(jobs, request: request, key: key, waiter: &waiter, context: context)
         }
     }
@@ -80,10 +60,10 @@ public struct BFLProvider: Provider {
                 for (i, job) in jobs.enumerated() where images[i] == nil {
                     let status: BFLCodec.PollStatus
                     do throws(ProviderError) {
-                        let response = try await transport.send(BFLCodec.encodePoll(job, apiKey: key, timeoutSeconds: requestTimeoutSeconds), maxBodyBytes: 1 << 20)
+                        let response = try await transport.send(BFLCodec.encodePoll(job, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds), maxBodyBytes: 1 << 20)
                         status = try BFLCodec.decodePoll(response)
                         transient[i] = 0
-                    } catch where isTransient(error) && transient[i] < maxTransientPollFailures {
+                    } catch where isTransient(error) && transient[i] < configuration.polling.maxTransientFailures {
                         transient[i] += 1
                         continue
                     }
@@ -125,8 +105,8 @@ public struct BFLProvider: Provider {
     /// Returns the MIME type reported, if it is ours.
     func fetch(_ url: String, to path: String) async throws(ProviderError) -> String? {
         let got = try await Downloads.fetch(
-            transport, url: url, to: path, timeoutSeconds: requestTimeoutSeconds, maxBytes: maxImageBytes, clock: clock,
-            maxRetries: maxTransientPollFailures)
+            transport, url: url, to: path, timeoutSeconds: configuration.requestTimeoutSeconds, maxBytes: configuration.maxImageBytes, clock: configuration.polling.clock,
+            maxRetries: configuration.polling.maxTransientFailures)
         guard (200..<300).contains(got.status) else {
             try? FileManager.default.removeItem(atPath: path)
             throw ProviderError(.unavailable, "downloading the BFL sample from \(URLCheck.redacted(url)) failed with HTTP \(got.status)", httpStatus: got.status)

@@ -9,11 +9,19 @@ public enum NetworkProviders {
     public static func make(
         config: ProviderConfig, credentials: Credentials?, transport: any HTTPTransport, clock: PollClock = .live
     ) -> (any Provider)? {
+        func configuration(_ defaults: ProviderClientConfiguration) -> ProviderClientConfiguration {
+            ProviderClientConfiguration(config: config, credentials: credentials, clock: clock, defaults: defaults)
+        }
         switch config.kind {
-        case .gemini: return GeminiProvider(config: config, credentials: credentials, transport: transport)
-        case .runware: return RunwareProvider(config: config, credentials: credentials, transport: transport, clock: clock)
-        case .bfl: return BFLProvider(config: config, credentials: credentials, transport: transport, clock: clock)
-        case .a1111: return A1111Provider(config: config, credentials: credentials, transport: transport)
+        case .gemini: return GeminiProvider(configuration: configuration(GeminiProvider.defaults), transport: transport)
+        case .runware: return RunwareProvider(configuration: configuration(RunwareProvider.defaults), transport: transport)
+        case .bfl: return BFLProvider(configuration: configuration(BFLProvider.defaults), transport: transport)
+        case .a1111:
+            // The call blocks until the whole batch is rendered: its deadline is the longer of the two timeouts.
+            let c = configuration(A1111Provider.defaults).with {
+                $0.requestTimeoutSeconds = max(config.requestTimeoutSeconds, config.totalTimeoutSeconds)
+            }
+            return A1111Provider(configuration: c, transport: transport)
         case .local: return nil
         }
     }

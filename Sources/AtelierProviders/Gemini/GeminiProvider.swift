@@ -3,34 +3,18 @@ import Foundation
 
 /// Google Gemini image models over `generateContent`. Synchronous: one call per image, n calls in parallel.
 public struct GeminiProvider: Provider {
-    public let id: String
+    /// Gemini's defaults: a Pro image at 4K can take minutes; a 4K PNG in base64 is several MB.
+    public static let defaults = ProviderClientConfiguration(
+        id: "gemini", baseURL: GeminiCodec.defaultBaseURL, requestTimeoutSeconds: 360, maxResponseBytes: 96 << 20)
+
+    public var id: String { configuration.id }
     let transport: any HTTPTransport
-    let baseURL: String
-    let credentials: Credentials?
-    let requestTimeoutSeconds: Double
-    let maxResponseBytes: Int
+    let configuration: ProviderClientConfiguration
 
-    /// - Parameters:
-    ///   - baseURL, credentials: used by ``verifyModels(_:)`` (generation uses the request's own).
-    ///   - requestTimeoutSeconds: deadline of one call (Pro at 4K can take minutes).
-    ///   - maxResponseBytes: the largest answer read (a 4K PNG in base64 is several MB).
-    public init(
-        id: String = "gemini", transport: any HTTPTransport, baseURL: String = GeminiCodec.defaultBaseURL, credentials: Credentials? = nil,
-        requestTimeoutSeconds: Double = 360, maxResponseBytes: Int = 96 << 20
-    ) {
-        self.id = id
+    /// A client with `configuration` (``NetworkProviders`` builds it from the catalog entry over ``defaults``).
+    public init(configuration: ProviderClientConfiguration = defaults, transport: any HTTPTransport) {
+        self.configuration = configuration
         self.transport = transport
-        self.baseURL = baseURL
-        self.credentials = credentials
-        self.requestTimeoutSeconds = requestTimeoutSeconds
-        self.maxResponseBytes = maxResponseBytes
-    }
-
-    /// A provider for a catalog entry.
-    public init(config: ProviderConfig, credentials: Credentials?, transport: any HTTPTransport) {
-        self.init(
-            id: config.id, transport: transport, baseURL: config.baseURL ?? GeminiCodec.defaultBaseURL, credentials: credentials,
-            requestTimeoutSeconds: config.requestTimeoutSeconds)
     }
 
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
@@ -72,8 +56,8 @@ public struct GeminiProvider: Provider {
     /// One call, one image file.
     func one(_ request: GenerationRequest, key: String, index: Int) async throws(ProviderError) -> GeneratedImage {
         if Task.isCancelled { throw ProviderError(.cancelled, "cancelled before calling Gemini") }
-        let http = GeminiCodec.encode(request, apiKey: key, timeoutSeconds: requestTimeoutSeconds)
-        var response = try await transport.send(http, maxBodyBytes: maxResponseBytes)
+        let http = GeminiCodec.encode(request, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds)
+        var response = try await transport.send(http, maxBodyBytes: configuration.maxResponseBytes)
         let out = try GeminiCodec.decode(response)
         let path = ImageFiles.path(
             scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: index,
@@ -94,14 +78,14 @@ public struct GeminiProvider: Provider {
     }
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
-        guard let key = credentials?.secret, !key.isEmpty else { return nil }
-        return try await redactingErrors(credentials) { () async throws(ProviderError) -> [String: ModelVerification]? in
+        guard let key = configuration.credentials?.secret, !key.isEmpty else { return nil }
+        return try await redactingErrors(configuration.credentials) { () async throws(ProviderError) -> [String: ModelVerification]? in
             var listed = Set<String>()
             var token: String?
             var pages = 0
             repeat {
                 let r = try await transport.send(
-                    GeminiCodec.encodeListModels(baseURL: baseURL, apiKey: key, pageToken: token, timeoutSeconds: 60), maxBodyBytes: 8 << 20)
+                    GeminiCodec.encodeListModels(baseURL: configuration.baseURL, apiKey: key, pageToken: token, timeoutSeconds: 60), maxBodyBytes: 8 << 20)
                 let page = try GeminiCodec.decodeListModels(r)
                 listed.formUnion(page.ids)
                 token = page.nextPageToken

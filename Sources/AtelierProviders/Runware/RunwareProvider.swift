@@ -4,42 +4,19 @@ import Foundation
 /// Runware's task API, asynchronously: submit with `deliveryMethod: "async"`, record the taskUUID, poll
 /// `getResponse`, then download each image URL into the scratch directory.
 public struct RunwareProvider: Provider {
-    public let id: String
+    /// Runware's defaults.
+    public static let defaults = ProviderClientConfiguration(
+        id: "runware", baseURL: RunwareCodec.defaultBaseURL, requestTimeoutSeconds: 60, totalTimeoutSeconds: 900,
+        polling: .init(backoff: .runware, maxTransientFailures: 5))
+
+    public var id: String { configuration.id }
     let transport: any HTTPTransport
-    let baseURL: String
-    let credentials: Credentials?
-    let requestTimeoutSeconds: Double
-    let totalTimeoutSeconds: Double
-    let clock: PollClock
-    let backoff: PollBackoff
-    /// Consecutive transient poll failures tolerated before giving up (the task is paid; keep asking).
-    let maxTransientPollFailures: Int
-    let maxImageBytes: Int
+    let configuration: ProviderClientConfiguration
 
-    public init(
-        id: String = "runware", transport: any HTTPTransport, baseURL: String = RunwareCodec.defaultBaseURL, credentials: Credentials? = nil,
-        requestTimeoutSeconds: Double = 60, totalTimeoutSeconds: Double = 900, clock: PollClock = .live, backoff: PollBackoff = .runware,
-        maxTransientPollFailures: Int = 5, maxImageBytes: Int = 64 << 20
-    ) {
-        self.id = id
+    /// A client with `configuration` (``NetworkProviders`` builds it from the catalog entry over ``defaults``).
+    public init(configuration: ProviderClientConfiguration = defaults, transport: any HTTPTransport) {
+        self.configuration = configuration
         self.transport = transport
-        self.baseURL = baseURL
-        self.credentials = credentials
-        self.requestTimeoutSeconds = requestTimeoutSeconds
-        self.totalTimeoutSeconds = totalTimeoutSeconds
-        self.clock = clock
-        self.backoff = backoff
-        self.maxTransientPollFailures = maxTransientPollFailures
-        self.maxImageBytes = maxImageBytes
-    }
-
-    /// A provider for a catalog entry; `sleep` is injectable so tests never wait.
-    public init(
-        config: ProviderConfig, credentials: Credentials?, transport: any HTTPTransport, clock: PollClock = .live
-    ) {
-        self.init(
-            id: config.id, transport: transport, baseURL: config.baseURL ?? RunwareCodec.defaultBaseURL, credentials: credentials,
-            requestTimeoutSeconds: config.requestTimeoutSeconds, totalTimeoutSeconds: config.totalTimeoutSeconds, clock: clock)
     }
 
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
@@ -49,12 +26,12 @@ public struct RunwareProvider: Provider {
             // The handle is known before submitting: record it first, so a crash at any later point resumes by
             // polling and never pays twice. A resume of a task that never reached Runware ends in "not found".
             try await context.recordResumeHandle(taskUUID)
-            var waiter = PollWaiter(clock: clock, backoff: backoff, totalSeconds: totalTimeoutSeconds)
+            var waiter = PollWaiter(clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
             let n = max(request.task.numberResults, 1)
             var state: RunwareCodec.PollState
             do throws(ProviderError) {
                 let response = try await transport.send(
-                    RunwareCodec.encodeSubmit(request, apiKey: key, timeoutSeconds: requestTimeoutSeconds), maxBodyBytes: 4 << 20)
+                    RunwareCodec.encodeSubmit(request, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds), maxBodyBytes: 4 << 20)
                 state = try RunwareCodec.decode(response, taskUUID: taskUUID)
             } catch where Self.submitMayHaveArrived(error) {
                 // The submit may have arrived (and be charged) although its answer was lost: ask once before giving
@@ -62,7 +39,7 @@ public struct RunwareProvider: Provider {
                 try await waiter.wait(context: context, what: "Runware task \(taskUUID)")
                 do throws(ProviderError) {
                     let r = try await transport.send(
-                        RunwareCodec.encodePoll(baseURL: request.baseURL, taskUUID: taskUUID, apiKey: key, timeoutSeconds: requestTimeoutSeconds),
+                        RunwareCodec.encodePoll(baseURL: request.baseURL, taskUUID: taskUUID, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds),
                         maxBodyBytes: 4 << 20)
                     state = try RunwareCodec.decode(r, taskUUID: taskUUID)
                 } catch _ { throw error }
@@ -75,7 +52,7 @@ public struct RunwareProvider: Provider {
     public func resume(handle: String, request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
         try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
             let key = try request.requireKey(provider: id)
-            var waiter = PollWaiter(clock: clock, backoff: backoff, totalSeconds: totalTimeoutSeconds)
+            var waiter = PollWaiter(clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
             let initial = RunwareCodec.PollState(successes: [], processing: 0, alreadySubmitted: true)
             let results = try await poll(
                 from: initial, taskUUID: handle, expected: max(request.task.numberResults, 1), request: request, key: key, waiter: &waiter,
@@ -102,16 +79,16 @@ public struct RunwareProvider: Provider {
             let response: HTTPResponse
             do {
                 response = try await transport.send(
-                    RunwareCodec.encodePoll(baseURL: request.baseURL, taskUUID: taskUUID, apiKey: key, timeoutSeconds: requestTimeoutSeconds),
+                    RunwareCodec.encodePoll(baseURL: request.baseURL, taskUUID: taskUUID, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds),
                     maxBodyBytes: 4 << 20)
             } catch {
-                guard error.retryable, transientFailures < maxTransientPollFailures else { throw error }
+                guard error.retryable, transientFailures < configuration.polling.maxTransientFailures else { throw error }
                 transientFailures += 1
                 continue
             }
             if response.status == 429 || response.status >= 500 {
                 transientFailures += 1
-                if transientFailures > maxTransientPollFailures { throw RunwareCodec.pollFailure(response, taskUUID: taskUUID) }
+                if transientFailures > configuration.polling.maxTransientFailures { throw RunwareCodec.pollFailure(response, taskUUID: taskUUID) }
                 continue
             }
             do throws(ProviderError) {
@@ -120,7 +97,7 @@ public struct RunwareProvider: Provider {
                 // getResponse returns the complete state each time; merging keeps any earlier success.
                 state.successes = mergeSuccesses(state.successes, next.successes)
                 state.processing = next.processing
-            } catch where error.code == .badUpstream && transientFailures < maxTransientPollFailures {
+            } catch where error.code == .badUpstream && transientFailures < configuration.polling.maxTransientFailures {
                 transientFailures += 1
             }
         }
@@ -150,8 +127,8 @@ public struct RunwareProvider: Provider {
                     digest = try await ImageFiles.writeBase64(text: b64, to: path)
                 } else if let url = r.imageURL {
                     let got = try await Downloads.fetch(
-                        transport, url: url, to: path, timeoutSeconds: requestTimeoutSeconds, maxBytes: maxImageBytes, clock: clock,
-                        maxRetries: maxTransientPollFailures)
+                        transport, url: url, to: path, timeoutSeconds: configuration.requestTimeoutSeconds, maxBytes: configuration.maxImageBytes, clock: configuration.polling.clock,
+                        maxRetries: configuration.polling.maxTransientFailures)
                     guard (200..<300).contains(got.status) else {
                         try? FileManager.default.removeItem(atPath: path)
                         throw ProviderError(.unavailable, "downloading a Runware image failed with HTTP \(got.status)", httpStatus: got.status)
@@ -172,14 +149,14 @@ public struct RunwareProvider: Provider {
     }
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
-        guard let key = credentials?.secret, !key.isEmpty else { return nil }
-        return try await redactingErrors(credentials) { () async throws(ProviderError) -> [String: ModelVerification]? in
+        guard let key = configuration.credentials?.secret, !key.isEmpty else { return nil }
+        return try await redactingErrors(configuration.credentials) { () async throws(ProviderError) -> [String: ModelVerification]? in
             var out: [String: ModelVerification] = [:]
             var start = 0
             while start < upstreamIDs.count {
                 let batch = Array(upstreamIDs[start..<min(start + 10, upstreamIDs.count)])
                 start += 10
-                let (req, byTask) = RunwareCodec.encodeModelSearch(baseURL: baseURL, airs: batch, apiKey: key, timeoutSeconds: requestTimeoutSeconds)
+                let (req, byTask) = RunwareCodec.encodeModelSearch(baseURL: configuration.baseURL, airs: batch, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds)
                 let response = try await transport.send(req, maxBodyBytes: 8 << 20)
                 out.merge(try RunwareCodec.decodeModelSearch(response, byTask: byTask)) { a, _ in a }
             }
