@@ -292,10 +292,7 @@ extension Engine {
 
     private func cancelled(_ start: Job) async throws(AtelierError) -> Job {
         var job = start
-        if let i = job.attempts.indices.last, job.attempts[i].outcome == .running {
-            job.attempts[i].outcome = .cancelled
-            job.attempts[i].endedAt = .now()
-        }
+        job.endRunningAttempt(.cancelled)
         job.status = .cancelled
         job.error = AtelierError(.cancelled, "cancelled by the caller")
         job.finishedAt = .now()
@@ -307,10 +304,7 @@ extension Engine {
     /// The daemon is stopping: leave the job queued (with its resume handle) for the next start.
     private func interrupted(_ start: Job) async throws(AtelierError) -> Job {
         var job = start
-        if let i = job.attempts.indices.last, job.attempts[i].outcome == .running {
-            job.attempts[i].outcome = .interrupted
-            job.attempts[i].endedAt = .now()
-        }
+        job.endRunningAttempt(.interrupted)
         job.status = .queued
         try await persist(job, event: .interrupted)
         return job
@@ -318,5 +312,15 @@ extension Engine {
 
     private func recordBreaker(_ model: String, success: Bool) {
         breakers.record(model: model, success: success, at: Self.seconds(.now))
+    }
+}
+
+extension Job {
+    /// Ends the attempt still marked running (the last one), if there is one: cancelled, or interrupted by a stop.
+    mutating func endRunningAttempt(_ outcome: Attempt.Outcome, error: AtelierError? = nil) {
+        guard let i = attempts.indices.last, attempts[i].outcome == .running else { return }
+        attempts[i].outcome = outcome
+        attempts[i].endedAt = .now()
+        if let error { attempts[i].error = error }
     }
 }

@@ -83,11 +83,7 @@ public actor Engine {
         let unfinished = try await store.unfinishedJobs()
         var recovered = 0
         for var job in unfinished {
-            if let i = job.attempts.lastIndex(where: { $0.outcome == .running }) {
-                job.attempts[i].outcome = .interrupted
-                job.attempts[i].endedAt = .now()
-                job.attempts[i].error = AtelierError(.unavailable, "the daemon stopped during this attempt", retryable: true)
-            }
+            job.endRunningAttempt(.interrupted, error: AtelierError(.unavailable, "the daemon stopped during this attempt", retryable: true))
             if job.status == .running {
                 job.status = .queued
                 job.updatedAt = .now()
