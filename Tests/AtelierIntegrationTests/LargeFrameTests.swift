@@ -7,11 +7,40 @@ import Testing
 /// 21 MB object of 100,000 members is parsed.
 @Suite("large frames do not stall other connections", .serialized)
 struct LargeFrameTests {
-    /// Answers in the order they arrived.
+    /// Answers in the order they arrived, each read by a thread of its own that records it the moment `recv`
+    /// returns it — not when a task resumes afterwards, which on a busy cooperative pool can be in any order.
     final class Arrivals: Sendable {
-        private let names = Mutex<[String]>([])
-        func record(_ name: String) { names.withLock { $0.append(name) } }
-        var all: [String] { names.withLock { $0 } }
+        private let state = Mutex<(order: [String], lines: [String: String], waiter: CheckedContinuation<Void, Never>?, expected: Int)>(
+            ([], [:], nil, 0))
+
+        /// Starts reading one line from `connection` now, on a new thread.
+        func read(_ connection: RawConnection, as name: String) {
+            state.withLock { $0.expected += 1 }
+            Thread.detachNewThread {
+                let line = connection.readLine()
+                let waiter = self.state.withLock { s -> CheckedContinuation<Void, Never>? in
+                    s.order.append(name)
+                    s.lines[name] = line
+                    guard s.order.count == s.expected else { return nil }
+                    defer { s.waiter = nil }
+                    return s.waiter
+                }
+                waiter?.resume()
+            }
+        }
+
+        /// Waits until every started read has returned; the names in arrival order, and the lines by name.
+        func all() async -> (order: [String], lines: [String: String]) {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let done = state.withLock { s -> Bool in
+                    if s.order.count == s.expected { return true }
+                    s.waiter = c
+                    return false
+                }
+                if done { c.resume() }
+            }
+            return state.withLock { ($0.order, $0.lines) }
+        }
     }
 
     /// `{"jsonrpc":"2.0","id":"big","method":"daemon.health","params":{"m000000":"xx…",…}}` with `members` members
@@ -31,8 +60,7 @@ struct LargeFrameTests {
 
     @Test func healthAnswersBeforeAHundredThousandMemberObject() async throws {
         // 100,000 members, the old quadratic duplicate check's 10-second case; values of 200 bytes (21 MB) so that
-        // even a linear parse takes clearly longer than a health round trip on a loaded machine — with 8-byte values
-        // (2 MB) a debug build parses the frame about as fast as it answers health, and the order was a coin toss.
+        // even a linear parse takes clearly longer than a health round trip on a loaded machine.
         let frame = Self.bigFrame(members: 100_000, valueBytes: 200)
         #expect(frame.count > 20_000_000)
         let dir = TempDir("bigframe")
@@ -59,29 +87,18 @@ struct LargeFrameTests {
                 }
             }
             // Every answer is read as it arrives, and its arrival recorded.
-            let bigAnswer = Task<String?, Never> {
-                let line = await big.nextLine()
-                order.record("big")
-                return line
-            }
-            let probeAnswers = probes.enumerated().map { (i, p) in
-                Task<String?, Never> {
-                    let line = await p.nextLine()
-                    order.record("h\(i)")
-                    return line
-                }
-            }
+            order.read(big, as: "big")
+            for (i, p) in probes.enumerated() { order.read(p, as: "h\(i)") }
             // The newline starts the parse; the four health requests follow at once, so they are in the daemon while
             // it parses (a parse on the event loop would hold the probes sharing its loop until it is done).
             big.send([0x0A])
             for (i, p) in probes.enumerated() { p.send(#"{"jsonrpc":"2.0","id":"h\#(i)","method":"daemon.health"}"#) }
-            for (i, t) in probeAnswers.enumerated() {
-                let line = await t.value
-                #expect(line?.contains(#""id":"h\#(i)""#) == true, "probe \(i): \(line?.prefix(200) ?? "nil")")
+            let (arrived, lines) = await order.all()
+            for i in probes.indices {
+                #expect(lines["h\(i)"]?.contains(#""id":"h\#(i)""#) == true, "probe \(i): \(lines["h\(i)"]?.prefix(200) ?? "nil")")
             }
-            let answer = await bigAnswer.value
-            let arrived = order.all
             #expect(arrived.count == 5 && arrived.last == "big", "every health answer first, then the large frame's: \(arrived)")
+            let answer = lines["big"]
             // The large frame was parsed and answered properly: params of daemon.health take no members.
             let parsed = try JSONParser.parse(try #require(answer))
             #expect(parsed["id"] == "big")
