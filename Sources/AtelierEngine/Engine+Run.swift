@@ -280,24 +280,27 @@ extension Engine {
         try await persist(job)
     }
 
-    private func failed(_ start: Job, _ error: AtelierError) async throws(AtelierError) -> Job {
-        var job = start
-        job.status = .failed
-        job.error = error
-        job.finishedAt = .now()
-        try await persist(job, event: .failed)
-        events.publish(JobEvent(.failed, job: job))
-        return job
+    private func failed(_ job: Job, _ error: AtelierError) async throws(AtelierError) -> Job {
+        try await finish(job, .failed, error: error)
     }
 
-    private func cancelled(_ start: Job) async throws(AtelierError) -> Job {
+    /// Cancelled by the caller: queued, or stopped during an attempt (which ends `cancelled`).
+    func cancelled(_ start: Job) async throws(AtelierError) -> Job {
         var job = start
         job.endRunningAttempt(.cancelled)
-        job.status = .cancelled
-        job.error = AtelierError(.cancelled, "cancelled by the caller")
+        return try await finish(job, .cancelled, error: AtelierError(.cancelled, "cancelled by the caller"))
+    }
+
+    /// Ends the job `failed` or `cancelled` (`event`) with `error`: persisted, then published.
+    private func finish(_ start: Job, _ event: JobEventKind, error: AtelierError) async throws(AtelierError) -> Job {
+        precondition(event == .failed || event == .cancelled, "finish(_:_:error:) ends a job failed or cancelled")
+        var job = start
+        job.status = event == .failed ? .failed : .cancelled
+        job.error = error
         job.finishedAt = .now()
-        try await persist(job, event: .cancelled)
-        events.publish(JobEvent(.cancelled, job: job))
+        job.updatedAt = .now()
+        try await persist(job, event: event)
+        events.publish(JobEvent(event, job: job))
         return job
     }
 

@@ -278,20 +278,14 @@ public actor Engine {
 
     /// Cancels a queued job, or a running one by abandoning its provider call.
     public func cancel(_ taskUUID: String) async throws(AtelierError) -> Job {
-        var j = try await job(taskUUID)
+        let j = try await job(taskUUID)
         switch j.status {
         case .succeeded, .failed, .cancelled:
             throw AtelierError(
                 .notCancellable, "job \(taskUUID) is already \(j.status.rawValue)", field: "/taskUUID", details: ["status": .string(j.status.rawValue)])
         case .queued where running[taskUUID] == nil:
             if let p = j.route?.provider { queues[p]?.remove(taskUUID) }
-            j.status = .cancelled
-            j.finishedAt = .now()
-            j.updatedAt = .now()
-            j.error = AtelierError(.cancelled, "cancelled by the caller")
-            try await persist(j, event: .cancelled)
-            events.publish(JobEvent(.cancelled, job: j))
-            return j
+            return try await cancelled(j)
         case .queued, .running:
             cancelRequested.insert(taskUUID)
             // Raised before the task is cancelled: a provider that does not observe task cancellation (a
