@@ -11,7 +11,8 @@ struct BFLTests {
     static let pollURL = "https://api.eu2.bfl.ai/v1/get_result?id=task-1"
     static let sample = "https://delivery-eu1.bfl.ai/results/ab/cd/sample.jpeg?se=2026-11-21T20%3A00%3A00Z&sig=SIGNATURE"
     static let submitted = #"{"id":"task-1","polling_url":"\#(pollURL)","cost":3.0,"input_mp":0,"output_mp":0.79}"#
-    static let ready = #"{"id":"task-1","status":"Ready","result":{"sample":"\#(sample)","prompt":"a red fox","seed":42,"start_time":1,"end_time":2},"progress":1}"#
+    static let ready =
+        #"{"id":"task-1","status":"Ready","result":{"sample":"\#(sample)","prompt":"a red fox","seed":42,"start_time":1,"end_time":2},"progress":1}"#
 
     func provider(_ t: ScriptedTransport, clock: VirtualClock, total: Double = 600) -> BFLProvider {
         BFLProvider(
@@ -31,16 +32,24 @@ struct BFLTests {
         #expect(http.method == "POST")
         #expect(http.url == "https://api.bfl.ai/v1/flux-2-pro")
         #expect(http.headers.map { "\($0.0): \($0.1)" } == ["Content-Type: application/json", "Accept: application/json", "x-key: \(Self.key)"])
-        let expected = #"{"prompt":"a red fox","input_image":"AQIDBAU=","input_image_2":"BgcI","width":1024,"height":768,"seed":42,"output_format":"jpeg","safety_tolerance":2,"disable_pup":true}"#
+        let expected =
+            #"{"prompt":"a red fox","input_image":"AQIDBAU=","input_image_2":"BgcI","width":1024,"height":768,"seed":42,"output_format":"jpeg","safety_tolerance":2,"disable_pup":true}"#
         #expect(bodyString(http) == expected)
-        #expect(BFLCodec.sentParameters(r) == ["width": 1024, "height": 768, "seed": 42, "output_format": "jpeg", "safety_tolerance": 2, "disable_pup": true])
+        #expect(
+            BFLCodec.sentParameters(r) == [
+                "width": 1024, "height": 768, "seed": 42, "output_format": "jpeg", "safety_tolerance": 2, "disable_pup": true,
+            ])
     }
 
     @Test("flex and FLUX.1 switch prompt_upsampling off; Kontext takes aspect_ratio instead of width/height")
     func encodeVariants() throws {
-        let flex = try bodyJSON(BFLCodec.encodeSubmit(try Fixtures.request("flux-2-flex", size: .pixels(PixelSize(width: 1024, height: 1024))), apiKey: "k", timeoutSeconds: 1))
+        let flex = try bodyJSON(
+            BFLCodec.encodeSubmit(
+                try Fixtures.request("flux-2-flex", size: .pixels(PixelSize(width: 1024, height: 1024))), apiKey: "k", timeoutSeconds: 1))
         #expect(flex["prompt_upsampling"] == false && flex["disable_pup"] == nil)
-        let p11 = try bodyJSON(BFLCodec.encodeSubmit(try Fixtures.request("flux-pro-1.1", size: .pixels(PixelSize(width: 1024, height: 768))), apiKey: "k", timeoutSeconds: 1))
+        let p11 = try bodyJSON(
+            BFLCodec.encodeSubmit(
+                try Fixtures.request("flux-pro-1.1", size: .pixels(PixelSize(width: 1024, height: 768))), apiKey: "k", timeoutSeconds: 1))
         #expect(p11["prompt_upsampling"] == false && p11["width"] == 1024 && p11["output_format"] == "png")
         let kontext = try Fixtures.request(
             "flux-kontext-pro", size: .tier(aspectRatio: AspectRatio("16:9"), resolution: .r1K), references: [Fixtures.reference()], format: .webp)
@@ -93,7 +102,8 @@ struct BFLTests {
             .file(status: 200, bytes: Fixtures.png, contentType: "image/png"),
         ])
         let rec = HandleRecorder(t)
-        let images = try await provider(t, clock: VirtualClock()).generate(try Fixtures.request("flux-2-klein-4b", n: 2, key: Self.key), context: rec.context)
+        let images = try await provider(t, clock: VirtualClock()).generate(
+            try Fixtures.request("flux-2-klein-4b", n: 2, key: Self.key), context: rec.context)
         #expect(images.map(\.seed) == [42, 43])
         #expect(images.map(\.costUSD) == [0.03, nil])
         #expect(rec.handles.map { BFLCodec.jobs(fromHandle: $0)?.map(\.id) ?? [] } == [["task-1"], ["task-1", "task-2"]])
@@ -105,7 +115,8 @@ struct BFLTests {
     func resume() async throws {
         let t = ScriptedTransport([reply(200, Self.ready), .file(status: 200, bytes: Fixtures.png, contentType: nil)])
         let handle = BFLCodec.handle([BFLCodec.Job(id: "task-1", pollingURL: Self.pollURL, costCredits: 3)])
-        let images = try await provider(t, clock: VirtualClock()).resume(handle: handle, request: try Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+        let images = try await provider(t, clock: VirtualClock()).resume(
+            handle: handle, request: try Fixtures.request("flux-2-pro", key: Self.key), context: .none)
         #expect(images.count == 1 && images[0].costUSD == 0.03 && images[0].mimeType == "image/png")
         #expect(await t.sends.allSatisfy { $0.method == "GET" })
         // A bare polling URL is a valid handle too.
@@ -119,9 +130,10 @@ struct BFLTests {
             reply(200, Self.submitted),
             reply(200, #"{"id":"task-1","status":"\#(status)","details":{"moderation_reasons":["Derivative Works Filter"]}}"#),
         ])
-        let e = try #require(await providerError { () async throws(ProviderError) in
-            try await provider(t, clock: VirtualClock()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
-        })
+        let e = try #require(
+            await providerError { () async throws(ProviderError) in
+                try await provider(t, clock: VirtualClock()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+            })
         #expect(e.code == .refused && e.upstreamCode == status && e.message.contains("Derivative Works Filter"))
         #expect(await t.downloads.isEmpty)
     }
@@ -138,15 +150,17 @@ struct BFLTests {
     @Test("402 is insufficient_credits")
     func noCredits() async throws {
         let t = ScriptedTransport([reply(402, #"{"detail":"Insufficient credits. Please add credits to your account."}"#)])
-        let e = try #require(await providerError { () async throws(ProviderError) in
-            try await provider(t, clock: VirtualClock()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
-        })
+        let e = try #require(
+            await providerError { () async throws(ProviderError) in
+                try await provider(t, clock: VirtualClock()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+            })
         #expect(e.code == .insufficientCredits && e.httpStatus == 402 && e.message.contains("Insufficient credits"))
     }
 
     @Test("422 FastAPI detail names the field")
     func validation() {
-        let body = #"{"detail":[{"loc":["body","width"],"msg":"Input should be a multiple of 16","type":"value_error","input":1000},{"loc":["body","seed"],"msg":"bad","type":"int_type"}]}"#
+        let body =
+            #"{"detail":[{"loc":["body","width"],"msg":"Input should be a multiple of 16","type":"value_error","input":1000},{"loc":["body","seed"],"msg":"bad","type":"int_type"}]}"#
         let e = BFLCodec.decodeError(response(422, body))
         #expect(e.code == .invalidRequest)
         #expect(e.field == "/width")
@@ -157,10 +171,12 @@ struct BFLTests {
         #expect(prompt.field == "/positivePrompt")
     }
 
-    @Test("HTTP statuses map to the taxonomy", arguments: [
-        (401, ErrorCode.auth), (403, .auth), (402, .insufficientCredits), (400, .invalidRequest), (404, .invalidRequest),
-        (422, .invalidRequest), (429, .rateLimited), (500, .unavailable), (502, .unavailable), (503, .unavailable),
-    ])
+    @Test(
+        "HTTP statuses map to the taxonomy",
+        arguments: [
+            (401, ErrorCode.auth), (403, .auth), (402, .insufficientCredits), (400, .invalidRequest), (404, .invalidRequest),
+            (422, .invalidRequest), (429, .rateLimited), (500, .unavailable), (502, .unavailable), (503, .unavailable),
+        ])
     func statuses(_ status: Int, _ code: ErrorCode) {
         #expect(BFLCodec.decodeError(response(status, #"{"detail":"x"}"#)).code == code)
         #expect(BFLCodec.decodeError(response(status, "<html>nope</html>")).code == code)
@@ -174,8 +190,9 @@ struct BFLTests {
 
     @Test("unknown non-terminal statuses keep polling until the deadline")
     func unknownStatusUntilDeadline() async throws {
-        let t = ScriptedTransport([reply(200, Self.submitted), reply(200, #"{"id":"task-1","status":"Reasoning"}"#)],
-                                  fallback: response(200, #"{"id":"task-1","status":"Generating","progress":0.5}"#))
+        let t = ScriptedTransport(
+            [reply(200, Self.submitted), reply(200, #"{"id":"task-1","status":"Reasoning"}"#)],
+            fallback: response(200, #"{"id":"task-1","status":"Generating","progress":0.5}"#))
         let clock = VirtualClock()
         let e = await providerError { () async throws(ProviderError) in
             try await provider(t, clock: clock, total: 20).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
@@ -200,8 +217,13 @@ struct BFLTests {
 
     @Test("a submit answer without an id is bad_upstream; malformed JSON never crashes")
     func badSubmit() {
-        #expect(providerError { () throws(ProviderError) in try BFLCodec.decodeSubmit(response(200, #"{"polling_url":"x"}"#), baseURL: "https://api.bfl.ai") }?.code == .badUpstream)
-        #expect(providerError { () throws(ProviderError) in try BFLCodec.decodeSubmit(response(200, #"{"id":"#), baseURL: "https://api.bfl.ai") }?.code == .badUpstream)
+        #expect(
+            providerError { () throws(ProviderError) in
+                try BFLCodec.decodeSubmit(response(200, #"{"polling_url":"x"}"#), baseURL: "https://api.bfl.ai")
+            }?.code == .badUpstream)
+        #expect(
+            providerError { () throws(ProviderError) in try BFLCodec.decodeSubmit(response(200, #"{"id":"#), baseURL: "https://api.bfl.ai") }?.code
+                == .badUpstream)
         let noURL = try? BFLCodec.decodeSubmit(response(200, #"{"id":"abc"}"#), baseURL: "https://api.bfl.ai/")
         #expect(noURL?.pollingURL == "https://api.bfl.ai/v1/get_result?id=abc")
     }
@@ -209,9 +231,10 @@ struct BFLTests {
     @Test("the API key never appears in an error")
     func keyRedacted() async throws {
         let t = ScriptedTransport([reply(401, #"{"detail":"Invalid key: \#(Self.key)"}"#)])
-        let e = try #require(await providerError { () async throws(ProviderError) in
-            try await provider(t, clock: VirtualClock()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
-        })
+        let e = try #require(
+            await providerError { () async throws(ProviderError) in
+                try await provider(t, clock: VirtualClock()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+            })
         #expect(e.code == .auth)
         #expect(!e.message.contains(Self.key) && !JSONWriter.string(e.atelierError.json).contains(Self.key))
     }

@@ -11,7 +11,9 @@ struct CatalogTests {
         let catalog: Catalog
         switch Fixtures.catalog {
         case .success(let c): catalog = c
-        case .failure(let e): Issue.record("catalog failed to load:\n\(e)"); return
+        case .failure(let e):
+            Issue.record("catalog failed to load:\n\(e)")
+            return
         }
         for id in ["gemini", "runware", "bfl", "a1111"] {
             #expect(catalog.provider(id) != nil, "provider \(id) missing")

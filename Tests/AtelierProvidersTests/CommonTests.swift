@@ -21,7 +21,9 @@ struct CommonTests {
         #expect(try ImageFiles.writeBase64(b64, to: p1) == bytes.count)
         #expect(fileBytes(p1) == bytes)
 
-        let urlSafe = "data:image/png;base64," + Data(bytes).base64EncodedString()
+        let urlSafe =
+            "data:image/png;base64,"
+            + Data(bytes).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
         let p2 = dir + "/b.bin"
         try ImageFiles.writeBase64(urlSafe, to: p2)
@@ -56,8 +58,9 @@ struct CommonTests {
 
     @Test("a cancelled job stops polling")
     func cancellation() async throws {
-        let t = ScriptedTransport([reply(200, #"{"id":"t","polling_url":"https://api.bfl.ai/v1/get_result?id=t"}"#)],
-                                  fallback: response(200, #"{"status":"Pending"}"#))
+        let t = ScriptedTransport(
+            [reply(200, #"{"id":"t","polling_url":"https://api.bfl.ai/v1/get_result?id=t"}"#)],
+            fallback: response(200, #"{"status":"Pending"}"#))
         let ctx = GenerationContext(recordResumeHandle: { _ in }, isCancelled: { true })
         let p = BFLProvider(
             configuration: BFLProvider.defaults.with {

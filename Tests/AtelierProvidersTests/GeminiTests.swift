@@ -10,18 +10,18 @@ struct GeminiTests {
 
     /// A 200 answer with two thought images before the final one, a thought text, and a visible text part.
     static let thinkingAnswer = #"""
-    {"candidates":[{"content":{"role":"model","parts":[
-      {"text":"Planning the composition…","thought":true},
-      {"inlineData":{"mimeType":"image/png","data":"AAAA"},"thought":true},
-      {"inlineData":{"mimeType":"image/png","data":"AQID"},"thought":true},
-      {"text":"Here is your fox."},
-      {"inlineData":{"mimeType":"image/png","data":"\#(Fixtures.pngBase64)"},"thoughtSignature":"c2ln"}]},
-      "finishReason":"STOP","index":0}],
-     "usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":1130,"thoughtsTokenCount":200,"totalTokenCount":1339,
-       "promptTokensDetails":[{"modality":"TEXT","tokenCount":9}],
-       "candidatesTokensDetails":[{"modality":"IMAGE","tokenCount":1120},{"modality":"TEXT","tokenCount":10}]},
-     "modelVersion":"gemini-3-pro-image","responseId":"r1"}
-    """#
+        {"candidates":[{"content":{"role":"model","parts":[
+          {"text":"Planning the composition…","thought":true},
+          {"inlineData":{"mimeType":"image/png","data":"AAAA"},"thought":true},
+          {"inlineData":{"mimeType":"image/png","data":"AQID"},"thought":true},
+          {"text":"Here is your fox."},
+          {"inlineData":{"mimeType":"image/png","data":"\#(Fixtures.pngBase64)"},"thoughtSignature":"c2ln"}]},
+          "finishReason":"STOP","index":0}],
+         "usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":1130,"thoughtsTokenCount":200,"totalTokenCount":1339,
+           "promptTokensDetails":[{"modality":"TEXT","tokenCount":9}],
+           "candidatesTokensDetails":[{"modality":"IMAGE","tokenCount":1120},{"modality":"TEXT","tokenCount":10}]},
+         "modelVersion":"gemini-3-pro-image","responseId":"r1"}
+        """#
 
     func provider(_ t: ScriptedTransport) -> GeminiProvider {
         GeminiProvider(configuration: GeminiProvider.defaults.with { $0.credentials = Credentials(Self.key) }, transport: t)
@@ -35,10 +35,12 @@ struct GeminiTests {
         let http = GeminiCodec.encode(r, apiKey: Self.key, timeoutSeconds: 360)
         #expect(http.method == "POST")
         #expect(http.url == "https://generativelanguage.googleapis.com/v1beta/models/gemini-3-pro-image:generateContent")
-        #expect(http.headers.map { "\($0.0): \($0.1)" } == [
-            "Content-Type: application/json", "Accept: application/json", "x-goog-api-key: \(Self.key)",
-        ])
-        let expected = #"{"contents":[{"role":"user","parts":[{"text":"a red fox\n\nAvoid: blurry"},{"inlineData":{"mimeType":"image/png","data":"AQIDBAU="}}]}],"generationConfig":{"responseModalities":["TEXT","IMAGE"],"imageConfig":{"aspectRatio":"16:9","imageSize":"2K"},"seed":42}}"#
+        #expect(
+            http.headers.map { "\($0.0): \($0.1)" } == [
+                "Content-Type: application/json", "Accept: application/json", "x-goog-api-key: \(Self.key)",
+            ])
+        let expected =
+            #"{"contents":[{"role":"user","parts":[{"text":"a red fox\n\nAvoid: blurry"},{"inlineData":{"mimeType":"image/png","data":"AQIDBAU="}}]}],"generationConfig":{"responseModalities":["TEXT","IMAGE"],"imageConfig":{"aspectRatio":"16:9","imageSize":"2K"},"seed":42}}"#
         #expect(bodyString(http) == expected)
         #expect(!bodyString(http).contains("candidateCount"))
         #expect(!http.url.contains(Self.key))
@@ -78,7 +80,8 @@ struct GeminiTests {
 
     @Test("cost falls back to the catalog estimate without usage metadata")
     func costFallback() async throws {
-        let body = #"{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"\#(Fixtures.pngBase64)"}}]},"finishReason":"STOP"}]}"#
+        let body =
+            #"{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"\#(Fixtures.pngBase64)"}}]},"finishReason":"STOP"}]}"#
         let t = ScriptedTransport([reply(200, body)])
         let r = try Fixtures.request("gemini-3-pro-image", size: .tier(aspectRatio: nil, resolution: .r4K), references: [Fixtures.reference()])
         let img = try #require(try await provider(t).generate(r, context: .none).first)
@@ -99,10 +102,12 @@ struct GeminiTests {
 
     @Test("a blocked prompt (200, promptFeedback.blockReason, no candidates) is refused with the reason")
     func blockedPrompt() async throws {
-        let body = #"{"promptFeedback":{"blockReason":"PROHIBITED_CONTENT","blockReasonMessage":"The prompt was blocked."},"usageMetadata":{"promptTokenCount":7}}"#
-        let e = try #require(await providerError { () async throws(ProviderError) in
-            try await provider(ScriptedTransport([reply(200, body)])).generate(try! Fixtures.request("gemini-3-pro-image"), context: .none)
-        })
+        let body =
+            #"{"promptFeedback":{"blockReason":"PROHIBITED_CONTENT","blockReasonMessage":"The prompt was blocked."},"usageMetadata":{"promptTokenCount":7}}"#
+        let e = try #require(
+            await providerError { () async throws(ProviderError) in
+                try await provider(ScriptedTransport([reply(200, body)])).generate(try! Fixtures.request("gemini-3-pro-image"), context: .none)
+            })
         #expect(e.code == .refused)
         #expect(e.upstreamCode == "PROHIBITED_CONTENT")
         #expect(e.message.contains("PROHIBITED_CONTENT") && e.message.contains("blocked"))
@@ -126,9 +131,12 @@ struct GeminiTests {
 
     @Test("only thought images, or a candidate without parts, is no_image")
     func onlyThoughts() throws {
-        let body = #"{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"AAAA"},"thought":true}]},"finishReason":"STOP"}]}"#
+        let body =
+            #"{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"AAAA"},"thought":true}]},"finishReason":"STOP"}]}"#
         #expect(providerError { () throws(ProviderError) in try GeminiCodec.decode(response(200, body)) }?.code == .noImage)
-        #expect(providerError { () throws(ProviderError) in try GeminiCodec.decode(response(200, #"{"candidates":[{"finishReason":"NO_IMAGE"}]}"#)) }?.code == .noImage)
+        #expect(
+            providerError { () throws(ProviderError) in try GeminiCodec.decode(response(200, #"{"candidates":[{"finishReason":"NO_IMAGE"}]}"#)) }?
+                .code == .noImage)
         #expect(providerError { () throws(ProviderError) in try GeminiCodec.decode(response(200, #"{"candidates":[]}"#)) }?.code == .noImage)
     }
 
@@ -144,9 +152,10 @@ struct GeminiTests {
     @Test("429 with RetryInfo 37s and a per-minute QuotaFailure: rate_limited, retry after 37 s")
     func perMinute() async throws {
         let t = ScriptedTransport([reply(429, Self.quotaError("GenerateRequestsPerMinutePerProjectPerModel", delay: "37s"))])
-        let e = try #require(await providerError { () async throws(ProviderError) in
-            try await provider(t).generate(try! Fixtures.request("gemini-3-pro-image", key: Self.key), context: .none)
-        })
+        let e = try #require(
+            await providerError { () async throws(ProviderError) in
+                try await provider(t).generate(try! Fixtures.request("gemini-3-pro-image", key: Self.key), context: .none)
+            })
         #expect(e.code == .rateLimited)
         #expect(e.retryAfterSeconds == 37)
         #expect(!e.quotaExhaustedForDay)
@@ -166,7 +175,8 @@ struct GeminiTests {
 
     @Test("a Retry-After header is honoured when the body has no RetryInfo")
     func retryAfterHeader() {
-        let e = GeminiCodec.decodeError(response(429, #"{"error":{"code":429,"message":"slow down","status":"RESOURCE_EXHAUSTED"}}"#, headers: [("retry-after", "12")]))
+        let e = GeminiCodec.decodeError(
+            response(429, #"{"error":{"code":429,"message":"slow down","status":"RESOURCE_EXHAUSTED"}}"#, headers: [("retry-after", "12")]))
         #expect(e.code == .rateLimited && e.retryAfterSeconds == 12)
     }
 
@@ -193,12 +203,14 @@ struct GeminiTests {
     @Test("400 with reason API_KEY_INVALID is auth, and the key never appears in the error")
     func keyInvalid() async throws {
         let body = #"""
-        {"error":{"code":400,"message":"API key not valid. Please pass a valid API key. (got \#(Self.key))","status":"INVALID_ARGUMENT",
-          "details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}
-        """#
-        let e = try #require(await providerError { () async throws(ProviderError) in
-            try await provider(ScriptedTransport([reply(400, body)])).generate(try! Fixtures.request("gemini-3-pro-image", key: Self.key), context: .none)
-        })
+            {"error":{"code":400,"message":"API key not valid. Please pass a valid API key. (got \#(Self.key))","status":"INVALID_ARGUMENT",
+              "details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}
+            """#
+        let e = try #require(
+            await providerError { () async throws(ProviderError) in
+                try await provider(ScriptedTransport([reply(400, body)])).generate(
+                    try! Fixtures.request("gemini-3-pro-image", key: Self.key), context: .none)
+            })
         #expect(e.code == .auth)
         #expect(!e.message.contains(Self.key))
         #expect(!e.description.contains(Self.key))
@@ -209,9 +221,10 @@ struct GeminiTests {
     @Test("503 is unavailable and retryable")
     func overloaded() async throws {
         let t = ScriptedTransport([reply(503, #"{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}"#)])
-        let e = try #require(await providerError { () async throws(ProviderError) in
-            try await provider(t).generate(try! Fixtures.request("gemini-3.1-flash-image"), context: .none)
-        })
+        let e = try #require(
+            await providerError { () async throws(ProviderError) in
+                try await provider(t).generate(try! Fixtures.request("gemini-3.1-flash-image"), context: .none)
+            })
         #expect(e.code == .unavailable && e.retryable && e.httpStatus == 503)
     }
 
@@ -238,7 +251,9 @@ struct GeminiTests {
     @Test("without credentials the call is not made")
     func noKey() async throws {
         let t = ScriptedTransport([])
-        let e = await providerError { () async throws(ProviderError) in try await provider(t).generate(try! Fixtures.request("gemini-3-pro-image", key: nil), context: .none) }
+        let e = await providerError { () async throws(ProviderError) in
+            try await provider(t).generate(try! Fixtures.request("gemini-3-pro-image", key: nil), context: .none)
+        }
         #expect(e?.code == .auth)
         #expect(await t.requests.isEmpty)
     }

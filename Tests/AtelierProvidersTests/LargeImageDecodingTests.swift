@@ -110,7 +110,8 @@ struct LargeImageDecodingTests {
     func geminiLargeAnswer() async throws {
         let png = Fixtures.png + Self.bytes(3 << 20, seed: 11)
         let b64 = Data(png).base64EncodedString()
-        let body = #"{"candidates":[{"content":{"role":"model","parts":[{"text":"ok"},{"inlineData":{"mimeType":"image/png","data":"\#(b64)"}}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":8,"candidatesTokenCount":1290}}"#
+        let body =
+            #"{"candidates":[{"content":{"role":"model","parts":[{"text":"ok"},{"inlineData":{"mimeType":"image/png","data":"\#(b64)"}}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":8,"candidatesTokenCount":1290}}"#
         let out = try GeminiCodec.decode(response(200, body))
         let range = try #require(out.base64Range)
         #expect(Array(Array(body.utf8)[range]) == Array(b64.utf8))
@@ -119,7 +120,9 @@ struct LargeImageDecodingTests {
 
         let t = ScriptedTransport([reply(200, body)])
         let r = try Fixtures.request("gemini-3-pro-image", key: GeminiTests.key)
-        let images = try await GeminiProvider(configuration: GeminiProvider.defaults.with { $0.credentials = Credentials(GeminiTests.key) }, transport: t).generate(r, context: .none)
+        let images = try await GeminiProvider(
+            configuration: GeminiProvider.defaults.with { $0.credentials = Credentials(GeminiTests.key) }, transport: t
+        ).generate(r, context: .none)
         let img = try #require(images.first)
         #expect(fileBytes(img.path) == png)
         #expect(img.digest?.bytes == png.count)

@@ -21,7 +21,8 @@ struct RunwareTests {
     static func item(_ status: String, uuid: String? = nil, seed: Int = 1001, cost: Double = 0.0123, task: String = K) -> String {
         if status != "success" { return #"{"taskType":"imageInference","taskUUID":"\#(task)","status":"\#(status)"}"# }
         let u = uuid ?? "img-1"
-        return #"{"taskType":"imageInference","taskUUID":"\#(task)","status":"success","imageUUID":"\#(u)","imageURL":"https://im.runware.ai/image/ws/0.5/ii/\#(u).png","seed":\#(seed),"cost":\#(cost)}"#
+        return
+            #"{"taskType":"imageInference","taskUUID":"\#(task)","status":"success","imageUUID":"\#(u)","imageURL":"https://im.runware.ai/image/ws/0.5/ii/\#(u).png","seed":\#(seed),"cost":\#(cost)}"#
     }
 
     static func data(_ items: String...) -> String { #"{"data":[\#(items.joined(separator: ","))]}"# }
@@ -33,10 +34,12 @@ struct RunwareTests {
         let http = RunwareCodec.encodeSubmit(r, apiKey: Self.key, timeoutSeconds: 60)
         #expect(http.method == "POST")
         #expect(http.url == "https://api.runware.ai/v1")
-        #expect(http.headers.map { "\($0.0): \($0.1)" } == [
-            "Content-Type: application/json", "Accept: application/json", "Authorization: Bearer \(Self.key)",
-        ])
-        let expected = #"[{"taskType":"imageInference","taskUUID":"\#(Self.K)","model":"runware:400@1","positivePrompt":"a red fox","negativePrompt":"blurry","width":1024,"height":768,"seed":42,"numberResults":2,"outputType":"URL","outputFormat":"WEBP","includeCost":true,"deliveryMethod":"async","CFGScale":4}]"#
+        #expect(
+            http.headers.map { "\($0.0): \($0.1)" } == [
+                "Content-Type: application/json", "Accept: application/json", "Authorization: Bearer \(Self.key)",
+            ])
+        let expected =
+            #"[{"taskType":"imageInference","taskUUID":"\#(Self.K)","model":"runware:400@1","positivePrompt":"a red fox","negativePrompt":"blurry","width":1024,"height":768,"seed":42,"numberResults":2,"outputType":"URL","outputFormat":"WEBP","includeCost":true,"deliveryMethod":"async","CFGScale":4}]"#
         #expect(bodyString(http) == expected)
         let sent = RunwareCodec.sentParameters(r)
         #expect(sent["positivePrompt"] == nil && sent["negativePrompt"] == nil && sent["seed"] == 42 && sent["CFGScale"] == 4)
@@ -46,7 +49,8 @@ struct RunwareTests {
     func encodeNanoBanana() throws {
         let byTier = try Fixtures.request(
             "runware-nano-banana-pro", negative: "text", size: .tier(aspectRatio: nil, resolution: .r2K), references: [Fixtures.reference()])
-        let expected = #"[{"taskType":"imageInference","taskUUID":"\#(Self.K)","model":"google:4@2","positivePrompt":"a red fox\n\nAvoid: text","resolution":"2K","seed":42,"numberResults":1,"inputs":{"referenceImages":["data:image/png;base64,AQIDBAU="]},"outputType":"URL","outputFormat":"PNG","includeCost":true,"deliveryMethod":"async"}]"#
+        let expected =
+            #"[{"taskType":"imageInference","taskUUID":"\#(Self.K)","model":"google:4@2","positivePrompt":"a red fox\n\nAvoid: text","resolution":"2K","seed":42,"numberResults":1,"inputs":{"referenceImages":["data:image/png;base64,AQIDBAU="]},"outputType":"URL","outputFormat":"PNG","includeCost":true,"deliveryMethod":"async"}]"#
         #expect(bodyString(RunwareCodec.encodeSubmit(byTier, apiKey: "k", timeoutSeconds: 1)) == expected)
 
         // With a ratio chosen, the exact table pixels are sent instead.
@@ -123,9 +127,11 @@ struct RunwareTests {
         let t = ScriptedTransport([
             reply(400, #"{"errors":[{"code":"taskFailedOrNotFound","message":"Task not found or failed.","taskUUID":"\#(Self.K)"}]}"#)
         ])
-        let e = try #require(await providerError { () async throws(ProviderError) in
-            try await provider(t, clock: VirtualClock()).resume(handle: Self.K, request: try! Fixtures.request("runware-sd3", key: Self.key), context: .none)
-        })
+        let e = try #require(
+            await providerError { () async throws(ProviderError) in
+                try await provider(t, clock: VirtualClock()).resume(
+                    handle: Self.K, request: try! Fixtures.request("runware-sd3", key: Self.key), context: .none)
+            })
         #expect(e.code == .unavailable)
         #expect(e.upstreamCode == "taskFailedOrNotFound")
         let sends = await t.sends
@@ -200,19 +206,25 @@ struct RunwareTests {
     @Test("envelope: {data:[…]}, data as one object, and a bare array")
     func envelopesData() throws {
         #expect(try state(200, Self.data(Self.item("success", uuid: "a"), Self.item("success", uuid: "b"))).successes.count == 2)
-        let one = try state(200, #"{"data":{"taskType":"imageInference","taskUUID":"\#(Self.K)","imageUUID":"u","imageURL":"https://im.runware.ai/u.jpg","seed":7}}"#)
+        let one = try state(
+            200, #"{"data":{"taskType":"imageInference","taskUUID":"\#(Self.K)","imageUUID":"u","imageURL":"https://im.runware.ai/u.jpg","seed":7}}"#)
         #expect(one.successes.map(\.seed) == [7])
         let bare = try state(200, "[\(Self.item("processing"))]")
         #expect(bare.processing == 1 && bare.successes.isEmpty)
         // Unknown statuses are still in progress; items of other tasks are ignored; duplicates count once.
-        let mixed = try state(200, Self.data(Self.item("queued"), Self.item("success", task: "other"), Self.item("success", uuid: "x"), Self.item("success", uuid: "x")))
+        let mixed = try state(
+            200, Self.data(Self.item("queued"), Self.item("success", task: "other"), Self.item("success", uuid: "x"), Self.item("success", uuid: "x"))
+        )
         #expect(mixed.processing == 1 && mixed.successes.count == 1)
     }
 
     @Test("envelope: {errors:[…]}, both data and errors, {data:[],errors:[…]}")
     func envelopesErrors() throws {
         let e1 = providerError { () throws(ProviderError) in
-            try state(400, #"{"errors":[{"code":"invalidPositivePrompt","message":"Invalid prompt","parameter":"positivePrompt","taskType":"imageInference","taskUUID":"\#(Self.K)","documentation":"https://runware.ai/docs"}]}"#)
+            try state(
+                400,
+                #"{"errors":[{"code":"invalidPositivePrompt","message":"Invalid prompt","parameter":"positivePrompt","taskType":"imageInference","taskUUID":"\#(Self.K)","documentation":"https://runware.ai/docs"}]}"#
+            )
         }
         #expect(e1?.code == .invalidRequest && e1?.field == "/positivePrompt" && e1?.upstreamCode == "invalidPositivePrompt")
         // An error for another task in the same answer does not fail ours.
@@ -240,16 +252,23 @@ struct RunwareTests {
     @Test("an item with status error and a nested error object fails the task")
     func statusErrorItem() throws {
         let e = providerError { () throws(ProviderError) in
-            try state(200, #"{"data":[{"taskUUID":"\#(Self.K)","status":"error","error":{"code":"providerContentPolicyViolation","message":"blocked by Google"}}]}"#)
+            try state(
+                200,
+                #"{"data":[{"taskUUID":"\#(Self.K)","status":"error","error":{"code":"providerContentPolicyViolation","message":"blocked by Google"}}]}"#
+            )
         }
         #expect(e?.code == .refused && e?.upstreamCode == "providerContentPolicyViolation")
     }
 
     @Test("parameter as an array: the first field is blamed, all are named, with min/max")
     func parameterArray() throws {
-        let e = try #require(providerError { () throws(ProviderError) in
-            try state(400, #"{"errors":[{"code":"invalidWidth","message":"Invalid value for width parameter.","parameter":["width","height"],"type":"integer","min":256,"max":2048,"multiplier":16,"taskUUID":"\#(Self.K)"}]}"#)
-        })
+        let e = try #require(
+            providerError { () throws(ProviderError) in
+                try state(
+                    400,
+                    #"{"errors":[{"code":"invalidWidth","message":"Invalid value for width parameter.","parameter":["width","height"],"type":"integer","min":256,"max":2048,"multiplier":16,"taskUUID":"\#(Self.K)"}]}"#
+                )
+            })
         #expect(e.code == .invalidRequest)
         #expect(e.field == "/width")
         #expect(e.message.contains("width, height") && e.message.contains("256–2048"))
@@ -257,7 +276,8 @@ struct RunwareTests {
     }
 
     static let codeTable: [(String, ErrorCode)] = [
-        ("insufficientCredits", .insufficientCredits), ("providerInsufficientCredits", .insufficientCredits), ("paymentRequired", .insufficientCredits),
+        ("insufficientCredits", .insufficientCredits), ("providerInsufficientCredits", .insufficientCredits),
+        ("paymentRequired", .insufficientCredits),
         ("invalidApiKey", .auth), ("missingApiKey", .auth), ("insufficientPermissions", .auth), ("accountSuspended", .auth),
         ("rateLimitExceeded", .rateLimited), ("inferenceRateLimitExceeded", .rateLimited), ("providerRateLimitExceeded", .rateLimited),
         ("timeoutProvider", .timeout),
@@ -281,9 +301,11 @@ struct RunwareTests {
         #expect((e.field != nil) == (expected == .invalidRequest))
     }
 
-    @Test("unknown codes fall back to the HTTP status; bare 429/503/504 are transient", arguments: [
-        (429, ErrorCode.rateLimited), (503, .unavailable), (504, .timeout), (500, .unavailable), (401, .auth), (402, .insufficientCredits),
-    ])
+    @Test(
+        "unknown codes fall back to the HTTP status; bare 429/503/504 are transient",
+        arguments: [
+            (429, ErrorCode.rateLimited), (503, .unavailable), (504, .timeout), (500, .unavailable), (401, .auth), (402, .insufficientCredits),
+        ])
     func httpStatuses(_ status: Int, _ code: ErrorCode) {
         let bare = providerError { () throws(ProviderError) in try state(status, "") }
         #expect(bare?.code == code)
@@ -297,15 +319,18 @@ struct RunwareTests {
     func malformed() {
         #expect(providerError { () throws(ProviderError) in try state(200, #"{"data":[{"taskUUID":"#) }?.code == .badUpstream)
         #expect(providerError { () throws(ProviderError) in try state(200, "\"hello\"") }?.code == .badUpstream)
-        #expect(providerError { () throws(ProviderError) in try state(200, #"{"data":[{"taskUUID":"\#(Self.K)","status":"success"}]}"#) }?.code == .badUpstream)
+        #expect(
+            providerError { () throws(ProviderError) in try state(200, #"{"data":[{"taskUUID":"\#(Self.K)","status":"success"}]}"#) }?.code
+                == .badUpstream)
     }
 
     @Test("the API key never appears in an error")
     func keyRedacted() async throws {
         let t = ScriptedTransport([reply(401, #"{"error":true,"errorId":19,"errorMessage":"Invalid api key \#(Self.key)"}"#)])
-        let e = try #require(await providerError { () async throws(ProviderError) in
-            try await provider(t, clock: VirtualClock()).generate(try! Fixtures.request("runware-sd3", key: Self.key), context: .none)
-        })
+        let e = try #require(
+            await providerError { () async throws(ProviderError) in
+                try await provider(t, clock: VirtualClock()).generate(try! Fixtures.request("runware-sd3", key: Self.key), context: .none)
+            })
         #expect(e.code == .auth)
         #expect(!e.message.contains(Self.key) && !e.description.contains(Self.key))
         #expect(!JSONWriter.string(e.atelierError.json).contains(Self.key))
@@ -314,16 +339,21 @@ struct RunwareTests {
     @Test("modelSearch: one task per AIR, present when a result has that AIR")
     func modelSearch() throws {
         var n = 0
-        let (req, byTask) = RunwareCodec.encodeModelSearch(baseURL: "https://api.runware.ai", airs: ["google:4@2", "runware:999@9"], apiKey: "k", timeoutSeconds: 5) {
+        let (req, byTask) = RunwareCodec.encodeModelSearch(
+            baseURL: "https://api.runware.ai", airs: ["google:4@2", "runware:999@9"], apiKey: "k", timeoutSeconds: 5
+        ) {
             n += 1
             return "00000000-0000-4000-8000-00000000000\(n)"
         }
-        #expect(bodyString(req) == #"[{"taskType":"modelSearch","taskUUID":"00000000-0000-4000-8000-000000000001","search":"google:4@2","limit":20},{"taskType":"modelSearch","taskUUID":"00000000-0000-4000-8000-000000000002","search":"runware:999@9","limit":20}]"#)
+        #expect(
+            bodyString(req)
+                == #"[{"taskType":"modelSearch","taskUUID":"00000000-0000-4000-8000-000000000001","search":"google:4@2","limit":20},{"taskType":"modelSearch","taskUUID":"00000000-0000-4000-8000-000000000002","search":"runware:999@9","limit":20}]"#
+        )
         let answer = #"""
-        {"data":[
-          {"taskType":"modelSearch","taskUUID":"00000000-0000-4000-8000-000000000001","totalResults":1,"results":[{"air":"google:4@2","name":"Nano Banana Pro","architecture":"gemini_3_pro_image"}]},
-          {"taskType":"modelSearch","taskUUID":"00000000-0000-4000-8000-000000000002","totalResults":1,"results":[{"air":"runware:999@1","name":"Other"}]}]}
-        """#
+            {"data":[
+              {"taskType":"modelSearch","taskUUID":"00000000-0000-4000-8000-000000000001","totalResults":1,"results":[{"air":"google:4@2","name":"Nano Banana Pro","architecture":"gemini_3_pro_image"}]},
+              {"taskType":"modelSearch","taskUUID":"00000000-0000-4000-8000-000000000002","totalResults":1,"results":[{"air":"runware:999@1","name":"Other"}]}]}
+            """#
         let v = try RunwareCodec.decodeModelSearch(response(200, answer), byTask: byTask)
         #expect(v == ["google:4@2": .present, "runware:999@9": .missing])
     }

@@ -20,14 +20,16 @@ public struct A1111Provider: Provider {
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
         try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
             let n = max(request.task.numberResults, 1)
-            let response = try await transport.send(A1111Codec.encode(request, timeoutSeconds: configuration.requestTimeoutSeconds), maxBodyBytes: configuration.maxResponseBytes)
+            let response = try await transport.send(
+                A1111Codec.encode(request, timeoutSeconds: configuration.requestTimeoutSeconds), maxBodyBytes: configuration.maxResponseBytes)
             let out = try A1111Codec.decode(response, expected: n)
             let sent = A1111Codec.sentParameters(request)
             var images: [GeneratedImage] = []
             do throws(ProviderError) {
                 for (i, b64) in out.images.enumerated() {
                     // The server encodes in its configured samples format (PNG unless changed): name the file after the bytes.
-                    let tmp = ImageFiles.path(scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: i, fileExtension: "png")
+                    let tmp = ImageFiles.path(
+                        scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: i, fileExtension: "png")
                     let digest = try await ImageFiles.writeBase64(text: b64, to: tmp)
                     let mime = digest.info?.mimeType ?? digest.magicMIME ?? "image/png"
                     var path = tmp
@@ -55,7 +57,9 @@ public struct A1111Provider: Provider {
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
         try await redactingErrors(configuration.credentials) { () async throws(ProviderError) -> [String: ModelVerification]? in
-            let names = try A1111Codec.decodeListModels(try await transport.send(A1111Codec.encodeListModels(baseURL: configuration.baseURL, credentials: configuration.credentials), maxBodyBytes: 4 << 20))
+            let names = try A1111Codec.decodeListModels(
+                try await transport.send(
+                    A1111Codec.encodeListModels(baseURL: configuration.baseURL, credentials: configuration.credentials), maxBodyBytes: 4 << 20))
             var out: [String: ModelVerification] = [:]
             for id in upstreamIDs {
                 out[id] = id == A1111Codec.currentCheckpoint || names.contains(id) ? .present : .missing

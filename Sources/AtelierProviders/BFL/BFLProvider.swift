@@ -22,13 +22,15 @@ public struct BFLProvider: Provider {
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
         try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
             let key = try request.requireKey(provider: id)
-            var waiter = PollWaiter(clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
+            var waiter = PollWaiter(
+                clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
             var jobs: [BFLCodec.Job] = []
             for i in 0..<max(request.task.numberResults, 1) {
                 if context.isCancelled { throw ProviderError(.cancelled, "cancelled while submitting to BFL") }
                 // Image i uses seed + i (as everywhere in Atelier): the same seed n times would make n identical images.
                 let response = try await transport.send(
-                    BFLCodec.encodeSubmit(Self.request(request, image: i), apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds), maxBodyBytes: 1 << 20)
+                    BFLCodec.encodeSubmit(Self.request(request, image: i), apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds),
+                    maxBodyBytes: 1 << 20)
                 jobs.append(try BFLCodec.decodeSubmit(response, baseURL: request.baseURL))
                 // Cumulative: after a crash every paid submit so far is resumed, none re-submitted.
                 try await context.recordResumeHandle(BFLCodec.handle(jobs))
@@ -43,7 +45,8 @@ public struct BFLProvider: Provider {
             guard let jobs = BFLCodec.jobs(fromHandle: handle) else {
                 throw ProviderError(.badUpstream, "the recorded BFL handle cannot be read")
             }
-            var waiter = PollWaiter(clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
+            var waiter = PollWaiter(
+                clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
             return try await run(jobs, request: request, key: key, waiter: &waiter, context: context)
         }
     }
@@ -60,10 +63,11 @@ public struct BFLProvider: Provider {
                 for (i, job) in jobs.enumerated() where images[i] == nil {
                     let status: BFLCodec.PollStatus
                     do throws(ProviderError) {
-                        let response = try await transport.send(BFLCodec.encodePoll(job, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds), maxBodyBytes: 1 << 20)
+                        let response = try await transport.send(
+                            BFLCodec.encodePoll(job, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds), maxBodyBytes: 1 << 20)
                         status = try BFLCodec.decodePoll(response)
                         transient[i] = 0
-                    } catch where isTransient(error) && transient[i] < configuration.polling.maxTransientFailures {
+                    } catch  where isTransient(error) && transient[i] < configuration.polling.maxTransientFailures {
                         transient[i] += 1
                         continue
                     }
@@ -105,11 +109,13 @@ public struct BFLProvider: Provider {
     /// Returns the MIME type reported, if it is ours.
     func fetch(_ url: String, to path: String) async throws(ProviderError) -> String? {
         let got = try await Downloads.fetch(
-            transport, url: url, to: path, timeoutSeconds: configuration.requestTimeoutSeconds, maxBytes: configuration.maxImageBytes, clock: configuration.polling.clock,
+            transport, url: url, to: path, timeoutSeconds: configuration.requestTimeoutSeconds, maxBytes: configuration.maxImageBytes,
+            clock: configuration.polling.clock,
             maxRetries: configuration.polling.maxTransientFailures)
         guard (200..<300).contains(got.status) else {
             try? FileManager.default.removeItem(atPath: path)
-            throw ProviderError(.unavailable, "downloading the BFL sample from \(URLCheck.redacted(url)) failed with HTTP \(got.status)", httpStatus: got.status)
+            throw ProviderError(
+                .unavailable, "downloading the BFL sample from \(URLCheck.redacted(url)) failed with HTTP \(got.status)", httpStatus: got.status)
         }
         guard got.bytes > 0 else { throw ProviderError(.noImage, "BFL's sample file was empty") }
         guard let ct = got.contentType else { return nil }

@@ -25,7 +25,9 @@ public struct GeminiProvider: Provider {
             let results = await withTaskGroup(of: (Int, Result<GeneratedImage, ProviderError>).self) { group in
                 for i in 0..<n {
                     group.addTask {
-                        do throws(ProviderError) { return (i, .success(try await one(request, key: key, index: i))) } catch { return (i, .failure(error)) }
+                        do throws(ProviderError) { return (i, .success(try await one(request, key: key, index: i))) } catch {
+                            return (i, .failure(error))
+                        }
                     }
                 }
                 var out: [(Int, Result<GeneratedImage, ProviderError>)] = []
@@ -70,7 +72,8 @@ public struct GeminiProvider: Provider {
         } else {
             digest = try await ImageFiles.writeBase64(text: out.base64, to: path)
         }
-        let cost = GeminiCodec.cost(out.usage, model: request.model)
+        let cost =
+            GeminiCodec.cost(out.usage, model: request.model)
             ?? request.model.price.cost(size: request.size, referenceImages: request.references.count)
         return GeneratedImage(
             path: path, mimeType: out.mimeType, seed: nil, costUSD: cost, note: out.note, sentParameters: GeminiCodec.sentParameters(request),
@@ -85,7 +88,8 @@ public struct GeminiProvider: Provider {
             var pages = 0
             repeat {
                 let r = try await transport.send(
-                    GeminiCodec.encodeListModels(baseURL: configuration.baseURL, apiKey: key, pageToken: token, timeoutSeconds: 60), maxBodyBytes: 8 << 20)
+                    GeminiCodec.encodeListModels(baseURL: configuration.baseURL, apiKey: key, pageToken: token, timeoutSeconds: 60),
+                    maxBodyBytes: 8 << 20)
                 let page = try GeminiCodec.decodeListModels(r)
                 listed.formUnion(page.ids)
                 token = page.nextPageToken

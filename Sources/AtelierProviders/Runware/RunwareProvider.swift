@@ -26,20 +26,22 @@ public struct RunwareProvider: Provider {
             // The handle is known before submitting: record it first, so a crash at any later point resumes by
             // polling and never pays twice. A resume of a task that never reached Runware ends in "not found".
             try await context.recordResumeHandle(taskUUID)
-            var waiter = PollWaiter(clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
+            var waiter = PollWaiter(
+                clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
             let n = max(request.task.numberResults, 1)
             var state: RunwareCodec.PollState
             do throws(ProviderError) {
                 let response = try await transport.send(
                     RunwareCodec.encodeSubmit(request, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds), maxBodyBytes: 4 << 20)
                 state = try RunwareCodec.decode(response, taskUUID: taskUUID)
-            } catch where Self.submitMayHaveArrived(error) {
+            } catch  where Self.submitMayHaveArrived(error) {
                 // The submit may have arrived (and be charged) although its answer was lost: ask once before giving
                 // up, so a slow or broken network does not pay twice.
                 try await waiter.wait(context: context, what: "Runware task \(taskUUID)")
                 do throws(ProviderError) {
                     let r = try await transport.send(
-                        RunwareCodec.encodePoll(baseURL: request.baseURL, taskUUID: taskUUID, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds),
+                        RunwareCodec.encodePoll(
+                            baseURL: request.baseURL, taskUUID: taskUUID, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds),
                         maxBodyBytes: 4 << 20)
                     state = try RunwareCodec.decode(r, taskUUID: taskUUID)
                 } catch _ { throw error }
@@ -52,7 +54,8 @@ public struct RunwareProvider: Provider {
     public func resume(handle: String, request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
         try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
             let key = try request.requireKey(provider: id)
-            var waiter = PollWaiter(clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
+            var waiter = PollWaiter(
+                clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
             let initial = RunwareCodec.PollState(successes: [], processing: 0, alreadySubmitted: true)
             let results = try await poll(
                 from: initial, taskUUID: handle, expected: max(request.task.numberResults, 1), request: request, key: key, waiter: &waiter,
@@ -79,7 +82,8 @@ public struct RunwareProvider: Provider {
             let response: HTTPResponse
             do {
                 response = try await transport.send(
-                    RunwareCodec.encodePoll(baseURL: request.baseURL, taskUUID: taskUUID, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds),
+                    RunwareCodec.encodePoll(
+                        baseURL: request.baseURL, taskUUID: taskUUID, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds),
                     maxBodyBytes: 4 << 20)
             } catch {
                 guard error.retryable, transientFailures < configuration.polling.maxTransientFailures else { throw error }
@@ -97,7 +101,7 @@ public struct RunwareProvider: Provider {
                 // getResponse returns the complete state each time; merging keeps any earlier success.
                 state.successes = mergeSuccesses(state.successes, next.successes)
                 state.processing = next.processing
-            } catch where error.code == .badUpstream && transientFailures < configuration.polling.maxTransientFailures {
+            } catch  where error.code == .badUpstream && transientFailures < configuration.polling.maxTransientFailures {
                 transientFailures += 1
             }
         }
@@ -106,7 +110,8 @@ public struct RunwareProvider: Provider {
 
     func mergeSuccesses(_ a: [RunwareCodec.ResultItem], _ b: [RunwareCodec.ResultItem]) -> [RunwareCodec.ResultItem] {
         var out = a
-        for r in b where !out.contains(where: { ($0.imageUUID != nil && $0.imageUUID == r.imageUUID) || ($0.imageUUID == nil && $0.imageURL == r.imageURL) }) {
+        for r in b
+        where !out.contains(where: { ($0.imageUUID != nil && $0.imageUUID == r.imageUUID) || ($0.imageUUID == nil && $0.imageURL == r.imageURL) }) {
             out.append(r)
         }
         return out
@@ -127,7 +132,8 @@ public struct RunwareProvider: Provider {
                     digest = try await ImageFiles.writeBase64(text: b64, to: path)
                 } else if let url = r.imageURL {
                     let got = try await Downloads.fetch(
-                        transport, url: url, to: path, timeoutSeconds: configuration.requestTimeoutSeconds, maxBytes: configuration.maxImageBytes, clock: configuration.polling.clock,
+                        transport, url: url, to: path, timeoutSeconds: configuration.requestTimeoutSeconds, maxBytes: configuration.maxImageBytes,
+                        clock: configuration.polling.clock,
                         maxRetries: configuration.polling.maxTransientFailures)
                     guard (200..<300).contains(got.status) else {
                         try? FileManager.default.removeItem(atPath: path)
@@ -156,7 +162,8 @@ public struct RunwareProvider: Provider {
             while start < upstreamIDs.count {
                 let batch = Array(upstreamIDs[start..<min(start + 10, upstreamIDs.count)])
                 start += 10
-                let (req, byTask) = RunwareCodec.encodeModelSearch(baseURL: configuration.baseURL, airs: batch, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds)
+                let (req, byTask) = RunwareCodec.encodeModelSearch(
+                    baseURL: configuration.baseURL, airs: batch, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds)
                 let response = try await transport.send(req, maxBodyBytes: 8 << 20)
                 out.merge(try RunwareCodec.decodeModelSearch(response, byTask: byTask)) { a, _ in a }
             }
