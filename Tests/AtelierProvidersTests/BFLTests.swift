@@ -15,12 +15,7 @@ struct BFLTests {
         #"{"id":"task-1","status":"Ready","result":{"sample":"\#(sample)","prompt":"a red fox","seed":42,"start_time":1,"end_time":2},"progress":1}"#
 
     func provider(_ t: ScriptedTransport, clock: VirtualClock, total: Double = 600) -> BFLProvider {
-        BFLProvider(
-            configuration: BFLProvider.defaults.with {
-                $0.credentials = Credentials(Self.key)
-                $0.totalTimeoutSeconds = total
-                $0.polling.clock = clock.pollClock
-            }, transport: t)
+        BFLProvider(configuration: BFLProvider.defaults.testing(key: Self.key, total: total, clock: clock), transport: t)
     }
 
     @Test("encodes the exact submit: endpoint path, x-key, prompt, input_image…, size, seed, output_format, safety_tolerance, disable_pup")

@@ -62,11 +62,7 @@ struct CommonTests {
             [reply(200, #"{"id":"t","polling_url":"https://api.bfl.ai/v1/get_result?id=t"}"#)],
             fallback: response(200, #"{"status":"Pending"}"#))
         let ctx = GenerationContext(recordResumeHandle: { _ in }, isCancelled: { true })
-        let p = BFLProvider(
-            configuration: BFLProvider.defaults.with {
-                $0.credentials = Credentials("k-123456")
-                $0.polling.clock = VirtualClock().pollClock
-            }, transport: t)
+        let p = BFLProvider(configuration: BFLProvider.defaults.testing(key: "k-123456"), transport: t)
         let e = await providerError { () async throws(ProviderError) in try await p.generate(try! Fixtures.request("flux-2-pro"), context: ctx) }
         #expect(e?.code == .cancelled)
     }

@@ -10,12 +10,7 @@ struct RunwareTests {
     static let K = Fixtures.attemptKey
 
     func provider(_ t: ScriptedTransport, clock: VirtualClock, total: Double = 900) -> RunwareProvider {
-        RunwareProvider(
-            configuration: RunwareProvider.defaults.with {
-                $0.credentials = Credentials(Self.key)
-                $0.totalTimeoutSeconds = total
-                $0.polling.clock = clock.pollClock
-            }, transport: t)
+        RunwareProvider(configuration: RunwareProvider.defaults.testing(key: Self.key, total: total, clock: clock), transport: t)
     }
 
     static func item(_ status: String, uuid: String? = nil, seed: Int = 1001, cost: Double = 0.0123, task: String = K) -> String {

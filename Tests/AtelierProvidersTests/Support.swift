@@ -206,3 +206,14 @@ func providerError<T>(_ body: () throws(ProviderError) -> T) -> ProviderError? {
 func fileBytes(_ path: String) -> [UInt8]? {
     FileManager.default.contents(atPath: path).map { [UInt8]($0) }
 }
+
+extension ProviderClientConfiguration {
+    /// A client's defaults with a test key, a total deadline (when given) and a virtual clock.
+    func testing(key: String, total: Double? = nil, clock: VirtualClock = VirtualClock()) -> ProviderClientConfiguration {
+        with {
+            $0.credentials = Credentials(key)
+            if let total { $0.totalTimeoutSeconds = total }
+            $0.polling.clock = clock.pollClock
+        }
+    }
+}
