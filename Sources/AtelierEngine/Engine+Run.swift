@@ -253,7 +253,9 @@ extension Engine {
             do {
                 let value = try await body()
                 store.condition.clear(.files)
-                if failures > 0 { logger.notice("result files can be written again", metadata: ["taskUUID": "\(taskUUID)", "retries": "\(failures)"]) }
+                if failures > 0 {
+                    logger.notice("result files can be written again", metadata: ["taskUUID": "\(taskUUID)", "retries": "\(failures)"])
+                }
                 return value
             } catch let e as AtelierError where e.code != .storeFailure {
                 throw e

@@ -166,7 +166,8 @@ public actor Engine {
             if let fault = StoreFault(error, directory: store.database.directory) { throw fault.atelierError }
             throw AtelierError(.storeFailure, "the job could not be stored; nothing was accepted", retryable: true)
         }
-        if case .inserted = outcome {} else {
+        if case .inserted = outcome {
+        } else {
             ledger.add(-summary.estimatedCostUSD, task: task, createdAt: job.createdAt, budgets: policy.budgets)
         }
         switch outcome {
@@ -282,7 +283,8 @@ public actor Engine {
         switch j.status {
         case .succeeded, .failed, .cancelled:
             throw AtelierError(
-                .notCancellable, "job \(taskUUID) is already \(j.status.rawValue)", field: "/taskUUID", details: ["status": .string(j.status.rawValue)])
+                .notCancellable, "job \(taskUUID) is already \(j.status.rawValue)", field: "/taskUUID",
+                details: ["status": .string(j.status.rawValue)])
         case .queued where running[taskUUID] == nil:
             if let p = j.route?.provider { queues[p]?.remove(taskUUID) }
             return try await cancelled(j)

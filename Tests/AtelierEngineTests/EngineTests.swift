@@ -154,7 +154,9 @@ struct ScriptedTransport: HTTPTransport {
     func send(_ request: HTTPRequest, maxBodyBytes: Int) async throws(ProviderError) -> HTTPResponse {
         throw ProviderError(.unavailable, "no network in engine tests")
     }
-    func download(_ request: HTTPRequest, to path: String, maxBytes: Int) async throws(ProviderError) -> (status: Int, bytes: Int, contentType: String?) {
+    func download(
+        _ request: HTTPRequest, to path: String, maxBytes: Int
+    ) async throws(ProviderError) -> (status: Int, bytes: Int, contentType: String?) {
         throw ProviderError(.unavailable, "no network in engine tests")
     }
 }

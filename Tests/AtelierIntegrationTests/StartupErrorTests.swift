@@ -6,15 +6,19 @@ import Testing
 /// too (a debug build stops with "Client not shut down before the deinit" otherwise).
 @Suite("atelierd start-up errors")
 struct StartupErrorTests {
-    func start(_ dir: TempDir, providers: String = PackagePaths.root + "/providers", dataDir: String? = nil, environment: [String: String] = [:])
+    func start(
+        _ dir: TempDir, providers: String = PackagePaths.root + "/providers", dataDir: String? = nil, environment: [String: String] = [:]
+    )
         async throws -> CommandResult
     {
         let routing = dir.path + "/routing.json"
         try #"{"version": 1, "allowBuiltin": true, "rules": []}"#.write(toFile: routing, atomically: true, encoding: .utf8)
         return try await runCommand(
             PackagePaths.atelierd,
-            ["--socket", dir.path + "/s.sock", "--data-dir", dataDir ?? dir.path + "/data", "--providers", providers, "--routing", routing,
-             "--log-level", "warning"],
+            [
+                "--socket", dir.path + "/s.sock", "--data-dir", dataDir ?? dir.path + "/data", "--providers", providers, "--routing", routing,
+                "--log-level", "warning",
+            ],
             environment: environment)
     }
 
