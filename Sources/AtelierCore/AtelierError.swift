@@ -66,6 +66,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let configInvalid: ErrorCode = "config_invalid"
     /// The client sent more concurrent requests than the connection allows.
     public static let tooManyRequests: ErrorCode = "too_many_requests"
+    /// A batch holds more requests than the daemon accepts in one frame (`details.limit`); sent with -32600.
+    public static let batchTooLarge: ErrorCode = "batch_too_large"
+    /// The connection already holds as many distinct subscriptions as it may (`details.limit`).
+    public static let tooManySubscriptions: ErrorCode = "too_many_subscriptions"
 
     // MARK: Provider taxonomy (job errors and attempts)
 

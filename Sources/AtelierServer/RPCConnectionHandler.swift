@@ -21,6 +21,17 @@ final class ConnectionState: RPCConnection {
         subscriptions.withLock { $0.append((token, taskUUID)) }
     }
 
+    func subscribe(
+        taskUUID: String?, limit: Int, _ make: () -> EventBus<JobEvent>.Token
+    ) -> SubscribeOutcome {
+        subscriptions.withLock { subs in
+            if subs.contains(where: { $0.1 == taskUUID }) { return .existing }
+            guard subs.count < limit else { return .full }
+            subs.append((make(), taskUUID))
+            return .added
+        }
+    }
+
     func removeSubscriptions(taskUUID: String?) -> [EventBus<JobEvent>.Token] {
         subscriptions.withLock { subs in
             let (gone, kept) = (subs.filter { taskUUID == nil || $0.1 == taskUUID }, subs.filter { !(taskUUID == nil || $0.1 == taskUUID) })

@@ -3,6 +3,9 @@ import AtelierEngine
 import AtelierRPC
 
 extension RPCDispatcher {
+    /// The most distinct `job.subscribe` filters (one per taskUUID, plus "every job") one connection may hold.
+    public static let maxSubscriptionsPerConnection = 64
+
     /// `job.*`, `route.explain`, `models.list` (`daemon.health` is in `RPCDispatcher+Admin.swift`).
     static let jobHandlers: [String: Handler] = [
         RPCMethod.jobSubmit: { d, params, connection throws(AtelierError) in
@@ -42,12 +45,21 @@ extension RPCDispatcher {
             try r.finish()
             guard let connection else { throw AtelierError(.invalidValue, "subscriptions need a socket connection") }
             if let id { _ = try await d.engine.job(id) }
-            let token = d.engine.events.subscribe(taskUUID: id) { [weak connection] event in
-                var out: [UInt8] = []
-                RPCFrame.notification(method: RPCMethod.jobEvent, params: event.json, into: &out)
-                connection?.push(out)
+            // Idempotent per filter, and capped per connection: repeating the call never multiplies notifications.
+            let limit = RPCDispatcher.maxSubscriptionsPerConnection
+            let outcome = connection.subscribe(taskUUID: id, limit: limit) {
+                d.engine.events.subscribe(taskUUID: id) { [weak connection] event in
+                    var out: [UInt8] = []
+                    RPCFrame.notification(method: RPCMethod.jobEvent, params: event.json, into: &out)
+                    connection?.push(out)
+                }
             }
-            connection.addSubscription(token, taskUUID: id)
+            if case .full = outcome {
+                throw AtelierError(
+                    .tooManySubscriptions,
+                    "a connection may hold at most \(limit) subscriptions; call job.unsubscribe first, or subscribe to every job with {}",
+                    field: "/taskUUID", details: ["limit": .int(Int64(limit))])
+            }
             var result: JSONObject = ["subscribed": true, "taskUUID": id.map(JSONValue.string) ?? .null]
             if let id, let job = d.engine.cache.job(id) { result.append("job", job.json) }
             return .object(result)

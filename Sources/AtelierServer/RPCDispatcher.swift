@@ -10,6 +10,20 @@ public protocol RPCConnection: AnyObject, Sendable {
     func addSubscription(_ token: EventBus<JobEvent>.Token, taskUUID: String?)
     /// Removes subscriptions for `taskUUID` (nil: all); returns how many were removed.
     func removeSubscriptions(taskUUID: String?) -> [EventBus<JobEvent>.Token]
+    /// Subscribes once per filter: when the connection already holds a subscription for `taskUUID` (nil: every
+    /// job) it answers ``SubscribeOutcome/existing``; when it holds `limit` subscriptions, ``SubscribeOutcome/full``;
+    /// otherwise it calls `make` and remembers the token, atomically with the checks.
+    func subscribe(taskUUID: String?, limit: Int, _ make: () -> EventBus<JobEvent>.Token) -> SubscribeOutcome
+}
+
+/// What ``RPCConnection/subscribe(taskUUID:limit:_:)`` did.
+public enum SubscribeOutcome: Sendable {
+    /// A new subscription was made.
+    case added
+    /// The connection already had one with this filter; nothing changed.
+    case existing
+    /// The connection holds as many subscriptions as it may; nothing changed.
+    case full
 }
 
 /// The services behind the socket. Features add their service here (with a default) and their methods in an
