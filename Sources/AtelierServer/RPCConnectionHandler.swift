@@ -44,8 +44,11 @@ final class ConnectionState: RPCConnection {
 /// Handles one client connection: parses each frame, answers fast methods on the event loop, runs the rest as
 /// tasks and writes their answers in completion order (responses carry the request id).
 ///
-/// Flow control: at most `maxInFlight` requests of one connection run at once; past that the connection stops
-/// reading until answers drain, so a flooding client slows itself down without affecting others.
+/// Flow control: at most `maxInFlight` requests of one connection run at once (each item of a batch counts);
+/// past that the connection stops reading until answers drain, so a flooding client slows itself down without
+/// affecting others. A batch holds at most `maxBatch` requests. The connection also stops reading while its
+/// unflushed answers are above the channel's write-buffer high water mark (a client that does not read), and
+/// resumes when they drain below the low mark.
 ///
 /// Large frames (``offloadFrameBytes`` and more) are parsed on a thread pool, not on the event loop, so that a
 /// frame of many megabytes never delays the other connections served by the same loop. While one is parsed, the
@@ -71,22 +74,48 @@ final class RPCConnectionHandler: ChannelInboundHandler {
     private let dispatcher: RPCDispatcher
     private let maxInFlight: Int
     private var inFlight = 0
+    private let maxBatch: Int
+    /// Paused because ``inFlight`` reached ``maxInFlight``.
     private var readingPaused = false
-    /// A large frame is being parsed off the loop; frames read meanwhile wait in ``backlog``.
+    /// Paused because the channel is not writable (answers wait unflushed above the high water mark).
+    private var unwritable = false
+    /// Whether autoRead is currently off.
+    private var autoReadOff = false
+    /// A large frame is being parsed off the loop; frames read meanwhile wait in ``backlog``. They wait there too
+    /// while the connection has ``maxInFlight`` requests running or its answers are not flushed (frames already
+    /// read when reading stopped are held as bytes, never started).
     private var parsing = false
-    private var backlog: [ByteBuffer] = []
+    private var backlog = CircularBuffer<ByteBuffer>()
     private var state: ConnectionState?
     private let onClose: @Sendable () -> Void
 
-    init(dispatcher: RPCDispatcher, maxInFlight: Int, onClose: @escaping @Sendable () -> Void) {
+    init(dispatcher: RPCDispatcher, maxInFlight: Int, maxBatch: Int = 1000, onClose: @escaping @Sendable () -> Void) {
         self.dispatcher = dispatcher
         self.maxInFlight = maxInFlight
+        self.maxBatch = maxBatch
         self.onClose = onClose
     }
 
     func channelActive(context: ChannelHandlerContext) {
         state = ConnectionState(channel: context.channel)
         context.fireChannelActive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        unwritable = !context.channel.isWritable
+        drainBacklog(context)
+        updateReading(context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Turns reading off while any reason to pause holds (a large frame being parsed, too many requests in
+    /// flight, unflushed answers above the high water mark), and back on (with a read) when none does.
+    private func updateReading(_ context: ChannelHandlerContext) {
+        let pause = parsing || readingPaused || unwritable || !backlog.isEmpty
+        guard pause != autoReadOff else { return }
+        autoReadOff = pause
+        context.channel.setOption(ChannelOptions.autoRead, value: !pause).whenComplete { _ in }
+        if !pause { context.read() }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -99,11 +128,29 @@ final class RPCConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        if parsing {
+        if mustWait {
             backlog.append(frame)
+            updateReading(context)
             return
         }
         handleFrame(context, frame)
+    }
+
+    /// Whether a frame read now must wait in ``backlog``.
+    private var mustWait: Bool { parsing || inFlight >= maxInFlight || unwritable || !backlog.isEmpty }
+
+    /// Handles waiting frames, in order, as long as nothing holds them back.
+    private func drainBacklog(_ context: ChannelHandlerContext) {
+        guard context.channel.isActive else {
+            backlog.removeAll()
+            return
+        }
+        var handled = false
+        while !parsing && inFlight < maxInFlight && !unwritable, let frame = backlog.popFirst() {
+            handleFrame(context, frame)
+            handled = true
+        }
+        if handled { context.flush() }
     }
 
     private func handleFrame(_ context: ChannelHandlerContext, _ frame: ByteBuffer) {
@@ -126,7 +173,7 @@ final class RPCConnectionHandler: ChannelInboundHandler {
     /// event loop, followed by any frames that arrived meanwhile, in order.
     private func parseOffLoop(_ context: ChannelHandlerContext, _ frame: ByteBuffer) {
         parsing = true
-        if !readingPaused { context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
+        updateReading(context)
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         Self.parsePool.runIfActive(eventLoop: loop) { Self.parse(frame) }.whenComplete { outcome in
@@ -140,13 +187,8 @@ final class RPCConnectionHandler: ChannelInboundHandler {
             case .success(let parsed): handler.handleParsed(ctx, parsed)
             case .failure: handler.handleParsed(ctx, .failure(JSONParseError(offset: 0, reason: "the daemon is shutting down")))
             }
-            while !handler.parsing, !handler.backlog.isEmpty {
-                handler.handleFrame(ctx, handler.backlog.removeFirst())
-            }
-            if !handler.parsing && !handler.readingPaused {
-                ctx.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
-                ctx.read()
-            }
+            handler.drainBacklog(ctx)
+            handler.updateReading(ctx)
             ctx.flush()
         }
     }
@@ -167,6 +209,15 @@ final class RPCConnectionHandler: ChannelInboundHandler {
             if items.isEmpty {
                 var out: [UInt8] = []
                 RPCFrame.error(id: .null, .invalidRequest("an empty batch is not a request"), into: &out)
+                write(context, out)
+                return
+            }
+            if items.count > maxBatch {
+                let e = AtelierError(
+                    .batchTooLarge, "a batch may hold at most \(maxBatch) requests, this one holds \(items.count); split it",
+                    field: "", details: ["limit": .int(Int64(maxBatch)), "count": .int(Int64(items.count))])
+                var out: [UInt8] = []
+                RPCFrame.error(id: .null, RPCError(code: RPCErrorCode.invalidRequest, message: e.message, data: e.json), into: &out)
                 write(context, out)
                 return
             }
@@ -247,11 +298,16 @@ final class RPCConnectionHandler: ChannelInboundHandler {
         return out
     }
 
+    /// Runs a batch as one task whose items run at most ``maxInFlight`` at a time; the batch counts as that many
+    /// (or as its item count, if smaller) against the connection's in-flight limit.
     private func handleBatch(_ context: ChannelHandlerContext, _ items: [JSONValue]) {
-        startAsync(context) { dispatcher, state in
+        let width = min(items.count, maxInFlight)
+        startAsync(context, weight: width) { dispatcher, state in
             var responses: [JSONValue] = []
             await withTaskGroup(of: (Int, JSONValue?).self) { group in
+                var slots = [JSONValue?](repeating: nil, count: items.count)
                 for (i, item) in items.enumerated() {
+                    if i >= width, let (j, v) = await group.next() { slots[j] = v }
                     group.addTask {
                         switch RPCRequest.validate(item) {
                         case .failure(let e):
@@ -277,7 +333,6 @@ final class RPCConnectionHandler: ChannelInboundHandler {
                         }
                     }
                 }
-                var slots = [JSONValue?](repeating: nil, count: items.count)
                 for await (i, v) in group { slots[i] = v }
                 responses = slots.compactMap { $0 }
             }
@@ -290,12 +345,12 @@ final class RPCConnectionHandler: ChannelInboundHandler {
 
     /// Runs `work` as a task and writes its answer on this connection's event loop.
     private func startAsync(
-        _ context: ChannelHandlerContext, _ work: @escaping @Sendable (RPCDispatcher, ConnectionState?) async -> [UInt8]?
+        _ context: ChannelHandlerContext, weight: Int = 1, _ work: @escaping @Sendable (RPCDispatcher, ConnectionState?) async -> [UInt8]?
     ) {
-        inFlight += 1
+        inFlight += weight
         if inFlight >= maxInFlight && !readingPaused {
             readingPaused = true
-            if !parsing { context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
+            updateReading(context)
         }
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
@@ -308,20 +363,16 @@ final class RPCConnectionHandler: ChannelInboundHandler {
                 if let bytes, ctx.channel.isActive {
                     ctx.writeAndFlush(handler.wrapOutboundOut(ByteBuffer(bytes: bytes)), promise: nil)
                 }
-                handler.requestFinished(ctx)
+                handler.requestFinished(ctx, weight: weight)
             }
         }
     }
 
-    private func requestFinished(_ context: ChannelHandlerContext) {
-        inFlight -= 1
-        if readingPaused && inFlight <= maxInFlight / 2 {
-            readingPaused = false
-            // A large frame being parsed keeps reading paused until it is handled.
-            if !parsing {
-                context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
-                context.read()
-            }
-        }
+    private func requestFinished(_ context: ChannelHandlerContext, weight: Int) {
+        inFlight -= weight
+        if readingPaused && inFlight <= maxInFlight / 2 { readingPaused = false }
+        drainBacklog(context)
+        // A large frame being parsed, waiting frames, or unflushed answers keep reading paused.
+        updateReading(context)
     }
 }

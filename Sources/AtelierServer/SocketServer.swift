@@ -19,11 +19,26 @@ public struct SocketServerConfiguration: Sendable {
     public var maxFrameBytes: Int
     /// Requests of one connection running at once before it stops reading.
     public var maxInFlightPerConnection: Int
+    /// The most requests one batch may hold (default 1,000); a larger batch is refused as a whole with -32600
+    /// `batch_too_large`.
+    public var maxBatchRequests: Int
+    /// Unflushed answer bytes of one connection above which the daemon stops reading from it, until they drain
+    /// below ``writeBufferLowBytes`` (a client that does not read its answers stops being read, and its answers
+    /// never pile up without bound).
+    public var writeBufferHighBytes: Int
+    /// See ``writeBufferHighBytes``.
+    public var writeBufferLowBytes: Int
 
-    public init(socketPath: String, maxFrameBytes: Int = 64 << 20, maxInFlightPerConnection: Int = 256) {
+    public init(
+        socketPath: String, maxFrameBytes: Int = 64 << 20, maxInFlightPerConnection: Int = 256, maxBatchRequests: Int = 1000,
+        writeBufferHighBytes: Int = 1 << 20, writeBufferLowBytes: Int = 256 << 10
+    ) {
         self.socketPath = socketPath
         self.maxFrameBytes = maxFrameBytes
         self.maxInFlightPerConnection = maxInFlightPerConnection
+        self.maxBatchRequests = maxBatchRequests
+        self.writeBufferHighBytes = writeBufferHighBytes
+        self.writeBufferLowBytes = min(writeBufferLowBytes, writeBufferHighBytes)
     }
 }
 
@@ -67,16 +82,20 @@ public final class SocketServer: Sendable {
         let dispatcher = self.dispatcher
         let maxFrame = configuration.maxFrameBytes
         let maxInFlight = configuration.maxInFlightPerConnection
+        let maxBatch = configuration.maxBatchRequests
+        let waterMark = ChannelOptions.Types.WriteBufferWaterMark(
+            low: configuration.writeBufferLowBytes, high: configuration.writeBufferHighBytes)
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
+            .childChannelOption(ChannelOptions.writeBufferWaterMark, value: waterMark)
             .childChannelInitializer { [weak self] channel in
                 let id = ObjectIdentifier(channel)
                 self?.channels.withLock { $0.clients[id] = channel }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxFrameBytes: maxFrame)))
                     try channel.pipeline.syncOperations.addHandler(
-                        RPCConnectionHandler(dispatcher: dispatcher, maxInFlight: maxInFlight) { [weak self] in
+                        RPCConnectionHandler(dispatcher: dispatcher, maxInFlight: maxInFlight, maxBatch: maxBatch) { [weak self] in
                             _ = self?.channels.withLock { $0.clients.removeValue(forKey: id) }
                         })
                 }

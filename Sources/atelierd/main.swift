@@ -35,6 +35,9 @@ struct Atelierd: AsyncParsableCommand {
     @Option(help: "Largest accepted frame in bytes.")
     var maxFrameBytes: Int = 64 << 20
 
+    @Option(help: "Most requests in one batch; a larger batch is refused with -32600 batch_too_large.")
+    var maxBatch: Int = 1000
+
     @Option(help: "Seconds a graceful shutdown waits for running provider calls.")
     var shutdownGrace: Double = 20
 
@@ -135,7 +138,7 @@ struct Atelierd: AsyncParsableCommand {
         let deliveryService = try await delivery.makeService(
             outbox: outbox, store: store, engine: engine, dataDirectory: dataDirectory, environment: env, logger: logger)
         let server = SocketServer(
-            configuration: SocketServerConfiguration(socketPath: socketPath, maxFrameBytes: maxFrameBytes),
+            configuration: SocketServerConfiguration(socketPath: socketPath, maxFrameBytes: maxFrameBytes, maxBatchRequests: max(1, maxBatch)),
             services: DaemonServices(engine: engine, configSource: source).adding(workflows: workflows).adding(delivery: deliveryService),
             logger: logger)
 
