@@ -335,19 +335,21 @@ class FrameFactory:
         return self.special()
 
     def rare_frame(self) -> bytes:
-        """One of the expensive frames: near the frame limit, an object with 100,000 members, a batch of 10,000."""
+        """One of the expensive frames: near the frame limit, an object with 100,000 members, a batch at the daemon's
+        batch limit (answered in full) or of 10,000 (refused whole with batch_too_large)."""
         r = self.rng
-        k = r.randrange(5)
-        name = ("limit-1", "limit", "limit+1", "100k_keys", "batch_10k")[k]
+        k = r.randrange(6)
+        name = ("limit-1", "limit", "limit+1", "100k_keys", "batch_10k", "batch_1k")[k]
         self.rare_counts[name] = self.rare_counts.get(name, 0) + 1
         if k == 3:
             return self.many_keys(100_000, r.random() < 0.5)
-        if k == 4:  # a batch of 10,000 cheap requests
+        if k >= 4:  # a batch of 10,000 (over the limit) or MAX_BATCH cheap requests
+            n = 10_000 if k == 4 else MAX_BATCH
             base = self.next_id
-            self.next_id += 10_000
+            self.next_id += n
             return b"[" + b",".join(b'{"jsonrpc":"2.0","id":%d,"method":"%s","params":{"taskUUID":"%s"}}'
                                     % (base + i, b"job.get" if i % 2 else b"job.recipe", self.tasks[i % 64].encode())
-                                    for i in range(10_000)) + b"]"
+                                    for i in range(n)) + b"]"
         return self.sized(self.max_frame + (k - 1))  # limit-1, limit, limit+1
 
 
@@ -397,6 +399,10 @@ def _trackable_id(o: Any) -> Any:
     return None
 
 
+# The daemon's default --max-batch: a longer batch is refused whole with -32600 batch_too_large.
+MAX_BATCH = 1000
+
+
 def expectation(frame: bytes, strict_loads) -> tuple[str, Any] | None:
     """What answer a frame is owed, when that can be known for sure: ("one", id) for a JSON object with a usable
     id; ("batch", frozenset(ids)) for a non-empty array whose answer must carry those ids. None otherwise."""
@@ -411,6 +417,8 @@ def expectation(frame: bytes, strict_loads) -> tuple[str, Any] | None:
     if isinstance(v, dict):
         rid = _trackable_id(v)
         return ("one", rid) if rid is not None else None
+    if isinstance(v, list) and len(v) > MAX_BATCH:
+        return None  # refused whole: one batch_too_large error with id null
     if isinstance(v, list) and v:
         ids = [_trackable_id(x) for x in v]
         ids = [i for i in ids if i is not None]
