@@ -2,7 +2,6 @@ import AsyncHTTPClient
 import AtelierCore
 import Foundation
 import NIOCore
-import Synchronization
 
 /// One HTTP attempt of a delivery.
 public struct DeliveryRequest: Sendable {
@@ -45,65 +44,23 @@ public protocol DeliveryTransport: Sendable {
 /// to a cap, and connections to host names go to the address the policy checked (pinned with AHC's DNS override,
 /// which keeps the Host header and TLS name of the URL).
 public final class HTTPDeliveryTransport: DeliveryTransport {
-    private let perHost: Int
-    private let base: HTTPClient
-    private struct Pinned {
-        var client: HTTPClient
-        var lastUsedMs: Int64
-    }
-    private let pinned = Mutex<[String: Pinned]>([:])
+    private let clients: PinnedHTTPClients
 
     /// - Parameter perHostConcurrency: connections kept per host (match the worker's per-host limit).
     public init(perHostConcurrency: Int) {
-        self.perHost = max(1, perHostConcurrency)
-        self.base = Self.makeClient(perHost: self.perHost, dnsOverride: [:])
-    }
-
-    static func makeClient(perHost: Int, dnsOverride: [String: String]) -> HTTPClient {
-        var config = HTTPClient.Configuration()
-        config.redirectConfiguration = .disallow
-        config.timeout = .init(connect: .seconds(10), read: nil)
-        config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: perHost)
-        config.connectionPool.retryConnectionEstablishment = false
-        config.decompression = .disabled
-        config.dnsOverride = dnsOverride
-        config.httpVersion = .http1Only
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
-    }
-
-    private func client(for target: VettedTarget) -> HTTPClient {
-        guard let ip = target.pinnedAddress else { return base }
-        let key = target.host.lowercased() + "|" + ip.description
-        let now = Timestamp.now().milliseconds
-        let (client, evicted) = pinned.withLock { p -> (HTTPClient, [HTTPClient]) in
-            if var e = p[key] {
-                e.lastUsedMs = now
-                p[key] = e
-                return (e.client, [])
-            }
-            var evicted: [HTTPClient] = []
-            if p.count >= 256 {
-                // Drop clients idle for two minutes (their connections have closed by then anyway).
-                for (k, v) in p where now - v.lastUsedMs > 120_000 {
-                    evicted.append(v.client)
-                    p[k] = nil
-                }
-            }
-            let c = Self.makeClient(perHost: perHost, dnsOverride: [target.host: ip.description])
-            p[key] = Pinned(client: c, lastUsedMs: now)
-            return (c, evicted)
+        let perHost = max(1, perHostConcurrency)
+        self.clients = PinnedHTTPClients { config in
+            config.timeout = .init(connect: .seconds(10), read: nil)
+            config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: perHost)
+            config.connectionPool.retryConnectionEstablishment = false
+            config.decompression = .disabled
+            config.httpVersion = .http1Only
         }
-        for c in evicted { Task { try? await c.shutdown() } }
-        return client
     }
 
+    /// Shuts every client down.
     public func shutdown() async {
-        let all = pinned.withLock { p -> [HTTPClient] in
-            defer { p.removeAll() }
-            return p.values.map(\.client)
-        }
-        for c in all { try? await c.shutdown() }
-        try? await base.shutdown()
+        await clients.shutdown()
     }
 
     public func send(_ request: DeliveryRequest, target: VettedTarget) async -> AttemptResult {
@@ -117,7 +74,7 @@ public final class HTTPDeliveryTransport: DeliveryTransport {
             req.body = .stream(FileChunks(path: path), length: .known(length))
         }
         do {
-            let resp = try await client(for: target).execute(req, deadline: .now() + .milliseconds(Int64(request.timeoutSeconds * 1000)))
+            let resp = try await clients.client(for: target).execute(req, deadline: .now() + .milliseconds(Int64(request.timeoutSeconds * 1000)))
             var collected: [UInt8] = []
             for try await chunk in resp.body {
                 let room = request.maxResponseBytes - collected.count
