@@ -112,6 +112,7 @@ struct Submit: ParsableCommand {
         let perConn = total / connections
         let results = Mutex<(lat: [Double], errors: Int)>(([], 0))
         var threads: [Thread] = []
+        // A synchronous command on the main thread waiting for plain OS threads: no Swift concurrency here.
         let done = DispatchSemaphore(value: 0)
         let start = now()
         for c in 0..<connections {
@@ -225,6 +226,7 @@ struct Jobs: ParsableCommand {
         let failures = Atomic<Int>(0)
         let firstFailure = Mutex<String?>(nil)
         let latencies = Mutex<[Double]>([])
+        // A synchronous command on the main thread waiting for plain OS threads: no Swift concurrency here.
         let done = DispatchSemaphore(value: 0)
         let socket = self.socket, model = self.model, extra = self.extra.isEmpty ? "" : "," + self.extra
         for c in 0..<connections {

@@ -49,6 +49,9 @@ public struct WebhookSecret: Sendable, Equatable, CustomStringConvertible {
 
     /// The secret from `ATELIER_WEBHOOK_SECRET`, else from `<data-dir>/webhook-secret`, else a new one written
     /// there (mode 0600, created exclusively so two starts cannot race).
+    ///
+    /// Blocking (read, write, `fsync`): call it from a thread pool, never from a Swift concurrency thread —
+    /// `atelierd` runs it through `BlockingWork.run` at start.
     public static func load(dataDirectory: String, environment: [String: String]) throws(AtelierError) -> (WebhookSecret, Source) {
         if let env = environment["ATELIER_WEBHOOK_SECRET"], !env.isEmpty {
             guard let s = parse(env) else {

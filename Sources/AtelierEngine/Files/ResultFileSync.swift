@@ -41,6 +41,7 @@ actor ResultFileSync {
             waiting = []
             let dir = directory
             let known = directoryFD
+            // The open and the sync block: they run on NIO's thread pool (FileWork), never on the cooperative pool.
             let opened = try? await FileWork.run { () throws(ProviderError) -> Int32 in
                 let fd = known >= 0 ? known : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
                 guard fd >= 0 else { return -1 }
