@@ -46,9 +46,8 @@ public final class EgressHTTPTransport: HTTPTransport {
     public func send(_ request: HTTPRequest, maxBodyBytes: Int) async throws(ProviderError) -> HTTPResponse {
         let deadline = NIODeadline.now() + .milliseconds(Int64(request.timeoutSeconds * 1000))
         do {
-            let (resp, _) = try await follower.execute(request, deadline: deadline)
-            let body = try await resp.body.collect(upTo: maxBodyBytes)
-            return HTTPResponse(status: Int(resp.status.code), headers: resp.headers.map { ($0.name, $0.value) }, body: Array(buffer: body))
+            let (resp, url) = try await follower.execute(request, deadline: deadline)
+            return try await AsyncHTTPTransport.response(resp, maxBodyBytes: maxBodyBytes, url: url)
         } catch let e as ProviderError {
             throw e
         } catch {
@@ -64,21 +63,7 @@ public final class EgressHTTPTransport: HTTPTransport {
         let deadline = NIODeadline.now() + .milliseconds(Int64(request.timeoutSeconds * 1000))
         do {
             let (resp, url) = try await follower.execute(request, deadline: deadline)
-            let status = Int(resp.status.code)
-            guard (200..<300).contains(status) else {
-                let excerpt = try await resp.body.collect(upTo: 4096)
-                throw ProviderError(
-                    status == 404 || status == 403 || status == 410 ? .badUpstream : .unavailable,
-                    "download from \(URLCheck.redacted(url)) answered \(status): \(String(buffer: excerpt).prefix(200))", httpStatus: status)
-            }
-            // Collected first (bounded by maxBytes), then written at once on the file thread pool.
-            let body = try await resp.body.collect(upTo: maxBytes)
-            try await FileWork.run { () throws(ProviderError) in
-                guard FileManager.default.createFile(atPath: path, contents: Data(buffer: body)) else {
-                    throw ProviderError(.unavailable, "cannot create \(path)")
-                }
-            }
-            return (status, body.readableBytes, resp.headers.first(name: "content-type"))
+            return try await AsyncHTTPTransport.download(resp, to: path, maxBytes: maxBytes, url: url)
         } catch let e as ProviderError {
             throw e
         } catch {

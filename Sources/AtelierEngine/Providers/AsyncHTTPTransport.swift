@@ -89,20 +89,7 @@ public final class AsyncHTTPTransport: HTTPTransport {
 
     public func send(_ request: HTTPRequest, maxBodyBytes: Int) async throws(ProviderError) -> HTTPResponse {
         do {
-            let resp = try await execute(request)
-            // One copy, from NIO's receive buffers into the array the provider keeps (and may decode in place),
-            // sized from Content-Length when the server sends it.
-            let tooLarge = ProviderError(.badUpstream, "response from \(URLCheck.redacted(request.url)) is larger than allowed")
-            var body: [UInt8] = []
-            if let length = resp.headers.first(name: "content-length").flatMap({ Int($0) }), length >= 0 {
-                if length > maxBodyBytes { throw tooLarge }
-                body.reserveCapacity(length)
-            }
-            for try await chunk in resp.body {
-                if chunk.readableBytes > maxBodyBytes - body.count { throw tooLarge }
-                chunk.withUnsafeReadableBytes { body.append(contentsOf: $0) }
-            }
-            return HTTPResponse(status: Int(resp.status.code), headers: resp.headers.map { ($0.name, $0.value) }, body: body)
+            return try await Self.response(try await execute(request), maxBodyBytes: maxBodyBytes, url: request.url)
         } catch let e as ProviderError {
             throw e
         } catch {
@@ -116,44 +103,68 @@ public final class AsyncHTTPTransport: HTTPTransport {
         status: Int, bytes: Int, contentType: String?
     ) {
         do {
-            let resp = try await execute(request)
-            let status = Int(resp.status.code)
-            guard (200..<300).contains(status) else {
-                let excerpt = try await resp.body.collect(upTo: 4096)
-                throw ProviderError(
-                    status == 404 || status == 403 || status == 410 ? .badUpstream : .unavailable,
-                    "download from \(URLCheck.redacted(request.url)) answered \(status): \(String(buffer: excerpt).prefix(200))",
-                    httpStatus: status)
-            }
-            // The file is written on NIO's thread pool, 1 MiB at a time, never on the cooperative pool.
-            let file = try await DownloadFile.create(path)
-            var total = 0
-            var pending = ByteBuffer()
-            do {
-                for try await chunk in resp.body {
-                    total += chunk.readableBytes
-                    if total > maxBytes {
-                        throw ProviderError(.badUpstream, "download from \(URLCheck.redacted(request.url)) exceeds \(maxBytes) bytes")
-                    }
-                    var c = chunk
-                    pending.writeBuffer(&c)
-                    if pending.readableBytes >= DownloadFile.flushBytes {
-                        try await file.write(pending)
-                        pending.clear()
-                    }
-                }
-                if pending.readableBytes > 0 { try await file.write(pending) }
-                try await file.close()
-            } catch {
-                await file.discard()
-                throw error
-            }
-            return (status, total, resp.headers.first(name: "content-type"))
+            return try await Self.download(try await execute(request), to: path, maxBytes: maxBytes, url: request.url)
         } catch let e as ProviderError {
             throw e
         } catch {
             throw Self.classify(error, url: request.url)
         }
+    }
+
+    /// Reads `resp` into an ``HTTPResponse``: one copy, from NIO's receive buffers into the array the provider
+    /// keeps (and may decode in place), sized from Content-Length when the server sends it. `url` (the URL that
+    /// answered) is named, redacted, in errors.
+    static func response(_ resp: HTTPClientResponse, maxBodyBytes: Int, url: String) async throws -> HTTPResponse {
+        let tooLarge = ProviderError(.badUpstream, "response from \(URLCheck.redacted(url)) is larger than allowed")
+        var body: [UInt8] = []
+        if let length = resp.headers.first(name: "content-length").flatMap({ Int($0) }), length >= 0 {
+            if length > maxBodyBytes { throw tooLarge }
+            body.reserveCapacity(length)
+        }
+        for try await chunk in resp.body {
+            if chunk.readableBytes > maxBodyBytes - body.count { throw tooLarge }
+            chunk.withUnsafeReadableBytes { body.append(contentsOf: $0) }
+        }
+        return HTTPResponse(status: Int(resp.status.code), headers: resp.headers.map { ($0.name, $0.value) }, body: body)
+    }
+
+    /// Streams `resp`'s body into the file at `path` (at most `maxBytes`); the file is written on NIO's thread
+    /// pool, 1 MiB at a time, never on the cooperative pool, and removed when the download fails. A non-2xx answer
+    /// is an error naming `url` (redacted).
+    static func download(
+        _ resp: HTTPClientResponse, to path: String, maxBytes: Int, url: String
+    ) async throws -> (status: Int, bytes: Int, contentType: String?) {
+        let status = Int(resp.status.code)
+        guard (200..<300).contains(status) else {
+            let excerpt = try await resp.body.collect(upTo: 4096)
+            throw ProviderError(
+                status == 404 || status == 403 || status == 410 ? .badUpstream : .unavailable,
+                "download from \(URLCheck.redacted(url)) answered \(status): \(String(buffer: excerpt).prefix(200))",
+                httpStatus: status)
+        }
+        let file = try await DownloadFile.create(path)
+        var total = 0
+        var pending = ByteBuffer()
+        do {
+            for try await chunk in resp.body {
+                total += chunk.readableBytes
+                if total > maxBytes {
+                    throw ProviderError(.badUpstream, "download from \(URLCheck.redacted(url)) exceeds \(maxBytes) bytes")
+                }
+                var c = chunk
+                pending.writeBuffer(&c)
+                if pending.readableBytes >= DownloadFile.flushBytes {
+                    try await file.write(pending)
+                    pending.clear()
+                }
+            }
+            if pending.readableBytes > 0 { try await file.write(pending) }
+            try await file.close()
+        } catch {
+            await file.discard()
+            throw error
+        }
+        return (status, total, resp.headers.first(name: "content-type"))
     }
 }
 
