@@ -22,6 +22,12 @@ public enum RPCFrame {
         out.append(0x0A)
     }
 
+    /// The answer to one request as a line: its result, or its error.
+    public static func response(id: RPCID, _ outcome: Result<JSONValue, RPCError>, into out: inout [UInt8]) {
+        responseObject(id: id, outcome, into: &out)
+        out.append(0x0A)
+    }
+
     /// A server notification: `{"jsonrpc":"2.0","method":…,"params":…}\n`
     public static func notification(method: String, params: JSONValue, into out: inout [UInt8]) {
         out.append(contentsOf: #"{"jsonrpc":"2.0","method":"#.utf8)
@@ -29,6 +35,14 @@ public enum RPCFrame {
         out.append(contentsOf: #","params":"#.utf8)
         JSONWriter.write(params, into: &out)
         out.append(contentsOf: "}\n".utf8)
+    }
+
+    /// The answer to one request without the line end (a batch member): its result, or its error.
+    public static func responseObject(id: RPCID, _ outcome: Result<JSONValue, RPCError>, into out: inout [UInt8]) {
+        switch outcome {
+        case .success(let v): resultObject(id: id, v, into: &out)
+        case .failure(let e): errorObject(id: id, e, into: &out)
+        }
     }
 
     /// One result response without the line end, as a batch member.

@@ -252,38 +252,62 @@ final class RPCConnectionHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(ByteBuffer(bytes: bytes)), promise: nil)
     }
 
-    private func handleSingle(_ context: ChannelHandlerContext, _ value: JSONValue) {
-        let request: RPCRequest
+    /// What becomes of one request of a frame (a single request or a batch member) before it runs.
+    private enum Admission {
+        /// Answered at once: an envelope error (an invalid request, an unknown method), without the line end; nil
+        /// when it gets no answer (an unknown method called as a notification).
+        case answered([UInt8]?)
+        /// A valid request for a known method: to be run.
+        case run(RPCRequest)
+    }
+
+    /// Validates one request's envelope and its method name.
+    private static func admit(_ value: JSONValue) -> Admission {
         switch RPCRequest.validate(value) {
         case .failure(let e):
             var out: [UInt8] = []
-            RPCFrame.error(id: e.id, e.error, into: &out)
-            write(context, out)
-            return
-        case .success(let r):
-            request = r
-        }
-        guard RPCDispatcher.knows(request.method) else {
-            if let id = request.id {
+            RPCFrame.errorObject(id: e.id, e.error, into: &out)
+            return .answered(out)
+        case .success(let request):
+            guard RPCDispatcher.knows(request.method) else {
+                guard let id = request.id else { return .answered(nil) }
                 var out: [UInt8] = []
-                RPCFrame.error(id: id, .methodNotFound(request.method, available: RPCDispatcher.methods), into: &out)
-                write(context, out)
+                RPCFrame.errorObject(id: id, .methodNotFound(request.method, available: RPCDispatcher.methods), into: &out)
+                return .answered(out)
+            }
+            return .run(request)
+        }
+    }
+
+    /// Runs an admitted request; its answer without the line end, or nil for a notification.
+    private static func run(_ request: RPCRequest, _ dispatcher: RPCDispatcher, _ state: ConnectionState?) async -> [UInt8]? {
+        let outcome = await dispatcher.handle(request, connection: state)
+        guard let id = request.id else { return nil }
+        var out: [UInt8] = []
+        RPCFrame.responseObject(id: id, outcome, into: &out)
+        return out
+    }
+
+    private func handleSingle(_ context: ChannelHandlerContext, _ value: JSONValue) {
+        let request: RPCRequest
+        switch Self.admit(value) {
+        case .answered(let answer):
+            if var line = answer {
+                line.append(0x0A)
+                write(context, line)
             }
             return
+        case .run(let r):
+            request = r
         }
         if let fast = fastPath(request) {
             write(context, fast)
             return
         }
         startAsync(context) { dispatcher, state in
-            let result = await dispatcher.handle(request, connection: state)
-            guard let id = request.id else { return nil }
-            var out: [UInt8] = []
-            switch result {
-            case .success(let v): RPCFrame.result(id: id, v, into: &out)
-            case .failure(let e): RPCFrame.error(id: id, e, into: &out)
-            }
-            return out
+            guard var line = await Self.run(request, dispatcher, state) else { return nil }
+            line.append(0x0A)
+            return line
         }
     }
 
@@ -299,47 +323,27 @@ final class RPCConnectionHandler: ChannelInboundHandler {
     }
 
     /// Runs a batch as one task whose items run at most ``maxInFlight`` at a time; the batch counts as that many
-    /// (or as its item count, if smaller) against the connection's in-flight limit.
+    /// (or as its item count, if smaller) against the connection's in-flight limit. The answer holds the members'
+    /// answers in request order, written by the same envelope writer as single answers (``RPCFrame``).
     private func handleBatch(_ context: ChannelHandlerContext, _ items: [JSONValue]) {
         let width = min(items.count, maxInFlight)
         startAsync(context, weight: width) { dispatcher, state in
-            var responses: [JSONValue] = []
-            await withTaskGroup(of: (Int, JSONValue?).self) { group in
-                var slots = [JSONValue?](repeating: nil, count: items.count)
+            var slots = [[UInt8]?](repeating: nil, count: items.count)
+            await withTaskGroup(of: (Int, [UInt8]?).self) { group in
                 for (i, item) in items.enumerated() {
-                    if i >= width, let (j, v) = await group.next() { slots[j] = v }
+                    if i >= width, let (j, answer) = await group.next() { slots[j] = answer }
                     group.addTask {
-                        switch RPCRequest.validate(item) {
-                        case .failure(let e):
-                            return (i, ["jsonrpc": "2.0", "id": e.id.json, "error": e.error.json])
-                        case .success(let req):
-                            guard RPCDispatcher.knows(req.method) else {
-                                return (
-                                    i,
-                                    req.id.map {
-                                        [
-                                            "jsonrpc": "2.0", "id": $0.json,
-                                            "error": RPCError.methodNotFound(req.method, available: RPCDispatcher.methods).json,
-                                        ]
-                                    }
-                                )
-                            }
-                            let r = await dispatcher.handle(req, connection: state)
-                            guard let id = req.id else { return (i, nil) }
-                            switch r {
-                            case .success(let v): return (i, ["jsonrpc": "2.0", "id": id.json, "result": v])
-                            case .failure(let e): return (i, ["jsonrpc": "2.0", "id": id.json, "error": e.json])
-                            }
+                        switch Self.admit(item) {
+                        case .answered(let answer): return (i, answer)
+                        case .run(let request): return (i, await Self.run(request, dispatcher, state))
                         }
                     }
                 }
-                for await (i, v) in group { slots[i] = v }
-                responses = slots.compactMap { $0 }
+                for await (i, answer) in group { slots[i] = answer }
             }
-            if responses.isEmpty { return nil }
-            var out = JSONWriter.bytes(.array(responses))
-            out.append(0x0A)
-            return out
+            var out: [UInt8] = []
+            RPCFrame.batch(slots.compactMap { $0 }, into: &out)
+            return out.isEmpty ? nil : out
         }
     }
 

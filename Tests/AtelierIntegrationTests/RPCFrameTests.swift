@@ -20,6 +20,18 @@ import Testing
         #expect(try JSONParser.parse(Array(out.dropLast())) == expected)
     }
 
+    @Test func aResponseIsItsResultOrItsError() {
+        let error = RPCError.invalidRequest("bad", field: "/id")
+        var ok: [UInt8] = []
+        RPCFrame.responseObject(id: .int(1), .success(["a": 1]), into: &ok)
+        var okObject: [UInt8] = []
+        RPCFrame.resultObject(id: .int(1), ["a": 1], into: &okObject)
+        #expect(ok == okObject)
+        var failed: [UInt8] = []
+        RPCFrame.response(id: .string("k"), .failure(error), into: &failed)
+        #expect(failed == JSONWriter.bytes(["jsonrpc": "2.0", "id": "k", "error": error.json]) + [0x0A])
+    }
+
     @Test func aBatchOfNotificationsWritesNothing() {
         var out: [UInt8] = []
         RPCFrame.batch([], into: &out)
