@@ -30,6 +30,13 @@ extension EngineHealth {
     }
 }
 
+extension StoreCondition.Status {
+    /// `daemon.health`'s `store`: `{ok, error, since}` (error and since are null when ok).
+    var json: JSONValue {
+        ["ok": .bool(ok), "error": error.map(JSONValue.string) ?? .null, "since": since.map { .string($0.iso8601) } ?? .null]
+    }
+}
+
 extension StatsReport {
     /// `{since, groups: [...], budgets: [...], by}`.
     func json(by: String) -> JSONValue {

@@ -30,7 +30,8 @@ public enum JobEventKind: String, Sendable, Hashable, CaseIterable {
     }
 }
 
-/// Something that happened to a job (published after the change is committed).
+/// Something that happened to a job (published after the change is committed). The server renders it as the
+/// params of a `job.event` notification.
 public struct JobEvent: SubjectEvent {
     /// What kind of change.
     public var event: JobEventKind
@@ -48,11 +49,4 @@ public struct JobEvent: SubjectEvent {
         self.result = result
     }
 
-    /// The `job.event` notification params: `{taskUUID, status, event, result?, job}`.
-    public var json: JSONValue {
-        var o: JSONObject = ["taskUUID": .string(job.taskUUID), "status": .string(job.status.rawValue), "event": .string(event.rawValue)]
-        o.append("result", ifPresent: result?.json)
-        o.append("job", job.json)
-        return .object(o)
-    }
 }

@@ -20,11 +20,6 @@ public final class StoreCondition: Sendable {
         public var error: String?
         /// When the oldest current failure began, nil when ok.
         public var since: Timestamp?
-
-        /// `{ok, error, since}` (error and since are null when ok).
-        public var json: JSONValue {
-            ["ok": .bool(ok), "error": error.map(JSONValue.string) ?? .null, "since": since.map { .string($0.iso8601) } ?? .null]
-        }
     }
 
     private struct Failure {
