@@ -353,7 +353,7 @@ struct RecipeTests {
     }
 
     @Test func documentIsSubmittable() throws {
-        let doc = try Reproduction.document(job: job(recipe: recipe))
+        let doc = try Reproduction.document(job: job(recipe: recipe)).json
         #expect(doc["seed"] == .int(42))
         #expect(doc["modelVersion"] == .string("atelier-local-v1"))
         #expect(doc["results"]?.arrayValue?.first?["sha256"] == .string(recipe.sha256))
@@ -375,14 +375,15 @@ struct RecipeTests {
         let a = job(recipe: recipe)
         var b = job(recipe: recipe)
         b.taskUUID = "1e2c1a52-1b7e-4c7e-9a57-3f3d1b6b2a01"
-        #expect(Reproduction.compare(original: a, reproduction: b)["identical"] == true)
+        #expect(Reproduction.compare(original: a, reproduction: b).identical == true)
         var r2 = recipe
         r2.modelVersion = "atelier-local-v2"
         r2.sha256 = String(repeating: "e", count: 64)
         b.results[0].recipe = r2
         b.results[0].sha256 = r2.sha256
         let c = Reproduction.compare(original: a, reproduction: b)
-        #expect(c["identical"] == false)
-        #expect(c["differences"]?.arrayValue?.first?.stringValue?.contains("model version") == true)
+        #expect(c.identical == false)
+        #expect(c.images.map(\.identical) == [false])
+        #expect(c.differences.first?.contains("model version") == true)
     }
 }

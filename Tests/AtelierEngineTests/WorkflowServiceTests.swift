@@ -101,7 +101,11 @@ struct WorkflowHarness {
 
     func cleanup() { try? FileManager.default.removeItem(atPath: dir) }
 
-    func submit(_ json: String) async throws -> JSONValue { try await service.submit(try WorkflowSpec(json: JSONParser.parse(json))) }
+    /// Submits a workflow request; the answer as the daemon renders it.
+    func submit(_ json: String) async throws -> JSONValue {
+        let view = try await service.submit(try WorkflowSpec(json: JSONParser.parse(json)))
+        return view.workflow.json(jobs: view.jobs)
+    }
 
     func wait(_ id: String) async throws -> Workflow {
         _ = try await service.wait(id, timeoutSeconds: 30)
@@ -178,13 +182,14 @@ struct WorkflowServiceTests {
         #expect(c.baseline?.model == "gem-pro")
         #expect(abs((c.baseline?.totalUSD ?? 0) - 0.6711) < 1e-9)
         #expect(abs((c.savingsUSD ?? 0) - 0.4551) < 1e-9)
-        let json = try await h.service.get(Self.uuid)
+        let view = try await h.service.get(Self.uuid)
+        let json = view.workflow.json(jobs: view.jobs)
         #expect(json["cost"]?["savingsPercent"] == .double(67.8))
         #expect(json["stages"]?["final"]?["recipe"]?["seed"] == .int(w.finalSeed))
 
         // Reproducing the final gives the same bytes; reproducing a draft is refused with the reason.
         let r = try await h.engine.reproduce(w.final.taskUUID, timeoutSeconds: 30)
-        #expect(r["identical"] == true)
+        #expect(r.identical == true)
         await #expect(throws: AtelierError.self) { _ = try await h.engine.reproduce(w.variants[0].taskUUID, timeoutSeconds: 30) }
         do {
             _ = try await h.engine.reproduce(w.variants[0].taskUUID, timeoutSeconds: 30)
@@ -327,14 +332,14 @@ struct WorkflowServiceTests {
         _ = try await h.submit(#"{"workflowUUID":"\#(Self.uuid)","positivePrompt":"a kite","ideation":{"count":1}}"#)
         let w = try await h.wait(Self.uuid)
         let c = try await h.service.cancel(Self.uuid)
-        #expect(c["state"] == "cancelled")
+        #expect(c.workflow.state == .cancelled)
         do {
             _ = try await h.service.select(Self.uuid, imageUUID: w.variants[0].image!.imageUUID)
             Issue.record("expected invalid_state")
         } catch { #expect(error.code == .invalidState) }
         await #expect(throws: AtelierError.self) { _ = try await h.service.cancel(Self.uuid) }
         let list = try await h.service.list(state: .cancelled, limit: 10, cursor: nil)
-        #expect(list["workflows"]?.arrayValue?.count == 1)
+        #expect(list.workflows.count == 1)
         await h.stop()
     }
 }

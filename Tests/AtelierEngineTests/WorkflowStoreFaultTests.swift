@@ -83,9 +83,9 @@ struct WorkflowStoreFaultTests {
             }
         }
         defer { h.engine.events.unsubscribe(armed) }
-        let json = try await h.service.submit(
+        let submitted = try await h.service.submit(
             try WorkflowSpec(json: JSONParser.parse(#"{"positivePrompt":"a kite","ideation":{"count":1,"model":"gem-fast"}}"#)))
-        let id = try #require(json["workflowUUID"]?.stringValue)
+        let id = submitted.workflow.workflowUUID
 
         // The change is retried while the store refuses it (on the old code it was tried once and dropped).
         guard await eventually("the workflow's change retried", { h.faults.injectedCount >= 5 }) else {

@@ -151,8 +151,8 @@ public enum Reproduction {
     }
 
     /// The recipe document of a job (every image) or of one of its images: the recorded facts, plus the task to
-    /// submit (`task`, no taskUUID) that makes them again. `atelier submit --recipe FILE` submits its `task`.
-    public static func document(job: Job, imageUUID: String? = nil) throws(AtelierError) -> JSONValue {
+    /// submit that makes them again. `atelier submit --recipe FILE` submits its `task`.
+    public static func document(job: Job, imageUUID: String? = nil) throws(AtelierError) -> RecipeDocument {
         if let e = refusal(job) { throw e }
         var results = job.results
         var task = self.task(for: job, taskUUID: job.taskUUID)
@@ -167,30 +167,9 @@ public enum Reproduction {
             task.seed = job.results[i].recipe?.seed ?? task.seed
         }
         task.tags = [:]
-        let first = results[0].recipe!
-        var o = JSONObject()
-        o.append("recipeVersion", .int(Recipe.formatVersion))
-        o.append("sourceTaskUUID", .string(job.taskUUID))
-        o.append("provider", .string(first.provider))
-        o.append("model", .string(first.model))
-        o.append("modelVersion", .string(first.modelVersion))
-        o.append("seed", task.seed.map(JSONValue.int) ?? .null)
-        o.append("referenceSHA256", .array(first.referenceSHA256.map(JSONValue.string)))
-        var taskJSON = task.json.objectValue ?? [:]
-        taskJSON["taskUUID"] = nil
-        o.append("task", .object(taskJSON))
-        o.append(
-            "results",
-            .array(
-                results.map { r in
-                    var x = r.recipe!.json.objectValue ?? [:]
-                    x["recipeVersion"] = nil
-                    var out = JSONObject()
-                    out.append("imageUUID", .string(r.imageUUID))
-                    for (k, v) in x { out.append(k, v) }
-                    return .object(out)
-                }))
-        return .object(o)
+        return RecipeDocument(
+            sourceTaskUUID: job.taskUUID, task: task,
+            images: results.compactMap { r in r.recipe.map { RecipeDocument.Image(imageUUID: r.imageUUID, recipe: $0) } })
     }
 
     /// The task params inside a recipe document (for `job.submit`), checked to be a recipe.
@@ -207,22 +186,17 @@ public enum Reproduction {
 
     /// Compares a finished reproduction with the original: per image, by SHA-256, and explains any difference it can
     /// see (model version, parameters sent, reference images).
-    public static func compare(original: Job, reproduction: Job) -> JSONValue {
-        var images: [JSONValue] = []
+    public static func compare(original: Job, reproduction: Job) -> ReproductionReport {
+        var images: [ReproductionReport.Image] = []
         var identical = reproduction.status == .succeeded && reproduction.results.count == original.results.count
         for (i, a) in original.results.enumerated() {
             let b = i < reproduction.results.count ? reproduction.results[i] : nil
             let same = b?.sha256 == a.sha256
             if !same { identical = false }
-            var x = JSONObject()
-            x.append("index", .int(Int64(i)))
-            x.append("imageUUID", .string(a.imageUUID))
-            x.append("sha256", .string(a.sha256))
-            x.append("reproducedImageUUID", b.map { .string($0.imageUUID) } ?? .null)
-            x.append("reproducedSHA256", b.map { .string($0.sha256) } ?? .null)
-            x.append("reproducedPath", b.map { .string($0.path) } ?? .null)
-            x.append("identical", .bool(same))
-            images.append(.object(x))
+            images.append(
+                ReproductionReport.Image(
+                    index: i, imageUUID: a.imageUUID, sha256: a.sha256, reproducedImageUUID: b?.imageUUID, reproducedSHA256: b?.sha256,
+                    reproducedPath: b?.path, identical: same))
         }
         var differences: [String] = []
         if !reproduction.status.isTerminal {
@@ -247,13 +221,8 @@ public enum Reproduction {
         if reproduction.status.isTerminal && !identical && differences.isEmpty {
             differences.append("same model version, seed, parameters and references, but different bytes: the provider is not deterministic")
         }
-        var o = JSONObject()
-        o.append("taskUUID", .string(original.taskUUID))
-        o.append("reproductionTaskUUID", .string(reproduction.taskUUID))
-        o.append("status", .string(reproduction.status.rawValue))
-        o.append("identical", reproduction.status.isTerminal ? .bool(identical) : .null)
-        o.append("images", .array(images))
-        o.append("differences", .array(differences.map(JSONValue.string)))
-        return .object(o)
+        return ReproductionReport(
+            taskUUID: original.taskUUID, reproduction: reproduction, identical: reproduction.status.isTerminal ? identical : nil, images: images,
+            differences: differences)
     }
 }

@@ -87,10 +87,10 @@ public actor WorkflowService {
     /// now, with every model's reason, before anything is spent), stores the workflow, submits the variants, and
     /// returns the workflow with the job of each variant. The same workflowUUID with the same request returns the
     /// existing workflow.
-    public func submit(_ spec: WorkflowSpec) async throws(AtelierError) -> JSONValue {
+    public func submit(_ spec: WorkflowSpec) async throws(AtelierError) -> WorkflowView {
         if let existing = try await stored(spec.workflowUUID) {
             guard JSONWriter.string(existing.spec.json) == JSONWriter.string(spec.json) else { throw conflict(spec.workflowUUID) }
-            return await render(existing)
+            return await view(existing)
         }
         let seed = spec.finalSeed ?? Int64(random() * 2_147_483_646) + 1
 
@@ -121,7 +121,7 @@ public actor WorkflowService {
         let outcome: WorkflowInsertOutcome
         do { outcome = try await store.insert(w, events: [.created]) } catch { throw storeError(error) }
         switch outcome {
-        case .existing(let e): return await render(e)
+        case .existing(let e): return await view(e)
         case .conflict: throw conflict(spec.workflowUUID)
         case .inserted: break
         }
@@ -136,40 +136,37 @@ public actor WorkflowService {
     }
 
     /// `workflow.get`.
-    public func get(_ id: String) async throws(AtelierError) -> JSONValue {
-        await render(try await load(id))
+    public func get(_ id: String) async throws(AtelierError) -> WorkflowView {
+        await view(try await load(id))
     }
 
     /// The workflow value (tests, the CLI's typed helpers).
     public func workflow(_ id: String) async throws(AtelierError) -> Workflow { try await load(id) }
 
     /// `workflow.select`: finishes this variant's image.
-    public func select(_ id: String, imageUUID: String) async throws(AtelierError) -> JSONValue {
+    public func select(_ id: String, imageUUID: String) async throws(AtelierError) -> WorkflowView {
         _ = try await mutate(id, .select(imageUUID: imageUUID), byCaller: true)
         return try await get(id)
     }
 
     /// `workflow.cancel`: cancels the unfinished stage jobs and the workflow.
-    public func cancel(_ id: String) async throws(AtelierError) -> JSONValue {
+    public func cancel(_ id: String) async throws(AtelierError) -> WorkflowView {
         _ = try await mutate(id, .cancel, byCaller: true)
         return try await get(id)
     }
 
     /// `workflow.list`: a page of summaries, newest first.
-    public func list(state: WorkflowState?, limit: Int, cursor: Int64?) async throws(AtelierError) -> JSONValue {
+    public func list(state: WorkflowState?, limit: Int, cursor: Int64?) async throws(AtelierError) -> WorkflowPage {
         let page: (workflows: [Workflow], next: Int64?)
         do { page = try await store.list(state: state, limit: limit, before: cursor) } catch { throw storeError(error) }
-        return [
-            "workflows": .array(page.workflows.map { (active[$0.workflowUUID] ?? $0).summaryJSON }),
-            "nextCursor": page.next.map { .string(String($0)) } ?? .null,
-        ]
+        return WorkflowPage(workflows: page.workflows.map { active[$0.workflowUUID] ?? $0 }, nextCursor: page.next)
     }
 
     /// `workflow.wait`: the workflow once it needs the caller (`awaiting_selection`) or is finished, or as it is when
     /// the timeout passes.
-    public nonisolated func wait(_ id: String, timeoutSeconds: Double) async throws(AtelierError) -> JSONValue {
+    public nonisolated func wait(_ id: String, timeoutSeconds: Double) async throws(AtelierError) -> WorkflowView {
         let current = try await workflow(id)
-        if current.state.isResting || timeoutSeconds <= 0 { return await render(current) }
+        if current.state.isResting || timeoutSeconds <= 0 { return await view(current) }
         _ = try await events.first(
             of: id, timeout: .milliseconds(Int64(timeoutSeconds * 1000)), where: { $0.workflow.state.isResting },
             unlessSettled: { () async throws(AtelierError) -> Bool in try await workflow(id).state.isResting })
@@ -327,8 +324,11 @@ public actor WorkflowService {
             return
         }
         let waitMs = min(Int64(250) << Int64(min(n, 7)), 30_000)
+        // A backoff, not a wait for an event: nothing announces that the store takes writes again. It sleeps on the
+        // engine's injected clock (EngineConfiguration.sleep), so tests drive it like the engine's own retries.
+        let sleep = engine.configuration.sleep
         Task { [weak self] in
-            try? await Task.sleep(for: .milliseconds(waitMs))
+            try? await sleep(Double(waitMs) / 1000)
             await self?.reconcile(id)
         }
     }
@@ -346,8 +346,8 @@ public actor WorkflowService {
         do { return try await store.workflow(id) } catch { throw storeError(error) }
     }
 
-    /// The wire form, with each stage's live job.
-    private nonisolated func render(_ w: Workflow) async -> JSONValue {
+    /// The workflow with each submitted stage's live job.
+    private nonisolated func view(_ w: Workflow) async -> WorkflowView {
         var jobs: [String: Job] = [:]
         for id in w.taskUUIDs {
             if let j = engine.cache.job(id) {
@@ -356,7 +356,7 @@ public actor WorkflowService {
                 jobs[id] = try? await engine.job(id)
             }
         }
-        return w.json(jobs: jobs)
+        return WorkflowView(workflow: w, jobs: jobs)
     }
 
     private func lock(_ id: String) async {
