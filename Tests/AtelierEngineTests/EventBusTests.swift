@@ -42,19 +42,38 @@ struct EventBusTests {
     }
 
     @Test func firstReturnsNilAtOnceWhenAlreadySettled() async {
-        let bus = EventBus<Note>()
-        let clock = ContinuousClock()
-        let start = clock.now
+        // A manual clock that nobody advances: a wait that sat out its timeout would never return.
+        let clock = AtelierClock.manual()
+        let bus = EventBus<Note>(clock: clock)
         let found = await bus.first(of: "a", timeout: .seconds(600), where: { _ in true }, unlessSettled: { true })
         #expect(found == nil)
-        #expect(clock.now - start < .seconds(300), "a settled wait must not sit out its timeout")
+        #expect(clock.recordedSleeps.isEmpty, "a settled wait must not sit out its timeout")
         #expect(bus.subscriberCount == 0)
     }
 
-    @Test func firstReturnsNilWhenTheTimeoutPasses() async {
-        let bus = EventBus<Note>()
-        let found = await bus.first(of: "a", timeout: .milliseconds(20), where: { _ in true }, unlessSettled: { false })
-        #expect(found == nil)
+    @Test(.timeLimit(.minutes(1)))
+    func firstReturnsNilWhenTheTimeoutPassesOnTheBusClock() async {
+        let clock = AtelierClock.manual()
+        let bus = EventBus<Note>(clock: clock)
+        let waiter = Task { await bus.first(of: "a", timeout: .seconds(30), where: { _ in true }, unlessSettled: { false }) }
+        await clock.waitForSleepers(1)
+        #expect(clock.recordedSleeps == [.seconds(30)])
+        clock.advance(by: .seconds(29))
+        #expect(clock.sleeperCount == 1, "still waiting one second before its timeout")
+        clock.advance(by: .seconds(1))
+        #expect(await waiter.value == nil)
+        #expect(bus.subscriberCount == 0)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func anEventBeforeTheTimeoutEndsTheWait() async {
+        let clock = AtelierClock.manual()
+        let bus = EventBus<Note>(clock: clock)
+        let waiter = Task { await bus.first(of: "a", timeout: .seconds(30), where: { _ in true }, unlessSettled: { false }) }
+        await clock.waitForSleepers(1)
+        bus.publish(Note(subject: "a", value: 7))
+        #expect(await waiter.value?.value == 7)
+        #expect(clock.sleeperCount == 0, "the timeout's sleep ends with the wait")
         #expect(bus.subscriberCount == 0)
     }
 

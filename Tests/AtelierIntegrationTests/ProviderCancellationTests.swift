@@ -4,62 +4,59 @@ import AtelierProviders
 import AtelierTesting
 import Foundation
 import Logging
-import Synchronization
 import Testing
 
 /// `job.cancel` on a job whose asynchronous provider is polling stops the polling at the next safe point, without
-/// a new submit, and the job ends `cancelled` — even when task cancellation does not reach the provider (here a
-/// transport and a clock that ignore it), because the engine wires ``GenerationContext/isCancelled``.
+/// a new submit, and the job ends `cancelled` — even when task cancellation does not reach the provider (here every
+/// provider call runs in a task of its own, so neither its transport nor its clock sees it), because the engine wires
+/// ``GenerationContext/isCancelled``.
 @Suite("cancelling a polling job", .serialized)
 struct ProviderCancellationTests {
-    /// Runs every request in a task of its own, so cancelling the caller's task does not cancel the request:
-    /// what a transport with a request in flight, or a client without cancellation support, does.
-    struct CancellationBlindTransport: HTTPTransport {
-        let inner: AsyncHTTPTransport
-        func send(_ request: HTTPRequest, maxBodyBytes: Int) async throws(ProviderError) -> HTTPResponse {
+    /// Runs every call of `inner` in a task of its own, so cancelling the job's task does not cancel the call: what a
+    /// provider blocked in a request without cancellation support does. Only the context's flag can stop it.
+    struct CancellationBlindProvider: Provider {
+        let inner: any Provider
+        var id: String { inner.id }
+
+        func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
             let inner = self.inner
-            let r = await Task { () -> Result<HTTPResponse, ProviderError> in
-                do throws(ProviderError) { return .success(try await inner.send(request, maxBodyBytes: maxBodyBytes)) } catch {
+            return try await Task { () -> Result<[GeneratedImage], ProviderError> in
+                do throws(ProviderError) { return .success(try await inner.generate(request, context: context)) } catch {
                     return .failure(error)
                 }
-            }.value
-            return try r.get()
-        }
-        func download(
-            _ request: HTTPRequest, to path: String, maxBytes: Int
-        ) async throws(ProviderError) -> (
-            status: Int, bytes: Int, contentType: String?
-        ) {
-            let inner = self.inner
-            let r = await Task { () -> Result<(Int, Int, String?), ProviderError> in
-                do throws(ProviderError) {
-                    let x = try await inner.download(request, to: path, maxBytes: maxBytes)
-                    return .success((x.status, x.bytes, x.contentType))
-                } catch { return .failure(error) }
-            }.value
-            let x = try r.get()
-            return (x.0, x.1, x.2)
+            }.value.get()
         }
     }
 
-    /// Virtual time: each sleep waits 5 ms of real time (ignoring cancellation) and advances `now` by what was asked.
-    static func blindClock() -> PollClock {
-        let now = Mutex<Double>(0)
-        return PollClock(
-            sleep: { seconds in
-                try? await Task.sleep(for: .milliseconds(5))
-                now.withLock { $0 += seconds }
-            },
-            now: { now.withLock { $0 } })
+    /// Polling time: a manual clock the test advances (see ``poll(_:times:)`` and ``drive(_:)``).
+    static func pollClock() -> AtelierClock { .manual() }
+
+    /// Lets the provider poll `times` times: each time it sleeps on `clock`, time moves past the longest poll delay.
+    static func poll(_ clock: AtelierClock, times: Int) async {
+        for _ in 0..<times {
+            await clock.waitForSleepers(1)
+            clock.advance(by: .seconds(10))
+        }
     }
 
-    /// An engine over the repository's catalog whose network providers use `transport` and the blind clock.
-    static func engine(dir: String, environment: [String: String], transport: any HTTPTransport) async throws -> Engine {
+    /// Lets the provider poll on whenever it sleeps, until the returned task is cancelled.
+    static func drive(_ clock: AtelierClock) -> Task<Void, Never> {
+        Task {
+            while !Task.isCancelled {
+                await clock.waitForSleepers(1)
+                clock.advance(by: .seconds(10))
+            }
+        }
+    }
+
+    /// An engine over the repository's catalog whose network providers use `transport` and poll on `clock`, blind to task cancellation.
+    static func engine(dir: String, environment: [String: String], transport: any HTTPTransport, clock: AtelierClock) async throws -> Engine {
         let catalog = try CatalogLoader.load(directory: PackagePaths.root + "/providers")
         let policy = RoutingPolicy.empty(catalog: catalog)
-        let clock = blindClock()
         let registry = ProviderRegistry(catalog: catalog, environment: environment) { config, credentials in
-            NetworkProviders.make(config: config, credentials: credentials, transport: transport, clock: clock)
+            NetworkProviders.make(config: config, credentials: credentials, transport: transport, clock: clock).map {
+                CancellationBlindProvider(inner: $0) as any Provider
+            }
         }
         let files = ResultFiles(root: dir)
         try files.prepare()
@@ -72,17 +69,26 @@ struct ProviderCancellationTests {
         return engine
     }
 
-    /// Runs `body` against an engine whose network providers use a new transport (blind to cancellation); the
-    /// engine and the transport are shut down on every path, a failed expectation or wait included, so no HTTP
-    /// client is released while it is still running.
-    static func withEngine(dir: String, environment: [String: String], _ body: (Engine) async throws -> Void) async throws {
+    /// Runs `body` against an engine whose network providers poll on `clock` and run blind to task cancellation;
+    /// the engine and the transport are shut down on every path, a failed expectation or wait included (with the
+    /// clock driven, so a provider still sleeping on it can end), so no HTTP client is released while it is still
+    /// running.
+    static func withEngine(
+        dir: String, environment: [String: String], clock: AtelierClock, _ body: (Engine) async throws -> Void
+    ) async throws {
         try await AsyncHTTPTransport.with { transport in
-            let engine = try await Self.engine(dir: dir, environment: environment, transport: CancellationBlindTransport(inner: transport))
-            do { try await body(engine) } catch {
+            let engine = try await Self.engine(dir: dir, environment: environment, transport: transport, clock: clock)
+            func shutdown() async {
+                let driver = Self.drive(clock)
                 await engine.shutdown()
+                driver.cancel()
+                await driver.value
+            }
+            do { try await body(engine) } catch {
+                await shutdown()
                 throw error
             }
-            await engine.shutdown()
+            await shutdown()
         }
     }
 
@@ -95,12 +101,19 @@ struct ProviderCancellationTests {
         let dir = TempDir("rw-cancel")
         defer { dir.cleanup() }
         let env = ["RUNWARE_API_KEY": fake.apiKey, "ATELIER_RUNWARE_BASE_URL": fake.baseURL]
-        try await Self.withEngine(dir: dir.path, environment: env) { engine in
+        let clock = Self.pollClock()
+        try await Self.withEngine(dir: dir.path, environment: env, clock: clock) { engine in
             let job = try await engine.submit(Self.task(model: "runware-flux-2-klein-4b"))
             let isPoll: @Sendable (RecordedRequest) -> Bool = { $0.host == "api" && $0.bodyText.contains("getResponse") }
+            await Self.poll(clock, times: 3)
             try await fake.log.wait(for: 3, timeoutSeconds: 120, "Runware polls", where: isPoll)
+            await clock.waitForSleepers(1)
 
+            // From here the provider polls whenever it sleeps, until the cancellation stops it.
+            let driver = Self.drive(clock)
             let cancelled = try await engine.cancel(job.taskUUID)
+            driver.cancel()
+            await driver.value
             let pollsAtCancel = fake.log.filter(isPoll).count
             #expect(cancelled.status == .cancelled, "\(cancelled.error?.description ?? "")")
             #expect(cancelled.error?.code == .cancelled)
@@ -121,13 +134,20 @@ struct ProviderCancellationTests {
         let dir = TempDir("bfl-cancel")
         defer { dir.cleanup() }
         let env = ["BFL_API_KEY": fake.apiKey, "ATELIER_BFL_BASE_URL": fake.baseURL]
-        try await Self.withEngine(dir: dir.path, environment: env) { engine in
+        let clock = Self.pollClock()
+        try await Self.withEngine(dir: dir.path, environment: env, clock: clock) { engine in
             let job = try await engine.submit(Self.task(model: "flux-2-pro"))
             let isPoll: @Sendable (RecordedRequest) -> Bool = { $0.method == "GET" && $0.path == "/v1/get_result" }
             let isSubmit: @Sendable (RecordedRequest) -> Bool = { $0.method == "POST" && $0.path.hasPrefix("/v1/") }
+            await Self.poll(clock, times: 3)
             try await fake.log.wait(for: 3, timeoutSeconds: 120, "BFL polls", where: isPoll)
+            await clock.waitForSleepers(1)
 
+            // From here the provider polls whenever it sleeps, until the cancellation stops it.
+            let driver = Self.drive(clock)
             let cancelled = try await engine.cancel(job.taskUUID)
+            driver.cancel()
+            await driver.value
             let pollsAtCancel = fake.log.filter(isPoll).count
             #expect(cancelled.status == .cancelled, "\(cancelled.error?.description ?? "")")
             let stored = try await engine.job(job.taskUUID)

@@ -14,7 +14,7 @@ struct BFLTests {
     static let ready =
         #"{"id":"task-1","status":"Ready","result":{"sample":"\#(sample)","prompt":"a red fox","seed":42,"start_time":1,"end_time":2},"progress":1}"#
 
-    func provider(_ t: ScriptedTransport, clock: VirtualClock, total: Double = 600) -> BFLProvider {
+    func provider(_ t: ScriptedTransport, clock: AtelierClock, total: Double = 600) -> BFLProvider {
         BFLProvider(configuration: BFLProvider.defaults.testing(key: Self.key, total: total, clock: clock), transport: t)
     }
 
@@ -61,7 +61,7 @@ struct BFLTests {
             reply(200, Self.ready),
             .file(status: 200, bytes: Fixtures.jpeg, contentType: "image/jpeg"),
         ])
-        let clock = VirtualClock()
+        let clock = AtelierClock.virtual()
         let rec = HandleRecorder(t)
         let r = try Fixtures.request("flux-2-pro", format: .jpg, key: Self.key)
         let images = try await provider(t, clock: clock).generate(r, context: rec.context)
@@ -97,7 +97,7 @@ struct BFLTests {
             .file(status: 200, bytes: Fixtures.png, contentType: "image/png"),
         ])
         let rec = HandleRecorder(t)
-        let images = try await provider(t, clock: VirtualClock()).generate(
+        let images = try await provider(t, clock: AtelierClock.virtual()).generate(
             try Fixtures.request("flux-2-klein-4b", n: 2, key: Self.key), context: rec.context)
         #expect(images.map(\.seed) == [42, 43])
         #expect(images.map(\.costUSD) == [0.03, nil])
@@ -110,7 +110,7 @@ struct BFLTests {
     func resume() async throws {
         let t = ScriptedTransport([reply(200, Self.ready), .file(status: 200, bytes: Fixtures.png, contentType: nil)])
         let handle = BFLCodec.handle([BFLCodec.Job(id: "task-1", pollingURL: Self.pollURL, costCredits: 3)])
-        let images = try await provider(t, clock: VirtualClock()).resume(
+        let images = try await provider(t, clock: AtelierClock.virtual()).resume(
             handle: handle, request: try Fixtures.request("flux-2-pro", key: Self.key), context: .none)
         #expect(images.count == 1 && images[0].costUSD == 0.03 && images[0].mimeType == "image/png")
         #expect(await t.sends.allSatisfy { $0.method == "GET" })
@@ -127,7 +127,7 @@ struct BFLTests {
         ])
         let e = try #require(
             await providerError { () async throws(ProviderError) in
-                try await provider(t, clock: VirtualClock()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+                try await provider(t, clock: AtelierClock.virtual()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
             })
         #expect(e.code == .refused && e.upstreamCode == status && e.message.contains("Derivative Works Filter"))
         #expect(await t.downloads.isEmpty)
@@ -137,7 +137,7 @@ struct BFLTests {
     func failed(_ status: String) async throws {
         let t = ScriptedTransport([reply(200, Self.submitted), reply(200, #"{"id":"task-1","status":"\#(status)"}"#)])
         let e = await providerError { () async throws(ProviderError) in
-            try await provider(t, clock: VirtualClock()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+            try await provider(t, clock: AtelierClock.virtual()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
         }
         #expect(e?.code == .unavailable && e?.upstreamCode == status)
     }
@@ -147,7 +147,7 @@ struct BFLTests {
         let t = ScriptedTransport([reply(402, #"{"detail":"Insufficient credits. Please add credits to your account."}"#)])
         let e = try #require(
             await providerError { () async throws(ProviderError) in
-                try await provider(t, clock: VirtualClock()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+                try await provider(t, clock: AtelierClock.virtual()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
             })
         #expect(e.code == .insufficientCredits && e.httpStatus == 402 && e.message.contains("Insufficient credits"))
     }
@@ -188,12 +188,12 @@ struct BFLTests {
         let t = ScriptedTransport(
             [reply(200, Self.submitted), reply(200, #"{"id":"task-1","status":"Reasoning"}"#)],
             fallback: response(200, #"{"id":"task-1","status":"Generating","progress":0.5}"#))
-        let clock = VirtualClock()
+        let clock = AtelierClock.virtual()
         let e = await providerError { () async throws(ProviderError) in
             try await provider(t, clock: clock, total: 20).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
         }
         #expect(e?.code == .timeout)
-        #expect(abs(clock.now - 20) < 1e-9)
+        #expect(abs(clock.elapsedSeconds - 20) < 1e-9)
         #expect(await t.sends.count > 5)
         #expect(await t.downloads.isEmpty)
     }
@@ -204,7 +204,7 @@ struct BFLTests {
             reply(200, Self.submitted), reply(429, ""), reply(502, "<html>"), reply(200, "{\"status\":"), reply(200, Self.ready),
             .file(status: 200, bytes: Fixtures.png, contentType: "image/png"),
         ])
-        let images = try await provider(t, clock: VirtualClock()).generate(try Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+        let images = try await provider(t, clock: AtelierClock.virtual()).generate(try Fixtures.request("flux-2-pro", key: Self.key), context: .none)
         #expect(images.count == 1)
         let e = providerError { () throws(ProviderError) in try BFLCodec.decodePoll(response(200, #"{"id":"x","status":"Ready","result":{}}"#)) }
         #expect(e?.code == .noImage)
@@ -228,7 +228,7 @@ struct BFLTests {
         let t = ScriptedTransport([reply(401, #"{"detail":"Invalid key: \#(Self.key)"}"#)])
         let e = try #require(
             await providerError { () async throws(ProviderError) in
-                try await provider(t, clock: VirtualClock()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+                try await provider(t, clock: AtelierClock.virtual()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
             })
         #expect(e.code == .auth)
         #expect(!e.message.contains(Self.key) && !JSONWriter.string(e.atelierError.json).contains(Self.key))

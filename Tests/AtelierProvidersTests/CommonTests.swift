@@ -1,4 +1,5 @@
 import AtelierCore
+import AtelierImaging
 import Foundation
 import Testing
 
@@ -49,11 +50,26 @@ struct CommonTests {
         #expect(ImageFiles.fileExtension(forMIME: "image/jpeg") == "jpg")
     }
 
+    @Test("the magic number alone names PNG, JPEG, WebP and GIF, truncated headers included; a digest keeps it beside the probe")
+    func magicNumbers() {
+        #expect(ImageProbe.magicFormat([0x89, 0x50, 0x4E, 0x47]) == .png)
+        #expect(ImageProbe.magicFormat([0xFF, 0xD8, 0xFF]) == .jpeg)
+        #expect(ImageProbe.magicFormat(Array("RIFF\u{0}\u{0}\u{0}\u{0}WEBP".utf8)) == .webp)
+        #expect(ImageProbe.magicFormat(Array("GIF89a".utf8)) == .gif)
+        #expect(ImageProbe.magicFormat(Array("RIFF\u{0}\u{0}\u{0}\u{0}WAVE".utf8)) == nil)
+        #expect(ImageProbe.magicFormat([0xFF, 0xD8]) == nil)
+        #expect(ImageProbe.magicFormat([UInt8]()) == nil)
+        // A truncated PNG: the probe cannot read its size, the magic number still names it.
+        let truncated = Array(Fixtures.png.prefix(10))
+        let digest = ImageDigest(of: truncated)
+        #expect(digest.info == nil && digest.magicMIME == "image/png")
+    }
+
     @Test("poll backoff: Runware 1 s ×1.5 up to 10 s; BFL 0.5 s ×1.5 up to 5 s")
     func backoff() {
-        #expect((0..<8).map { PollBackoff.runware.delay(beforePoll: $0) } == [1, 1.5, 2.25, 3.375, 5.0625, 7.59375, 10, 10])
-        #expect((0..<6).map { PollBackoff.bfl.delay(beforePoll: $0) } == [0.5, 0.75, 1.125, 1.6875, 2.53125, 3.796875])
-        #expect(PollBackoff.bfl.delay(beforePoll: 50) == 5)
+        #expect((0..<8).map { PollBackoff.runware.delay(beforePoll: $0).inSeconds } == [1, 1.5, 2.25, 3.375, 5.0625, 7.59375, 10, 10])
+        #expect((0..<6).map { PollBackoff.bfl.delay(beforePoll: $0).inSeconds } == [0.5, 0.75, 1.125, 1.6875, 2.53125, 3.796875])
+        #expect(PollBackoff.bfl.delay(beforePoll: 50) == .seconds(5))
     }
 
     @Test("a cancelled job stops polling")

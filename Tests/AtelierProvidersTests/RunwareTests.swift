@@ -9,7 +9,7 @@ struct RunwareTests {
     static let key = "rw-secret-KEY-9876"
     static let K = Fixtures.attemptKey
 
-    func provider(_ t: ScriptedTransport, clock: VirtualClock, total: Double = 900) -> RunwareProvider {
+    func provider(_ t: ScriptedTransport, clock: AtelierClock, total: Double = 900) -> RunwareProvider {
         RunwareProvider(configuration: RunwareProvider.defaults.testing(key: Self.key, total: total, clock: clock), transport: t)
     }
 
@@ -74,7 +74,7 @@ struct RunwareTests {
             .file(status: 200, bytes: Fixtures.png, contentType: "image/png"),
             .file(status: 200, bytes: png2, contentType: "image/png"),
         ])
-        let clock = VirtualClock()
+        let clock = AtelierClock.virtual()
         let rec = HandleRecorder(t)
         let r = try Fixtures.request("runware-flux-2-dev", n: 2, key: Self.key)
         let images = try await provider(t, clock: clock).generate(r, context: rec.context)
@@ -107,7 +107,7 @@ struct RunwareTests {
             reply(200, Self.data(Self.item("success", uuid: "img-9", task: other))),
             .file(status: 200, bytes: Fixtures.png, contentType: nil),
         ])
-        let clock = VirtualClock()
+        let clock = AtelierClock.virtual()
         let r = try Fixtures.request("runware-flux-2-dev", key: Self.key)
         let images = try await provider(t, clock: clock).resume(handle: other, request: r, context: .none)
         #expect(images.count == 1 && images[0].seed == 1001)
@@ -124,7 +124,7 @@ struct RunwareTests {
         ])
         let e = try #require(
             await providerError { () async throws(ProviderError) in
-                try await provider(t, clock: VirtualClock()).resume(
+                try await provider(t, clock: AtelierClock.virtual()).resume(
                     handle: Self.K, request: try! Fixtures.request("runware-sd3", key: Self.key), context: .none)
             })
         #expect(e.code == .unavailable)
@@ -141,7 +141,7 @@ struct RunwareTests {
             reply(200, Self.data(Self.item("success"))),
             .file(status: 200, bytes: Fixtures.png, contentType: "image/png"),
         ])
-        let images = try await provider(t, clock: VirtualClock()).generate(try Fixtures.request("runware-sd3", key: Self.key), context: .none)
+        let images = try await provider(t, clock: AtelierClock.virtual()).generate(try Fixtures.request("runware-sd3", key: Self.key), context: .none)
         #expect(images.count == 1)
     }
 
@@ -153,14 +153,14 @@ struct RunwareTests {
             reply(200, Self.data(Self.item("success"))),
             .file(status: 200, bytes: Fixtures.png, contentType: "image/png"),
         ])
-        let images = try await provider(t, clock: VirtualClock()).generate(try Fixtures.request("runware-sd3", key: Self.key), context: .none)
+        let images = try await provider(t, clock: AtelierClock.virtual()).generate(try Fixtures.request("runware-sd3", key: Self.key), context: .none)
         #expect(images.count == 1)
         let t2 = ScriptedTransport([
             .fail(ProviderError(.timeout, "request timed out")),
             reply(200, #"{"errors":[{"code":"taskFailedOrNotFound","message":"not found","taskUUID":"\#(Self.K)"}]}"#),
         ])
         let e = await providerError { () async throws(ProviderError) in
-            try await provider(t2, clock: VirtualClock()).generate(try! Fixtures.request("runware-sd3", key: Self.key), context: .none)
+            try await provider(t2, clock: AtelierClock.virtual()).generate(try! Fixtures.request("runware-sd3", key: Self.key), context: .none)
         }
         #expect(e?.code == .timeout, "the original timeout is reported")
     }
@@ -174,19 +174,19 @@ struct RunwareTests {
             reply(200, Self.data(Self.item("success"))),
             .file(status: 200, bytes: Fixtures.png, contentType: "image/png"),
         ])
-        let images = try await provider(t, clock: VirtualClock()).generate(try Fixtures.request("runware-sd3", key: Self.key), context: .none)
+        let images = try await provider(t, clock: AtelierClock.virtual()).generate(try Fixtures.request("runware-sd3", key: Self.key), context: .none)
         #expect(images.count == 1)
     }
 
     @Test("still processing at the deadline is a timeout")
     func deadline() async throws {
         let t = ScriptedTransport([reply(200, Self.data(Self.item("processing")))], fallback: response(200, Self.data(Self.item("processing"))))
-        let clock = VirtualClock()
+        let clock = AtelierClock.virtual()
         let e = await providerError { () async throws(ProviderError) in
             try await provider(t, clock: clock, total: 60).generate(try! Fixtures.request("runware-sd3", key: Self.key), context: .none)
         }
         #expect(e?.code == .timeout)
-        #expect(abs(clock.now - 60) < 1e-9)
+        #expect(abs(clock.elapsedSeconds - 60) < 1e-9)
         #expect(clock.sleeps == [1, 1.5, 2.25, 3.375, 5.0625, 7.59375, 10, 10, 10, 9.21875], "1 s, ×1.5, at most 10 s, cut at the deadline")
         #expect(clock.sleeps.allSatisfy { $0 <= 10 })
         #expect(await t.downloads.isEmpty)
@@ -324,7 +324,7 @@ struct RunwareTests {
         let t = ScriptedTransport([reply(401, #"{"error":true,"errorId":19,"errorMessage":"Invalid api key \#(Self.key)"}"#)])
         let e = try #require(
             await providerError { () async throws(ProviderError) in
-                try await provider(t, clock: VirtualClock()).generate(try! Fixtures.request("runware-sd3", key: Self.key), context: .none)
+                try await provider(t, clock: AtelierClock.virtual()).generate(try! Fixtures.request("runware-sd3", key: Self.key), context: .none)
             })
         #expect(e.code == .auth)
         #expect(!e.message.contains(Self.key) && !e.description.contains(Self.key))

@@ -67,28 +67,13 @@ actor ScriptedTransport: HTTPTransport {
     }
 }
 
-/// Virtual time: `sleep` advances `now` instantly and records the delay.
-final class VirtualClock: @unchecked Sendable {
-    private let lock = NSLock()
-    private var t: Double = 0
-    private var slept: [Double] = []
-
-    var now: Double { lock.withLock { t } }
-    var sleeps: [Double] { lock.withLock { slept } }
-
-    /// Advances time without sleeping (e.g. to simulate slow requests).
-    func advance(_ d: Double) { lock.withLock { t += d } }
-
-    var pollClock: PollClock {
-        PollClock(
-            sleep: { [self] d in
-                lock.withLock {
-                    t += d
-                    slept.append(d)
-                }
-            },
-            now: { [self] in self.now })
-    }
+extension AtelierClock {
+    /// Virtual polling time: a manual clock from the epoch on which each sleep moves time forward at once.
+    static func virtual() -> AtelierClock { .manual(startingAt: Timestamp(milliseconds: 0), advancesOnSleep: true) }
+    /// The sleeps asked of a virtual clock, in seconds.
+    var sleeps: [Double] { recordedSleeps.map(\.inSeconds) }
+    /// Seconds since a virtual clock started.
+    var elapsedSeconds: Double { now.sinceEpoch.inSeconds }
 }
 
 /// Records resume handles, and how many requests the transport had seen when each was recorded.
@@ -208,12 +193,12 @@ func fileBytes(_ path: String) -> [UInt8]? {
 }
 
 extension ProviderClientConfiguration {
-    /// A client's defaults with a test key, a total deadline (when given) and a virtual clock.
-    func testing(key: String, total: Double? = nil, clock: VirtualClock = VirtualClock()) -> ProviderClientConfiguration {
+    /// A client's defaults with a test key, a total deadline (when given) and a virtual clock (``AtelierClock/virtual()``).
+    func testing(key: String, total: Double? = nil, clock: AtelierClock = .virtual()) -> ProviderClientConfiguration {
         with {
             $0.credentials = Credentials(key)
             if let total { $0.totalTimeoutSeconds = total }
-            $0.polling.clock = clock.pollClock
+            $0.polling.clock = clock
         }
     }
 }

@@ -24,9 +24,13 @@ public final class EventBus<Event: SubjectEvent>: Sendable {
     }
 
     private let state = Mutex<(next: UInt64, subscribers: [UInt64: Subscriber])>((1, [:]))
+    /// Times the waits of ``first(of:timeout:where:unlessSettled:)``.
+    let clock: AtelierClock
 
-    /// A bus without subscribers.
-    public init() {}
+    /// A bus without subscribers, whose waits time out on `clock`.
+    public init(clock: AtelierClock = .live) {
+        self.clock = clock
+    }
 
     /// Calls `sink` for every event about `subject`, or about every subject when nil.
     public func subscribe(_ subject: String?, _ sink: @escaping @Sendable (Event) -> Void) -> Token {
@@ -54,7 +58,7 @@ public final class EventBus<Event: SubjectEvent>: Sendable {
         for sink in sinks { sink(event) }
     }
 
-    /// Waits for the first event about `subject` that `matches`, for at most `timeout`.
+    /// Waits for the first event about `subject` that `matches`, for at most `timeout` on the bus's clock.
     ///
     /// `settled` is asked once the subscription is in place, so that nothing published in between is missed: when it
     /// answers true (the caller's condition already holds, e.g. the job finished before the wait began), this returns
@@ -76,13 +80,14 @@ public final class EventBus<Event: SubjectEvent>: Sendable {
             continuation.finish()
         }
         if try await settled() || timeout <= .zero { return nil }
+        let clock = self.clock
         return await withTaskGroup(of: Event?.self) { group in
             group.addTask {
                 for await event in stream { return event }
                 return nil
             }
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                try? await clock.sleep(for: timeout)
                 return nil
             }
             let first = await group.next() ?? nil

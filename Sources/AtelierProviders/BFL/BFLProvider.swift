@@ -22,8 +22,7 @@ public struct BFLProvider: Provider {
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
         try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
             let key = try request.requireKey(provider: id)
-            var waiter = PollWaiter(
-                clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
+            var waiter = PollWaiter(configuration)
             var jobs: [BFLCodec.Job] = []
             for i in 0..<max(request.task.numberResults, 1) {
                 if context.isCancelled { throw ProviderError(.cancelled, "cancelled while submitting to BFL") }
@@ -45,8 +44,7 @@ public struct BFLProvider: Provider {
             guard let jobs = BFLCodec.jobs(fromHandle: handle) else {
                 throw ProviderError(.badUpstream, "the recorded BFL handle cannot be read")
             }
-            var waiter = PollWaiter(
-                clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
+            var waiter = PollWaiter(configuration)
             return try await run(jobs, request: request, key: key, waiter: &waiter, context: context)
         }
     }

@@ -7,7 +7,7 @@ enum Downloads {
     /// giving up here would make the engine submit (and pay) again, while the URL stays valid for minutes.
     /// Returns the last answer; an expired or refused URL (403/404/410) is not retried.
     static func fetch(
-        _ transport: any HTTPTransport, url: String, to path: String, timeoutSeconds: Double, maxBytes: Int, clock: PollClock, maxRetries: Int
+        _ transport: any HTTPTransport, url: String, to path: String, timeoutSeconds: Double, maxBytes: Int, clock: AtelierClock, maxRetries: Int
     ) async throws(ProviderError) -> (status: Int, bytes: Int, contentType: String?) {
         var failures = 0
         while true {
@@ -23,7 +23,7 @@ enum Downloads {
             }
             if retryable {
                 failures += 1
-                do { try await clock.sleep(0.5 * Double(failures)) } catch {
+                do { try await clock.sleep(for: .milliseconds(500 * failures)) } catch {
                     throw ProviderError(.cancelled, "cancelled while downloading an image")
                 }
             }

@@ -10,7 +10,8 @@ public struct ImageDigest: Sendable, Equatable {
     public var bytes: Int
     /// Format and pixel size from the header, or nil when the bytes are not a recognised image.
     public var info: ImageInfo?
-    /// The type named by the first bytes' magic number alone (PNG, JPEG, WebP), even when the header is not complete.
+    /// The type named by the first bytes' magic number alone (``ImageProbe/magicFormat(_:)``: PNG, JPEG, WebP, GIF),
+    /// even when the header is not complete.
     public var magicMIME: String?
 
     /// A digest from its parts.
@@ -25,7 +26,7 @@ public struct ImageDigest: Sendable, Equatable {
     public init(of bytes: [UInt8]) {
         self.init(
             sha256: Self.hex(SHA256.hash(data: bytes)), bytes: bytes.count, info: ImageProbe.probe(bytes),
-            magicMIME: ImageFiles.sniffMIME(bytes: bytes))
+            magicMIME: ImageProbe.magicFormat(bytes)?.mimeType)
     }
 
     /// Lowercase hex of a digest.

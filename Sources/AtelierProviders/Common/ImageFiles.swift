@@ -93,7 +93,8 @@ public enum ImageFiles {
         if count == 0 { throw ProviderError(.noImage, "the provider returned an empty image") }
         let decoded = UnsafeBufferPointer(rebasing: payload[0..<count])
         let digest = ImageDigest(
-            sha256: ImageDigest.hex(hasher.finalize()), bytes: count, info: ImageProbe.probe(decoded), magicMIME: sniffMIME(bytes: decoded))
+            sha256: ImageDigest.hex(hasher.finalize()), bytes: count, info: ImageProbe.probe(decoded),
+            magicMIME: ImageProbe.magicFormat(decoded)?.mimeType)
         let direct = count >= directWriteMinimum ? try writeFileDirect(payload, count: count, to: path) : false
         if !direct { try writeFile(UnsafeBufferPointer(rebasing: payload[0..<count]), to: path) }
         return digest
@@ -184,23 +185,6 @@ public enum ImageFiles {
             unlink(path)
             throw ProviderError(.unavailable, "cannot write the image file (errno \(errno) at close)")
         }
-    }
-
-    /// The image type of a file from its first bytes (PNG, JPEG, WebP), or nil.
-    public static func sniffMIME(path: String) -> String? {
-        guard let h = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? h.close() }
-        guard let d = try? h.read(upToCount: 12) else { return nil }
-        return sniffMIME(bytes: [UInt8](d))
-    }
-
-    /// The image type of bytes from their magic number alone (PNG, JPEG, WebP), or nil.
-    public static func sniffMIME(bytes b: some Collection<UInt8>) -> String? {
-        let b = Array(b.prefix(12))
-        if b.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return "image/png" }
-        if b.starts(with: [0xFF, 0xD8, 0xFF]) { return "image/jpeg" }
-        if b.count >= 12, b.starts(with: Array("RIFF".utf8)), Array(b[8..<12]) == Array("WEBP".utf8) { return "image/webp" }
-        return nil
     }
 
     /// Removes files written by a failed attempt (best effort; one `unlink` each).

@@ -25,15 +25,17 @@ public struct ProviderClientConfiguration: Sendable {
 
     /// How an asynchronous API is polled until its result is ready.
     public struct Polling: Sendable {
-        /// Time for waits and deadlines (tests pass a virtual clock).
-        public var clock: PollClock
+        /// Time for waits and deadlines (tests pass a manual clock).
+        public var clock: AtelierClock
         /// The delays between polls.
         public var backoff: PollBackoff
         /// Consecutive transient poll (or download) failures tolerated before giving up: the work is paid for, so
         /// keep asking.
         public var maxTransientFailures: Int
 
-        public init(clock: PollClock = .live, backoff: PollBackoff = .runware, maxTransientFailures: Int = 5) {
+        /// Polling on `clock` with the delays of `backoff`, giving up after `maxTransientFailures` consecutive
+        /// transient failures.
+        public init(clock: AtelierClock = .live, backoff: PollBackoff = .runware, maxTransientFailures: Int = 5) {
             self.clock = clock
             self.backoff = backoff
             self.maxTransientFailures = maxTransientFailures
@@ -56,7 +58,7 @@ public struct ProviderClientConfiguration: Sendable {
 
     /// The configuration for a catalog entry: its id, base URL (else the default's) and timeouts, the key, and the
     /// client's own limits and polling from `defaults`, on `clock`.
-    public init(config: ProviderConfig, credentials: Credentials?, clock: PollClock, defaults: ProviderClientConfiguration) {
+    public init(config: ProviderConfig, credentials: Credentials?, clock: AtelierClock, defaults: ProviderClientConfiguration) {
         self = defaults
         id = config.id
         baseURL = config.baseURL ?? defaults.baseURL

@@ -5,9 +5,9 @@ public enum NetworkProviders {
     /// The provider for `config`, or nil for kinds that are not network providers (`local`).
     /// - Parameters:
     ///   - credentials: the key from `config.apiKeyEnv` (used by `verifyModels`; generation uses the request's).
-    ///   - clock: time for the polling providers (tests pass a virtual clock).
+    ///   - clock: time for the polling providers (tests pass a manual clock).
     public static func make(
-        config: ProviderConfig, credentials: Credentials?, transport: any HTTPTransport, clock: PollClock = .live
+        config: ProviderConfig, credentials: Credentials?, transport: any HTTPTransport, clock: AtelierClock = .live
     ) -> (any Provider)? {
         func configuration(_ defaults: ProviderClientConfiguration) -> ProviderClientConfiguration {
             ProviderClientConfiguration(config: config, credentials: credentials, clock: clock, defaults: defaults)

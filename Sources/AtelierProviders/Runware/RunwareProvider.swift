@@ -26,8 +26,7 @@ public struct RunwareProvider: Provider {
             // The handle is known before submitting: record it first, so a crash at any later point resumes by
             // polling and never pays twice. A resume of a task that never reached Runware ends in "not found".
             try await context.recordResumeHandle(taskUUID)
-            var waiter = PollWaiter(
-                clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
+            var waiter = PollWaiter(configuration)
             let n = max(request.task.numberResults, 1)
             var state: RunwareCodec.PollState
             do throws(ProviderError) {
@@ -54,8 +53,7 @@ public struct RunwareProvider: Provider {
     public func resume(handle: String, request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
         try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
             let key = try request.requireKey(provider: id)
-            var waiter = PollWaiter(
-                clock: configuration.polling.clock, backoff: configuration.polling.backoff, totalSeconds: configuration.totalTimeoutSeconds)
+            var waiter = PollWaiter(configuration)
             let initial = RunwareCodec.PollState(successes: [], processing: 0, alreadySubmitted: true)
             let results = try await poll(
                 from: initial, taskUUID: handle, expected: max(request.task.numberResults, 1), request: request, key: key, waiter: &waiter,
