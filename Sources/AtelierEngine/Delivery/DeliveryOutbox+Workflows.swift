@@ -12,27 +12,11 @@ extension DeliveryOutbox: WorkflowWriteHook {
     public func write(_ change: WorkflowChange, in db: Database) throws {
         guard let event = change.event, Self.workflowWebhookEvents.contains(event), let hook = change.workflow.spec.webhookURL else { return }
         let now = clock.nowMs()
-        let schedule = configuration.schedule(.webhook)
-        var data = change.workflow.json(includeJobs: false)
-        if case .object(var o) = data, case .object(var spec)? = o["request"] {
-            // Never echo query strings (tokens, presigned signatures) back to receivers.
-            if let w = spec["webhookURL"]?.stringValue { spec["webhookURL"] = .string(URLCheck.redacted(w)) }
-            if case .array(let a)? = spec["uploadEndpoint"] {
-                spec["uploadEndpoint"] = .array(a.map { .string(URLCheck.redacted($0.stringValue ?? "")) })
-            }
-            if case .string(let u)? = spec["uploadEndpoint"] { spec["uploadEndpoint"] = .string(URLCheck.redacted(u)) }
-            o["request"] = .object(spec)
-            data = .object(o)
-        }
-        let body = JSONWriter.string(["type": .string(event.rawValue), "timestamp": .string(Timestamp(milliseconds: now).iso8601), "data": data])
-        let record = DeliveryRecord(
-            seq: 0, id: "msg_" + UUIDv4.generate().replacingOccurrences(of: "-", with: ""), kind: .webhook, taskUUID: change.workflow.workflowUUID,
-            event: event.rawValue, imageUUID: nil, resultIndex: nil, url: hook, hostKey: DeliveryRecord.hostKey(hook),
-            state: DeliveryStateMachine.initial(nowMs: now, held: false, schedule: schedule, unitRandom: configuration.random()),
-            createdMs: now, updatedMs: now, eventMs: now, payload: nil, body: body)
-        try DeliveryStore.insert(record, db)
-        let wakeup = self.wakeup
-        db.afterNextTransaction(onCommit: { _ in wakeup.signal() })
+        let data = WebhookBody.redactingURLs(in: "request", of: change.workflow.json(includeJobs: false))
+        let record = DeliveryRecord.new(
+            .webhook, event: event.rawValue, taskUUID: change.workflow.workflowUUID, url: hook,
+            body: WebhookBody.render(type: event.rawValue, eventMs: now, data: data), nowMs: now, eventMs: now, configuration: configuration)
+        try insert([record], db)
     }
 }
 
