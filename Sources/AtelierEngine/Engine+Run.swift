@@ -3,8 +3,9 @@ import AtelierProviders
 import Foundation
 import Logging
 
-/// Scheduling and execution: provider queues and slots, the attempt loop with retries and fallbacks, result files,
-/// and the terminal states. Every state change goes through ``persist(_:event:newResults:)``.
+/// Scheduling and execution: provider queues and slots, the run loop that executes a job's ``JobLifecycle`` actions
+/// (provider calls, retry waits, fallback choices), and result files. Every state change goes through
+/// ``persist(_:event:newResults:)``.
 extension Engine {
     // MARK: - Scheduling
 
@@ -26,23 +27,21 @@ extension Engine {
 
     private func finishedSlot(_ id: String, provider: String) {
         running[id] = nil
-        cancelRequested.remove(id)
         runningCount[provider, default: 1] -= 1
         pump()
     }
 
-    func persist(_ job: Job, event: JobEventKind? = nil, newResults: [JobResult] = []) async throws(AtelierError) {
-        var j = job
-        j.updatedAt = .now()
-        let change = event.map { StateChange($0, job: j, newResults: newResults) }
+    /// Commits `job` (a state the lifecycle answered), then keeps it as the job's current state in the cache. A
+    /// final event replaces the job's reserved estimate in the budget ledger by what it actually cost.
+    func persist(_ job: Job, event: JobEventKind?, newResults: [JobResult]) async throws(AtelierError) {
+        let change = event.map { StateChange($0, job: job, newResults: newResults) }
         if event?.finalStatus != nil {
-            // Replace the reserved estimate by what the job actually cost.
-            ledger.add(BudgetLedger.charge(of: j) - (j.route?.estimatedCostUSD ?? 0), task: j.task, createdAt: j.createdAt, budgets: policy.budgets)
+            ledger.add(
+                BudgetLedger.charge(of: job) - (job.route?.estimatedCostUSD ?? 0), task: job.task, createdAt: job.createdAt, budgets: policy.budgets)
         }
         let store = self.store
-        let snapshot = j
-        try await untilStored("job state change", taskUUID: job.taskUUID) { try await store.update(snapshot, change: change) }
-        cache.put(j)
+        try await untilStored("job state change", taskUUID: job.taskUUID) { try await store.update(job, change: change) }
+        cache.put(job)
     }
 
     /// Runs a store operation until it succeeds (``StoreRetry``): a store fault is retried with capped exponential
@@ -58,114 +57,128 @@ extension Engine {
 
     // MARK: - Running a job
 
+    /// What a provider call on one model needs, found when the model became the job's candidate.
+    struct AttemptRunner {
+        var model: ModelCard
+        var size: ResolvedSize
+        var entry: ProviderEntry
+        var provider: any Provider
+    }
+
+    /// Looks `modelID` up for `task`: runnable here (in the catalog, its provider configured and available, the task
+    /// fits it), or not.
+    private func candidate(_ modelID: String, for task: ImageTask) -> (JobLifecycle.Candidate, AttemptRunner?) {
+        guard let model = catalog.model(modelID), let entry = registry.entry(model.provider), let impl = entry.provider, entry.unavailable == nil,
+            case .success(let size) = model.check(task)
+        else { return (.unavailable(modelID), nil) }
+        return (.runnable(model, retry: entry.config.retry, size: size), AttemptRunner(model: model, size: size, entry: entry, provider: impl))
+    }
+
+    /// The run of a job that got a provider slot: feeds its lifecycle, executes the actions it answers, and feeds
+    /// back each outcome (the provider's answer, the end of a wait, the next fallback) until the run is over.
     private func execute(_ id: String, provider: String) async {
         defer { finishedSlot(id, provider: provider) }
-        guard var job = cache.job(id), !job.status.isTerminal else { return }
+        guard let job = lifecycles[id]?.job, let route = job.route else { return }
+        var runner: AttemptRunner?
+        var input: JobLifecycle.Input
+        if Task.isCancelled {
+            input = .stopped(now: .now())
+        } else {
+            let (first, r) = candidate(route.model, for: job.task)
+            runner = r
+            input = .slotGranted(first, seedDraw: configuration.random(), now: .now())
+        }
         do {
-            job = try await run(job)
+            while let actions = lifecycles[id]?.apply(input), let next = try await perform(actions, id, runner: &runner) {
+                input = next
+            }
         } catch {
             logger.error("job execution failed unexpectedly", metadata: ["taskUUID": "\(id)", "error": "\(error)"])
         }
+        retireIfFinished(id)
     }
 
-    /// Runs the job through its route's candidates with retries; returns the final state.
-    ///
-    /// Retryable failures are retried on the same model with backoff (or the provider's hint); when a model is
-    /// exhausted, the next candidate comes from the router under the same hard constraints and with fresh
-    /// availability (a refused job falls back only where the routing rules allow it).
-    private func run(_ start: Job) async throws(AtelierError) -> Job {
-        var job = start
-        guard let route = job.route else { return job }
-        var next: String? = route.model
-        var lastError: AtelierError?
-        var tried: Set<String> = []
+    /// Forgets the lifecycle of a finished job (the cache and the store keep its final state).
+    func retireIfFinished(_ id: String) {
+        if lifecycles[id]?.phase == .finished { lifecycles[id] = nil }
+    }
 
-        while let modelID = next {
-            next = nil
-            tried.insert(modelID)
-            var refused = false
-            if let model = catalog.model(modelID), let entry = registry.entry(model.provider), let impl = entry.provider, entry.unavailable == nil,
-                case .success(let size) = model.check(job.task)
-            {
-                let retry = entry.config.retry
-                var attemptOnModel = 0
-                retryLoop: while attemptOnModel < retry.maxAttempts {
-                    attemptOnModel += 1
-                    if Task.isCancelled { return try await stopped(job) }
-                    // Seed: generated and recorded when the model honours seeds and the task had none.
-                    if model.seedHonored && job.task.seed == nil {
-                        job.task.seed = Int64(configuration.random() * 2_147_483_646) + 1
-                    }
-                    let resumeHandle = job.attempts.last.flatMap { $0.outcome == .interrupted && $0.model == model.id ? $0.resumeHandle : nil }
-                    job.status = .running
-                    if job.startedAt == nil { job.startedAt = .now() }
-                    if job.route?.model != model.id {
-                        job.route?.provider = model.provider
-                        job.route?.model = model.id
-                        job.route?.reasons.append("fell back to \(model.id) after \(lastError?.code.rawValue ?? "a failure")")
-                    }
-                    job.attempts.append(Attempt(number: job.attempts.count + 1, provider: model.provider, model: model.id, startedAt: .now()))
-                    try await persist(job, event: .running)
-                    events.publish(JobEvent(.running, job: job))
+    /// Executes actions that need no run (queues, events, cancellation); see ``perform(_:_:runner:)``.
+    func perform(_ actions: [JobLifecycle.Action], _ id: String) async throws(AtelierError) {
+        var none: AttemptRunner?
+        _ = try await perform(actions, id, runner: &none)
+    }
 
-                    attempting[job.taskUUID] = job
-                    let outcome = await attempt(
-                        job: job, model: model, size: size, entry: entry, provider: impl, attemptKey: UUIDv4.generate(), resumeHandle: resumeHandle)
-                    // Back from the provider, with the resume handle it may have recorded meanwhile.
-                    job = attempting.removeValue(forKey: job.taskUUID) ?? job
-                    let idx = job.attempts.count - 1
-                    job.attempts[idx].endedAt = .now()
-                    switch outcome {
-                    case .success(let results):
-                        job.attempts[idx].outcome = .succeeded
-                        job.results = results
-                        job.status = .succeeded
-                        job.error = nil
-                        job.finishedAt = .now()
-                        let costs = results.compactMap(\.costUSD)
-                        if model.price == .free {
-                            job.costUSD = costs.reduce(0, +)
-                        } else {
-                            job.costUSD = costs.count == results.count ? costs.reduce(0, +) : model.estimatedCost(job.task, size: size)
-                        }
-                        try await persist(job, event: .succeeded, newResults: results)
-                        recordBreaker(model.id, success: true)
-                        for r in results { events.publish(JobEvent(.result, job: job, result: r)) }
-                        events.publish(JobEvent(.succeeded, job: job))
-                        return job
-                    case .failure(let perr):
-                        if perr.code == .cancelled || Task.isCancelled { return try await stopped(job) }
-                        let err = perr.atelierError
-                        lastError = err
-                        job.attempts[idx].outcome = .failed
-                        job.attempts[idx].error = err
-                        job.error = err
-                        try await persist(job)
-                        if perr.code != .invalidRequest && perr.code != .refused { recordBreaker(model.id, success: false) }
-                        logger.notice(
-                            "attempt failed",
-                            metadata: [
-                                "taskUUID": "\(job.taskUUID)", "model": "\(model.id)", "code": "\(err.code)", "attempt": "\(job.attempts.count)",
-                            ])
-                        if !perr.allowsFallback { return try await failed(job, err) }
-                        refused = perr.code == .refused
-                        guard perr.retryable, attemptOnModel < retry.maxAttempts else { break retryLoop }
-                        let wait = perr.retryAfterSeconds ?? retry.delay(beforeRetry: attemptOnModel, unitRandom: configuration.random())
-                        do { try await configuration.sleep(min(wait, 3600)) } catch { return try await stopped(job) }
-                    }
+    /// Executes `actions` in order. Returns the input that answers the last one when it has an outcome (a provider
+    /// call, a wait, a fallback choice), nil when the run is over (`release`) or nothing answers.
+    private func perform(
+        _ actions: [JobLifecycle.Action], _ id: String, runner: inout AttemptRunner?
+    ) async throws(AtelierError) -> JobLifecycle.Input? {
+        for action in actions {
+            switch action {
+            case .enqueue:
+                if let job = lifecycles[id]?.job { enqueue(job) }
+            case .dequeue:
+                if let p = lifecycles[id]?.job.route?.provider { queues[p]?.remove(id) }
+            case .persist(let job, let event, let newResults):
+                try await persist(job, event: event, newResults: newResults)
+            case .publish(let kind, let job, let result):
+                events.publish(JobEvent(kind, job: job, result: result))
+            case .recordBreaker(let model, let success):
+                recordBreaker(model, success: success)
+            case .stopRun:
+                // Raised before the task is cancelled: a provider that does not observe task cancellation (a
+                // request in flight, a clock that ignores it) still stops polling at its next safe point.
+                cancelSignals.raise(id)
+                running[id]?.cancel()
+                if let t = running[id] { await t.value }
+                cancelSignals.lower(id)
+            case .release:
+                return nil
+            case .call(let model, let resumeHandle):
+                return await call(id, model: model, resumeHandle: resumeHandle, runner: runner)
+            case .sleep(let seconds):
+                do { try await configuration.sleep(seconds) } catch { return .stopped(now: .now()) }
+                return Task.isCancelled ? .stopped(now: .now()) : .backoffElapsed(now: .now())
+            case .chooseFallback(let after, let refused, let excluding):
+                guard let task = lifecycles[id]?.job.task else { return nil }
+                // The next candidate under the same hard constraints, with fresh availability.
+                let decision = router.decide(task, context: routingContext())
+                let next = decision.fallbacks(after: after, refused: refused).map(\.model.id).first { !excluding.contains($0) }
+                var chosen: JobLifecycle.Candidate?
+                if let next {
+                    let found = candidate(next, for: task)
+                    chosen = found.0
+                    runner = found.1
                 }
+                if chosen != nil && Task.isCancelled { return .stopped(now: .now()) }
+                return .fallbackChosen(chosen, seedDraw: configuration.random(), now: .now())
             }
-            // Next candidate under the same hard constraints, with fresh availability.
-            let decision = router.decide(job.task, context: routingContext())
-            next = decision.fallbacks(after: modelID, refused: refused).map(\.model.id).first { !tried.contains($0) }
         }
-        return try await failed(job, lastError ?? AtelierError(.noRoute, "no model could serve this task"))
+        return nil
     }
 
-    /// Stopped by cancellation: the caller's cancel, or the daemon's shutdown.
-    private func stopped(_ job: Job) async throws(AtelierError) -> Job {
-        if cancelRequested.contains(job.taskUUID) { return try await cancelled(job) }
-        return try await interrupted(job)
+    /// One provider call for the job's current attempt, answered as the lifecycle's next input.
+    private func call(_ id: String, model: String, resumeHandle: String?, runner: AttemptRunner?) async -> JobLifecycle.Input? {
+        guard let job = lifecycles[id]?.job else { return nil }
+        guard let runner, runner.model.id == model else {
+            return .attemptFailed(ProviderError(.unavailable, "model \(model) cannot run here"), unitRandom: configuration.random(), now: .now())
+        }
+        let outcome = await attempt(
+            job: job, model: runner.model, size: runner.size, entry: runner.entry, provider: runner.provider, attemptKey: UUIDv4.generate(),
+            resumeHandle: resumeHandle)
+        switch outcome {
+        case .success(let results):
+            return .attemptSucceeded(results, now: .now())
+        case .failure(let perr):
+            if perr.code == .cancelled || Task.isCancelled { return .stopped(now: .now()) }
+            logger.notice(
+                "attempt failed",
+                metadata: [
+                    "taskUUID": "\(id)", "model": "\(model)", "code": "\(perr.code)", "attempt": "\(job.attempts.count)",
+                ])
+            return .attemptFailed(perr, unitRandom: configuration.random(), now: .now())
+        }
     }
 
     private enum AttemptOutcome {
@@ -201,7 +214,7 @@ extension Engine {
         }
         let request = GenerationRequest(
             task: job.task, model: model, size: size, seed: model.seedAccepted ? job.task.seed : nil, references: refs, scratchDirectory: scratch,
-            attemptKey: attemptKey, credentials: entry.credentials, baseURL: entry.baseURL)
+            attemptKey: attemptKey)
         let taskUUID = job.taskUUID
         let signals = cancelSignals
         let context = GenerationContext(
@@ -273,59 +286,13 @@ extension Engine {
         }
     }
 
-    /// Durably records an upstream handle on the current attempt of a job whose provider call is under way
-    /// (``attempting``).
+    /// Durably records an upstream handle on the current attempt of a job whose provider call is under way.
     func recordHandle(_ taskUUID: String, _ handle: String) async throws {
-        guard var job = attempting[taskUUID], !job.attempts.isEmpty else { return }
-        job.attempts[job.attempts.count - 1].resumeHandle = handle
-        attempting[taskUUID] = job
-        try await persist(job)
-    }
-
-    private func failed(_ job: Job, _ error: AtelierError) async throws(AtelierError) -> Job {
-        try await finish(job, .failed, error: error)
-    }
-
-    /// Cancelled by the caller: queued, or stopped during an attempt (which ends `cancelled`).
-    func cancelled(_ start: Job) async throws(AtelierError) -> Job {
-        var job = start
-        job.endRunningAttempt(.cancelled)
-        return try await finish(job, .cancelled, error: AtelierError(.cancelled, "cancelled by the caller"))
-    }
-
-    /// Ends the job `failed` or `cancelled` (`event`) with `error`: persisted, then published.
-    private func finish(_ start: Job, _ event: JobEventKind, error: AtelierError) async throws(AtelierError) -> Job {
-        precondition(event == .failed || event == .cancelled, "finish(_:_:error:) ends a job failed or cancelled")
-        var job = start
-        job.status = event == .failed ? .failed : .cancelled
-        job.error = error
-        job.finishedAt = .now()
-        job.updatedAt = .now()
-        try await persist(job, event: event)
-        events.publish(JobEvent(event, job: job))
-        return job
-    }
-
-    /// The daemon is stopping: leave the job queued (with its resume handle) for the next start.
-    private func interrupted(_ start: Job) async throws(AtelierError) -> Job {
-        var job = start
-        job.endRunningAttempt(.interrupted)
-        job.status = .queued
-        try await persist(job, event: .interrupted)
-        return job
+        guard let actions = lifecycles[taskUUID]?.apply(.handleRecorded(handle, now: .now())) else { return }
+        try await perform(actions, taskUUID)
     }
 
     private func recordBreaker(_ model: String, success: Bool) {
         breakers.record(model: model, success: success, at: Self.seconds(.now))
-    }
-}
-
-extension Job {
-    /// Ends the attempt still marked running (the last one), if there is one: cancelled, or interrupted by a stop.
-    mutating func endRunningAttempt(_ outcome: Attempt.Outcome, error: AtelierError? = nil) {
-        guard let i = attempts.indices.last, attempts[i].outcome == .running else { return }
-        attempts[i].outcome = outcome
-        attempts[i].endedAt = .now()
-        if let error { attempts[i].error = error }
     }
 }

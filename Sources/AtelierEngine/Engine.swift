@@ -8,7 +8,8 @@ import Logging
 ///
 /// Invariants:
 /// - ``submit(_:)`` returns only after the job is committed to the store (group commit).
-/// - Every job that is not finished is in ``cache`` and in exactly one provider queue or running slot.
+/// - Every job that is not finished is in ``cache``, has a ``JobLifecycle``, and is in exactly one provider queue or
+///   running slot.
 /// - A job's state changes only inside this actor and is persisted before the matching event is published.
 /// - At most `concurrency` jobs of one provider run at once.
 public actor Engine {
@@ -36,12 +37,11 @@ public actor Engine {
     var queues: [String: JobQueue] = [:]
     var runningCount: [String: Int] = [:]
     var running: [String: Task<Void, Never>] = [:]
-    var cancelRequested: Set<String> = []
-    /// Jobs whose provider call is under way, held here for as long as the call lasts: the provider's callback
-    /// (``recordHandle(_:_:)``) records the upstream handle on the current attempt of this copy, and the attempt loop
-    /// takes the job back from here when the call returns. The cache only mirrors what was persisted; nothing reads a
-    /// job's state back out of it.
-    var attempting: [String: Job] = [:]
+    /// The lifecycle of every unfinished job: the one copy of its state (``JobLifecycle``). The engine feeds it what
+    /// happens and executes the actions it answers; the provider's callback (``recordHandle(_:_:)``) and `job.cancel`
+    /// apply their inputs to the same value. The cache only mirrors what was persisted; nothing reads a job's state
+    /// back out of it.
+    var lifecycles: [String: JobLifecycle] = [:]
     /// The same requests, for providers' synchronous ``GenerationContext/isCancelled`` checks.
     nonisolated let cancelSignals = CancelSignals()
     var breakers = CircuitBreakers()
@@ -82,21 +82,24 @@ public actor Engine {
         ledger = try await BudgetLedger.rebuild(store: store, budgets: policy.budgets, now: .now())
         let unfinished = try await store.unfinishedJobs()
         var recovered = 0
-        for var job in unfinished {
-            job.endRunningAttempt(.interrupted, error: AtelierError(.unavailable, "the daemon stopped during this attempt", retryable: true))
-            if job.status == .running {
-                job.status = .queued
-                job.updatedAt = .now()
-                do { try await store.update(job) } catch {
+        for job in unfinished {
+            var lifecycle = JobLifecycle(job: job)
+            let actions = lifecycle.apply(.recovered(now: .now()))
+            lifecycles[job.taskUUID] = lifecycle
+            cache.put(lifecycle.job)
+            for action in actions {
+                guard case .persist(let queued, _, _) = action else {
+                    try await perform([action], job.taskUUID)
+                    continue
+                }
+                recovered += 1
+                do { try await store.update(queued) } catch {
                     // The store cannot commit now: the job is queued in memory and its next state change is
                     // retried until it commits; if the daemon stops first, recovery sees it `running` again.
                     guard StoreFault(error, directory: store.database.directory) != nil else { throw error }
                     logger.warning("could not record a recovered job as queued", metadata: ["taskUUID": "\(job.taskUUID)", "error": "\(error)"])
                 }
-                recovered += 1
             }
-            cache.put(job)
-            enqueue(job)
         }
         if !unfinished.isEmpty {
             logger.info("recovered unfinished jobs", metadata: ["queued": "\(unfinished.count - recovered)", "interrupted": "\(recovered)"])
@@ -109,15 +112,25 @@ public actor Engine {
     public func shutdown() async {
         accepting = false
         draining = true
-        let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int64(configuration.shutdownGraceSeconds * 1000)))
-        while !running.isEmpty && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
         let left = running
-        if !left.isEmpty {
-            logger.warning("interrupting running jobs at shutdown", metadata: ["count": "\(left.count)"])
-            for (_, t) in left { t.cancel() }
-            for (_, t) in left { await t.value }
+        guard !left.isEmpty else { return }
+        let grace = Duration.milliseconds(Int64(configuration.shutdownGraceSeconds * 1000))
+        await withTaskGroup(of: Bool.self) { group in
+            // Whichever ends first: every running job, or the grace period (then the jobs still running are
+            // interrupted and the group waits for them to record it).
+            group.addTask {
+                for (_, t) in left { await t.value }
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: grace)
+                return false
+            }
+            if await group.next() == false, !running.isEmpty {
+                logger.warning("interrupting running jobs at shutdown", metadata: ["count": "\(running.count)"])
+                for (_, t) in running { t.cancel() }
+            }
+            group.cancelAll()
         }
     }
 
@@ -172,9 +185,11 @@ public actor Engine {
         }
         switch outcome {
         case .inserted(let j):
+            var lifecycle = JobLifecycle(job: j)
+            let actions = lifecycle.apply(.accepted)
+            lifecycles[j.taskUUID] = lifecycle
             cache.put(j)
-            enqueue(j)
-            events.publish(JobEvent(.queued, job: j))
+            try await perform(actions, j.taskUUID)
             pump()
             return j
         case .existing(let j):
@@ -280,24 +295,19 @@ public actor Engine {
     /// Cancels a queued job, or a running one by abandoning its provider call.
     public func cancel(_ taskUUID: String) async throws(AtelierError) -> Job {
         let j = try await job(taskUUID)
-        switch j.status {
-        case .succeeded, .failed, .cancelled:
+        if j.status.isTerminal {
             throw AtelierError(
                 .notCancellable, "job \(taskUUID) is already \(j.status.rawValue)", field: "/taskUUID",
                 details: ["status": .string(j.status.rawValue)])
-        case .queued where running[taskUUID] == nil:
-            if let p = j.route?.provider { queues[p]?.remove(taskUUID) }
-            return try await cancelled(j)
-        case .queued, .running:
-            cancelRequested.insert(taskUUID)
-            // Raised before the task is cancelled: a provider that does not observe task cancellation (a
-            // request in flight, a clock that ignores it) still stops polling at its next safe point.
-            cancelSignals.raise(taskUUID)
-            defer { cancelSignals.lower(taskUUID) }
-            running[taskUUID]?.cancel()
-            if let t = running[taskUUID] { await t.value }
-            return try await job(taskUUID)
         }
+        if let actions = lifecycles[taskUUID]?.apply(.cancelRequested(now: .now())) {
+            try await perform(actions, taskUUID)
+            retireIfFinished(taskUUID)
+        } else if let t = running[taskUUID] {
+            // Finishing right now: its end is being recorded.
+            await t.value
+        }
+        return try await job(taskUUID)
     }
 
     /// Monotonic seconds since the process started (the breaker's time base).
