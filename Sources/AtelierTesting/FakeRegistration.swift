@@ -75,5 +75,8 @@ public struct FakeRegistration: Sendable {
             kind: .a1111, keyVariable: "SDWEBUI_AUTH", randomKey: { "atelier:" + randomKey("fakesdpass") },
             simulationKey: "atelier:SIMULATION-sd-pass",
             start: { key, _ in try await A1111Fake.start(credentials: key) }),
+        FakeRegistration(
+            kind: .openai, keyVariable: "OPENAI_API_KEY", randomKey: { randomKey("sk-fakeopenai") }, simulationKey: "SIMULATION-openai-key",
+            start: { key, o in try await OpenAIFake.start(apiKey: key ?? "", echoKeyInErrors: o.echoKeysInErrors) }),
     ]
 }

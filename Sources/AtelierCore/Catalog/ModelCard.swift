@@ -20,6 +20,8 @@ public enum ProviderKind: String, Sendable, Hashable, CaseIterable {
     case bfl
     /// A self-hosted AUTOMATIC1111 / Forge `sdapi/v1` server.
     case a1111
+    /// OpenAI's Images API (`/v1/images/generations`, `/v1/images/edits`) or any endpoint compatible with it.
+    case openai
 }
 
 /// Everything Atelier knows about one model: identity, capabilities, limits and price.

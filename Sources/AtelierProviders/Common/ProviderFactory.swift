@@ -16,6 +16,7 @@ public enum NetworkProviders {
         case .gemini: return GeminiProvider(configuration: configuration(GeminiProvider.defaults), transport: transport)
         case .runware: return RunwareProvider(configuration: configuration(RunwareProvider.defaults), transport: transport)
         case .bfl: return BFLProvider(configuration: configuration(BFLProvider.defaults), transport: transport)
+        case .openai: return OpenAIProvider(configuration: configuration(OpenAIProvider.defaults), transport: transport)
         case .a1111:
             // The call blocks until the whole batch is rendered: its deadline is the longer of the two timeouts.
             let c = configuration(A1111Provider.defaults).with {
