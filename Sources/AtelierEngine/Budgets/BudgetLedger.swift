@@ -85,7 +85,7 @@ struct BudgetLedger: Sendable {
                 var tags: [String: String] = [:]
                 for (k, v) in o where tagNames.contains(k) { tags[k] = v.stringValue }
                 if tags.isEmpty { continue }
-                let status = JobStatus(rawValue: row["status"]) ?? .failed
+                let status = try StoredEnum.decode(JobStatus.self, row["status"], table: "job", column: "status")
                 let cost: Double? = row["cost_usd"]
                 let estimate: Double = row["estimate"] ?? 0
                 let amount: Double

@@ -315,14 +315,14 @@ public actor DeliveryService: Service {
         [DeliveryRecord], Int64?
     ) {
         do { return try await store.list(status: status, taskUUID: taskUUID, kind: kind, limit: limit, before: cursor) } catch {
-            throw AtelierError(.storeFailure, "cannot read the outbox", retryable: true)
+            throw Self.storeError(error, "cannot read the outbox")
         }
     }
 
     /// One delivery.
     public func get(_ id: String) async throws(AtelierError) -> DeliveryRecord {
         let r: DeliveryRecord?
-        do { r = try await store.get(id) } catch { throw AtelierError(.storeFailure, "cannot read the outbox", retryable: true) }
+        do { r = try await store.get(id) } catch { throw Self.storeError(error, "cannot read the outbox") }
         guard let r else { throw AtelierError(.notFound, "no delivery with id \(id)", field: "/id") }
         return r
     }
@@ -332,7 +332,7 @@ public actor DeliveryService: Service {
     public func retry(id: String?, taskUUID: String?) async throws(AtelierError) -> [DeliveryRecord] {
         let rows: [DeliveryRecord]
         do { rows = try await store.retry(id: id, taskUUID: taskUUID, nowMs: clock.nowMs()) } catch {
-            throw AtelierError(.storeFailure, "cannot update the outbox", retryable: true)
+            throw Self.storeError(error, "cannot update the outbox")
         }
         if let id {
             guard let r = rows.first else { throw AtelierError(.notFound, "no delivery with id \(id)", field: "/id") }
@@ -343,6 +343,13 @@ public actor DeliveryService: Service {
         wakeup.signal()
         requestRefresh(Set(rows.map(\.taskUUID)))
         return rows
+    }
+
+    /// A store error as callers see it: the store's own ``AtelierError`` (bad data, e.g. an unknown stored value) as
+    /// it is; anything else (SQLite failing) as a retryable `store_failure`.
+    static func storeError(_ error: any Error, _ message: String) -> AtelierError {
+        if let e = error as? AtelierError { return e }
+        return AtelierError(.storeFailure, message, retryable: true)
     }
 }
 

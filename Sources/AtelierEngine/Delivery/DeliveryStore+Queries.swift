@@ -18,13 +18,13 @@ extension DeliveryStore {
             if let taskUUID { filters.append(("task_uuid = ?", [taskUUID])) }
             if let kind { filters.append(("kind = ?", [kind.rawValue])) }
             let page = try KeysetPage.fetch(db, table: "delivery", filters: filters, limit: limit, before: cursor)
-            return (page.rows.map(Self.decode), page.next)
+            return (try page.rows.map { try Self.decode($0) }, page.next)
         }
     }
 
     /// The row with this id.
     public func get(_ id: String) async throws -> DeliveryRecord? {
-        try await pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM delivery WHERE id = ?", arguments: [id]).map(Self.decode) }
+        try await pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM delivery WHERE id = ?", arguments: [id]).map { try Self.decode($0) } }
     }
 
     /// Every row of these jobs, in insertion order.
@@ -34,7 +34,7 @@ extension DeliveryStore {
             try Row.fetchAll(
                 db, sql: "SELECT * FROM delivery WHERE task_uuid IN (" + tasks.map { _ in "?" }.joined(separator: ",") + ") ORDER BY seq",
                 arguments: StatementArguments(tasks)
-            ).map(Self.decode)
+            ).map { try Self.decode($0) }
         }
     }
 
@@ -73,12 +73,12 @@ extension DeliveryStore {
         try await pool.write { db in
             let rows: [DeliveryRecord]
             if let id {
-                rows = try Row.fetchAll(db, sql: "SELECT * FROM delivery WHERE id = ?", arguments: [id]).map(Self.decode)
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM delivery WHERE id = ?", arguments: [id]).map { try Self.decode($0) }
             } else {
                 rows = try Row.fetchAll(
                     db, sql: "SELECT * FROM delivery WHERE task_uuid = ? AND status IN ('failed', 'pending') ORDER BY seq",
                     arguments: [taskUUID ?? ""]
-                ).map(Self.decode)
+                ).map { try Self.decode($0) }
             }
             var out: [DeliveryRecord] = []
             for var r in rows {

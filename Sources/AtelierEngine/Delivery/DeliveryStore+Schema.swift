@@ -30,17 +30,19 @@ extension DeliveryStore {
         ])
     }
 
-    /// A row as read from the table.
-    static func decode(_ row: Row) -> DeliveryRecord {
+    /// A row as read from the table. An unknown `status` or `kind` is a `store_failure` (``StoredEnum``).
+    static func decode(_ row: Row) throws -> DeliveryRecord {
         let image: String = row["image_uuid"] ?? ""
         let err: String? = row["last_error_json"]
         let state = DeliveryState(
-            status: DeliveryStatus(rawValue: row["status"]) ?? .failed, held: row["held"], attempts: row["attempts"],
+            status: try StoredEnum.decode(DeliveryStatus.self, row["status"], table: "delivery", column: "status"), held: row["held"],
+            attempts: row["attempts"],
             cycleAttempts: row["cycle_attempts"],
             nextAttemptMs: row["next_attempt_ms"], lastHTTPStatus: row["last_status"],
             lastError: err.flatMap { try? JSONParser.parse($0) }.map(AtelierError.init(json:)), deliveredMs: row["delivered_ms"])
         return DeliveryRecord(
-            seq: row["seq"], id: row["id"], kind: DeliveryKind(rawValue: row["kind"]) ?? .webhook, taskUUID: row["task_uuid"], event: row["event"],
+            seq: row["seq"], id: row["id"], kind: try StoredEnum.decode(DeliveryKind.self, row["kind"], table: "delivery", column: "kind"),
+            taskUUID: row["task_uuid"], event: row["event"],
             imageUUID: image.isEmpty ? nil : image, resultIndex: row["result_index"], url: row["url"], hostKey: row["host_key"], state: state,
             createdMs: row["created_ms"], updatedMs: row["updated_ms"], eventMs: row["event_ms"], payload: row["payload"], body: row["body"])
     }

@@ -22,7 +22,7 @@ public struct DeliveryStore: Sendable {
     /// At start: rows left `sending` by a crash go back to `pending`, due now (sent again, same id).
     public func recover(nowMs: Int64) async throws -> Int {
         try await pool.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM delivery WHERE status = 'sending'").map(Self.decode)
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM delivery WHERE status = 'sending'").map { try Self.decode($0) }
             for var r in rows {
                 var m = machine(r)
                 _ = m.handle(.recovered(nowMs: nowMs))
@@ -110,7 +110,7 @@ public struct DeliveryStore: Sendable {
                     db,
                     sql: "SELECT * FROM delivery WHERE seq IN (" + chosen.map { _ in "?" }.joined(separator: ",") + ") ORDER BY next_attempt_ms, seq",
                     arguments: StatementArguments(chosen)
-                ).map(Self.decode)
+                ).map { try Self.decode($0) }
                 for var r in rows {
                     var m = machine(r)
                     guard m.handle(.claim(nowMs: nowMs)) == .send else { continue }
@@ -160,7 +160,7 @@ public struct DeliveryStore: Sendable {
 
     /// Releases the held webhooks of `task` whose uploads are final, rendering their bodies with the outcomes.
     private func release(task: String, nowMs: Int64, _ db: Database) throws -> [DeliveryRecord] {
-        let rows = try Row.fetchAll(db, sql: "SELECT * FROM delivery WHERE task_uuid = ? ORDER BY seq", arguments: [task]).map(Self.decode)
+        let rows = try Row.fetchAll(db, sql: "SELECT * FROM delivery WHERE task_uuid = ? ORDER BY seq", arguments: [task]).map { try Self.decode($0) }
         let uploads = rows.filter { $0.kind == .upload }
         var outcomes: [String: WebhookBody.UploadOutcome] = [:]
         for u in uploads where u.state.status.isFinal {

@@ -279,7 +279,7 @@ public final class JobStore: Sendable {
         }
         guard let taskJSON = try json("task_json") else { throw AtelierError(.storeFailure, "job without task") }
         let task = try ImageTask(json: taskJSON)
-        let status = JobStatus(rawValue: row["status"]) ?? .failed
+        let status = try StoredEnum.decode(JobStatus.self, row["status"], table: "job", column: "status")
         var job = Job(
             task: task, status: status, createdAt: Timestamp(milliseconds: row["created_ms"]),
             route: try json("route_json").map { v throws(AtelierError) in try RouteSummary(json: v) })
