@@ -3,11 +3,11 @@ import AtelierRPC
 
 extension AtelierClient {
     /// `models.list`: the catalog's models with availability, grades and prices.
-    public func models() async throws -> [JSONValue] {
+    public func models() async throws -> [ModelListing] {
         guard let models = try await call(RPCMethod.modelsList)["models"]?.arrayValue else {
             throw AtelierClientError.badResponse("models.list without models")
         }
-        return models
+        return try models.map { m throws(AtelierClientError) in try ModelListing(m) }
     }
 
     /// `models.verify`: which configured model ids each provider with a key lists today (all providers when nil).
@@ -22,8 +22,10 @@ extension AtelierClient {
 
     /// `stats.get`: per-group jobs, success, refusals, cost and latency, and budget spend, over the last `sinceHours`.
     /// - Parameter by: `model`, `provider`, `arm` or `tag:<name>`.
-    public func stats(by: String = "model", sinceHours: Double = 24) async throws -> JSONValue {
-        try await call(RPCMethod.statsGet, params: ["by": .string(by), "sinceHours": .number(sinceHours)])
+    /// - Returns: the report, and the answer as the daemon sent it (`{since, groups, budgets, by}`).
+    public func stats(by: String = "model", sinceHours: Double = 24) async throws -> (report: StatsReport, json: JSONValue) {
+        let answer = try await call(RPCMethod.statsGet, params: ["by": .string(by), "sinceHours": .number(sinceHours)])
+        return (try StatsReport(reading: answer), answer)
     }
 
     /// `config.reload`: re-reads providers and routing, validates, swaps; returns the counts now in force.

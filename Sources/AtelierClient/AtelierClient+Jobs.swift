@@ -40,11 +40,15 @@ extension AtelierClient {
 
     /// `job.reproduce`: runs the job's recipe again as a new job and compares the images (the report of
     /// docs/protocol.md: `identical`, `images`, `differences`).
-    public func reproduce(_ taskUUID: String, reproductionTaskUUID: String? = nil, timeoutSeconds: Double) async throws -> JSONValue {
+    /// - Returns: the report, and the answer as the daemon sent it.
+    public func reproduce(
+        _ taskUUID: String, reproductionTaskUUID: String? = nil, timeoutSeconds: Double
+    ) async throws -> (report: ReproductionReport, json: JSONValue) {
         var p: JSONObject = ["taskUUID": .string(taskUUID)]
         p.append("reproductionTaskUUID", ifPresent: reproductionTaskUUID.map(JSONValue.string))
         p.append("timeoutSeconds", .number(timeoutSeconds))
-        return try await call(RPCMethod.jobReproduce, params: .object(p))
+        let answer = try await call(RPCMethod.jobReproduce, params: .object(p))
+        return (try ReproductionReport(reading: answer), answer)
     }
 
     /// `job.recipe`: the job's recipe document (one image's when `imageUUID` is given).
@@ -55,7 +59,9 @@ extension AtelierClient {
     }
 
     /// `route.explain`: how the task would be routed, without running it.
-    public func explain(_ task: JSONValue) async throws -> JSONValue { try await call(RPCMethod.routeExplain, params: ["task": task]) }
+    public func explain(_ task: JSONValue) async throws -> RouteExplanation {
+        try RouteExplanation(await call(RPCMethod.routeExplain, params: ["task": task]))
+    }
 
     func decodeJob(_ v: JSONValue) throws -> Job {
         do { return try Job(json: v) } catch { throw AtelierClientError.badResponse("job: \(error)") }

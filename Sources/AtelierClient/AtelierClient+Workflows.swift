@@ -32,11 +32,9 @@ extension AtelierClient {
     /// `workflow.list`: workflow summaries, newest first; `nextCursor` continues the list.
     public func workflows(
         state: WorkflowState? = nil, limit: Int = 50, cursor: String? = nil
-    ) async throws -> (
-        workflows: [JSONValue], nextCursor: String?
-    ) {
+    ) async throws -> (workflows: [WorkflowSummary], nextCursor: String?) {
         let page = try await listPage(
             RPCMethod.workflowList, "workflows", filters: ["state": state.map { .string($0.rawValue) }], limit: limit, cursor: cursor)
-        return (page.items, page.nextCursor)
+        return (try page.items.map { w throws(AtelierClientError) in try WorkflowSummary(w) }, page.nextCursor)
     }
 }

@@ -16,7 +16,7 @@ struct RoutingOperationsTests {
     @Test func reloadSwapsAValidPolicyAndRejectsABadOneUntouched() async throws {
         try await withDaemon("reload", routing: Self.builtinPolicy) { daemon, client in
             let auto: JSONValue = ["positivePrompt": "x", "width": 256, "height": 256]
-            #expect(try await client.explain(auto)["chosen"]?["model"] == .string("local-render"))
+            #expect(try await client.explain(auto).chosen?.model == "local-render")
 
             // A broken policy: unknown field, unknown model, zero weight. Rejected with every issue; nothing changes.
             try #"""
@@ -31,7 +31,7 @@ struct RoutingOperationsTests {
             #expect(issues.count >= 3, "every problem is reported: \(issues)")
             #expect(issues.allSatisfy { $0["file"]?.stringValue == daemon.routingPath && $0["pointer"]?.stringValue != nil })
             #expect(issues.contains { $0["pointer"]?.stringValue == "/colour" })
-            #expect(try await client.explain(auto)["chosen"]?["model"] == .string("local-render"), "the running policy is untouched")
+            #expect(try await client.explain(auto).chosen?.model == "local-render", "the running policy is untouched")
 
             // A valid policy over RPC: swapped in at once.
             try Self.noBuiltinPolicy.write(toFile: daemon.routingPath, atomically: true, encoding: .utf8)
@@ -45,7 +45,7 @@ struct RoutingOperationsTests {
             let mark = daemon.logLineCount
             daemon.signal(SIGHUP)
             await daemon.waitForLog("configuration reloaded", after: mark)
-            #expect(try await client.explain(auto)["chosen"]?["model"] == .string("local-render"))
+            #expect(try await client.explain(auto).chosen?.model == "local-render")
         }
     }
 

@@ -1,6 +1,5 @@
-import AtelierCore
-
-/// Per-group job statistics since a point in time, and spend against budget caps (`stats.get`).
+/// Per-group job statistics since a point in time, and spend against budget caps (`stats.get`). The engine computes
+/// it, the server renders it and the client reads it back, so the CLI prints its tables from these fields.
 public struct StatsReport: Sendable, Equatable {
     /// One group's jobs (a model, a provider, an arm or a tag value).
     public struct Group: Sendable, Equatable {

@@ -21,20 +21,14 @@ struct DeliveryList: AsyncParsableCommand {
     @Option(help: "Only pending, delivered or failed ones.") var status: String?
     @Option(name: .customLong("task"), help: "Only this job's (taskUUID).") var taskUUID: String?
     @Option(help: "Only webhook or upload.") var kind: String?
-    @Option(help: "How many.") var limit: Int = 20
-    @Option(help: "Continue after this cursor (from a previous page).") var cursor: String?
+    @OptionGroup var page: PageOptions
 
     func run() async throws {
         do {
-            let page = try await global.withClient {
-                try await $0.deliveries(status: status, taskUUID: taskUUID, kind: kind, limit: limit, cursor: cursor)
+            let found = try await global.withClient {
+                try await $0.deliveries(status: status, taskUUID: taskUUID, kind: kind, limit: page.limit, cursor: page.cursor)
             }
-            if global.json {
-                Output.printJSON(["deliveries": .array(page.deliveries), "nextCursor": page.nextCursor.map(JSONValue.string) ?? .null])
-                return
-            }
-            print(Output.table(DeliveryText.header, page.deliveries.map(DeliveryText.row)))
-            if let next = page.nextCursor { print("more: atelier delivery list --cursor \(next)") }
+            DeliveryText.table.print(found.deliveries, nextCursor: found.nextCursor, json: global.json)
         } catch { throw Output.fail(error) }
     }
 }
@@ -46,7 +40,7 @@ struct DeliveryGet: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            Output.printJSON(try await global.withClient { try await $0.delivery(id) })
+            Output.printJSON(try await global.withClient { try await $0.delivery(id) }.json)
         } catch { throw Output.fail(error) }
     }
 }
@@ -64,12 +58,12 @@ struct DeliveryRetry: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let list: [JSONValue] = try await global.withClient { client in
+            let list: [DeliverySummary] = try await global.withClient { client in
                 if let id { return [try await client.retryDelivery(id)] }
                 return try await client.retryDeliveries(taskUUID: taskUUID ?? "")
             }
             if global.json {
-                Output.printJSON(id != nil ? list[0] : ["retried": .int(Int64(list.count)), "deliveries": .array(list)])
+                Output.printJSON(id != nil ? list[0].json : ["retried": .int(Int64(list.count)), "deliveries": .array(list.map(\.json))])
                 return
             }
             print(Output.table(DeliveryText.header, list.map(DeliveryText.row)))
@@ -103,23 +97,23 @@ struct WebhookSecretCommand: AsyncParsableCommand {
 enum DeliveryText {
     static let header = ["ID", "KIND", "EVENT", "STATUS", "ATTEMPTS", "NEXT / DONE", "URL", "LAST ERROR"]
 
-    static func row(_ d: JSONValue) -> [String] {
-        let status = d["status"]?.stringValue ?? "?"
+    /// The `delivery list` table.
+    static let table = ListTable<DeliverySummary>(
+        key: "deliveries", command: "atelier delivery list", header: header, row: row, json: \.json)
+
+    static func row(_ d: DeliverySummary) -> [String] {
         let when: String
-        if status == "delivered" {
-            when = d["deliveredAt"]?.stringValue ?? "-"
-        } else if d["waitingFor"] != nil {
+        if d.status == "delivered" {
+            when = d.deliveredAt ?? "-"
+        } else if d.waitsForUploads {
             when = "after uploads"
         } else {
-            when = d["nextAttemptAt"]?.stringValue ?? "-"
+            when = d.nextAttemptAt ?? "-"
         }
         var err = "-"
-        if let e = d["lastError"], let m = e["message"]?.stringValue {
-            err = (e["code"]?.stringValue ?? "error") + ": " + (m.count > 60 ? String(m.prefix(60)) + "…" : m)
+        if let e = d.lastError {
+            err = e.code + ": " + (e.message.count > 60 ? String(e.message.prefix(60)) + "…" : e.message)
         }
-        return [
-            d["id"]?.stringValue ?? "?", d["kind"]?.stringValue ?? "?", d["event"]?.stringValue ?? "?", status,
-            d["attempts"]?.intValue.map(String.init) ?? "0", when, d["url"]?.stringValue ?? "?", err,
-        ]
+        return [d.id, d.kind, d.event, d.status, String(d.attempts), when, d.url, err]
     }
 }

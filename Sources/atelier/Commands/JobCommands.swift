@@ -93,22 +93,20 @@ struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List jobs, newest first.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Only jobs with this status.") var status: String?
-    @Option(help: "How many.") var limit: Int = 20
-    @Option(help: "Continue after this cursor (from a previous page).") var cursor: String?
+    @OptionGroup var page: PageOptions
+
+    /// The jobs table.
+    static let table = ListTable<Job>(
+        key: "jobs", command: "atelier list", header: ["TASK UUID", "STATUS", "MODEL", "CREATED", "COST", "IMAGES"],
+        row: { j in
+            [j.taskUUID, j.status.rawValue, j.route?.model ?? "-", j.createdAt.iso8601, Output.usd(j.costUSD), String(j.results.count)]
+        }, json: \.json)
 
     func run() async throws {
         do {
             let status: JobStatus? = try OptionValues.choice("--status", self.status)
-            let page = try await global.withClient { try await $0.list(status: status, limit: limit, cursor: cursor) }
-            if global.json {
-                Output.printJSON(["jobs": .array(page.jobs.map(\.json)), "nextCursor": page.nextCursor.map(JSONValue.string) ?? .null])
-                return
-            }
-            let rows = page.jobs.map { j in
-                [j.taskUUID, j.status.rawValue, j.route?.model ?? "-", j.createdAt.iso8601, Output.usd(j.costUSD), String(j.results.count)]
-            }
-            print(Output.table(["TASK UUID", "STATUS", "MODEL", "CREATED", "COST", "IMAGES"], rows))
-            if let next = page.nextCursor { print("more: atelier list --cursor \(next)") }
+            let found = try await global.withClient { try await $0.list(status: status, limit: page.limit, cursor: page.cursor) }
+            Self.table.print(found.jobs, nextCursor: found.nextCursor, json: global.json)
         } catch { throw Output.fail(error) }
     }
 }
@@ -121,15 +119,13 @@ struct Models: AsyncParsableCommand {
         do {
             let models = try await global.withClient { try await $0.models() }
             if global.json {
-                Output.printJSON(.array(models))
+                Output.printJSON(.array(models.map(\.json)))
                 return
             }
             let rows = models.map { m -> [String] in
                 [
-                    m["id"]?.stringValue ?? "", m["provider"]?.stringValue ?? "", m["status"]?.stringValue ?? "",
-                    m["available"]?.boolValue == true ? "yes" : "no (\(m["unavailableReason"]?.stringValue ?? "?"))",
-                    m["seedHonored"]?.boolValue == true ? "yes" : "no", m["textRendering"]?.description ?? "", m["quality"]?.description ?? "",
-                    (m["tiers"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ","), m["price"]?["kind"]?.stringValue ?? "",
+                    m.id, m.provider, m.status, m.isAvailable ? "yes" : "no (\(m.unavailableReason ?? "?"))", m.seedHonored ? "yes" : "no",
+                    String(m.textRendering), String(m.quality), m.tiers.joined(separator: ","), m.priceKind,
                 ]
             }
             print(Output.table(["MODEL", "PROVIDER", "STATUS", "AVAILABLE", "SEED", "TEXT", "QUALITY", "TIERS", "PRICE"], rows))
@@ -147,31 +143,22 @@ struct Explain: AsyncParsableCommand {
             let params = try task.json()
             let r = try await global.withClient { try await $0.explain(params) }
             if global.json {
-                Output.printJSON(r)
+                Output.printJSON(r.json)
                 return
             }
-            if let chosen = r["chosen"], !chosen.isNull {
-                print(
-                    "chosen: \(chosen["model"]?.stringValue ?? "?") (\(chosen["provider"]?.stringValue ?? "?"))  estimate \(Output.usd(chosen["estimatedCostUSD"]?.doubleValue))"
-                )
+            if let chosen = r.chosen {
+                print("chosen: \(chosen.model) (\(chosen.provider))  estimate \(Output.usd(chosen.estimatedCostUSD))")
             } else {
-                print("chosen: none — \(r["error"]?["message"]?.stringValue ?? "no model can serve this task")")
+                print("chosen: none — \(r.errorMessage ?? "no model can serve this task")")
             }
-            if let arm = r["arm"]?.stringValue { print("arm: \(arm)") }
-            for reason in r["reasons"]?.arrayValue ?? [] { print("  · \(reason.stringValue ?? "")") }
-            let alts = (r["alternatives"]?.arrayValue ?? []).enumerated().map { i, a in
-                ["\(i + 1)", a["model"]?.stringValue ?? "", a["provider"]?.stringValue ?? "", Output.usd(a["estimatedCostUSD"]?.doubleValue)]
-            }
+            if let arm = r.arm { print("arm: \(arm)") }
+            for reason in r.reasons { print("  · \(reason)") }
+            let alts = r.alternatives.enumerated().map { i, a in ["\(i + 1)", a.model, a.provider, Output.usd(a.estimatedCostUSD)] }
             if !alts.isEmpty {
                 print("\nranked:")
                 print(Output.table(["#", "MODEL", "PROVIDER", "ESTIMATE"], alts))
             }
-            let rej = (r["rejected"]?.arrayValue ?? []).map { x in
-                [
-                    x["model"]?.stringValue ?? "",
-                    [x["reason"]?.stringValue, x["detail"]?.stringValue].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": "),
-                ]
-            }
+            let rej = r.rejected.map { x in [x.model, [x.reason, x.detail ?? ""].filter { !$0.isEmpty }.joined(separator: ": ")] }
             if !rej.isEmpty {
                 print("\nrejected:")
                 print(Output.table(["MODEL", "REASON"], rej))

@@ -12,23 +12,21 @@ struct Reproduce: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let r = try await global.withClient { try await $0.reproduce(taskUUID, timeoutSeconds: min(timeout, 3600)) }
+            let (r, answer) = try await global.withClient { try await $0.reproduce(taskUUID, timeoutSeconds: min(timeout, 3600)) }
             if global.json {
-                Output.printJSON(r)
+                Output.printJSON(answer)
             } else {
-                let identical = r["identical"]?.boolValue
-                print("reproduction \(r["reproductionTaskUUID"]?.stringValue ?? "?"): \(r["status"]?.stringValue ?? "?")")
-                print("identical: \(identical.map { $0 ? "true" : "false" } ?? "unknown (not finished)")")
-                for i in r["images"]?.arrayValue ?? [] {
+                print("reproduction \(r.reproduction.taskUUID): \(r.reproduction.status.rawValue)")
+                print("identical: \(r.identical.map { $0 ? "true" : "false" } ?? "unknown (not finished)")")
+                for i in r.images {
                     print(
-                        "  image \((i["index"]?.intValue ?? 0) + 1)  \(i["identical"]?.boolValue == true ? "same" : "DIFFERENT")  "
-                            + "\(i["sha256"]?.stringValue?.prefix(16) ?? "")… → \(i["reproducedSHA256"]?.stringValue?.prefix(16) ?? "-")…  "
-                            + "\(i["reproducedPath"]?.stringValue ?? "")")
+                        "  image \(i.index + 1)  \(i.identical ? "same" : "DIFFERENT")  "
+                            + "\(i.sha256.prefix(16))… → \(i.reproducedSHA256?.prefix(16) ?? "-")…  \(i.reproducedPath ?? "")")
                 }
-                for d in r["differences"]?.arrayValue ?? [] { print("  · \(d.stringValue ?? "")") }
+                for d in r.differences { print("  · \(d)") }
             }
-            if r["identical"]?.boolValue == nil { throw ExitCode(124) }
-            if r["identical"]?.boolValue != true { throw ExitCode(1) }
+            guard let identical = r.identical else { throw ExitCode(124) }
+            if !identical { throw ExitCode(1) }
         } catch let e as ExitCode { throw e } catch { throw Output.fail(error) }
     }
 }

@@ -137,40 +137,31 @@ struct Stats: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let r = try await global.withClient { try await $0.stats(by: by, sinceHours: sinceHours) }
+            let (report, answer) = try await global.withClient { try await $0.stats(by: by, sinceHours: sinceHours) }
             if global.json {
-                print(JSONWriter.pretty(r))
+                print(JSONWriter.pretty(answer))
                 return
             }
-            print(
-                Output.table(
-                    [by.uppercased(), "JOBS", "SUCCESS", "REFUSALS", "COST", "P50 S", "P95 S"], (r["groups"]?.arrayValue ?? []).map(Self.row)))
-            let budgets = r["budgets"]?.arrayValue ?? []
-            if !budgets.isEmpty {
+            print(Output.table([by.uppercased(), "JOBS", "SUCCESS", "REFUSALS", "COST", "P50 S", "P95 S"], report.groups.map(Self.row)))
+            if !report.budgets.isEmpty {
                 print("\nbudgets:")
-                print(Output.table(["TAG", "VALUE", "PERIOD", "CAP", "SPENT", "LEFT"], budgets.map(Self.budgetRow)))
+                print(Output.table(["TAG", "VALUE", "PERIOD", "CAP", "SPENT", "LEFT"], report.budgets.map(Self.budgetRow)))
             }
         } catch { throw Output.fail(error) }
     }
 }
 
 extension Stats {
-    static func text(_ v: JSONValue?) -> String {
-        guard let v, !v.isNull else { return "-" }
-        return v.stringValue ?? v.description
+    /// Seconds as the daemon writes them (`1.5`), or `-` when unknown.
+    static func seconds(_ s: Double?) -> String { s.map { JSONValue.number($0).description } ?? "-" }
+
+    static func row(_ g: StatsReport.Group) -> [String] {
+        let rate = g.successRate.map { String(format: "%.0f%%", $0 * 100) } ?? "-"
+        return [g.group, String(g.jobs), rate, String(g.refusals), Output.usd(g.costUSD), seconds(g.latencyP50Seconds), seconds(g.latencyP95Seconds)]
     }
 
-    static func row(_ g: JSONValue) -> [String] {
-        let rate: String = g["successRate"]?.doubleValue.map { String(format: "%.0f%%", $0 * 100) } ?? "-"
-        let cost: String = Output.usd(g["costUSD"]?.doubleValue)
-        return [text(g["group"]), text(g["jobs"]), rate, text(g["refusals"]), cost, text(g["latencyP50Seconds"]), text(g["latencyP95Seconds"])]
-    }
-
-    static func budgetRow(_ b: JSONValue) -> [String] {
-        let cap: String = Output.usd(b["capUSD"]?.doubleValue)
-        let spent: String = Output.usd(b["spentUSD"]?.doubleValue)
-        let left: String = Output.usd(b["remainingUSD"]?.doubleValue)
-        return [text(b["tag"]), text(b["value"]), text(b["period"]), cap, spent, left]
+    static func budgetRow(_ b: StatsReport.BudgetSpend) -> [String] {
+        [b.tag, b.value, b.period.rawValue, Output.usd(b.capUSD), Output.usd(b.spentUSD), Output.usd(b.remainingUSD)]
     }
 }
 

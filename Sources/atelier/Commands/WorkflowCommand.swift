@@ -85,26 +85,23 @@ struct WorkflowCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List workflows, newest first.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "Only workflows in this state.") var state: String?
-        @Option(help: "How many.") var limit: Int = 20
-        @Option(help: "Continue after this cursor.") var cursor: String?
+        @OptionGroup var page: PageOptions
+
+        /// The workflows table.
+        static let table = ListTable<WorkflowSummary>(
+            key: "workflows", command: "atelier workflow list", header: ["WORKFLOW UUID", "STATE", "CREATED", "VARIANTS", "COST", "PROMPT"],
+            row: { w in
+                [
+                    w.workflowUUID, w.state.rawValue, w.createdAt, "\(w.succeededVariants)/\(w.variants)", Output.usd(w.totalUSD),
+                    String(w.positivePrompt.prefix(40)),
+                ]
+            }, json: \.json)
 
         func run() async throws {
             do {
                 let state: WorkflowState? = try OptionValues.choice("--state", self.state)
-                let page = try await global.withClient { try await $0.workflows(state: state, limit: limit, cursor: cursor) }
-                if global.json {
-                    Output.printJSON(["workflows": .array(page.workflows), "nextCursor": page.nextCursor.map(JSONValue.string) ?? .null])
-                    return
-                }
-                let rows = page.workflows.map { w in
-                    [
-                        w["workflowUUID"]?.stringValue ?? "", w["state"]?.stringValue ?? "", w["createdAt"]?.stringValue ?? "",
-                        "\(w["succeededVariants"]?.intValue ?? 0)/\(w["variants"]?.intValue ?? 0)", Output.usd(w["totalUSD"]?.doubleValue),
-                        String((w["positivePrompt"]?.stringValue ?? "").prefix(40)),
-                    ]
-                }
-                print(Output.table(["WORKFLOW UUID", "STATE", "CREATED", "VARIANTS", "COST", "PROMPT"], rows))
-                if let next = page.nextCursor { print("more: atelier workflow list --cursor \(next)") }
+                let found = try await global.withClient { try await $0.workflows(state: state, limit: page.limit, cursor: page.cursor) }
+                Self.table.print(found.workflows, nextCursor: found.nextCursor, json: global.json)
             } catch { throw Output.fail(error) }
         }
     }
