@@ -138,7 +138,7 @@ extension Engine {
             case .call(let model, let resumeHandle):
                 return await call(id, model: model, resumeHandle: resumeHandle, runner: runner)
             case .sleep(let seconds):
-                do { try await configuration.sleep(seconds) } catch { return .stopped(now: .now()) }
+                do { try await configuration.clock.sleep(for: .seconds(seconds)) } catch { return .stopped(now: .now()) }
                 return Task.isCancelled ? .stopped(now: .now()) : .backoffElapsed(now: .now())
             case .chooseFallback(let after, let refused, let excluding):
                 guard let task = lifecycles[id]?.job.task else { return nil }
@@ -280,7 +280,9 @@ extension Engine {
                 }
                 failures += 1
                 if Task.isCancelled { throw AtelierError(.cancelled, "stopped while waiting to write result files") }
-                do { try await configuration.sleep(delay) } catch { throw AtelierError(.cancelled, "stopped while waiting to write result files") }
+                do { try await configuration.clock.sleep(for: .seconds(delay)) } catch {
+                    throw AtelierError(.cancelled, "stopped while waiting to write result files")
+                }
                 delay = min(delay * 2, configuration.storeRetryMaxDelaySeconds)
             }
         }

@@ -115,6 +115,7 @@ public actor Engine {
         let left = running
         guard !left.isEmpty else { return }
         let grace = Duration.milliseconds(Int64(configuration.shutdownGraceSeconds * 1000))
+        let clock = configuration.clock
         await withTaskGroup(of: Bool.self) { group in
             // Whichever ends first: every running job, or the grace period (then the jobs still running are
             // interrupted and the group waits for them to record it).
@@ -123,7 +124,7 @@ public actor Engine {
                 return true
             }
             group.addTask {
-                try? await Task.sleep(for: grace)
+                try? await clock.sleep(for: grace)
                 return false
             }
             if await group.next() == false, !running.isEmpty {

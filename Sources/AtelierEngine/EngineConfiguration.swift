@@ -13,8 +13,10 @@ public struct EngineConfiguration: Sendable {
     public var jobCacheCapacity: Int
     /// The longest `job.wait` timeout accepted, in seconds.
     public var maxWaitSeconds: Double
-    /// Waits between retries. Tests inject a clock that does not really wait.
-    public var sleep: @Sendable (Double) async throws -> Void
+    /// The clock every engine wait sleeps on: retry delays, store and result-file retries, the shutdown grace period,
+    /// and the workflow service's resubmission backoff. Tests inject a manual clock (``AtelierClock/manual(startingAt:advancesOnSleep:)``)
+    /// so that no test waits for real time.
+    public var clock: AtelierClock
     /// Random numbers in 0..<1 for retry jitter and generated seeds (injectable for tests).
     public var random: @Sendable () -> Double
     /// Accept and store jobs but do not start them (maintenance, benchmarks). Queued jobs start when released.
@@ -35,10 +37,13 @@ public struct EngineConfiguration: Sendable {
     ///   - shutdownGraceSeconds: grace period for running calls on SIGTERM.
     ///   - jobCacheCapacity: finished jobs kept in memory.
     ///   - maxWaitSeconds: the longest accepted `job.wait`.
+    ///   - clock: the clock engine waits sleep on (``AtelierClock/live`` unless a test injects another).
+    ///   - random: random numbers in 0..<1 (retry jitter, generated seeds).
+    ///   - hold: accept and store jobs without starting them.
     public init(
         dataDirectory: String, durability: Durability = .full, shutdownGraceSeconds: Double = 20, jobCacheCapacity: Int = 4096,
         maxWaitSeconds: Double = 3600,
-        sleep: @escaping @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .milliseconds(Int64($0 * 1000))) },
+        clock: AtelierClock = .live,
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }, hold: Bool = false
     ) {
         self.dataDirectory = dataDirectory
@@ -46,7 +51,7 @@ public struct EngineConfiguration: Sendable {
         self.shutdownGraceSeconds = shutdownGraceSeconds
         self.jobCacheCapacity = jobCacheCapacity
         self.maxWaitSeconds = maxWaitSeconds
-        self.sleep = sleep
+        self.clock = clock
         self.random = random
         self.hold = hold
     }

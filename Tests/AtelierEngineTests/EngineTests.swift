@@ -86,11 +86,11 @@ final class ScriptedProvider: Provider {
     }
 }
 
-/// Delays the engine asked to wait, without waiting.
+/// Delays the engine asked to wait, without waiting: a manual clock that jumps to the end of every sleep.
 final class SleepRecorder: Sendable {
-    let delays = Mutex<[Double]>([])
-    var recorded: [Double] { delays.withLock { $0 } }
-    func sleep(_ d: Double) async throws { delays.withLock { $0.append(d) } }
+    let clock = AtelierClock.manual(advancesOnSleep: true)
+    /// Every wait asked for, in seconds.
+    var recorded: [Double] { clock.recordedSleeps.map(\.inSeconds) }
 }
 
 func model(_ id: String, seed: Bool, safety: String, cost: Double) -> ModelCard {
@@ -132,7 +132,7 @@ struct EngineHarness {
         let store = try JobStore(path: files.databasePath, durability: .normal)
         let registry = ProviderRegistry(catalog: catalog, environment: [:]) { _, _ in provider }
         let config = EngineConfiguration(
-            dataDirectory: dir, durability: .normal, shutdownGraceSeconds: grace, sleep: { try await sleeps.sleep($0) }, random: { 0.5 })
+            dataDirectory: dir, durability: .normal, shutdownGraceSeconds: grace, clock: sleeps.clock, random: { 0.5 })
         let transport = ScriptedTransport()
         let engine = Engine(
             configuration: config, store: store, catalog: catalog, policy: policy, registry: registry, transport: transport,

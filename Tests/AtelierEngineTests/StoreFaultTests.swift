@@ -86,7 +86,7 @@ struct StoreFaultTests {
         let registry = ProviderRegistry(catalog: catalog, environment: [:]) { _, _ in provider }
         // Real (short) backoff waits: the retries must keep going by themselves until the store recovers.
         var config = EngineConfiguration(
-            dataDirectory: dir, durability: .normal, sleep: { try await Task.sleep(for: .milliseconds(Int64($0 * 1000))) }, random: { 0.5 })
+            dataDirectory: dir, durability: .normal, clock: .live, random: { 0.5 })
         config.storeRetryInitialDelaySeconds = 0.002
         config.storeRetryMaxDelaySeconds = 0.02
         let engine = Engine(

@@ -86,7 +86,8 @@ struct WorkflowHarness {
         let store = try JobStore(path: files.databasePath, durability: .normal)
         let registry = ProviderRegistry(catalog: catalog, environment: [:]) { _, _ in provider }
         let engine = Engine(
-            configuration: EngineConfiguration(dataDirectory: dir, durability: .normal, shutdownGraceSeconds: 5, sleep: { _ in }, random: { 0.25 }),
+            configuration: EngineConfiguration(
+                dataDirectory: dir, durability: .normal, shutdownGraceSeconds: 5, clock: .manual(advancesOnSleep: true), random: { 0.25 }),
             store: store, catalog: catalog, policy: policy, registry: registry, transport: NoNetwork(), logger: Logger(label: "test"))
         try await engine.start()
         let service = WorkflowService(engine: engine, store: WorkflowStore(jobs: store), logger: Logger(label: "test"), random: { 0.5 })

@@ -56,7 +56,7 @@ struct WorkflowStoreFaultTests {
         let provider = WorkflowTestProvider()
         let registry = ProviderRegistry(catalog: catalog, environment: [:]) { _, _ in provider }
         var config = EngineConfiguration(
-            dataDirectory: dir, durability: .normal, shutdownGraceSeconds: 5, sleep: { try await Task.sleep(for: .milliseconds(Int64($0 * 1000))) },
+            dataDirectory: dir, durability: .normal, shutdownGraceSeconds: 5, clock: .live,
             random: { 0.25 })
         config.storeRetryInitialDelaySeconds = 0.002
         config.storeRetryMaxDelaySeconds = 0.02

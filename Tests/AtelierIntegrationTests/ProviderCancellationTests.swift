@@ -61,7 +61,7 @@ struct ProviderCancellationTests {
         let files = ResultFiles(root: dir)
         try files.prepare()
         let store = try JobStore(path: files.databasePath, durability: .normal)
-        let config = EngineConfiguration(dataDirectory: dir, durability: .normal, sleep: { _ in }, random: { 0.5 })
+        let config = EngineConfiguration(dataDirectory: dir, durability: .normal, clock: .manual(advancesOnSleep: true), random: { 0.5 })
         let engine = Engine(
             configuration: config, store: store, catalog: catalog, policy: policy, registry: registry, transport: transport,
             logger: Logger(label: "test"))

@@ -23,7 +23,7 @@ struct StoreRetry: Sendable {
     init(configuration: EngineConfiguration, logger: Logger) {
         self.initialDelaySeconds = configuration.storeRetryInitialDelaySeconds
         self.maxDelaySeconds = configuration.storeRetryMaxDelaySeconds
-        self.sleep = configuration.sleep
+        self.sleep = { [clock = configuration.clock] in try await clock.sleep(for: .seconds($0)) }
         self.directory = configuration.dataDirectory
         self.logger = logger
     }

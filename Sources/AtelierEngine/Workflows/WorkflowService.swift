@@ -325,10 +325,10 @@ public actor WorkflowService {
         }
         let waitMs = min(Int64(250) << Int64(min(n, 7)), 30_000)
         // A backoff, not a wait for an event: nothing announces that the store takes writes again. It sleeps on the
-        // engine's injected clock (EngineConfiguration.sleep), so tests drive it like the engine's own retries.
-        let sleep = engine.configuration.sleep
+        // engine's injected clock (EngineConfiguration.clock), so tests drive it like the engine's own retries.
+        let clock = engine.configuration.clock
         Task { [weak self] in
-            try? await sleep(Double(waitMs) / 1000)
+            try? await clock.sleep(for: .milliseconds(waitMs))
             await self?.reconcile(id)
         }
     }
