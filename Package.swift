@@ -3,7 +3,8 @@ import PackageDescription
 
 // Layers, with one-way dependencies (see docs/architecture.md):
 //   AtelierCore      pure model: tasks, jobs, validation, catalog, cost, routing. Foundation only.
-//   AtelierImaging   pure image code: deterministic renderer, PNG/JPEG encoders, header probing.
+//   AtelierImaging   pure image code: deterministic renderer, PNG/JPEG/WebP encoders, header probing, decoding
+//                    (libpng, libjpeg-turbo, libwebp) and SSIM.
 //   AtelierProviders the Provider seam, per-provider codecs (pure) and clients over the HTTPTransport protocol
 //                    (implemented with AsyncHTTPClient in the engine).
 //   AtelierEngine    scheduler, durable store (GRDB), result files, delivery, event bus.
@@ -32,10 +33,16 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CAtelierZlib", path: "Sources/CAtelierZlib"),
+        // Image decoding (and WebP encoding) with the libraries made for it; Debian -dev packages via scripts/setup-deps.
+        .systemLibrary(name: "CAtelierPNG", path: "Sources/CAtelierPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(
+            name: "CAtelierJPEG", path: "Sources/CAtelierJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CAtelierWebP", path: "Sources/CAtelierWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
         .target(name: "AtelierCore"),
         // AVX2 base64 block decoding (Base64StreamDecoder.decodeInPlace); see the comment at the top of its source.
         .target(name: "CAtelierBase64"),
-        .target(name: "AtelierImaging", dependencies: ["CAtelierZlib", "CAtelierBase64"]),
+        .target(
+            name: "AtelierImaging", dependencies: ["CAtelierZlib", "CAtelierBase64", "CAtelierPNG", "CAtelierJPEG", "CAtelierWebP"]),
         .target(
             name: "AtelierProviders",
             dependencies: [

@@ -6,4 +6,6 @@ public enum ImageEncodingError: Error, Sendable, Equatable {
     case bufferSizeMismatch(expected: Int, actual: Int)
     /// zlib reported an error (its return code).
     case compressionFailed(code: Int32)
+    /// A codec library (libwebp) reported an error (its description).
+    case encoderFailed(String)
 }

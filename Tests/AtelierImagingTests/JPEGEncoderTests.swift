@@ -76,7 +76,7 @@ struct JPEGEncoderTests {
         image.fillLinearGradient(startX: 0, startY: 0, endX: 45, endY: 29, stops: [RGBColor(hex: 0x2040A0), RGBColor(hex: 0xF0C060)])
         image.fillCircle(centerX: 20, centerY: 14, radius: 9, color: RGBColor(hex: 0x30A050), softness: 200)
         let jpeg = try JPEGEncoder.encode(image, quality: 92, subsampling: subsampling)
-        let decoded = try BaselineJPEGTestDecoder.decode(jpeg)
+        let decoded = try TestSupport.decodeJPEG(jpeg)
         #expect(decoded.width == 45)
         #expect(decoded.height == 29)
         let psnr = TestSupport.psnr(decoded.rgb, image.pixels)
@@ -87,7 +87,7 @@ struct JPEGEncoderTests {
     func flatColour() throws {
         let color = RGBColor(r: 200, g: 60, b: 30)
         let jpeg = try JPEGEncoder.encode(RGBImage(width: 16, height: 16, color: color), quality: 90)
-        let decoded = try BaselineJPEGTestDecoder.decode(jpeg)
+        let decoded = try TestSupport.decodeJPEG(jpeg)
         for i in stride(from: 0, to: decoded.rgb.count, by: 3) {
             #expect(abs(Int(decoded.rgb[i]) - 200) <= 3)
             #expect(abs(Int(decoded.rgb[i + 1]) - 60) <= 3)
@@ -101,8 +101,8 @@ struct JPEGEncoderTests {
         let low = try JPEGEncoder.encode(image, quality: 10)
         let high = try JPEGEncoder.encode(image, quality: 95)
         #expect(low.count < high.count)
-        let lowPSNR = TestSupport.psnr(try BaselineJPEGTestDecoder.decode(low).rgb, image.pixels)
-        let highPSNR = TestSupport.psnr(try BaselineJPEGTestDecoder.decode(high).rgb, image.pixels)
+        let lowPSNR = TestSupport.psnr(try TestSupport.decodeJPEG(low).rgb, image.pixels)
+        let highPSNR = TestSupport.psnr(try TestSupport.decodeJPEG(high).rgb, image.pixels)
         #expect(lowPSNR < highPSNR)
     }
 
@@ -117,7 +117,7 @@ struct JPEGEncoderTests {
     @Test("1×1 images encode and decode")
     func tiny() throws {
         let jpeg = try JPEGEncoder.encode(RGBImage(width: 1, height: 1, color: RGBColor(r: 10, g: 250, b: 120)))
-        let decoded = try BaselineJPEGTestDecoder.decode(jpeg)
+        let decoded = try TestSupport.decodeJPEG(jpeg)
         #expect(decoded.rgb.count == 3)
         #expect(abs(Int(decoded.rgb[1]) - 250) <= 6)
         #expect(ImageProbe.probe(jpeg) == ImageInfo(format: .jpeg, width: 1, height: 1))

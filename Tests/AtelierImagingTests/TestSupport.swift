@@ -102,6 +102,13 @@ enum TestSupport {
         return (width, height, channels, pixels)
     }
 
+    /// Decodes a JPEG with libjpeg-turbo (``ImageDecoder``) as (width, height, RGB bytes); anything but a JPEG throws.
+    static func decodeJPEG(_ bytes: [UInt8]) throws -> (width: Int, height: Int, rgb: [UInt8]) {
+        let decoded = try ImageDecoder.decode(bytes)
+        guard decoded.format == .jpeg, decoded.channels == 3 else { throw ImageDecodingError.unrecognizedFormat }
+        return (decoded.width, decoded.height, decoded.pixels)
+    }
+
     /// A deterministic pseudo-random test image with smooth areas and noise.
     static func sampleImage(width: Int, height: Int, seed: UInt64 = 1) -> RGBImage {
         var rng = Xoshiro256StarStar(seed: seed)
