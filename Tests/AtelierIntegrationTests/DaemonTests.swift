@@ -141,7 +141,7 @@ struct DaemonTests {
                     "/referenceImages/0"
                 ),
                 (["positivePrompt": "x", "model": "local-render", "width": 1001, "height": 1001], "invalid_dimensions", "/width"),
-                (["positivePrompt": "x", "model": "local-render", "outputFormat": "WEBP"], "unsupported_output_format", "/outputFormat"),
+                (["positivePrompt": "x", "model": "gemini-3-pro-image", "outputFormat": "WEBP"], "unsupported_output_format", "/outputFormat"),
                 (["positivePrompt": "x", "model": "nope"], "unknown_model", "/model"),
                 (
                     ["positivePrompt": "x", "model": "gemini-3-pro-image", "requirements": ["reproducible": true]], "requirement_unsatisfiable",

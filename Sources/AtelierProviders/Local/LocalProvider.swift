@@ -69,10 +69,11 @@ public struct LocalProvider: Provider {
                         return
                     }
                 case .webp:
-                    cont.resume(
-                        returning: .failure(
-                            ProviderError(.invalidRequest, "the local renderer cannot produce WEBP; use PNG or JPG", field: "/outputFormat")))
-                    return
+                    // Lossless: the exact rendered pixels, and the same bytes for the same inputs.
+                    do { bytes = try WebPEncoder.encode(image, compression: .lossless(effort: 2)) } catch {
+                        cont.resume(returning: .failure(ProviderError(.invalidRequest, "WEBP encoding failed: \(error)")))
+                        return
+                    }
                 }
                 if FileManager.default.createFile(atPath: path, contents: Data(bytes)) {
                     cont.resume(returning: .success(()))
