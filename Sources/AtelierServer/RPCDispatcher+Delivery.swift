@@ -67,15 +67,9 @@ extension DaemonServices {
 }
 
 extension RPCDispatcher {
-    /// The job with its delivery state filled from the outbox when the engine's cache no longer holds it (the
-    /// cache keeps `deliveries` current only for recent jobs; the outbox is authoritative).
+    /// The job with its delivery state, as ``DeliveryService`` (the one owner of `Job.deliveries`) assembles it.
     func withDeliveries(_ job: Job) async -> Job {
-        guard job.deliveries.isEmpty, job.task.webhookURL != nil || job.task.uploadEndpoint != nil, job.status.isTerminal,
-            let service = services.delivery,
-            let (rows, _) = try? await service.list(status: nil, taskUUID: job.taskUUID, kind: nil, limit: 100, cursor: nil)
-        else { return job }
-        var j = job
-        j.deliveries = rows.map(\.json)
-        return j
+        guard let service = services.delivery else { return job }
+        return await service.withDeliveries(job)
     }
 }

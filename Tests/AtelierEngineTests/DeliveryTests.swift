@@ -629,6 +629,37 @@ struct DeliveryOutboxTests {
         #expect(json["deliveries"]?.arrayValue?.count == 2)
     }
 
+    /// `Job.deliveries` has one owner: the service assembles the job cache's copy and the copy of a job the cache no
+    /// longer holds alike — every outbox row of the job, in insertion order (the server's own assembly listed at most
+    /// 100 rows, newest first).
+    @Test func oneOwnerAssemblesDeliveriesForCachedAndUncachedJobs() async throws {
+        let h = try DeliveryHarness.make()
+        defer { h.cleanup() }
+        let job = try await h.finish(results: 2)
+        try await h.service.runDue()
+        let rows = try await h.rows(job)
+        #expect(rows.map(\.event) == ["job.result", "job.result", "job.succeeded"])
+        #expect(rows.allSatisfy { $0.state.status == .delivered })
+
+        // A job read from the store (not from the cache) gets every row, in insertion order.
+        let stored = try #require(try await h.store.job(job.taskUUID))
+        #expect(stored.deliveries.isEmpty)
+        let view = await h.service.withDeliveries(stored)
+        #expect(view.deliveries == rows.map(\.json))
+
+        // The cache's copy is the same assembly.
+        let current = rows.map(\.json)
+        guard await eventually("the cache shows the delivered rows", { h.cache.job(job.taskUUID)?.deliveries == current }) else { return }
+        #expect(await h.service.withDeliveries(try #require(h.cache.job(job.taskUUID))).deliveries == current)
+
+        // A job that owes nothing, or is not final, is returned as it is.
+        let noHook = try await h.finish(webhook: nil)
+        #expect(await h.service.withDeliveries(noHook).deliveries.isEmpty)
+        var running = job
+        running.status = .running
+        #expect(await h.service.withDeliveries(running).deliveries.isEmpty)
+    }
+
     /// The background loop: bounded per host, and a stuck host never holds up another.
     @Test func perHostConcurrencyIsBoundedAndOneHostNeverBlocksAnother() async throws {
         let gate = Locked<(inflight: [String: Int], peak: [String: Int], released: Bool)>(([:], [:], false))

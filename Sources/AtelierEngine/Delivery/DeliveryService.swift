@@ -13,7 +13,7 @@ import Synchronization
 /// - A job's own status never waits for delivery; a slow or dead receiver only occupies its own host's slots.
 /// - At-least-once: a crash between an attempt and its recorded outcome sends the message again after restart, with
 ///   the same `webhook-id`; receivers dedupe on it.
-/// - Keeps the daemon's job cache showing each job's delivery state (`deliveries` in the job JSON).
+/// - Owns each job's delivery state (`deliveries` in the job JSON): the job cache's copy and ``withDeliveries(_:)``.
 public actor DeliveryService: Service {
     /// The outbox table.
     public nonisolated let store: DeliveryStore
@@ -273,7 +273,35 @@ public actor DeliveryService: Service {
         return total
     }
 
-    // MARK: - Job cache
+    // MARK: - Jobs' delivery state
+
+    // This service is the one owner of `Job.deliveries`: the outbox is authoritative, and both copies callers see are
+    // assembled here by ``attaching(_:to:)`` from every row of the job, in insertion order — the job cache's (kept
+    // current by ``requestRefresh(_:)`` for the event loop's `job.get` fast path) and ``withDeliveries(_:)``'s (for
+    // a job the cache no longer holds). The engine never sets `deliveries`; it stops writing a job once it is final,
+    // which is the only time a job has any.
+
+    /// `job` with its `deliveries` read from the outbox, when it is final and owes any (a webhook or uploads);
+    /// otherwise `job` unchanged. A job that already shows its deliveries (the cache's copy) is not read again.
+    public nonisolated func withDeliveries(_ job: Job) async -> Job {
+        guard job.deliveries.isEmpty, Self.owesDeliveries(job) else { return job }
+        do { return Self.attaching(try await store.rows(forTasks: [job.taskUUID]), to: job) } catch {
+            logger.warning("cannot read a job's deliveries", metadata: ["taskUUID": "\(job.taskUUID)", "error": "\(error)"])
+            return job
+        }
+    }
+
+    /// Whether `job` is final and has a webhook or uploads (the only jobs with outbox rows).
+    static func owesDeliveries(_ job: Job) -> Bool {
+        job.status.isTerminal && (job.task.webhookURL != nil || job.task.uploadEndpoint != nil)
+    }
+
+    /// `job` showing `rows` (its outbox rows, in insertion order) as its `deliveries`.
+    static func attaching(_ rows: [DeliveryRecord], to job: Job) -> Job {
+        var j = job
+        j.deliveries = rows.map(\.json)
+        return j
+    }
 
     /// Queues jobs whose `deliveries` must be re-read into the job cache. One refresher runs at a time, so a
     /// slower read can never overwrite a newer one.
@@ -291,16 +319,19 @@ public actor DeliveryService: Service {
         while !refreshQueue.isEmpty {
             let batch = Array(refreshQueue.prefix(256))
             refreshQueue.subtract(batch)
-            guard let rows = try? await store.rows(forTasks: batch) else { continue }
-            var byTask: [String: [JSONValue]] = [:]
-            for r in rows { byTask[r.taskUUID, default: []].append(r.json) }
+            let rows: [DeliveryRecord]
+            do { rows = try await store.rows(forTasks: batch) } catch {
+                logger.warning("cannot read deliveries for the job cache", metadata: ["jobs": "\(batch.count)", "error": "\(error)"])
+                continue
+            }
+            var byTask: [String: [DeliveryRecord]] = [:]
+            for r in rows { byTask[r.taskUUID, default: []].append(r) }
             for id in batch {
                 var job = cache.job(id)
                 if job == nil { job = try? await jobStore.job(id) }
                 // Only finished jobs: the engine owns a job until it is final (and never touches it afterwards).
-                guard var j = job, j.status.isTerminal else { continue }
-                j.deliveries = byTask[id] ?? []
-                cache.put(j)
+                guard let j = job, j.status.isTerminal else { continue }
+                cache.put(Self.attaching(byTask[id] ?? [], to: j))
             }
         }
         refreshing = false
