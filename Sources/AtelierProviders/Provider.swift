@@ -42,7 +42,8 @@ public enum ModelVerification: String, Sendable, Equatable {
     case deprecated
 }
 
-/// Everything a provider needs for one call, already validated and resolved by the core.
+/// Everything a provider needs for one call, already validated and resolved by the core. Where to send it and with
+/// which key is the client's own (``ProviderClientConfiguration``), not the request's.
 public struct GenerationRequest: Sendable {
     /// The task as accepted.
     public var task: ImageTask
@@ -59,14 +60,9 @@ public struct GenerationRequest: Sendable {
     /// A stable key for this attempt (a UUID v4). Providers that take a client id (Runware `taskUUID`) send it,
     /// so a retried or resumed call is recognisable upstream.
     public var attemptKey: String
-    /// The API key or credentials, when the provider needs them. Never logged.
-    public var credentials: Credentials?
-    /// The base URL to call (catalog value or env override).
-    public var baseURL: String
-
     public init(
         task: ImageTask, model: ModelCard, size: ResolvedSize, seed: Int64?, references: [LoadedReference], scratchDirectory: String,
-        attemptKey: String, credentials: Credentials?, baseURL: String
+        attemptKey: String
     ) {
         self.task = task
         self.model = model
@@ -75,8 +71,6 @@ public struct GenerationRequest: Sendable {
         self.references = references
         self.scratchDirectory = scratchDirectory
         self.attemptKey = attemptKey
-        self.credentials = credentials
-        self.baseURL = baseURL
     }
 }
 

@@ -8,12 +8,14 @@ import Testing
 struct A1111Tests {
     static let auth = "artist:hunter2-secret"
 
-    func provider(_ t: ScriptedTransport) -> A1111Provider { A1111Provider(transport: t) }
+    func provider(_ t: ScriptedTransport, auth: String? = nil) -> A1111Provider {
+        A1111Provider(configuration: A1111Provider.defaults.with { $0.credentials = auth.map(Credentials.init) }, transport: t)
+    }
 
     @Test("encodes the exact txt2img body, without auth when no credentials are configured")
     func encodeTxt2Img() throws {
-        let r = try Fixtures.request("sd-webui", negative: "blurry", size: .pixels(PixelSize(width: 512, height: 768)), n: 2, key: nil)
-        let http = A1111Codec.encode(r, timeoutSeconds: 900)
+        let r = try Fixtures.request("sd-webui", negative: "blurry", size: .pixels(PixelSize(width: 512, height: 768)), n: 2)
+        let http = A1111Codec.encode(r, baseURL: A1111Codec.defaultBaseURL, credentials: nil, timeoutSeconds: 900)
         #expect(http.method == "POST")
         #expect(http.url == "http://127.0.0.1:7860/sdapi/v1/txt2img")
         #expect(http.headers.map { "\($0.0): \($0.1)" } == ["Content-Type: application/json", "Accept: application/json"])
@@ -26,8 +28,8 @@ struct A1111Tests {
 
     @Test("references go to img2img as init_images; user:pass credentials become Basic auth")
     func encodeImg2Img() throws {
-        let r = try Fixtures.request("sd-webui", references: [Fixtures.reference()], key: Self.auth)
-        let http = A1111Codec.encode(r, timeoutSeconds: 900)
+        let r = try Fixtures.request("sd-webui", references: [Fixtures.reference()])
+        let http = A1111Codec.encode(r, baseURL: A1111Codec.defaultBaseURL, credentials: Credentials(Self.auth), timeoutSeconds: 900)
         #expect(http.url == "http://127.0.0.1:7860/sdapi/v1/img2img")
         #expect(header(http, "Authorization") == "Basic " + Data(Self.auth.utf8).base64EncodedString())
         let b = try bodyJSON(http)
@@ -45,7 +47,7 @@ struct A1111Tests {
              "info":"{\"prompt\": \"a red fox\", \"seed\": 1234, \"all_seeds\": [1234, 1235], \"subseed\": 99, \"sampler_name\": \"DPM++ 2M\", \"sd_model_hash\": \"abc\", \"infotexts\": [\"a\", \"b\"]}"}
             """#
         let t = ScriptedTransport([reply(200, body)])
-        let r = try Fixtures.request("sd-webui", seed: 1234, n: 2, key: nil)
+        let r = try Fixtures.request("sd-webui", seed: 1234, n: 2)
         let images = try await provider(t).generate(r, context: .none)
         #expect(images.map(\.seed) == [1234, 1235])
         #expect(images.map { URL(fileURLWithPath: $0.path).lastPathComponent } == ["\(Fixtures.attemptKey)-0.png", "\(Fixtures.attemptKey)-1.png"])
@@ -60,7 +62,7 @@ struct A1111Tests {
         let out = try A1111Codec.decode(response(200, #"{"images":["\#(jpeg)","\#(jpeg)","\#(jpeg)"],"info":"{\"seed\": 10}"}"#), expected: 2)
         #expect(out.seeds == [10, 11] && out.images.count == 2)
         let t = ScriptedTransport([reply(200, #"{"images":["\#(jpeg)"],"info":"not json"}"#)])
-        let img = try #require(try await provider(t).generate(try Fixtures.request("sd-webui", seed: 5, key: nil), context: .none).first)
+        let img = try #require(try await provider(t).generate(try Fixtures.request("sd-webui", seed: 5), context: .none).first)
         #expect(img.mimeType == "image/jpeg" && img.path.hasSuffix("-0.jpg") && img.seed == nil)
     }
 
@@ -94,7 +96,7 @@ struct A1111Tests {
         let t = ScriptedTransport([reply(401, #"{"detail":"Incorrect credentials \#(Self.auth) / hunter2-secret"}"#)])
         let e = try #require(
             await providerError { () async throws(ProviderError) in
-                try await provider(t).generate(try! Fixtures.request("sd-webui", key: Self.auth), context: .none)
+                try await provider(t, auth: Self.auth).generate(try! Fixtures.request("sd-webui"), context: .none)
             })
         #expect(e.code == .auth)
         #expect(!e.message.contains(Self.auth) && !e.message.contains("hunter2-secret"))

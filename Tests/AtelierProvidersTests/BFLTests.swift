@@ -22,8 +22,8 @@ struct BFLTests {
     func encodeExact() throws {
         let r = try Fixtures.request(
             "flux-2-pro", negative: "blurry", size: .pixels(PixelSize(width: 1024, height: 768)),
-            references: [Fixtures.reference(), Fixtures.reference([6, 7, 8], mime: "image/jpeg")], format: .jpg, key: Self.key)
-        let http = BFLCodec.encodeSubmit(r, apiKey: Self.key, timeoutSeconds: 60)
+            references: [Fixtures.reference(), Fixtures.reference([6, 7, 8], mime: "image/jpeg")], format: .jpg)
+        let http = BFLCodec.encodeSubmit(r, baseURL: BFLCodec.defaultBaseURL, apiKey: Self.key, timeoutSeconds: 60)
         #expect(http.method == "POST")
         #expect(http.url == "https://api.bfl.ai/v1/flux-2-pro")
         #expect(http.headers.map { "\($0.0): \($0.1)" } == ["Content-Type: application/json", "Accept: application/json", "x-key: \(Self.key)"])
@@ -40,15 +40,17 @@ struct BFLTests {
     func encodeVariants() throws {
         let flex = try bodyJSON(
             BFLCodec.encodeSubmit(
-                try Fixtures.request("flux-2-flex", size: .pixels(PixelSize(width: 1024, height: 1024))), apiKey: "k", timeoutSeconds: 1))
+                try Fixtures.request("flux-2-flex", size: .pixels(PixelSize(width: 1024, height: 1024))), baseURL: BFLCodec.defaultBaseURL,
+                apiKey: "k", timeoutSeconds: 1))
         #expect(flex["prompt_upsampling"] == false && flex["disable_pup"] == nil)
         let p11 = try bodyJSON(
             BFLCodec.encodeSubmit(
-                try Fixtures.request("flux-pro-1.1", size: .pixels(PixelSize(width: 1024, height: 768))), apiKey: "k", timeoutSeconds: 1))
+                try Fixtures.request("flux-pro-1.1", size: .pixels(PixelSize(width: 1024, height: 768))), baseURL: BFLCodec.defaultBaseURL,
+                apiKey: "k", timeoutSeconds: 1))
         #expect(p11["prompt_upsampling"] == false && p11["width"] == 1024 && p11["output_format"] == "png")
         let kontext = try Fixtures.request(
             "flux-kontext-pro", size: .tier(aspectRatio: AspectRatio("16:9"), resolution: .r1K), references: [Fixtures.reference()], format: .webp)
-        let k = try bodyJSON(BFLCodec.encodeSubmit(kontext, apiKey: "k", timeoutSeconds: 1))
+        let k = try bodyJSON(BFLCodec.encodeSubmit(kontext, baseURL: BFLCodec.defaultBaseURL, apiKey: "k", timeoutSeconds: 1))
         #expect(k["aspect_ratio"] == "16:9" && k["width"] == nil && k["height"] == nil)
         #expect(k["input_image"] == "AQIDBAU=" && k["output_format"] == "webp")
     }
@@ -63,7 +65,7 @@ struct BFLTests {
         ])
         let clock = AtelierClock.virtual()
         let rec = HandleRecorder(t)
-        let r = try Fixtures.request("flux-2-pro", format: .jpg, key: Self.key)
+        let r = try Fixtures.request("flux-2-pro", format: .jpg)
         let images = try await provider(t, clock: clock).generate(r, context: rec.context)
 
         #expect(rec.requestsBefore == [1], "recorded after the submit answered, before the first poll")
@@ -98,7 +100,7 @@ struct BFLTests {
         ])
         let rec = HandleRecorder(t)
         let images = try await provider(t, clock: AtelierClock.virtual()).generate(
-            try Fixtures.request("flux-2-klein-4b", n: 2, key: Self.key), context: rec.context)
+            try Fixtures.request("flux-2-klein-4b", n: 2), context: rec.context)
         #expect(images.map(\.seed) == [42, 43])
         #expect(images.map(\.costUSD) == [0.03, nil])
         #expect(rec.handles.map { BFLCodec.jobs(fromHandle: $0)?.map(\.id) ?? [] } == [["task-1"], ["task-1", "task-2"]])
@@ -111,7 +113,7 @@ struct BFLTests {
         let t = ScriptedTransport([reply(200, Self.ready), .file(status: 200, bytes: Fixtures.png, contentType: nil)])
         let handle = BFLCodec.handle([BFLCodec.Job(id: "task-1", pollingURL: Self.pollURL, costCredits: 3)])
         let images = try await provider(t, clock: AtelierClock.virtual()).resume(
-            handle: handle, request: try Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+            handle: handle, request: try Fixtures.request("flux-2-pro"), context: .none)
         #expect(images.count == 1 && images[0].costUSD == 0.03 && images[0].mimeType == "image/png")
         #expect(await t.sends.allSatisfy { $0.method == "GET" })
         // A bare polling URL is a valid handle too.
@@ -127,7 +129,7 @@ struct BFLTests {
         ])
         let e = try #require(
             await providerError { () async throws(ProviderError) in
-                try await provider(t, clock: AtelierClock.virtual()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+                try await provider(t, clock: AtelierClock.virtual()).generate(try! Fixtures.request("flux-2-pro"), context: .none)
             })
         #expect(e.code == .refused && e.upstreamCode == status && e.message.contains("Derivative Works Filter"))
         #expect(await t.downloads.isEmpty)
@@ -137,7 +139,7 @@ struct BFLTests {
     func failed(_ status: String) async throws {
         let t = ScriptedTransport([reply(200, Self.submitted), reply(200, #"{"id":"task-1","status":"\#(status)"}"#)])
         let e = await providerError { () async throws(ProviderError) in
-            try await provider(t, clock: AtelierClock.virtual()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+            try await provider(t, clock: AtelierClock.virtual()).generate(try! Fixtures.request("flux-2-pro"), context: .none)
         }
         #expect(e?.code == .unavailable && e?.upstreamCode == status)
     }
@@ -147,7 +149,7 @@ struct BFLTests {
         let t = ScriptedTransport([reply(402, #"{"detail":"Insufficient credits. Please add credits to your account."}"#)])
         let e = try #require(
             await providerError { () async throws(ProviderError) in
-                try await provider(t, clock: AtelierClock.virtual()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+                try await provider(t, clock: AtelierClock.virtual()).generate(try! Fixtures.request("flux-2-pro"), context: .none)
             })
         #expect(e.code == .insufficientCredits && e.httpStatus == 402 && e.message.contains("Insufficient credits"))
     }
@@ -190,7 +192,7 @@ struct BFLTests {
             fallback: response(200, #"{"id":"task-1","status":"Generating","progress":0.5}"#))
         let clock = AtelierClock.virtual()
         let e = await providerError { () async throws(ProviderError) in
-            try await provider(t, clock: clock, total: 20).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+            try await provider(t, clock: clock, total: 20).generate(try! Fixtures.request("flux-2-pro"), context: .none)
         }
         #expect(e?.code == .timeout)
         #expect(abs(clock.elapsedSeconds - 20) < 1e-9)
@@ -204,7 +206,7 @@ struct BFLTests {
             reply(200, Self.submitted), reply(429, ""), reply(502, "<html>"), reply(200, "{\"status\":"), reply(200, Self.ready),
             .file(status: 200, bytes: Fixtures.png, contentType: "image/png"),
         ])
-        let images = try await provider(t, clock: AtelierClock.virtual()).generate(try Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+        let images = try await provider(t, clock: AtelierClock.virtual()).generate(try Fixtures.request("flux-2-pro"), context: .none)
         #expect(images.count == 1)
         let e = providerError { () throws(ProviderError) in try BFLCodec.decodePoll(response(200, #"{"id":"x","status":"Ready","result":{}}"#)) }
         #expect(e?.code == .noImage)
@@ -228,7 +230,7 @@ struct BFLTests {
         let t = ScriptedTransport([reply(401, #"{"detail":"Invalid key: \#(Self.key)"}"#)])
         let e = try #require(
             await providerError { () async throws(ProviderError) in
-                try await provider(t, clock: AtelierClock.virtual()).generate(try! Fixtures.request("flux-2-pro", key: Self.key), context: .none)
+                try await provider(t, clock: AtelierClock.virtual()).generate(try! Fixtures.request("flux-2-pro"), context: .none)
             })
         #expect(e.code == .auth)
         #expect(!e.message.contains(Self.key) && !JSONWriter.string(e.atelierError.json).contains(Self.key))

@@ -31,8 +31,8 @@ struct GeminiTests {
     func encodeExact() throws {
         let r = try Fixtures.request(
             "gemini-3-pro-image", negative: "blurry", size: .tier(aspectRatio: AspectRatio("16:9"), resolution: .r2K),
-            references: [Fixtures.reference()], key: Self.key)
-        let http = GeminiCodec.encode(r, apiKey: Self.key, timeoutSeconds: 360)
+            references: [Fixtures.reference()])
+        let http = GeminiCodec.encode(r, baseURL: GeminiCodec.defaultBaseURL, apiKey: Self.key, timeoutSeconds: 360)
         #expect(http.method == "POST")
         #expect(http.url == "https://generativelanguage.googleapis.com/v1beta/models/gemini-3-pro-image:generateContent")
         #expect(
@@ -49,20 +49,23 @@ struct GeminiTests {
     @Test("imageSize uses 512 and uppercase K; it is omitted for single-tier models")
     func imageSizeValues() throws {
         let small = try Fixtures.request("gemini-3.1-flash-image", size: .tier(aspectRatio: AspectRatio("4:1"), resolution: .r512))
-        let g = try bodyJSON(GeminiCodec.encode(small, apiKey: "k", timeoutSeconds: 1))["generationConfig"]
+        let g = try bodyJSON(GeminiCodec.encode(small, baseURL: GeminiCodec.defaultBaseURL, apiKey: "k", timeoutSeconds: 1))["generationConfig"]
         #expect(g?["imageConfig"]?["imageSize"] == "512")
         #expect(g?["imageConfig"]?["aspectRatio"] == "4:1")
         let k4 = try Fixtures.request("gemini-3.1-flash-image", size: .tier(aspectRatio: nil, resolution: .r4K))
-        #expect(try bodyJSON(GeminiCodec.encode(k4, apiKey: "k", timeoutSeconds: 1))["generationConfig"]?["imageConfig"]?["imageSize"] == "4K")
+        #expect(
+            try bodyJSON(GeminiCodec.encode(k4, baseURL: GeminiCodec.defaultBaseURL, apiKey: "k", timeoutSeconds: 1))["generationConfig"]?[
+                "imageConfig"]?["imageSize"] == "4K")
         let nb = try Fixtures.request("gemini-2.5-flash-image", size: .pixels(PixelSize(width: 1344, height: 768)))
-        let cfg = try bodyJSON(GeminiCodec.encode(nb, apiKey: "k", timeoutSeconds: 1))["generationConfig"]?["imageConfig"]
+        let cfg = try bodyJSON(GeminiCodec.encode(nb, baseURL: GeminiCodec.defaultBaseURL, apiKey: "k", timeoutSeconds: 1))["generationConfig"]?[
+            "imageConfig"]
         #expect(cfg == ["aspectRatio": "16:9"])
     }
 
     @Test("the last non-thought image wins; visible text becomes the note; thoughts are dropped")
     func thoughtImages() async throws {
         let t = ScriptedTransport([reply(200, Self.thinkingAnswer)])
-        let r = try Fixtures.request("gemini-3-pro-image", key: Self.key)
+        let r = try Fixtures.request("gemini-3-pro-image")
         let images = try await provider(t).generate(r, context: .none)
         #expect(images.count == 1)
         let img = try #require(images.first)
@@ -154,7 +157,7 @@ struct GeminiTests {
         let t = ScriptedTransport([reply(429, Self.quotaError("GenerateRequestsPerMinutePerProjectPerModel", delay: "37s"))])
         let e = try #require(
             await providerError { () async throws(ProviderError) in
-                try await provider(t).generate(try! Fixtures.request("gemini-3-pro-image", key: Self.key), context: .none)
+                try await provider(t).generate(try! Fixtures.request("gemini-3-pro-image"), context: .none)
             })
         #expect(e.code == .rateLimited)
         #expect(e.retryAfterSeconds == 37)
@@ -209,7 +212,7 @@ struct GeminiTests {
         let e = try #require(
             await providerError { () async throws(ProviderError) in
                 try await provider(ScriptedTransport([reply(400, body)])).generate(
-                    try! Fixtures.request("gemini-3-pro-image", key: Self.key), context: .none)
+                    try! Fixtures.request("gemini-3-pro-image"), context: .none)
             })
         #expect(e.code == .auth)
         #expect(!e.message.contains(Self.key))
@@ -252,7 +255,7 @@ struct GeminiTests {
     func noKey() async throws {
         let t = ScriptedTransport([])
         let e = await providerError { () async throws(ProviderError) in
-            try await provider(t).generate(try! Fixtures.request("gemini-3-pro-image", key: nil), context: .none)
+            try await GeminiProvider(transport: t).generate(try! Fixtures.request("gemini-3-pro-image"), context: .none)
         }
         #expect(e?.code == .auth)
         #expect(await t.requests.isEmpty)

@@ -119,7 +119,7 @@ struct LargeImageDecodingTests {
         #expect(out.mimeType == "image/png")
 
         let t = ScriptedTransport([reply(200, body)])
-        let r = try Fixtures.request("gemini-3-pro-image", key: GeminiTests.key)
+        let r = try Fixtures.request("gemini-3-pro-image")
         let images = try await GeminiProvider(
             configuration: GeminiProvider.defaults.with { $0.credentials = Credentials(GeminiTests.key) }, transport: t
         ).generate(r, context: .none)

@@ -25,8 +25,8 @@ struct RunwareTests {
     @Test("encodes the exact imageInference task: AIR, sizes, seed, numberResults, async URL output, cost, model parameters")
     func encodeExact() throws {
         let r = try Fixtures.request(
-            "runware-flux-2-dev", negative: "blurry", size: .pixels(PixelSize(width: 1024, height: 768)), n: 2, format: .webp, key: Self.key)
-        let http = RunwareCodec.encodeSubmit(r, apiKey: Self.key, timeoutSeconds: 60)
+            "runware-flux-2-dev", negative: "blurry", size: .pixels(PixelSize(width: 1024, height: 768)), n: 2, format: .webp)
+        let http = RunwareCodec.encodeSubmit(r, baseURL: RunwareCodec.defaultBaseURL, apiKey: Self.key, timeoutSeconds: 60)
         #expect(http.method == "POST")
         #expect(http.url == "https://api.runware.ai/v1")
         #expect(
@@ -46,21 +46,24 @@ struct RunwareTests {
             "runware-nano-banana-pro", negative: "text", size: .tier(aspectRatio: nil, resolution: .r2K), references: [Fixtures.reference()])
         let expected =
             #"[{"taskType":"imageInference","taskUUID":"\#(Self.K)","model":"google:4@2","positivePrompt":"a red fox\n\nAvoid: text","resolution":"2K","seed":42,"numberResults":1,"inputs":{"referenceImages":["data:image/png;base64,AQIDBAU="]},"outputType":"URL","outputFormat":"PNG","includeCost":true,"deliveryMethod":"async"}]"#
-        #expect(bodyString(RunwareCodec.encodeSubmit(byTier, apiKey: "k", timeoutSeconds: 1)) == expected)
+        #expect(bodyString(RunwareCodec.encodeSubmit(byTier, baseURL: RunwareCodec.defaultBaseURL, apiKey: "k", timeoutSeconds: 1)) == expected)
 
         // With a ratio chosen, the exact table pixels are sent instead.
         let byRatio = try Fixtures.request("runware-nano-banana-pro", size: .tier(aspectRatio: AspectRatio("3:2"), resolution: .r4K))
-        let t = try bodyJSON(RunwareCodec.encodeSubmit(byRatio, apiKey: "k", timeoutSeconds: 1)).arrayValue?.first
+        let t = try bodyJSON(RunwareCodec.encodeSubmit(byRatio, baseURL: RunwareCodec.defaultBaseURL, apiKey: "k", timeoutSeconds: 1)).arrayValue?
+            .first
         #expect(t?["width"] == 5056 && t?["height"] == 3392 && t?["resolution"] == nil)
 
         // BFL-hosted models take no negativePrompt: it is dropped, not sent as an unsupported field.
         let flux = try Fixtures.request("runware-flux-2-pro", negative: "blurry", size: .pixels(PixelSize(width: 1024, height: 1024)))
-        let f = try bodyJSON(RunwareCodec.encodeSubmit(flux, apiKey: "k", timeoutSeconds: 1)).arrayValue?.first
+        let f = try bodyJSON(RunwareCodec.encodeSubmit(flux, baseURL: RunwareCodec.defaultBaseURL, apiKey: "k", timeoutSeconds: 1)).arrayValue?.first
         #expect(f?["negativePrompt"] == nil && f?["positivePrompt"] == "a red fox")
 
         // Seedream does not take a seed.
         let sd = try Fixtures.request("runware-seedream-4")
-        #expect(try bodyJSON(RunwareCodec.encodeSubmit(sd, apiKey: "k", timeoutSeconds: 1)).arrayValue?.first?["seed"] == nil)
+        #expect(
+            try bodyJSON(RunwareCodec.encodeSubmit(sd, baseURL: RunwareCodec.defaultBaseURL, apiKey: "k", timeoutSeconds: 1)).arrayValue?.first?[
+                "seed"] == nil)
     }
 
     @Test("async: handle recorded before submitting, processing over several polls with backoff, then every image downloaded")
@@ -76,7 +79,7 @@ struct RunwareTests {
         ])
         let clock = AtelierClock.virtual()
         let rec = HandleRecorder(t)
-        let r = try Fixtures.request("runware-flux-2-dev", n: 2, key: Self.key)
+        let r = try Fixtures.request("runware-flux-2-dev", n: 2)
         let images = try await provider(t, clock: clock).generate(r, context: rec.context)
 
         #expect(rec.handles == [Self.K])
@@ -108,7 +111,7 @@ struct RunwareTests {
             .file(status: 200, bytes: Fixtures.png, contentType: nil),
         ])
         let clock = AtelierClock.virtual()
-        let r = try Fixtures.request("runware-flux-2-dev", key: Self.key)
+        let r = try Fixtures.request("runware-flux-2-dev")
         let images = try await provider(t, clock: clock).resume(handle: other, request: r, context: .none)
         #expect(images.count == 1 && images[0].seed == 1001)
         let sends = await t.sends
@@ -125,7 +128,7 @@ struct RunwareTests {
         let e = try #require(
             await providerError { () async throws(ProviderError) in
                 try await provider(t, clock: AtelierClock.virtual()).resume(
-                    handle: Self.K, request: try! Fixtures.request("runware-sd3", key: Self.key), context: .none)
+                    handle: Self.K, request: try! Fixtures.request("runware-sd3"), context: .none)
             })
         #expect(e.code == .unavailable)
         #expect(e.upstreamCode == "taskFailedOrNotFound")
@@ -141,7 +144,7 @@ struct RunwareTests {
             reply(200, Self.data(Self.item("success"))),
             .file(status: 200, bytes: Fixtures.png, contentType: "image/png"),
         ])
-        let images = try await provider(t, clock: AtelierClock.virtual()).generate(try Fixtures.request("runware-sd3", key: Self.key), context: .none)
+        let images = try await provider(t, clock: AtelierClock.virtual()).generate(try Fixtures.request("runware-sd3"), context: .none)
         #expect(images.count == 1)
     }
 
@@ -153,14 +156,14 @@ struct RunwareTests {
             reply(200, Self.data(Self.item("success"))),
             .file(status: 200, bytes: Fixtures.png, contentType: "image/png"),
         ])
-        let images = try await provider(t, clock: AtelierClock.virtual()).generate(try Fixtures.request("runware-sd3", key: Self.key), context: .none)
+        let images = try await provider(t, clock: AtelierClock.virtual()).generate(try Fixtures.request("runware-sd3"), context: .none)
         #expect(images.count == 1)
         let t2 = ScriptedTransport([
             .fail(ProviderError(.timeout, "request timed out")),
             reply(200, #"{"errors":[{"code":"taskFailedOrNotFound","message":"not found","taskUUID":"\#(Self.K)"}]}"#),
         ])
         let e = await providerError { () async throws(ProviderError) in
-            try await provider(t2, clock: AtelierClock.virtual()).generate(try! Fixtures.request("runware-sd3", key: Self.key), context: .none)
+            try await provider(t2, clock: AtelierClock.virtual()).generate(try! Fixtures.request("runware-sd3"), context: .none)
         }
         #expect(e?.code == .timeout, "the original timeout is reported")
     }
@@ -174,7 +177,7 @@ struct RunwareTests {
             reply(200, Self.data(Self.item("success"))),
             .file(status: 200, bytes: Fixtures.png, contentType: "image/png"),
         ])
-        let images = try await provider(t, clock: AtelierClock.virtual()).generate(try Fixtures.request("runware-sd3", key: Self.key), context: .none)
+        let images = try await provider(t, clock: AtelierClock.virtual()).generate(try Fixtures.request("runware-sd3"), context: .none)
         #expect(images.count == 1)
     }
 
@@ -183,7 +186,7 @@ struct RunwareTests {
         let t = ScriptedTransport([reply(200, Self.data(Self.item("processing")))], fallback: response(200, Self.data(Self.item("processing"))))
         let clock = AtelierClock.virtual()
         let e = await providerError { () async throws(ProviderError) in
-            try await provider(t, clock: clock, total: 60).generate(try! Fixtures.request("runware-sd3", key: Self.key), context: .none)
+            try await provider(t, clock: clock, total: 60).generate(try! Fixtures.request("runware-sd3"), context: .none)
         }
         #expect(e?.code == .timeout)
         #expect(abs(clock.elapsedSeconds - 60) < 1e-9)
@@ -324,7 +327,7 @@ struct RunwareTests {
         let t = ScriptedTransport([reply(401, #"{"error":true,"errorId":19,"errorMessage":"Invalid api key \#(Self.key)"}"#)])
         let e = try #require(
             await providerError { () async throws(ProviderError) in
-                try await provider(t, clock: AtelierClock.virtual()).generate(try! Fixtures.request("runware-sd3", key: Self.key), context: .none)
+                try await provider(t, clock: AtelierClock.virtual()).generate(try! Fixtures.request("runware-sd3"), context: .none)
             })
         #expect(e.code == .auth)
         #expect(!e.message.contains(Self.key) && !e.description.contains(Self.key))

@@ -127,8 +127,7 @@ enum Fixtures {
     /// A request for `modelID`, resolved through the card's own checks.
     static func request(
         _ modelID: String, prompt: String = "a red fox", negative: String? = nil, size: SizeRequest = .automatic, seed: Int64? = 42,
-        n: Int = 1, references: [LoadedReference] = [], format: OutputFormat = .png, key: String? = "test-key-0000",
-        baseURL: String? = nil, attemptKey: String = Fixtures.attemptKey
+        n: Int = 1, references: [LoadedReference] = [], format: OutputFormat = .png, attemptKey: String = Fixtures.attemptKey
     ) throws -> GenerationRequest {
         let card = try model(modelID)
         let task = ImageTask(
@@ -139,11 +138,8 @@ enum Fixtures {
         case .success(let s): resolved = s
         case .failure(let r): throw r
         }
-        let base: String
-        if let b = baseURL { base = b } else { base = try catalog.get().provider(card.provider)?.baseURL ?? "" }
         return GenerationRequest(
-            task: task, model: card, size: resolved, seed: seed, references: references, scratchDirectory: scratch(),
-            attemptKey: attemptKey, credentials: key.map(Credentials.init), baseURL: base)
+            task: task, model: card, size: resolved, seed: seed, references: references, scratchDirectory: scratch(), attemptKey: attemptKey)
     }
 
     static func reference(_ bytes: [UInt8] = [1, 2, 3, 4, 5], mime: String = "image/png") -> LoadedReference {

@@ -5,12 +5,9 @@ import AtelierProviders
 public struct ProviderEntry: Sendable {
     /// The provider's configuration.
     public var config: ProviderConfig
-    /// The implementation, when one exists for its kind.
+    /// The implementation, when one exists for its kind. Its client holds the base URL and the key
+    /// (``ProviderClientConfiguration``): they have no other owner.
     public var provider: (any Provider)?
-    /// The API key or credentials from the environment.
-    public var credentials: Credentials?
-    /// The base URL to call: `ATELIER_<ID>_BASE_URL` when set, else the catalog's.
-    public var baseURL: String
     /// Why the provider cannot be used right now (e.g. `no_api_key`), or nil.
     public var unavailable: Rejection?
 }
@@ -18,7 +15,7 @@ public struct ProviderEntry: Sendable {
 /// The configured providers, built once at start (and again on reload) from the catalog and the environment.
 ///
 /// A provider whose key is missing is listed as unavailable and never chosen — it is never a startup error.
-/// Keys are read here and nowhere else; they live only in ``ProviderEntry/credentials``.
+/// Keys are read here and nowhere else, and handed to the provider's client, whose configuration is their only owner.
 public struct ProviderRegistry: Sendable {
     /// Entries by provider id.
     public let entries: [String: ProviderEntry]
@@ -57,7 +54,7 @@ public struct ProviderRegistry: Sendable {
                     "not_supported", "no implementation for kind \(config.kind.rawValue)",
                     error: AtelierError(.unavailable, "provider kind \(config.kind.rawValue) is not supported by this build"))
             }
-            entries[config.id] = ProviderEntry(config: config, provider: provider, credentials: credentials, baseURL: base, unavailable: unavailable)
+            entries[config.id] = ProviderEntry(config: config, provider: provider, unavailable: unavailable)
         }
         self.entries = entries
     }

@@ -50,9 +50,9 @@ public enum A1111Codec {
     }
 
     /// `POST {base}/sdapi/v1/txt2img`, or `img2img` when references are given.
-    public static func encode(_ r: GenerationRequest, timeoutSeconds: Double) -> HTTPRequest {
+    public static func encode(_ r: GenerationRequest, baseURL: String, credentials: Credentials?, timeoutSeconds: Double) -> HTTPRequest {
         let path = isImg2Img(r) ? "/sdapi/v1/img2img" : "/sdapi/v1/txt2img"
-        return .postJSON(Wire.trimBase(r.baseURL) + path, .object(body(r)), headers: authHeaders(r.credentials), timeoutSeconds: timeoutSeconds)
+        return .postJSON(Wire.trimBase(baseURL) + path, .object(body(r)), headers: authHeaders(credentials), timeoutSeconds: timeoutSeconds)
     }
 
     /// What a recipe records: the body minus prompts and images.

@@ -2,26 +2,21 @@ import AtelierCore
 import Foundation
 
 /// A self-hosted AUTOMATIC1111 / Forge server: one synchronous call makes the whole batch.
-public struct A1111Provider: Provider {
+public struct A1111Provider: NetworkProvider {
     /// A1111's defaults: the call blocks until the whole batch is rendered, so its deadline is long.
     public static let defaults = ProviderClientConfiguration(
         id: "a1111", baseURL: A1111Codec.defaultBaseURL, requestTimeoutSeconds: 900, maxResponseBytes: 256 << 20)
 
-    public var id: String { configuration.id }
-    let transport: any HTTPTransport
-    let configuration: ProviderClientConfiguration
-
-    /// A client with `configuration` (``NetworkProviders`` builds it from the catalog entry over ``defaults``).
-    public init(configuration: ProviderClientConfiguration = defaults, transport: any HTTPTransport) {
-        self.configuration = configuration
-        self.transport = transport
-    }
+    public let client: NetworkClient
+    public init(client: NetworkClient) { self.client = client }
 
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
-        try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
+        try await redactingKey { () async throws(ProviderError) -> [GeneratedImage] in
             let n = max(request.task.numberResults, 1)
             let response = try await transport.send(
-                A1111Codec.encode(request, timeoutSeconds: configuration.requestTimeoutSeconds), maxBodyBytes: configuration.maxResponseBytes)
+                A1111Codec.encode(
+                    request, baseURL: configuration.baseURL, credentials: configuration.credentials,
+                    timeoutSeconds: configuration.requestTimeoutSeconds), maxBodyBytes: configuration.maxResponseBytes)
             let out = try A1111Codec.decode(response, expected: n)
             let sent = A1111Codec.sentParameters(request)
             var images: [GeneratedImage] = []
@@ -56,7 +51,7 @@ public struct A1111Provider: Provider {
     }
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
-        try await redactingErrors(configuration.credentials) { () async throws(ProviderError) -> [String: ModelVerification]? in
+        try await redactingKey { () async throws(ProviderError) -> [String: ModelVerification]? in
             let names = try A1111Codec.decodeListModels(
                 try await transport.send(
                     A1111Codec.encodeListModels(baseURL: configuration.baseURL, credentials: configuration.credentials), maxBodyBytes: 4 << 20))

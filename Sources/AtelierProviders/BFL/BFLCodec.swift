@@ -57,9 +57,9 @@ public enum BFLCodec {
     }
 
     /// `POST {base}/v1/{upstream}` with `x-key`.
-    public static func encodeSubmit(_ r: GenerationRequest, apiKey: String, timeoutSeconds: Double) -> HTTPRequest {
+    public static func encodeSubmit(_ r: GenerationRequest, baseURL: String, apiKey: String, timeoutSeconds: Double) -> HTTPRequest {
         .postJSON(
-            "\(Wire.trimBase(r.baseURL))/v1/\(r.model.upstreamID)", .object(body(r)), headers: [("x-key", apiKey)], timeoutSeconds: timeoutSeconds)
+            "\(Wire.trimBase(baseURL))/v1/\(r.model.upstreamID)", .object(body(r)), headers: [("x-key", apiKey)], timeoutSeconds: timeoutSeconds)
     }
 
     /// What a recipe records: the body minus the prompt and images.

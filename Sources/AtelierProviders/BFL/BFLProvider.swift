@@ -3,34 +3,28 @@ import Foundation
 
 /// Black Forest Labs FLUX: one submit per image, the handles recorded, then each `polling_url` polled and each
 /// signed sample downloaded at once (without the key: the sample lives on blob storage).
-public struct BFLProvider: Provider {
+public struct BFLProvider: NetworkProvider {
     /// BFL's defaults.
     public static let defaults = ProviderClientConfiguration(
         id: "bfl", baseURL: BFLCodec.defaultBaseURL, requestTimeoutSeconds: 60, totalTimeoutSeconds: 600,
         polling: .init(backoff: .bfl, maxTransientFailures: 5))
 
-    public var id: String { configuration.id }
-    let transport: any HTTPTransport
-    let configuration: ProviderClientConfiguration
-
-    /// A client with `configuration` (``NetworkProviders`` builds it from the catalog entry over ``defaults``).
-    public init(configuration: ProviderClientConfiguration = defaults, transport: any HTTPTransport) {
-        self.configuration = configuration
-        self.transport = transport
-    }
+    public let client: NetworkClient
+    public init(client: NetworkClient) { self.client = client }
 
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
-        try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
-            let key = try request.requireKey(provider: id)
+        try await withKey { (key) async throws(ProviderError) -> [GeneratedImage] in
             var waiter = PollWaiter(configuration)
             var jobs: [BFLCodec.Job] = []
             for i in 0..<max(request.task.numberResults, 1) {
                 if context.isCancelled { throw ProviderError(.cancelled, "cancelled while submitting to BFL") }
                 // Image i uses seed + i (as everywhere in Atelier): the same seed n times would make n identical images.
                 let response = try await transport.send(
-                    BFLCodec.encodeSubmit(Self.request(request, image: i), apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds),
+                    BFLCodec.encodeSubmit(
+                        Self.request(request, image: i), baseURL: configuration.baseURL, apiKey: key,
+                        timeoutSeconds: configuration.requestTimeoutSeconds),
                     maxBodyBytes: 1 << 20)
-                jobs.append(try BFLCodec.decodeSubmit(response, baseURL: request.baseURL))
+                jobs.append(try BFLCodec.decodeSubmit(response, baseURL: configuration.baseURL))
                 // Cumulative: after a crash every paid submit so far is resumed, none re-submitted.
                 try await context.recordResumeHandle(BFLCodec.handle(jobs))
             }
@@ -39,8 +33,7 @@ public struct BFLProvider: Provider {
     }
 
     public func resume(handle: String, request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
-        try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
-            let key = try request.requireKey(provider: id)
+        try await withKey { (key) async throws(ProviderError) -> [GeneratedImage] in
             guard let jobs = BFLCodec.jobs(fromHandle: handle) else {
                 throw ProviderError(.badUpstream, "the recorded BFL handle cannot be read")
             }

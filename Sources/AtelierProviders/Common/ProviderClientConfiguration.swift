@@ -7,10 +7,9 @@ import AtelierCore
 public struct ProviderClientConfiguration: Sendable {
     /// The provider id (`providers/<id>.json`).
     public var id: String
-    /// The upstream's base URL, for calls made outside a generation (``Provider/verifyModels(_:)``); a generation
-    /// calls the request's own, which the engine resolves from the same entry.
+    /// The upstream's base URL: the catalog's, or the operator's `ATELIER_<ID>_BASE_URL` override. Its only owner.
     public var baseURL: String
-    /// The key, for calls made outside a generation; a generation uses the request's own. Never logged.
+    /// The API key or credentials from the environment, nil when none is configured. Its only owner; never logged.
     public var credentials: Credentials?
     /// Deadline of one HTTP call.
     public var requestTimeoutSeconds: Double

@@ -4,7 +4,8 @@ import AtelierCore
 public enum NetworkProviders {
     /// The provider for `config`, or nil for kinds that are not network providers (`local`).
     /// - Parameters:
-    ///   - credentials: the key from `config.apiKeyEnv` (used by `verifyModels`; generation uses the request's).
+    ///   - config: the catalog entry, the operator's base-URL override already applied.
+    ///   - credentials: the key from `config.apiKeyEnv`.
     ///   - clock: time for the polling providers (tests pass a manual clock).
     public static func make(
         config: ProviderConfig, credentials: Credentials?, transport: any HTTPTransport, clock: AtelierClock = .live

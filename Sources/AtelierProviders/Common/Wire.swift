@@ -107,9 +107,9 @@ func missingKey(_ provider: String) -> ProviderError {
     ProviderError(.auth, "no API key is configured for provider \(provider)")
 }
 
-extension GenerationRequest {
-    /// The request's API key, or the `auth` error every provider gives when none is configured (the one key guard).
-    func requireKey(provider id: String) throws(ProviderError) -> String {
+extension ProviderClientConfiguration {
+    /// The client's API key, or the `auth` error every provider gives when none is configured (the one key guard).
+    func requireKey() throws(ProviderError) -> String {
         guard let key = credentials?.secret, !key.isEmpty else { throw missingKey(id) }
         return key
     }

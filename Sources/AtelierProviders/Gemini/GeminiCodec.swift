@@ -55,8 +55,8 @@ public enum GeminiCodec {
     }
 
     /// The full HTTP request: `POST {base}/v1beta/models/{upstream}:generateContent` with `x-goog-api-key`.
-    public static func encode(_ r: GenerationRequest, apiKey: String, timeoutSeconds: Double) -> HTTPRequest {
-        let url = "\(Wire.trimBase(r.baseURL))/v1beta/models/\(r.model.upstreamID):generateContent"
+    public static func encode(_ r: GenerationRequest, baseURL: String, apiKey: String, timeoutSeconds: Double) -> HTTPRequest {
+        let url = "\(Wire.trimBase(baseURL))/v1beta/models/\(r.model.upstreamID):generateContent"
         return .postJSON(url, .object(body(r)), headers: [("x-goog-api-key", apiKey)], timeoutSeconds: timeoutSeconds)
     }
 

@@ -2,24 +2,16 @@ import AtelierCore
 import Foundation
 
 /// Google Gemini image models over `generateContent`. Synchronous: one call per image, n calls in parallel.
-public struct GeminiProvider: Provider {
+public struct GeminiProvider: NetworkProvider {
     /// Gemini's defaults: a Pro image at 4K can take minutes; a 4K PNG in base64 is several MB.
     public static let defaults = ProviderClientConfiguration(
         id: "gemini", baseURL: GeminiCodec.defaultBaseURL, requestTimeoutSeconds: 360, maxResponseBytes: 96 << 20)
 
-    public var id: String { configuration.id }
-    let transport: any HTTPTransport
-    let configuration: ProviderClientConfiguration
-
-    /// A client with `configuration` (``NetworkProviders`` builds it from the catalog entry over ``defaults``).
-    public init(configuration: ProviderClientConfiguration = defaults, transport: any HTTPTransport) {
-        self.configuration = configuration
-        self.transport = transport
-    }
+    public let client: NetworkClient
+    public init(client: NetworkClient) { self.client = client }
 
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
-        try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
-            let key = try request.requireKey(provider: id)
+        try await withKey { (key) async throws(ProviderError) -> [GeneratedImage] in
             let n = max(request.task.numberResults, 1)
             if n == 1 { return [try await one(request, key: key, index: 0)] }
             let results = await withTaskGroup(of: (Int, Result<GeneratedImage, ProviderError>).self) { group in
@@ -58,7 +50,7 @@ public struct GeminiProvider: Provider {
     /// One call, one image file.
     func one(_ request: GenerationRequest, key: String, index: Int) async throws(ProviderError) -> GeneratedImage {
         if Task.isCancelled { throw ProviderError(.cancelled, "cancelled before calling Gemini") }
-        let http = GeminiCodec.encode(request, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds)
+        let http = GeminiCodec.encode(request, baseURL: configuration.baseURL, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds)
         var response = try await transport.send(http, maxBodyBytes: configuration.maxResponseBytes)
         let out = try GeminiCodec.decode(response)
         let path = ImageFiles.path(
@@ -82,7 +74,7 @@ public struct GeminiProvider: Provider {
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
         guard let key = configuration.credentials?.secret, !key.isEmpty else { return nil }
-        return try await redactingErrors(configuration.credentials) { () async throws(ProviderError) -> [String: ModelVerification]? in
+        return try await redactingKey { () async throws(ProviderError) -> [String: ModelVerification]? in
             var listed = Set<String>()
             var token: String?
             var pages = 0

@@ -82,8 +82,8 @@ public enum RunwareCodec {
     static func headers(_ apiKey: String) -> [(String, String)] { [("Authorization", "Bearer \(apiKey)")] }
 
     /// `POST {base}/v1` with `[task]`.
-    public static func encodeSubmit(_ r: GenerationRequest, apiKey: String, timeoutSeconds: Double) -> HTTPRequest {
-        .postJSON(endpoint(r.baseURL), [.object(task(r))], headers: headers(apiKey), timeoutSeconds: timeoutSeconds)
+    public static func encodeSubmit(_ r: GenerationRequest, baseURL: String, apiKey: String, timeoutSeconds: Double) -> HTTPRequest {
+        .postJSON(endpoint(baseURL), [.object(task(r))], headers: headers(apiKey), timeoutSeconds: timeoutSeconds)
     }
 
     /// `POST {base}/v1` with `[{"taskType":"getResponse","taskUUID":…}]`.

@@ -3,25 +3,17 @@ import Foundation
 
 /// Runware's task API, asynchronously: submit with `deliveryMethod: "async"`, record the taskUUID, poll
 /// `getResponse`, then download each image URL into the scratch directory.
-public struct RunwareProvider: Provider {
+public struct RunwareProvider: NetworkProvider {
     /// Runware's defaults.
     public static let defaults = ProviderClientConfiguration(
         id: "runware", baseURL: RunwareCodec.defaultBaseURL, requestTimeoutSeconds: 60, totalTimeoutSeconds: 900,
         polling: .init(backoff: .runware, maxTransientFailures: 5))
 
-    public var id: String { configuration.id }
-    let transport: any HTTPTransport
-    let configuration: ProviderClientConfiguration
-
-    /// A client with `configuration` (``NetworkProviders`` builds it from the catalog entry over ``defaults``).
-    public init(configuration: ProviderClientConfiguration = defaults, transport: any HTTPTransport) {
-        self.configuration = configuration
-        self.transport = transport
-    }
+    public let client: NetworkClient
+    public init(client: NetworkClient) { self.client = client }
 
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
-        try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
-            let key = try request.requireKey(provider: id)
+        try await withKey { (key) async throws(ProviderError) -> [GeneratedImage] in
             let taskUUID = request.attemptKey
             // The handle is known before submitting: record it first, so a crash at any later point resumes by
             // polling and never pays twice. A resume of a task that never reached Runware ends in "not found".
@@ -31,7 +23,9 @@ public struct RunwareProvider: Provider {
             var state: RunwareCodec.PollState
             do throws(ProviderError) {
                 let response = try await transport.send(
-                    RunwareCodec.encodeSubmit(request, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds), maxBodyBytes: 4 << 20)
+                    RunwareCodec.encodeSubmit(
+                        request, baseURL: configuration.baseURL, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds),
+                    maxBodyBytes: 4 << 20)
                 state = try RunwareCodec.decode(response, taskUUID: taskUUID)
             } catch  where Self.submitMayHaveArrived(error) {
                 // The submit may have arrived (and be charged) although its answer was lost: ask once before giving
@@ -40,7 +34,7 @@ public struct RunwareProvider: Provider {
                 do throws(ProviderError) {
                     let r = try await transport.send(
                         RunwareCodec.encodePoll(
-                            baseURL: request.baseURL, taskUUID: taskUUID, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds),
+                            baseURL: configuration.baseURL, taskUUID: taskUUID, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds),
                         maxBodyBytes: 4 << 20)
                     state = try RunwareCodec.decode(r, taskUUID: taskUUID)
                 } catch _ { throw error }
@@ -51,8 +45,7 @@ public struct RunwareProvider: Provider {
     }
 
     public func resume(handle: String, request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
-        try await redactingErrors(request.credentials) { () async throws(ProviderError) -> [GeneratedImage] in
-            let key = try request.requireKey(provider: id)
+        try await withKey { (key) async throws(ProviderError) -> [GeneratedImage] in
             var waiter = PollWaiter(configuration)
             let initial = RunwareCodec.PollState(successes: [], processing: 0, alreadySubmitted: true)
             let results = try await poll(
@@ -81,7 +74,7 @@ public struct RunwareProvider: Provider {
             do {
                 response = try await transport.send(
                     RunwareCodec.encodePoll(
-                        baseURL: request.baseURL, taskUUID: taskUUID, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds),
+                        baseURL: configuration.baseURL, taskUUID: taskUUID, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds),
                     maxBodyBytes: 4 << 20)
             } catch {
                 guard error.retryable, transientFailures < configuration.polling.maxTransientFailures else { throw error }
@@ -154,7 +147,7 @@ public struct RunwareProvider: Provider {
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
         guard let key = configuration.credentials?.secret, !key.isEmpty else { return nil }
-        return try await redactingErrors(configuration.credentials) { () async throws(ProviderError) -> [String: ModelVerification]? in
+        return try await redactingKey { () async throws(ProviderError) -> [String: ModelVerification]? in
             var out: [String: ModelVerification] = [:]
             var start = 0
             while start < upstreamIDs.count {
