@@ -19,8 +19,7 @@ extension Engine {
     /// What `daemon.health` reports about the engine. It is degraded when the store cannot commit or a model's
     /// breaker is open (`reasons` says which); `queued`/`running` are counted from the store, as `job.list` shows them.
     public func health() async -> EngineHealth {
-        let uptime = ContinuousClock.now - startedAt
-        let uptimeSeconds = Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18
+        let uptimeSeconds = startedAt.duration(to: configuration.clock.now).inSeconds
         var queued = queuedCount
         var runningJobs = running.count
         if store.condition.databaseFault != nil, ContinuousClock.now >= nextStoreProbe {

@@ -17,8 +17,8 @@ public actor Engine {
     public nonisolated let cache: JobCache
     /// Job events (socket subscriptions, waiters, delivery).
     public nonisolated let events: EventBus<JobEvent>
-    /// When the engine was created.
-    public nonisolated let startedAt: ContinuousClock.Instant
+    /// When the engine was created, on its clock (``EngineConfiguration/clock``).
+    public nonisolated let startedAt: AtelierClock.Instant
 
     let configuration: EngineConfiguration
     let store: JobStore
@@ -69,7 +69,7 @@ public actor Engine {
         self.registryUnavailable = registry.unavailableModels(in: catalog)
         self.cache = JobCache(capacity: configuration.jobCacheCapacity)
         self.events = EventBus()
-        self.startedAt = .now
+        self.startedAt = configuration.clock.now
     }
 
     // MARK: - Lifecycle

@@ -86,9 +86,11 @@ final class ScriptedProvider: Provider {
     }
 }
 
-/// Delays the engine asked to wait, without waiting: a manual clock that jumps to the end of every sleep.
+/// Delays the engine asked to wait, without waiting: a manual clock that jumps to the end of every sleep (unless the
+/// test brings a clock it advances by hand).
 final class SleepRecorder: Sendable {
-    let clock = AtelierClock.manual(advancesOnSleep: true)
+    let clock: AtelierClock
+    init(clock: AtelierClock = .manual(advancesOnSleep: true)) { self.clock = clock }
     /// Every wait asked for, in seconds.
     var recorded: [Double] { clock.recordedSleeps.map(\.inSeconds) }
 }
@@ -110,7 +112,7 @@ struct EngineHarness {
     /// Two seed-honouring models (cheap A, dearer B with another safety policy) and one that ignores seeds (C, cheapest).
     static func make(
         _ script: [String: [ScriptedProvider.Step]], rules: String = "[]", budgets: String = "[]", dir: String? = nil,
-        provider: ScriptedProvider? = nil, grace: Double = 5
+        provider: ScriptedProvider? = nil, grace: Double = 5, clock: AtelierClock? = nil
     ) async throws -> EngineHarness {
         let dir = dir ?? "/tmp/engine-\(UUID().uuidString.prefix(8))"
         let catalog = Catalog(providers: [
@@ -126,7 +128,7 @@ struct EngineHarness {
             try JSONParser.parse(#"{"version": 1, "objective": "cheapest", "rules": \#(rules), "budgets": \#(budgets)}"#), file: "test.json",
             catalog: catalog)
         let provider = provider ?? ScriptedProvider(script)
-        let sleeps = SleepRecorder()
+        let sleeps = clock.map(SleepRecorder.init(clock:)) ?? SleepRecorder()
         let files = ResultFiles(root: dir)
         try files.prepare()
         let store = try JobStore(path: files.databasePath, durability: .normal)
@@ -252,6 +254,29 @@ struct EngineTests {
         #expect(done.status == .succeeded)
         #expect(second.provider.resumed == ["upstream-123"])
         #expect(second.provider.calls.isEmpty, "no new paid submission")
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func shutdownInterruptsRunningJobsWhenTheGracePeriodEndsOnTheEnginesClock() async throws {
+        let clock = AtelierClock.manual()
+        let h = try await EngineHarness.make(["model-c": [.hangAfterHandle("upstream-9")]], grace: 3600, clock: clock)
+        defer { h.cleanup() }
+        let submitted = try await h.engine.submit(task())
+        for await handle in h.provider.handles.stream {
+            #expect(handle == "upstream-9")
+            break
+        }
+        let stopped = Task { await h.engine.shutdown() }
+        // The grace period is a sleep on the engine's clock (no polling): the job runs on until the clock reaches it.
+        await clock.waitForSleepers(1)
+        #expect(clock.recordedSleeps == [.seconds(3600)])
+        #expect(h.engine.cache.job(submitted.taskUUID)?.status == .running)
+        clock.advance(by: .seconds(3600))
+        await stopped.value
+        let job = try await h.engine.job(submitted.taskUUID)
+        #expect(job.status == .queued)
+        #expect(job.attempts.last?.outcome == .interrupted)
+        #expect(job.attempts.last?.resumeHandle == "upstream-9")
     }
 
     @Test func aRecordedHandleStaysOnItsAttemptThroughRetriesAndIsStored() async throws {
