@@ -10,11 +10,14 @@ import Testing
 @Suite("models.verify end to end", .serialized)
 struct ProviderVerifyE2ETests {
     @Test func verifyReportsMissingRetiredAndSkipped() async throws {
-        try await FakeWorld.run("verify", providers: ["gemini", "runware", "bfl"]) { w in
+        try await FakeWorld.run("verify", providers: ["gemini", "runware", "bfl", "openai"]) { w in
             let r = try await w.call("models.verify")
             var status: [String: String] = [:]
             for p in r["providers"]?.arrayValue ?? [] { status[p["provider"]?.stringValue ?? ""] = p["status"]?.stringValue }
-            #expect(status == ["gemini": "checked", "runware": "checked", "bfl": "unsupported", "a1111": "skipped", "local": "skipped"])
+            #expect(
+                status == [
+                    "gemini": "checked", "runware": "checked", "bfl": "unsupported", "a1111": "skipped", "local": "skipped", "openai": "checked",
+                ])
             func ids(_ key: String) -> Set<String> { Set((r[key]?.arrayValue ?? []).compactMap(\.stringValue)) }
             // The fakes list neither gemini-2.5-flash-image (shut down) nor Runware's bytedance:5@0.
             #expect(ids("missing") == ["gemini-2.5-flash-image", "runware-seedream-4"])
@@ -27,6 +30,7 @@ struct ProviderVerifyE2ETests {
             let seedream = try #require(models.first { $0["id"] == "runware-seedream-4" })
             #expect(seedream["upstream"] == "missing" && seedream["upstreamId"] == "bytedance:5@0")
             #expect(models.first { $0["id"] == "flux-2-pro" }?["upstream"] == "unsupported")
+            #expect(models.first { $0["id"] == "gpt-image-2-low" }?["upstream"] == "present", "GET /v1/models lists gpt-image-2")
 
             // Gemini: the list is paged and every page is followed, with the key in the header.
             let lists = w.fakes.gemini.log.filter { $0.path == "/v1beta/models" }

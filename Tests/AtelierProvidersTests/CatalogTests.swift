@@ -121,7 +121,7 @@ struct CatalogTests {
 
     static let tableModels = [
         "gemini-3-pro-image", "gemini-3.1-flash-image", "gemini-2.5-flash-image", "runware-nano-banana", "runware-nano-banana-pro",
-        "runware-nano-banana-2", "runware-seedream-4",
+        "runware-nano-banana-2", "runware-seedream-4", "gemini-3.1-flash-lite-image", "gpt-image-2", "gpt-image-2-low", "gpt-image-2-high",
     ]
 
     @Test("table models refuse an impossible size with a nearest-size hint", arguments: tableModels)
@@ -147,10 +147,10 @@ struct CatalogTests {
         }
     }
 
-    @Test("every table model in gemini.json and runware.json is covered by the impossible-size test")
+    @Test("every table model in gemini.json, runware.json and openai.json is covered by the impossible-size test")
     func allTablesCovered() throws {
         let tables = try Fixtures.catalog.get().models.filter { m in
-            guard m.kind == .gemini || m.kind == .runware, m.status != .retired, case .table = m.sizes else { return false }
+            guard m.kind == .gemini || m.kind == .runware || m.kind == .openai, m.status != .retired, case .table = m.sizes else { return false }
             return true
         }
         #expect(Set(tables.map(\.id)) == Set(Self.tableModels))
@@ -176,7 +176,7 @@ struct FactoryTests {
     func make() throws {
         let catalog = try Fixtures.catalog.get()
         let t = ScriptedTransport([])
-        for id in ["gemini", "runware", "bfl", "a1111"] {
+        for id in ["gemini", "runware", "bfl", "a1111", "openai"] {
             let config = try #require(catalog.provider(id))
             let p = try #require(NetworkProviders.make(config: config, credentials: nil, transport: t))
             #expect(p.id == id)
