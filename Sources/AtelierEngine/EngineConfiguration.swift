@@ -13,9 +13,12 @@ public struct EngineConfiguration: Sendable {
     public var jobCacheCapacity: Int
     /// The longest `job.wait` timeout accepted, in seconds.
     public var maxWaitSeconds: Double
-    /// The clock every engine wait sleeps on: retry delays, store and result-file retries, the shutdown grace period,
-    /// and the workflow service's resubmission backoff. Tests inject a manual clock (``AtelierClock/manual(startingAt:advancesOnSleep:)``)
-    /// so that no test waits for real time.
+    /// The clock the engine's waits sleep on: retry delays, store and result-file retries, the shutdown grace period,
+    /// the workflow service's resubmission backoff, and uptime. Tests inject a manual clock
+    /// (``AtelierClock/manual(startingAt:advancesOnSleep:)``) so that no test waits for real time. Two things stay
+    /// on real time: `job.wait` timeouts (the event bus's own clock, so that a clock that jumps through every sleep
+    /// does not end a caller's wait at once) and job timestamps (`Timestamp.now()`, compared with wall-clock times
+    /// such as budget windows).
     public var clock: AtelierClock
     /// Random numbers in 0..<1 for retry jitter and generated seeds (injectable for tests).
     public var random: @Sendable () -> Double
