@@ -35,12 +35,14 @@ public enum SSIM {
 
     /// SSIM of two RGB images of any sizes, in -1...1 (1 for identical luma).
     public static func score(_ a: RGBImage, _ b: RGBImage, maxSide: Int = defaultMaxSide) throws(SSIMError) -> Double {
-        try score(LumaPlane(a), LumaPlane(b), maxSide: maxSide)
+        let size = commonSize((a.width, a.height), (b.width, b.height), maxSide: maxSide)
+        return try score(
+            sameSize: LumaPlane(a, width: size.width, height: size.height), LumaPlane(b, width: size.width, height: size.height))
     }
 
     /// SSIM of two decoded images of any sizes (alpha composited over white), in -1...1.
     public static func score(_ a: DecodedImage, _ b: DecodedImage, maxSide: Int = defaultMaxSide) throws(SSIMError) -> Double {
-        try score(LumaPlane(a), LumaPlane(b), maxSide: maxSide)
+        try score(a.rgbImage(background: .white), b.rgbImage(background: .white), maxSide: maxSide)
     }
 
     /// SSIM of two luma planes of any sizes, after resizing both to ``commonSize(_:_:maxSide:)``.
@@ -79,68 +81,69 @@ public enum SSIM {
         let taps = gaussianTaps
         let innerW = w - 2 * r
         let innerH = h - 2 * r
-        // Horizontal pass over every row, for the interior columns only: μ-sums of a, b, a², b², ab.
-        var hx = [Double](repeating: 0, count: h * innerW * 5)
+        // Separable Gaussian: each row's horizontal sums (interior columns only) of a, b, a², b², ab go into a ring of
+        // 11 rows; once 11 rows are in, the vertical sums give one row of the SSIM map, which is added up.
+        let c1 = (k1 * dynamicRange) * (k1 * dynamicRange)
+        let c2 = (k2 * dynamicRange) * (k2 * dynamicRange)
+        let side = taps.count
+        let rowStride = innerW * 5
+        var ring = [Double](repeating: 0, count: side * rowStride)
+        var total = 0.0
         a.values.withUnsafeBufferPointer { pa in
             b.values.withUnsafeBufferPointer { pb in
-                hx.withUnsafeMutableBufferPointer { out in
-                    for y in 0..<h {
-                        let row = y * w
-                        for x in 0..<innerW {
-                            var sa = 0.0
-                            var sb = 0.0
-                            var saa = 0.0
-                            var sbb = 0.0
-                            var sab = 0.0
-                            for k in 0..<taps.count {
-                                let va = pa[row + x + k]
-                                let vb = pb[row + x + k]
-                                let t = taps[k]
-                                sa += t * va
-                                sb += t * vb
-                                saa += t * va * va
-                                sbb += t * vb * vb
-                                sab += t * va * vb
+                taps.withUnsafeBufferPointer { t in
+                    ring.withUnsafeMutableBufferPointer { ring in
+                        for y in 0..<h {
+                            let row = y * w
+                            let slot = (y % side) * rowStride
+                            for x in 0..<innerW {
+                                var sa = 0.0
+                                var sb = 0.0
+                                var saa = 0.0
+                                var sbb = 0.0
+                                var sab = 0.0
+                                for k in 0..<side {
+                                    let va = pa[row + x + k]
+                                    let vb = pb[row + x + k]
+                                    sa += t[k] * va
+                                    sb += t[k] * vb
+                                    saa += t[k] * va * va
+                                    sbb += t[k] * vb * vb
+                                    sab += t[k] * va * vb
+                                }
+                                let o = slot + x * 5
+                                ring[o] = sa
+                                ring[o + 1] = sb
+                                ring[o + 2] = saa
+                                ring[o + 3] = sbb
+                                ring[o + 4] = sab
                             }
-                            let o = (y * innerW + x) * 5
-                            out[o] = sa
-                            out[o + 1] = sb
-                            out[o + 2] = saa
-                            out[o + 3] = sbb
-                            out[o + 4] = sab
+                            guard y >= side - 1 else { continue }
+                            let top = y - (side - 1)  // the map row: its window covers rows top...y
+                            var rowSum = 0.0
+                            for x in 0..<innerW {
+                                var ma = 0.0
+                                var mb = 0.0
+                                var maa = 0.0
+                                var mbb = 0.0
+                                var mab = 0.0
+                                for k in 0..<side {
+                                    let o = ((top + k) % side) * rowStride + x * 5
+                                    ma += t[k] * ring[o]
+                                    mb += t[k] * ring[o + 1]
+                                    maa += t[k] * ring[o + 2]
+                                    mbb += t[k] * ring[o + 3]
+                                    mab += t[k] * ring[o + 4]
+                                }
+                                let va = maa - ma * ma
+                                let vb = mbb - mb * mb
+                                let cov = mab - ma * mb
+                                rowSum += ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
+                            }
+                            total += rowSum
                         }
                     }
                 }
-            }
-        }
-        // Vertical pass for the interior rows, then the SSIM map, summed.
-        let c1 = (k1 * dynamicRange) * (k1 * dynamicRange)
-        let c2 = (k2 * dynamicRange) * (k2 * dynamicRange)
-        var total = 0.0
-        hx.withUnsafeBufferPointer { src in
-            for y in 0..<innerH {
-                var rowSum = 0.0
-                for x in 0..<innerW {
-                    var ma = 0.0
-                    var mb = 0.0
-                    var maa = 0.0
-                    var mbb = 0.0
-                    var mab = 0.0
-                    for k in 0..<taps.count {
-                        let o = ((y + k) * innerW + x) * 5
-                        let t = taps[k]
-                        ma += t * src[o]
-                        mb += t * src[o + 1]
-                        maa += t * src[o + 2]
-                        mbb += t * src[o + 3]
-                        mab += t * src[o + 4]
-                    }
-                    let va = maa - ma * ma
-                    let vb = mbb - mb * mb
-                    let cov = mab - ma * mb
-                    rowSum += ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
-                }
-                total += rowSum
             }
         }
         return total / Double(innerW * innerH)

@@ -18,7 +18,7 @@ public enum WebPEncoder {
     ///
     /// - Throws: ``ImageEncodingError/invalidDimensions(width:height:)`` when a side exceeds ``maxDimension``;
     ///   ``ImageEncodingError/encoderFailed(_:)`` when libwebp reports an error.
-    public static func encode(_ image: RGBImage, compression: Compression = .lossless(effort: 2)) throws(ImageEncodingError) -> [UInt8] {
+    public static func encode(_ image: RGBImage, compression: Compression = .lossless(effort: 0)) throws(ImageEncodingError) -> [UInt8] {
         guard image.width <= maxDimension, image.height <= maxDimension else {
             throw .invalidDimensions(width: image.width, height: image.height)
         }

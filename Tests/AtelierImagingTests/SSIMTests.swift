@@ -48,6 +48,10 @@ struct SSIMTests {
         let odd = plane.resized(width: 3, height: 2)
         #expect(odd.width == 3 && odd.height == 2)
         #expect(abs(odd.values[0] - (0 + 2 * 1.0 / 3) / (4.0 / 3)) < 1e-12)
+        // Luma and resize in one pass give the same values as the two steps.
+        let fused = LumaPlane(Self.scene, width: 70, height: 45)
+        let twoSteps = LumaPlane(Self.scene).resized(width: 70, height: 45)
+        #expect(zip(fused.values, twoSteps.values).allSatisfy { abs($0 - $1) < 1e-9 })
         let constant = try #require(LumaPlane(width: 17, height: 13, values: Array(repeating: 42, count: 17 * 13)))
         #expect(constant.resized(width: 5, height: 7).values.allSatisfy { abs($0 - 42) < 1e-9 })
     }

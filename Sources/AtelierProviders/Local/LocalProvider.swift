@@ -69,8 +69,9 @@ public struct LocalProvider: Provider {
                         return
                     }
                 case .webp:
-                    // Lossless: the exact rendered pixels, and the same bytes for the same inputs.
-                    do { bytes = try WebPEncoder.encode(image, compression: .lossless(effort: 2)) } catch {
+                    // Lossless: the exact rendered pixels, the same bytes for the same inputs. Effort 0: at 1024² about 50 ms and
+                    // a file smaller than the PNG; higher efforts save ~25 % more for 5-8x the time.
+                    do { bytes = try WebPEncoder.encode(image, compression: .lossless(effort: 0)) } catch {
                         cont.resume(returning: .failure(ProviderError(.invalidRequest, "WEBP encoding failed: \(error)")))
                         return
                     }
