@@ -138,13 +138,21 @@ let package = Package(
         .testTarget(name: "AtelierCoreTests", dependencies: ["AtelierCore"]),
         .testTarget(name: "AtelierImagingTests", dependencies: ["AtelierImaging"]),
         .testTarget(name: "AtelierProvidersTests", dependencies: ["AtelierProviders", "AtelierCore"]),
+        // What the engine and integration tests share: waits that fail loudly (eventually) and the engine fixture.
+        .target(
+            name: "AtelierTestSupport",
+            dependencies: ["AtelierCore", "AtelierEngine", "AtelierProviders", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/AtelierTestSupport"
+        ),
         .testTarget(
             name: "AtelierEngineTests",
-            dependencies: ["AtelierEngine", "AtelierCore", "AtelierProviders", "AtelierImaging"]
+            dependencies: ["AtelierEngine", "AtelierCore", "AtelierProviders", "AtelierImaging", "AtelierTestSupport"]
         ),
         .testTarget(
             name: "AtelierIntegrationTests",
-            dependencies: ["AtelierClient", "AtelierCore", "AtelierRPC", "AtelierServer", "AtelierEngine", "AtelierTesting"],
+            dependencies: [
+                "AtelierClient", "AtelierCore", "AtelierRPC", "AtelierServer", "AtelierEngine", "AtelierTesting", "AtelierTestSupport",
+            ],
             resources: []
         ),
     ]

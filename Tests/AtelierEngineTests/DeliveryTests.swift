@@ -618,10 +618,9 @@ struct DeliveryOutboxTests {
         let job = try await h.finish()
         try await h.service.runDue()
         var seen: [JSONValue] = []
-        for _ in 0..<200 {
+        try await eventually("the cache shows both deliveries delivered") {
             seen = h.cache.job(job.taskUUID)?.deliveries ?? []
-            if seen.count == 2 && seen.allSatisfy({ $0["status"] == "delivered" }) { break }
-            try await Task.sleep(for: .milliseconds(10))
+            return seen.count == 2 && seen.allSatisfy { $0["status"] == "delivered" }
         }
         #expect(seen.count == 2)
         #expect(seen.allSatisfy { $0["status"] == "delivered" && $0["attempts"] == 1 })
@@ -649,7 +648,7 @@ struct DeliveryOutboxTests {
 
         // The cache's copy is the same assembly.
         let current = rows.map(\.json)
-        guard await eventually("the cache shows the delivered rows", { h.cache.job(job.taskUUID)?.deliveries == current }) else { return }
+        guard try await eventually("the cache shows the delivered rows", { h.cache.job(job.taskUUID)?.deliveries == current }) else { return }
         #expect(await h.service.withDeliveries(try #require(h.cache.job(job.taskUUID))).deliveries == current)
 
         // A job that owes nothing, or is not final, is returned as it is.
@@ -681,21 +680,14 @@ struct DeliveryOutboxTests {
         let fast = try await h.finish(webhook: "http://127.0.0.1:2222/fast")
         let runner = Task { try await h.service.run() }
         // The fast host is served while the slow one is stuck with its 2 slots taken.
-        var ok = false
-        for _ in 0..<500 {
-            if try await h.rows(fast).allSatisfy({ $0.state.status == .delivered }) {
-                ok = true
-                break
-            }
-            try await Task.sleep(for: .milliseconds(10))
+        try await eventually("the fast host got its messages while the slow one was stuck") {
+            let rows = try await h.rows(fast)
+            return !rows.isEmpty && rows.allSatisfy { $0.state.status == .delivered }
         }
-        #expect(ok, "the fast host got its messages while the slow one was stuck")
         #expect(gate.withLock { $0.peak["http://127.0.0.1:1111"] } == 2)
         gate.withLock { $0.released = true }
-        for _ in 0..<500 {
-            let (pending, _) = try await h.service.list(status: .pending, taskUUID: nil, kind: nil, limit: 100, cursor: nil)
-            if pending.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(10))
+        try await eventually("every delivery settled once the slow host answers") {
+            try await h.service.list(status: .pending, taskUUID: nil, kind: nil, limit: 100, cursor: nil).0.isEmpty
         }
         let (delivered, _) = try await h.service.list(status: .delivered, taskUUID: nil, kind: nil, limit: 100, cursor: nil)
         #expect(delivered.count == 12)

@@ -3,7 +3,6 @@ import AtelierEngine
 import AtelierProviders
 import Foundation
 import GRDB
-import Logging
 import Synchronization
 import Testing
 
@@ -42,58 +41,16 @@ final class GatedProvider: Provider {
     }
 }
 
-/// Polls `condition` until it holds; records an issue and returns false after `seconds`.
-func eventually(
-    _ what: String, seconds: Double = 120, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool
-) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    Issue.record("timed out after \(seconds) s waiting for: \(what)", sourceLocation: sourceLocation)
-    return false
-}
-
 /// A transient store fault (disk full, I/O error, busy) must never lose, fail or strand an acknowledged job: the
 /// engine retries the state change until it commits, and refuses new work with a retryable `store_failure` meanwhile.
 @Suite("store faults")
 struct StoreFaultTests {
-    struct Harness {
-        let engine: Engine
-        let store: JobStore
-        let faults: StoreFaultInjection
-        let provider: GatedProvider
-        let dir: String
-        func cleanup() { try? FileManager.default.removeItem(atPath: dir) }
-    }
-
-    static func make() async throws -> Harness {
-        let dir = "/tmp/storefault-\(UUID().uuidString.prefix(8))"
-        let catalog = Catalog(providers: [
-            ProviderConfig(
-                id: "fake", kind: .runware, displayName: "fake", baseURL: "http://127.0.0.1:9", concurrency: 4,
-                retry: RetryPolicy(maxAttempts: 2, baseDelaySeconds: 1, maxDelaySeconds: 10),
-                models: [model("model-a", seed: true, safety: "alpha", cost: 0.02)])
-        ])
-        let policy = try RoutingPolicy.parse(
-            try JSONParser.parse(#"{"version": 1, "objective": "cheapest", "rules": []}"#), file: "test.json", catalog: catalog)
-        let provider = GatedProvider()
-        let files = ResultFiles(root: dir)
-        try files.prepare()
-        let faults = StoreFaultInjection()
-        let store = try JobStore(path: files.databasePath, durability: .normal, faultInjection: faults)
-        let registry = ProviderRegistry(catalog: catalog, environment: [:]) { _, _ in provider }
-        // Real (short) backoff waits: the retries must keep going by themselves until the store recovers.
-        var config = EngineConfiguration(
-            dataDirectory: dir, durability: .normal, clock: .live, random: { 0.5 })
-        config.storeRetryInitialDelaySeconds = 0.002
-        config.storeRetryMaxDelaySeconds = 0.02
-        let engine = Engine(
-            configuration: config, store: store, catalog: catalog, policy: policy, registry: registry, transport: ScriptedTransport(),
-            logger: Logger(label: "test"))
-        try await engine.start()
-        return Harness(engine: engine, store: store, faults: faults, provider: provider, dir: dir)
+    /// One seed-honouring model behind a gated provider, over a store whose commits can be made to fail, with real
+    /// (short) backoff waits: the retries must keep going by themselves until the store recovers.
+    static func make() async throws -> EngineFixture<GatedProvider> {
+        try await EngineFixture.make(
+            "storefault", provider: GatedProvider(), models: [model("model-a", seed: true, safety: "alpha", cost: 0.02)],
+            retry: RetryPolicy(maxAttempts: 2, baseDelaySeconds: 1, maxDelaySeconds: 10), waits: .live, random: { 0.5 })
     }
 
     static func task(_ i: Int) -> ImageTask {
@@ -109,13 +66,13 @@ struct StoreFaultTests {
         // Ten acknowledged jobs: four running (held at the provider), six queued.
         var ids: [String] = []
         for i in 0..<10 { ids.append(try await h.engine.submit(Self.task(i)).taskUUID) }
-        guard await eventually("four jobs running", { h.provider.calls == 4 }) else { return }
+        guard try await eventually(timeout: .seconds(120), "four jobs running", { h.provider.calls == 4 }) else { return }
 
         // The disk fills: every commit fails from now on.
         h.faults.failCommits(with: .SQLITE_FULL)
         h.provider.open()
         // The finished attempts cannot be recorded: the engine keeps retrying them.
-        guard await eventually("commits retried", { h.faults.injectedCount >= 20 }) else { return }
+        guard try await eventually(timeout: .seconds(120), "commits retried", { h.faults.injectedCount >= 20 }) else { return }
 
         // New work is refused, retryably, saying why.
         do {
@@ -170,7 +127,7 @@ struct StoreFaultTests {
             #expect(error.message.contains("busy"), "\(error.message)")
         }
         let j = try await h.engine.submit(Self.task(2))
-        guard await eventually("the job running", { h.provider.calls == 1 }) else { return }
+        guard try await eventually(timeout: .seconds(120), "the job running", { h.provider.calls == 1 }) else { return }
         // The next 5 commits (the attempt's result among them) hit I/O errors.
         h.faults.failCommits(5, with: .SQLITE_IOERR)
         h.provider.open()

@@ -3,7 +3,6 @@ import AtelierEngine
 import AtelierImaging
 import AtelierProviders
 import Foundation
-import Logging
 import Synchronization
 import Testing
 
@@ -40,17 +39,6 @@ final class WorkflowTestProvider: Provider {
     }
 }
 
-struct NoNetwork: HTTPTransport {
-    func send(_ request: HTTPRequest, maxBodyBytes: Int) async throws(ProviderError) -> HTTPResponse {
-        throw ProviderError(.unavailable, "no network in workflow tests")
-    }
-    func download(
-        _ request: HTTPRequest, to path: String, maxBytes: Int
-    ) async throws(ProviderError) -> (status: Int, bytes: Int, contentType: String?) {
-        throw ProviderError(.unavailable, "no network in workflow tests")
-    }
-}
-
 func wfModel(_ id: String, seed: Bool, refs: Int, usd: Double, perRef: Double, quality: Int = 3) -> ModelCard {
     ModelCard(
         id: id, provider: "wf", kind: .runware, upstreamID: "\(id)-v1", displayName: id, seedHonored: seed, seedAccepted: true, textRendering: 3,
@@ -62,45 +50,39 @@ func wfModel(_ id: String, seed: Bool, refs: Int, usd: Double, perRef: Double, q
 /// An engine and a workflow service over one data directory, with a Gemini-like pair (fast, pro: no seeds, 14
 /// references) and a seed-native model (flux-seed: seeds, 8 references).
 struct WorkflowHarness {
-    let engine: Engine
+    let fixture: EngineFixture<WorkflowTestProvider>
     let service: WorkflowService
-    let provider: WorkflowTestProvider
-    let dir: String
+    /// The workflow store (the engine's store is `fixture.store`).
+    let store: WorkflowStore
 
-    static func make(dir: String? = nil, fluxRefs: Int = 8, provider: WorkflowTestProvider = WorkflowTestProvider()) async throws -> WorkflowHarness {
-        let dir = dir ?? "/tmp/wf-\(UUID().uuidString.prefix(8))"
-        let catalog = Catalog(providers: [
-            ProviderConfig(
-                id: "wf", kind: .runware, displayName: "wf", baseURL: "http://127.0.0.1:9", concurrency: 4,
-                retry: RetryPolicy(maxAttempts: 1, baseDelaySeconds: 0, maxDelaySeconds: 0),
-                models: [
-                    wfModel("gem-fast", seed: false, refs: 14, usd: 0.039, perRef: 0.0011, quality: 4),
-                    wfModel("gem-pro", seed: false, refs: 14, usd: 0.134, perRef: 0.0011, quality: 5),
-                    wfModel("flux-seed", seed: true, refs: fluxRefs, usd: 0.05, perRef: 0.01, quality: 4),
-                ])
-        ])
-        let policy = try RoutingPolicy.parse(
-            try JSONParser.parse(#"{"version": 1, "objective": "cheapest", "rules": []}"#), file: "test.json", catalog: catalog)
-        let files = ResultFiles(root: dir)
-        try files.prepare()
-        let store = try JobStore(path: files.databasePath, durability: .normal)
-        let registry = ProviderRegistry(catalog: catalog, environment: [:]) { _, _ in provider }
-        let engine = Engine(
-            configuration: EngineConfiguration(
-                dataDirectory: dir, durability: .normal, shutdownGraceSeconds: 5, clock: .manual(advancesOnSleep: true), random: { 0.25 }),
-            store: store, catalog: catalog, policy: policy, registry: registry, transport: NoNetwork(), logger: Logger(label: "test"))
-        try await engine.start()
-        let service = WorkflowService(engine: engine, store: WorkflowStore(jobs: store), logger: Logger(label: "test"), random: { 0.5 })
-        try await service.start()
-        return WorkflowHarness(engine: engine, service: service, provider: provider, dir: dir)
+    var engine: Engine { fixture.engine }
+    var provider: WorkflowTestProvider { fixture.provider }
+    var faults: StoreFaultInjection { fixture.faults }
+    var dir: String { fixture.dir }
+
+    /// - Parameter waits: `.instant` (retry waits take no time) or `.live` (real short store retries, for store faults).
+    static func make(
+        dir: String? = nil, fluxRefs: Int = 8, provider: WorkflowTestProvider = WorkflowTestProvider(),
+        waits: EngineFixture<WorkflowTestProvider>.Waits = .instant
+    ) async throws -> WorkflowHarness {
+        let fixture = try await EngineFixture.make(
+            "wf", provider: provider,
+            models: [
+                wfModel("gem-fast", seed: false, refs: 14, usd: 0.039, perRef: 0.0011, quality: 4),
+                wfModel("gem-pro", seed: false, refs: 14, usd: 0.134, perRef: 0.0011, quality: 5),
+                wfModel("flux-seed", seed: true, refs: fluxRefs, usd: 0.05, perRef: 0.01, quality: 4),
+            ], dir: dir, waits: waits, shutdownGraceSeconds: 5, random: { 0.25 })
+        let (service, store) = try await fixture.startWorkflows(random: { 0.5 })
+        return WorkflowHarness(fixture: fixture, service: service, store: store)
     }
 
     func stop() async {
+        faults.stop()
         await engine.shutdown()
         await service.stop()
     }
 
-    func cleanup() { try? FileManager.default.removeItem(atPath: dir) }
+    func cleanup() { fixture.cleanup() }
 
     /// Submits a workflow request; the answer as the daemon renders it.
     func submit(_ json: String) async throws -> JSONValue {
@@ -113,13 +95,14 @@ struct WorkflowHarness {
         return try await service.workflow(id)
     }
 
-    /// Waits until every stage job of the workflow is finished (late variants included).
-    func settle(_ id: String) async throws -> Workflow {
-        for _ in 0..<300 {
+    /// Waits until every stage job of the workflow is finished (late variants included); records an issue if that
+    /// does not happen within 30 s and returns the workflow as it is then.
+    func settle(_ id: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Workflow {
+        let settled = try await eventuallyValue(timeout: .seconds(30), "every stage job of \(id) finished", sourceLocation: sourceLocation) {
             let w = try await service.workflow(id)
-            if w.variants.allSatisfy(\.isFinished) && (w.final.isFinished || !w.final.isSubmitted) { return w }
-            try await Task.sleep(for: .milliseconds(20))
+            return w.variants.allSatisfy(\.isFinished) && (w.final.isFinished || !w.final.isSubmitted) ? w : nil
         }
+        if let settled { return settled }
         return try await service.workflow(id)
     }
 }

@@ -1,7 +1,6 @@
 import AtelierCore
 import AtelierEngine
 import Foundation
-import Logging
 import Synchronization
 import Testing
 
@@ -20,58 +19,9 @@ final class FirstTime: Sendable {
 /// retried until it commits, like a job's; a caller's change is refused with a retryable `store_failure` saying why.
 @Suite("workflows: store faults", .serialized)
 struct WorkflowStoreFaultTests {
-    struct Harness {
-        let engine: Engine
-        let service: WorkflowService
-        let store: WorkflowStore
-        let faults: StoreFaultInjection
-        let dir: String
-
-        func stop() async {
-            faults.stop()
-            await engine.shutdown()
-            await service.stop()
-        }
-        func cleanup() { try? FileManager.default.removeItem(atPath: dir) }
-    }
-
-    /// The workflow harness's catalog over a store whose commits can be made to fail, with real (short) backoff.
-    static func make() async throws -> Harness {
-        let dir = "/tmp/wf-fault-\(UUID().uuidString.prefix(8))"
-        let catalog = Catalog(providers: [
-            ProviderConfig(
-                id: "wf", kind: .runware, displayName: "wf", baseURL: "http://127.0.0.1:9", concurrency: 4,
-                retry: RetryPolicy(maxAttempts: 1, baseDelaySeconds: 0, maxDelaySeconds: 0),
-                models: [
-                    wfModel("gem-fast", seed: false, refs: 14, usd: 0.039, perRef: 0.0011, quality: 4),
-                    wfModel("flux-seed", seed: true, refs: 8, usd: 0.05, perRef: 0.01, quality: 4),
-                ])
-        ])
-        let policy = try RoutingPolicy.parse(
-            try JSONParser.parse(#"{"version": 1, "objective": "cheapest", "rules": []}"#), file: "test.json", catalog: catalog)
-        let files = ResultFiles(root: dir)
-        try files.prepare()
-        let faults = StoreFaultInjection()
-        let jobs = try JobStore(path: files.databasePath, durability: .normal, faultInjection: faults)
-        let provider = WorkflowTestProvider()
-        let registry = ProviderRegistry(catalog: catalog, environment: [:]) { _, _ in provider }
-        var config = EngineConfiguration(
-            dataDirectory: dir, durability: .normal, shutdownGraceSeconds: 5, clock: .live,
-            random: { 0.25 })
-        config.storeRetryInitialDelaySeconds = 0.002
-        config.storeRetryMaxDelaySeconds = 0.02
-        let engine = Engine(
-            configuration: config, store: jobs, catalog: catalog, policy: policy, registry: registry, transport: NoNetwork(),
-            logger: Logger(label: "test"))
-        try await engine.start()
-        let store = WorkflowStore(jobs: jobs)
-        let service = WorkflowService(engine: engine, store: store, logger: Logger(label: "test"), random: { 0.5 })
-        try await service.start()
-        return Harness(engine: engine, service: service, store: store, faults: faults, dir: dir)
-    }
-
     @Test func aStageJobFinishingDuringAStoreFaultStillMovesTheWorkflow() async throws {
-        let h = try await Self.make()
+        // The workflow harness over a store whose commits can be made to fail, with real (short) backoff.
+        let h = try await WorkflowHarness.make(waits: .live)
         defer { h.cleanup() }
         // The disk fills the moment the variant's success is committed: the workflow's own state change (the variant
         // recorded, awaiting selection) is the first commit to fail.
@@ -88,7 +38,7 @@ struct WorkflowStoreFaultTests {
         let id = submitted.workflow.workflowUUID
 
         // The change is retried while the store refuses it (on the old code it was tried once and dropped).
-        guard await eventually("the workflow's change retried", { h.faults.injectedCount >= 5 }) else {
+        guard try await eventually(timeout: .seconds(120), "the workflow's change retried", { h.faults.injectedCount >= 5 }) else {
             await h.stop()
             return
         }

@@ -7,7 +7,7 @@ import Testing
 /// This replaces hand-written `while Date() < deadline { …; try await Task.sleep(…) }` loops. The sleep between
 /// polls only paces the polling; it never stands in for synchronisation, since the condition decides.
 @discardableResult
-func eventually(
+public func eventually(
     timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(20), _ comment: Comment? = nil,
     sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool
 ) async throws -> Bool {
@@ -18,7 +18,7 @@ func eventually(
 
 /// Polls `produce` until it returns a value or `timeout` passes; returns that value. On timeout it records an
 /// `Issue` at the caller's source location and returns nil.
-func eventuallyValue<T>(
+public func eventuallyValue<T>(
     timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(20), _ comment: Comment? = nil,
     sourceLocation: SourceLocation = #_sourceLocation, _ produce: () async throws -> T?
 ) async throws -> T? {
