@@ -190,4 +190,24 @@ struct FactoryTests {
         let a = try #require(NetworkProviders.make(config: aConfig, credentials: nil, transport: t) as? A1111Provider)
         #expect(a.configuration.requestTimeoutSeconds == 1800)
     }
+
+    @Test("the client's configuration is the one owner of the base URL and key: a generation calls what make() was given")
+    func baseURLAndKeyHaveOneOwner() async throws {
+        let catalog = try Fixtures.catalog.get()
+        var config = try #require(catalog.provider("gemini"))
+        config.baseURL = "http://127.0.0.1:7/"  // the operator's override, applied by the registry
+        let t = ScriptedTransport([reply(500, #"{"error":{"code":500,"message":"down","status":"INTERNAL"}}"#)])
+        let p = try #require(NetworkProviders.make(config: config, credentials: Credentials("gm-key-0001"), transport: t))
+        let request = try Fixtures.request("gemini-3-pro-image")
+        _ = await providerError { () async throws(ProviderError) in try await p.generate(request, context: .none) }
+        let sent = try #require(await t.requests.first)
+        #expect(sent.url.hasPrefix("http://127.0.0.1:7/v1beta/models/") && sent.url.hasSuffix(":generateContent"))
+        #expect(header(sent, "x-goog-api-key") == "gm-key-0001")
+        // Without a key the one guard refuses before anything is sent.
+        let none = ScriptedTransport([])
+        let unkeyed = try #require(NetworkProviders.make(config: config, credentials: nil, transport: none))
+        let e = await providerError { () async throws(ProviderError) in try await unkeyed.generate(request, context: .none) }
+        #expect(e?.code == .auth && e?.message.contains("gemini") == true)
+        #expect(await none.requests.isEmpty)
+    }
 }
