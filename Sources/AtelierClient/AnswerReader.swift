@@ -16,41 +16,33 @@ struct AnswerReader {
         self.what = what
     }
 
-    private func missing(_ key: String, _ type: String) -> AtelierClientError {
-        AtelierClientError.badResponse("\(what): \(key) must be \(type): \(value.description.prefix(200))")
+    /// The member `key` read by `get`; a bad response saying it must be `type` when absent or of another type.
+    private func required<T>(_ key: String, _ type: String, _ get: (JSONValue) -> T?) throws(AtelierClientError) -> T {
+        guard let v = value[key].flatMap(get) else {
+            throw AtelierClientError.badResponse("\(what): \(key) must be \(type): \(value.description.prefix(200))")
+        }
+        return v
     }
 
-    func string(_ key: String) throws(AtelierClientError) -> String {
-        guard let s = value[key]?.stringValue else { throw missing(key, "a string") }
-        return s
-    }
+    /// Required members of each JSON type.
+    func string(_ key: String) throws(AtelierClientError) -> String { try required(key, "a string", \.stringValue) }
+
+    func int(_ key: String) throws(AtelierClientError) -> Int { Int(try required(key, "an integer", \.intValue)) }
+
+    func double(_ key: String) throws(AtelierClientError) -> Double { try required(key, "a number", \.doubleValue) }
+
+    func bool(_ key: String) throws(AtelierClientError) -> Bool { try required(key, "true or false", \.boolValue) }
 
     /// A string member that may be absent or null.
     func optionalString(_ key: String) -> String? { value[key]?.stringValue }
 
-    func int(_ key: String) throws(AtelierClientError) -> Int {
-        guard let i = value[key]?.intValue else { throw missing(key, "an integer") }
-        return Int(i)
-    }
-
-    func double(_ key: String) throws(AtelierClientError) -> Double {
-        guard let d = value[key]?.doubleValue else { throw missing(key, "a number") }
-        return d
-    }
-
     /// A number member that may be absent or null.
     func optionalDouble(_ key: String) -> Double? { value[key]?.doubleValue }
-
-    func bool(_ key: String) throws(AtelierClientError) -> Bool {
-        guard let b = value[key]?.boolValue else { throw missing(key, "true or false") }
-        return b
-    }
 
     /// An array member (absent reads as empty).
     func array(_ key: String) throws(AtelierClientError) -> [JSONValue] {
         guard let v = value[key], !v.isNull else { return [] }
-        guard let a = v.arrayValue else { throw missing(key, "an array") }
-        return a
+        return try required(key, "an array", \.arrayValue)
     }
 
     /// An object member that may be absent or null.
