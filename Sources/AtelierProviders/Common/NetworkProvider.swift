@@ -56,6 +56,13 @@ extension NetworkProvider {
         }
     }
 
+    /// Runs `body` with the configured key, redacting it from any error it throws; nil without running `body` when
+    /// no key is configured (``Provider/verifyModels(_:)`` cannot tell then).
+    func ifKeyed<T>(_ body: (String) async throws(ProviderError) -> T?) async throws(ProviderError) -> T? {
+        guard let key = configuration.credentials?.secret, !key.isEmpty else { return nil }
+        return try await redactingErrors(configuration.credentials) { () async throws(ProviderError) -> T? in try await body(key) }
+    }
+
     /// Runs `body`, redacting the configured credentials from any error it throws (calls made without a key too).
     func redactingKey<T>(_ body: () async throws(ProviderError) -> T) async throws(ProviderError) -> T {
         try await redactingErrors(configuration.credentials, body)

@@ -73,8 +73,7 @@ public struct GeminiProvider: NetworkProvider {
     }
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
-        guard let key = configuration.credentials?.secret, !key.isEmpty else { return nil }
-        return try await redactingKey { () async throws(ProviderError) -> [String: ModelVerification]? in
+        try await ifKeyed { (key) async throws(ProviderError) -> [String: ModelVerification]? in
             var listed = Set<String>()
             var token: String?
             var pages = 0

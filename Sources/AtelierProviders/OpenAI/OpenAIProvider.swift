@@ -86,8 +86,7 @@ public struct OpenAIProvider: NetworkProvider {
     }
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
-        guard let key = configuration.credentials?.secret, !key.isEmpty else { return nil }
-        return try await redactingKey { () async throws(ProviderError) -> [String: ModelVerification]? in
+        try await ifKeyed { (key) async throws(ProviderError) -> [String: ModelVerification]? in
             let listed = Set(
                 try OpenAICodec.decodeListModels(
                     try await transport.send(

@@ -146,8 +146,7 @@ public struct RunwareProvider: NetworkProvider {
     }
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
-        guard let key = configuration.credentials?.secret, !key.isEmpty else { return nil }
-        return try await redactingKey { () async throws(ProviderError) -> [String: ModelVerification]? in
+        try await ifKeyed { (key) async throws(ProviderError) -> [String: ModelVerification]? in
             var out: [String: ModelVerification] = [:]
             var start = 0
             while start < upstreamIDs.count {
