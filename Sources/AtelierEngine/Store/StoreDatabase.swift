@@ -20,9 +20,12 @@ public final class StoreDatabase: Sendable {
     /// Whether writes currently commit, and since when they do not.
     public let condition: StoreCondition
     private let injection: StoreFaultInjection?
+    /// The group commit every write goes through.
+    let group: GroupCommit
 
     init(pool: DatabasePool, directory: String, condition: StoreCondition, injection: StoreFaultInjection?) {
         self.pool = pool
+        self.group = GroupCommit(writer: pool)
         self.directory = directory
         self.condition = condition
         self.injection = injection
@@ -33,12 +36,16 @@ public final class StoreDatabase: Sendable {
         try await pool.read(body)
     }
 
-    /// Runs `body` in a write transaction, without blocking the calling thread. A failed commit that is a store
-    /// fault (disk full, I/O error, busy past the timeout) marks ``condition`` as failing; a successful one clears it.
-    public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+    /// Runs `body` in a write transaction, without blocking the calling thread, and returns once that transaction
+    /// committed. Writes waiting at the same moment share one transaction and one fsync (``GroupCommit``), so `body`
+    /// may run more than once (when a write of the same batch fails, the others run again without it): it must only
+    /// touch the database. A failed commit that is a store fault (disk full, I/O error, busy past the timeout) marks
+    /// ``condition`` as failing; a successful one clears it. The write happens even when the calling task is
+    /// cancelled.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let injection = self.injection
         do {
-            let value = try await pool.write { db in
+            let value = try await group.write { db in
                 try injection?.beforeCommit()
                 return try body(db)
             }

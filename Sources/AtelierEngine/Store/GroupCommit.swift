@@ -1,0 +1,131 @@
+import GRDB
+import Synchronization
+
+/// Group commit for every write of the store: the writes that are waiting when the writer connection becomes free
+/// run, in order of arrival, in ONE transaction, committed with one `fsync` of the WAL; each caller is answered only
+/// after that commit (or with the error that kept its write out of it). Callers see no difference from one
+/// transaction each: a write is acknowledged only once it is committed, and readers never see half of one.
+///
+/// Why: under `synchronous = FULL` every commit costs an `fsync`, a trip to GRDB's writer queue and SQLite's commit
+/// work. A job makes three commits (insert, running, succeeded); with many jobs in flight their commits now share
+/// transactions, so the per-job cost of a commit falls with the load (scripts/bench-vs-litellm).
+///
+/// Isolation of failures: writes are not wrapped in savepoints (two statements each, on every write). When one throws,
+/// the whole transaction is rolled back, that write gets its error, and the others are run again, in the same order,
+/// in the next transaction — so a write's body may run more than once, and must not have effects outside the database
+/// other than `db.afterNextTransaction` callbacks (which fire only for the transaction that commits). When the COMMIT
+/// itself fails (disk full, I/O error, a deferred constraint), nothing of the batch is stored and its writes are run
+/// again one transaction each, so each caller gets the outcome of its own write alone.
+///
+/// Threads: the batch runs on GRDB's writer dispatch queue (never on the cooperative pool); callers' continuations
+/// are resumed from there, so each write costs one hop to the writer queue and one back, shared by the batch.
+final class GroupCommit: Sendable {
+    /// One waiting write, its result type erased.
+    struct Pending: Sendable {
+        /// Runs the write's body; its value, boxed.
+        let run: @Sendable (Database) throws -> any Sendable
+        /// Answers the caller.
+        let finish: @Sendable (Result<any Sendable, any Error>) -> Void
+    }
+
+    private struct State {
+        var pending: [Pending] = []
+        var flushing = false
+        var transactions = 0
+    }
+
+    private let writer: DatabasePool
+    private let state = Mutex(State())
+    /// The most writes in one transaction (bounds the work a commit holds back).
+    let maxBatch: Int
+
+    init(writer: DatabasePool, maxBatch: Int = 1024) {
+        self.writer = writer
+        self.maxBatch = maxBatch
+    }
+
+    /// How many writes wait for the next transaction (tests).
+    var pendingCount: Int { state.withLock { $0.pending.count } }
+
+    /// How many transactions were begun so far, committed or not (tests).
+    var transactionCount: Int { state.withLock { $0.transactions } }
+
+    /// Runs `body` in the next group transaction and returns its value once that transaction committed.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let result: Result<any Sendable, any Error> = await withCheckedContinuation { continuation in
+            enqueue(Pending(run: { db in try body(db) }, finish: { continuation.resume(returning: $0) }))
+        }
+        // The box holds exactly what `body` returned.
+        return try result.get() as! T
+    }
+
+    private func enqueue(_ write: Pending) {
+        let start = state.withLock { s -> Bool in
+            s.pending.append(write)
+            if s.flushing { return false }
+            s.flushing = true
+            return true
+        }
+        if start { writer.asyncWriteWithoutTransaction { db in self.drain(db) } }
+    }
+
+    /// On the writer queue: commits batches until nothing waits.
+    private func drain(_ db: Database) {
+        var retry: [Pending] = []
+        while true {
+            let limit = maxBatch
+            var batch = state.withLock { s -> [Pending] in
+                let room = max(0, limit - retry.count)
+                let n = min(room, s.pending.count)
+                let taken = retry + s.pending.prefix(n)
+                s.pending.removeFirst(n)
+                if taken.isEmpty { s.flushing = false }
+                return taken
+            }
+            retry = []
+            if batch.isEmpty { return }
+            retry = commit(&batch, db)
+        }
+    }
+
+    /// Runs `batch` in one transaction and answers its writes; returns the writes to run again (those that were
+    /// rolled back with a failing neighbour).
+    private func commit(_ batch: inout [Pending], _ db: Database) -> [Pending] {
+        state.withLock { $0.transactions += 1 }
+        var values: [any Sendable] = []
+        values.reserveCapacity(batch.count)
+        var failed: (index: Int, error: any Error)?
+        do {
+            try db.inTransaction {
+                for (i, write) in batch.enumerated() {
+                    do {
+                        values.append(try write.run(db))
+                    } catch {
+                        failed = (i, error)
+                        throw error
+                    }
+                }
+                return .commit
+            }
+        } catch {
+            guard let failed else {
+                // The transaction could not begin or commit: no write of the batch is stored. Alone, the write gets
+                // the error; in company, each runs again in a transaction of its own.
+                if batch.count == 1 {
+                    batch[0].finish(.failure(error))
+                } else {
+                    for write in batch {
+                        var alone = [write]
+                        _ = commit(&alone, db)
+                    }
+                }
+                return []
+            }
+            batch[failed.index].finish(.failure(failed.error))
+            batch.remove(at: failed.index)
+            return batch
+        }
+        for (write, value) in zip(batch, values) { write.finish(.success(value)) }
+        return []
+    }
+}
