@@ -10,55 +10,6 @@ import Testing
 
 // MARK: - Test doubles
 
-/// A clock advanced by hand: sleepers wake only when `advance` passes their deadline.
-final class ManualDeliveryClock: DeliveryClock {
-    private struct Sleeper {
-        var id: UInt64
-        var deadline: Int64
-        var continuation: CheckedContinuation<Void, any Error>
-    }
-    private let state: Mutex<(now: Int64, next: UInt64, sleepers: [Sleeper])>
-
-    init(startMs: Int64 = 1_700_000_000_000) { state = Mutex((startMs, 1, [])) }
-
-    func nowMs() -> Int64 { state.withLock { $0.now } }
-
-    func sleep(untilMs deadlineMs: Int64) async throws {
-        let id = state.withLock { s -> UInt64 in
-            s.next += 1
-            return s.next
-        }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-                let now = state.withLock { s -> Bool in
-                    if s.now >= deadlineMs || Task.isCancelled { return true }
-                    s.sleepers.append(Sleeper(id: id, deadline: deadlineMs, continuation: c))
-                    return false
-                }
-                if now { c.resume() }
-            }
-        } onCancel: {
-            let c = state.withLock { s -> CheckedContinuation<Void, any Error>? in
-                guard let i = s.sleepers.firstIndex(where: { $0.id == id }) else { return nil }
-                return s.sleepers.remove(at: i).continuation
-            }
-            c?.resume(throwing: CancellationError())
-        }
-    }
-
-    func advance(seconds: Double) { advance(ms: Int64((seconds * 1000).rounded())) }
-
-    func advance(ms: Int64) {
-        let due = state.withLock { s -> [CheckedContinuation<Void, any Error>] in
-            s.now += ms
-            let d = s.sleepers.filter { $0.deadline <= s.now }
-            s.sleepers.removeAll { $0.deadline <= s.now }
-            return d.map(\.continuation)
-        }
-        for c in due { c.resume() }
-    }
-}
-
 /// Answers attempts with a script and records every request.
 final class FakeDeliveryTransport: DeliveryTransport {
     struct Sent: Sendable {
@@ -72,9 +23,9 @@ final class FakeDeliveryTransport: DeliveryTransport {
     typealias Responder = @Sendable (DeliveryRequest) async -> AttemptResult
     private let sentBox = Mutex<[Sent]>([])
     private let responder: Responder
-    let clock: any DeliveryClock
+    let clock: AtelierClock
 
-    init(clock: any DeliveryClock, _ responder: @escaping Responder = { _ in .http(status: 200, excerpt: "") }) {
+    init(clock: AtelierClock, _ responder: @escaping Responder = { _ in .http(status: 200, excerpt: "") }) {
         self.clock = clock
         self.responder = responder
     }
@@ -84,7 +35,7 @@ final class FakeDeliveryTransport: DeliveryTransport {
     func send(_ request: DeliveryRequest, target: VettedTarget) async -> AttemptResult {
         var h: [String: String] = [:]
         for (k, v) in request.headers { h[k] = v }
-        let s = Sent(method: request.method, url: request.url, headers: h, body: request.body, target: target, atMs: clock.nowMs())
+        let s = Sent(method: request.method, url: request.url, headers: h, body: request.body, target: target, atMs: clock.timestamp.milliseconds)
         sentBox.withLock { $0.append(s) }
         return await responder(request)
     }
@@ -105,19 +56,19 @@ struct DeliveryHarness {
     let store: JobStore
     let outbox: DeliveryOutbox
     let service: DeliveryService
-    let clock: ManualDeliveryClock
+    let clock: AtelierClock
     let transport: FakeDeliveryTransport
     let cache: JobCache
     let secret: WebhookSecret
 
     static func make(
         configuration: DeliveryConfiguration = DeliveryConfiguration(random: { 0.5 }), extraHooks: [any StoreWriteHook] = [],
-        resolvesTo: [IPAddress]? = nil, dir: String? = nil, clock: ManualDeliveryClock? = nil,
+        resolvesTo: [IPAddress]? = nil, dir: String? = nil, clock: AtelierClock? = nil,
         _ responder: @escaping FakeDeliveryTransport.Responder = { _ in .http(status: 200, excerpt: "") }
     ) throws -> DeliveryHarness {
         let dir = dir ?? "/tmp/delivery-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir + "/images", withIntermediateDirectories: true)
-        let clock = clock ?? ManualDeliveryClock()
+        let clock = clock ?? AtelierClock.manual()
         let outbox = DeliveryOutbox(configuration: configuration, clock: clock)
         let store = try JobStore(path: dir + "/atelier.sqlite", durability: .normal, hooks: [outbox] + extraHooks)
         let transport = FakeDeliveryTransport(clock: clock, responder)
@@ -154,7 +105,7 @@ struct DeliveryHarness {
         }
         job.status = status
         job.results = results
-        job.finishedAt = Timestamp(milliseconds: clock.nowMs())
+        job.finishedAt = Timestamp(milliseconds: clock.timestamp.milliseconds)
         if status != .succeeded { job.error = AtelierError(status == .failed ? .unavailable : .cancelled, "it did not work") }
         try await store.update(job, change: StateChange(try #require(JobEventKind(rawValue: status.rawValue)), job: job, newResults: results))
         cache.put(job)
@@ -461,13 +412,18 @@ struct DeliveryOutboxTests {
     @Test func retryScheduleRunsOnTheInjectedClockWithoutWaiting() async throws {
         let h = try DeliveryHarness.make { _ in http(503, "busy") }
         defer { h.cleanup() }
-        let t0 = h.clock.nowMs()
+        let t0 = h.clock.timestamp.milliseconds
         let job = try await h.finish(webhook: "http://127.0.0.1:9/hook", results: 1)
         let expected: [Int64] = [0, 5, 305, 2105, 9305, 27_305, 63_305, 99_305].map { $0 * 1000 }
         for (i, at) in expected.enumerated() {
-            h.clock.advance(ms: t0 + at - h.clock.nowMs() - 1)
-            #expect(try await h.service.runDue() == 0, "attempt \(i + 1) is not due 1 ms early")
-            h.clock.advance(ms: 1)
+            if at == 0 {
+                // Time never runs backwards on the clock: the first attempts are due at the moment the rows were made.
+                #expect(try await h.rows(job).allSatisfy { $0.state.nextAttemptMs == t0 }, "attempt 1 is due at once, not earlier")
+            } else {
+                h.clock.advance(by: .milliseconds(t0 + at - h.clock.timestamp.milliseconds - 1))
+                #expect(try await h.service.runDue() == 0, "attempt \(i + 1) is not due 1 ms early")
+            }
+            h.clock.advance(by: .milliseconds(t0 + at - h.clock.timestamp.milliseconds))
             #expect(try await h.service.runDue() == 2, "attempt \(i + 1) of both messages")
         }
         let sent = h.transport.sent
@@ -514,7 +470,7 @@ struct DeliveryOutboxTests {
         #expect(r.event == "job.failed")
         #expect(r.state.status == .failed)
         #expect(r.state.nextAttemptMs == nil)
-        h.clock.advance(seconds: 100_000)
+        h.clock.advance(by: .seconds(100_000))
         #expect(try await h.service.runDue() == 0, "410 means no more attempts")
         r = try #require(try await h.service.retry(id: r.id, taskUUID: nil).first)
         #expect(r.state.status == .pending)
@@ -580,7 +536,7 @@ struct DeliveryOutboxTests {
 
     @Test func anAttemptInterruptedByACrashIsSentAgainWithTheSameID() async throws {
         let dir = "/tmp/delivery-\(UUID().uuidString.prefix(8))"
-        let clock = ManualDeliveryClock()
+        let clock = AtelierClock.manual()
         let h = try DeliveryHarness.make(dir: dir, clock: clock)
         defer { h.cleanup() }
         let job = try await h.finish()
@@ -596,7 +552,7 @@ struct DeliveryOutboxTests {
         let h2 = try DeliveryHarness.make(dir: dir, clock: clock)
         try await h2.service.start()
         let rows = try await h2.rows(job)
-        #expect(rows.allSatisfy { $0.state.status == .pending && $0.state.nextAttemptMs == clock.nowMs() })
+        #expect(rows.allSatisfy { $0.state.status == .pending && $0.state.nextAttemptMs == clock.timestamp.milliseconds })
         #expect(try await h2.service.runDue() == 2)
         #expect(Set(h2.transport.sent.map { $0.headers["webhook-id"] ?? "" }) == Set(claimed.map(\.id)))
         #expect(try await h2.rows(job).allSatisfy { $0.state.status == .delivered && $0.state.attempts == 2 })

@@ -33,6 +33,6 @@ extension DeliveryService {
 
     /// The outbox backlog now.
     public nonisolated func backlog() async throws -> DeliveryBacklog {
-        try await store.backlog(nowMs: clock.nowMs(), overdueAfterMs: Self.overdueAfterMs)
+        try await store.backlog(nowMs: clock.timestamp.milliseconds, overdueAfterMs: Self.overdueAfterMs)
     }
 }

@@ -2,25 +2,6 @@ import AtelierCore
 import Foundation
 import Synchronization
 
-/// Time as the delivery worker sees it: wall-clock milliseconds and a cancellable sleep. Tests inject a clock
-/// they advance by hand, so retry schedules are checked without waiting.
-public protocol DeliveryClock: Sendable {
-    /// Milliseconds since the epoch.
-    func nowMs() -> Int64
-    /// Returns at `deadlineMs` (or throws `CancellationError` when the task is cancelled first).
-    func sleep(untilMs deadlineMs: Int64) async throws
-}
-
-/// The real clock.
-public struct SystemDeliveryClock: DeliveryClock {
-    public init() {}
-    public func nowMs() -> Int64 { Timestamp.now().milliseconds }
-    public func sleep(untilMs deadlineMs: Int64) async throws {
-        let wait = deadlineMs - nowMs()
-        if wait > 0 { try await Task.sleep(for: .milliseconds(wait)) }
-    }
-}
-
 /// Settings of webhook and upload delivery. The daemon fills them from flags.
 public struct DeliveryConfiguration: Sendable {
     /// When webhook attempts happen (default: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
@@ -91,8 +72,8 @@ public final class DeliveryWakeup: Sendable {
     }
 
     /// Returns at the next signal, at `deadlineMs` on `clock` (nil: no deadline), or when the task is cancelled.
-    func wait(untilMs deadlineMs: Int64?, clock: any DeliveryClock) async {
-        if let d = deadlineMs, d <= clock.nowMs() {
+    func wait(untilMs deadlineMs: Int64?, clock: AtelierClock) async {
+        if let d = deadlineMs, d <= clock.timestamp.milliseconds {
             state.withLock { $0.pending = false }
             return
         }
@@ -104,7 +85,7 @@ public final class DeliveryWakeup: Sendable {
         }
         let timer: Task<Void, Never>? = deadlineMs.map { d in
             Task { [weak self] in
-                do { try await clock.sleep(untilMs: d) } catch { return }
+                do { try await clock.sleep(until: Timestamp(milliseconds: d)) } catch { return }
                 self?.signal()
             }
         }

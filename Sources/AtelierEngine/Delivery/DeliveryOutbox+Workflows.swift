@@ -11,7 +11,7 @@ extension DeliveryOutbox: WorkflowWriteHook {
     /// The message is keyed by the workflowUUID (`delivery.list {taskUUID: <workflowUUID>}` shows it).
     public func write(_ change: WorkflowChange, in db: Database) throws {
         guard let event = change.event, Self.workflowWebhookEvents.contains(event), let hook = change.workflow.spec.webhookURL else { return }
-        let now = clock.nowMs()
+        let now = clock.timestamp.milliseconds
         let data = WebhookBody.redactingURLs(in: "request", of: change.workflow.json(includeJobs: false))
         let record = DeliveryRecord.new(
             .webhook, event: event.rawValue, taskUUID: change.workflow.workflowUUID, url: hook,

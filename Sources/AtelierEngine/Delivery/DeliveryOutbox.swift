@@ -13,11 +13,11 @@ import GRDB
 /// After the transaction commits, the worker is woken.
 public final class DeliveryOutbox: StoreWriteHook {
     let configuration: DeliveryConfiguration
-    let clock: any DeliveryClock
+    let clock: AtelierClock
     /// Signalled after a transaction that added rows commits.
     public let wakeup: DeliveryWakeup
 
-    public init(configuration: DeliveryConfiguration, clock: any DeliveryClock = SystemDeliveryClock(), wakeup: DeliveryWakeup = DeliveryWakeup()) {
+    public init(configuration: DeliveryConfiguration, clock: AtelierClock = .live, wakeup: DeliveryWakeup = DeliveryWakeup()) {
         self.configuration = configuration
         self.clock = clock
         self.wakeup = wakeup
@@ -28,7 +28,7 @@ public final class DeliveryOutbox: StoreWriteHook {
         let task = job.task
         let uploads = task.uploadEndpoint ?? []
         guard task.webhookURL != nil || !uploads.isEmpty else { return }
-        let now = clock.nowMs()
+        let now = clock.timestamp.milliseconds
         let eventMs = job.finishedAt?.milliseconds ?? now
         var rows: [DeliveryRecord] = []
         func row(

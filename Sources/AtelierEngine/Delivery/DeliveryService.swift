@@ -27,7 +27,7 @@ public actor DeliveryService: Service {
     let transport: any DeliveryTransport
     let addressGuard: AddressGuard
     let signer: WebhookSigner
-    let clock: any DeliveryClock
+    let clock: AtelierClock
     let wakeup: DeliveryWakeup
     let logger: Logger
     let cache: JobCache?
@@ -76,7 +76,7 @@ public actor DeliveryService: Service {
     public func start() async throws {
         guard !started else { return }
         started = true
-        let recovered = try await store.recover(nowMs: clock.nowMs())
+        let recovered = try await store.recover(nowMs: clock.timestamp.milliseconds)
         if recovered > 0 {
             logger.notice("deliveries interrupted by the last stop are sent again (same ids)", metadata: ["count": "\(recovered)"])
         }
@@ -114,8 +114,8 @@ public actor DeliveryService: Service {
                 }
                 // Stopping: let attempts in flight finish within the grace period, then abandon the rest (they stay
                 // `sending` and are sent again at the next start).
-                let deadline = clock.nowMs() + Int64(configuration.shutdownGraceSeconds * 1000)
-                while inflightTotal > 0 && clock.nowMs() < deadline && !Task.isCancelled {
+                let deadline = clock.timestamp.milliseconds + Int64(configuration.shutdownGraceSeconds * 1000)
+                while inflightTotal > 0 && clock.timestamp.milliseconds < deadline && !Task.isCancelled {
                     await wake.wait(untilMs: deadline, clock: clock)
                     _ = await stepOnce(room: 0) { _ in }
                 }
@@ -140,7 +140,7 @@ public actor DeliveryService: Service {
     private func stepOnce(room: Int, start: (DeliveryRecord) -> Void) async -> Int64? {
         let batch = finished
         finished.removeAll()
-        let now = clock.nowMs()
+        let now = clock.timestamp.milliseconds
         let step: DeliveryStore.Step
         do {
             step = try await store.step(
@@ -156,7 +156,7 @@ public actor DeliveryService: Service {
             inflightTotal += 1
             start(r)
         }
-        if step.moreDue || !finished.isEmpty { return clock.nowMs() }
+        if step.moreDue || !finished.isEmpty { return clock.timestamp.milliseconds }
         return step.nextDueMs
     }
 
@@ -201,7 +201,7 @@ public actor DeliveryService: Service {
     /// Makes one attempt. Returns nil when the attempt was abandoned by a shutdown (its row stays `sending`).
     nonisolated func perform(_ r: DeliveryRecord) async -> DeliveryStore.Outcome? {
         let result: AttemptResult
-        switch await addressGuard.vet(r.url, nowMs: clock.nowMs()) {
+        switch await addressGuard.vet(r.url, nowMs: clock.timestamp.milliseconds) {
         case .failure(let f):
             result = .failure(f)
         case .success(let target):
@@ -211,7 +211,7 @@ public actor DeliveryService: Service {
             }
         }
         if Task.isCancelled { return nil }
-        return DeliveryStore.Outcome(record: r, result: result, finishedMs: clock.nowMs(), unitRandom: configuration.random())
+        return DeliveryStore.Outcome(record: r, result: result, finishedMs: clock.timestamp.milliseconds, unitRandom: configuration.random())
     }
 
     /// The HTTP request of one attempt: webhooks are signed now (the timestamp is the attempt's), uploads stream the
@@ -221,7 +221,7 @@ public actor DeliveryService: Service {
         case .webhook:
             guard let body = r.body else { return .failure(.unusable("the message has no body")) }
             let bytes = Array(body.utf8)
-            var headers = signer.headers(id: r.id, timestamp: clock.nowMs() / 1000, body: bytes)
+            var headers = signer.headers(id: r.id, timestamp: clock.timestamp.milliseconds / 1000, body: bytes)
             headers.append(("content-type", "application/json"))
             headers.append(("user-agent", "Atelier/\(AtelierVersion.current) (webhooks)"))
             return .success(
@@ -258,7 +258,8 @@ public actor DeliveryService: Service {
         var outcomes: [DeliveryStore.Outcome] = []
         while true {
             let step = try await store.step(
-                outcomes: outcomes, nowMs: clock.nowMs(), room: configuration.maxConcurrency, inflight: [:], perHost: configuration.perHostConcurrency
+                outcomes: outcomes, nowMs: clock.timestamp.milliseconds, room: configuration.maxConcurrency, inflight: [:],
+                perHost: configuration.perHostConcurrency
             )
             note(outcomes, step.written)
             if step.claimed.isEmpty { break }
@@ -362,7 +363,7 @@ public actor DeliveryService: Service {
     /// `webhook-id`). A delivered one is refused with `already_delivered`.
     public func retry(id: String?, taskUUID: String?) async throws(AtelierError) -> [DeliveryRecord] {
         let rows: [DeliveryRecord]
-        do { rows = try await store.retry(id: id, taskUUID: taskUUID, nowMs: clock.nowMs()) } catch {
+        do { rows = try await store.retry(id: id, taskUUID: taskUUID, nowMs: clock.timestamp.milliseconds) } catch {
             throw Self.storeError(error, "cannot update the outbox")
         }
         if let id {
