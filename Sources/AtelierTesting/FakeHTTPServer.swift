@@ -170,7 +170,7 @@ public final class FakeRequestLog: Sendable {
                 }
             }
             group.addTask {
-                try? await Task.sleep(for: .milliseconds(Int64(timeoutSeconds * 1000)))
+                try? await AtelierClock.live.sleep(for: .seconds(timeoutSeconds))
                 return nil
             }
             let first = try await group.next() ?? nil
