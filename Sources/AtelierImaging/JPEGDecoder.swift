@@ -3,7 +3,8 @@ import CAtelierJPEG
 /// JPEG decoding with libjpeg-turbo (baseline, extended and progressive; grey and YCbCr come out as RGB).
 ///
 /// The C side (Sources/CAtelierJPEG/shim.h) keeps libjpeg's setjmp/longjmp error handling out of Swift and turns
-/// its warnings — truncated or corrupt entropy-coded data, which libjpeg would fill with grey — into errors.
+/// its warnings about truncated or corrupt entropy-coded data, which libjpeg would fill with grey, into errors
+/// (warnings about metadata are ignored).
 enum JPEGDecoder {
     static func decode(_ bytes: UnsafeRawBufferPointer, maxPixels: Int) throws(ImageDecodingError) -> DecodedImage {
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {

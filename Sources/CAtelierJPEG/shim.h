@@ -2,8 +2,8 @@
 //
 // libjpeg reports a fatal error by calling error_exit, which must not return: the classic answer is setjmp/longjmp,
 // which Swift cannot do. The few functions below hold every libjpeg call that can fail, each behind its own setjmp,
-// so a longjmp only ever crosses C frames. Warnings (corrupt or truncated data that libjpeg would paper over with
-// grey) are treated as errors too, and nothing is printed to stderr.
+// so a longjmp only ever crosses C frames. Warnings about truncated or corrupt entropy-coded data (which libjpeg
+// would paper over with grey) are errors too; other warnings are ignored, and nothing is printed to stderr.
 #ifndef ATELIER_JPEG_SHIM_H
 #define ATELIER_JPEG_SHIM_H
 
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <jpeglib.h>
+#include <jerror.h>
 
 /// A decompressor with its error manager; create with atelier_jpeg_decoder_create, free with atelier_jpeg_decoder_destroy.
 typedef struct atelier_jpeg_decoder {
@@ -32,9 +33,22 @@ static inline void atelier_jpeg_error_exit(j_common_ptr cinfo) {
 }
 
 static inline void atelier_jpeg_emit_message(j_common_ptr cinfo, int level) {
-    if (level < 0) {
-        // A warning: corrupt data. Stop instead of returning a partly grey image.
+    if (level >= 0) return;  // trace messages
+    switch (cinfo->err->msg_code) {
+    case JWRN_JPEG_EOF:
+    case JWRN_HIT_MARKER:
+    case JWRN_MUST_RESYNC:
+    case JWRN_HUFF_BAD_CODE:
+    case JWRN_ARITH_BAD_CODE:
+    case JWRN_NOT_SEQUENTIAL:
+    case JWRN_BOGUS_PROGRESSION:
+        // Truncated or corrupt entropy-coded data: stop instead of returning a partly grey image.
         atelier_jpeg_error_exit(cinfo);
+        break;
+    default:
+        // Metadata oddities (unknown JFIF revision or Adobe transform, bad ICC marker, extraneous bytes between
+        // segments) leave the pixels intact: decode on.
+        break;
     }
 }
 

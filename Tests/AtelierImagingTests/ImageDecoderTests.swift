@@ -44,6 +44,18 @@ struct ImageDecoderTests {
         #expect(psnr > 30, "PSNR \(psnr) dB")
     }
 
+    @Test("a JPEG metadata warning (unknown JFIF revision) still decodes; a missing end of image does not")
+    func jpegWarnings() throws {
+        let jpeg = try JPEGEncoder.encode(Self.image, quality: 90)
+        #expect(Array(jpeg[6..<11]) == Array("JFIF\0".utf8))
+        var revised = jpeg
+        revised[11] = 7  // JFIF major version 7: libjpeg warns, the pixels are untouched
+        #expect(try ImageDecoder.decode(revised).pixels == ImageDecoder.decode(jpeg).pixels)
+        #expect(throws: ImageDecodingError.corrupt(.jpeg, message: "Premature end of JPEG file")) {
+            try ImageDecoder.decode(Array(jpeg.dropLast(2)))
+        }
+    }
+
     @Test("WebP decodes: lossless exactly, lossy closely; Data input works too")
     func webp() throws {
         let lossless = try ImageDecoder.decode(Data(try WebPEncoder.encode(Self.image, compression: .lossless(effort: 2))))
