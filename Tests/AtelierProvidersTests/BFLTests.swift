@@ -212,6 +212,31 @@ struct BFLTests {
         #expect(e?.code == .noImage)
     }
 
+    @Test("a paid sample whose download fails transiently is fetched again after 0.5 s, 1 s on the clock; an expired URL is not")
+    func downloadRetries() async throws {
+        let t = ScriptedTransport([
+            reply(200, Self.submitted), reply(200, Self.ready),
+            .file(status: 503, bytes: [], contentType: nil), .file(status: 429, bytes: [], contentType: nil),
+            .file(status: 200, bytes: Fixtures.jpeg, contentType: "image/jpeg"),
+        ])
+        let clock = AtelierClock.virtual()
+        let images = try await provider(t, clock: clock).generate(try Fixtures.request("flux-2-pro", format: .jpg), context: .none)
+        #expect(images.count == 1 && fileBytes(images[0].path) == Fixtures.jpeg)
+        #expect(await t.downloads.count == 3)
+        #expect(clock.sleeps == [0.5, 0.5, 1], "one poll wait, then the two download pauses")
+
+        let expired = ScriptedTransport([
+            reply(200, Self.submitted), reply(200, Self.ready), .file(status: 403, bytes: [], contentType: nil),
+        ])
+        let quiet = AtelierClock.virtual()
+        let e = await providerError { () async throws(ProviderError) in
+            try await provider(expired, clock: quiet).generate(try! Fixtures.request("flux-2-pro"), context: .none)
+        }
+        #expect(e?.code == .unavailable && e?.httpStatus == 403)
+        #expect(await expired.downloads.count == 1)
+        #expect(quiet.sleeps == [0.5], "no pause after a refusal")
+    }
+
     @Test("a submit answer without an id is bad_upstream; malformed JSON never crashes")
     func badSubmit() {
         #expect(
