@@ -38,6 +38,28 @@ struct CatalogRefreshE2ETests {
         }
     }
 
+    /// Seeds are 64-bit integers end to end: one above 2³¹ (as FLUX returns them) and one above 2⁵³ (where a double
+    /// would round) reach BFL exactly and come back on the result and the task; Gemini, whose wire seed is an int32,
+    /// gets it folded and reports none.
+    @Test func seedsAreSixtyFourBit() async throws {
+        try await FakeWorld.run("cat-seed", providers: ["bfl", "gemini"], bflPolls: 1) { w in
+            for seed: Int64 in [2_784_347_701, 9_007_199_254_740_993] {
+                let job = try await w.run(
+                    E2E.task("a seeded fox \(E2E.marker())", model: "flux-2-klein-4b", ["width": 512, "height": 512, "seed": .int(seed)]))
+                #expect(job.status == .succeeded, "\(job.error?.description ?? "")")
+                #expect(job.task.seed == seed)
+                #expect(job.results.first?.seed == seed)
+                #expect(w.fakes.bfl.log.filter { $0.method == "POST" }.last?.json?["seed"] == .int(seed), "sent exactly")
+            }
+            let g = try await w.run(
+                E2E.task(
+                    "a seeded lighthouse \(E2E.marker())", model: "gemini-3.1-flash-lite-image", ["aspectRatio": "1:1", "seed": 2_784_347_701]))
+            #expect(g.status == .succeeded)
+            #expect(w.fakes.gemini.generateRequests.last?.json?["generationConfig"]?["seed"] == .int(2_784_347_701 & 0x7FFF_FFFF))
+            #expect(g.results.first?.seed == nil)
+        }
+    }
+
     /// The Gemini `-preview` ids are retired: a pinned request is refused and names the GA replacement; `models.list`
     /// lists no active model without a price, and every priced model costs more than $0.
     @Test func previewIdsRetiredAndNoFreeGuesses() async throws {
