@@ -617,7 +617,8 @@ struct DeliveryOutboxTests {
 
     /// The background loop: bounded per host, and a stuck host never holds up another.
     @Test func perHostConcurrencyIsBoundedAndOneHostNeverBlocksAnother() async throws {
-        let gate = Locked<(inflight: [String: Int], peak: [String: Int], released: Bool)>(([:], [:], false))
+        let gate = Locked<(inflight: [String: Int], peak: [String: Int])>(([:], [:]))
+        let slowHost = Gate()
         let config = DeliveryConfiguration(perHostConcurrency: 2, maxConcurrency: 16, random: { 0.5 })
         let h = try DeliveryHarness.make(configuration: config) { req in
             let host = DeliveryRecord.hostKey(req.url)
@@ -625,9 +626,7 @@ struct DeliveryOutboxTests {
                 g.inflight[host, default: 0] += 1
                 g.peak[host] = max(g.peak[host] ?? 0, g.inflight[host]!)
             }
-            if host.contains(":1111") {
-                while !gate.withLock({ $0.released }) { try? await Task.sleep(for: .milliseconds(5)) }
-            }
+            if host.contains(":1111") { await slowHost.wait() }
             gate.withLock { $0.inflight[host, default: 1] -= 1 }
             return http(200)
         }
@@ -641,7 +640,7 @@ struct DeliveryOutboxTests {
             return !rows.isEmpty && rows.allSatisfy { $0.state.status == .delivered }
         }
         #expect(gate.withLock { $0.peak["http://127.0.0.1:1111"] } == 2)
-        gate.withLock { $0.released = true }
+        slowHost.open()
         try await eventually("every delivery settled once the slow host answers") {
             try await h.service.list(status: .pending, taskUUID: nil, kind: nil, limit: 100, cursor: nil).0.isEmpty
         }

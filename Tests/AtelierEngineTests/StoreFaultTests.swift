@@ -9,30 +9,17 @@ import Testing
 /// A provider whose calls wait until the test opens the gate; counts calls (a provider is never paid twice).
 final class GatedProvider: Provider {
     let id = "fake"
-    private let state = Mutex<(open: Bool, calls: Int, waiters: [CheckedContinuation<Void, Never>])>((false, 0, []))
+    private let gate = Gate()
+    private let callCount = Mutex(0)
 
-    var calls: Int { state.withLock { $0.calls } }
+    var calls: Int { callCount.withLock { $0 } }
 
     /// Lets every waiting and future call through.
-    func open() {
-        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            s.open = true
-            defer { s.waiters = [] }
-            return s.waiters
-        }
-        for w in waiters { w.resume() }
-    }
+    func open() { gate.open() }
 
     func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let go = state.withLock { s -> Bool in
-                s.calls += 1
-                if s.open { return true }
-                s.waiters.append(c)
-                return false
-            }
-            if go { c.resume() }
-        }
+        callCount.withLock { $0 += 1 }
+        await gate.wait()
         return ScriptedProvider.writeImage(request)
     }
 
