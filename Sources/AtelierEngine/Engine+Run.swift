@@ -3,8 +3,8 @@ import AtelierProviders
 import Foundation
 import Logging
 
-/// Scheduling and execution: provider queues and slots, the run loop that executes a job's ``JobLifecycle`` actions
-/// (provider calls, retry waits, fallback choices), and result files. Every state change goes through
+/// Scheduling and execution: provider queues and slots, and the run loop that executes a job's ``JobLifecycle``
+/// actions (provider calls — Engine+Attempt.swift —, retry waits, fallback choices). Every state change goes through
 /// ``persist(_:event:newResults:)``.
 extension Engine {
     // MARK: - Scheduling
@@ -178,113 +178,6 @@ extension Engine {
                     "taskUUID": "\(id)", "model": "\(model)", "code": "\(perr.code)", "attempt": "\(job.attempts.count)",
                 ])
             return .attemptFailed(perr, unitRandom: configuration.random(), now: .now())
-        }
-    }
-
-    private enum AttemptOutcome {
-        case success([JobResult])
-        case failure(ProviderError)
-    }
-
-    /// One provider call (or resumption), with results stored.
-    private func attempt(
-        job: Job, model: ModelCard, size: ResolvedSize, entry: ProviderEntry, provider: any Provider, attemptKey: String, resumeHandle: String?
-    ) async -> AttemptOutcome {
-        // Providers write into the shared scratch directory (files named after the attempt key): no directory per
-        // attempt. Leftovers are removed after a failure, and reference downloads' own directory when there was one.
-        let outcome = await attemptInScratch(
-            job: job, model: model, size: size, entry: entry, provider: provider, attemptKey: attemptKey, resumeHandle: resumeHandle,
-            scratch: files.scratchRoot)
-        let failed: Bool
-        if case .failure = outcome { failed = true } else { failed = false }
-        let downloaded = job.task.referenceImages.contains { if case .url = $0 { return true } else { return false } }
-        if failed || downloaded { await files.removeScratch(attemptKey: attemptKey, failed: failed) }
-        return outcome
-    }
-
-    private func attemptInScratch(
-        job: Job, model: ModelCard, size: ResolvedSize, entry: ProviderEntry, provider: any Provider, attemptKey: String, resumeHandle: String?,
-        scratch: String
-    ) async -> AttemptOutcome {
-        let refs: [LoadedReference]
-        do {
-            refs = try await references.load(job.task, model: model, attemptKey: attemptKey, timeoutSeconds: entry.config.requestTimeoutSeconds)
-        } catch {
-            return .failure(ProviderError(error.code, error.message, field: error.field))
-        }
-        let request = GenerationRequest(
-            task: job.task, model: model, size: size, seed: model.seedAccepted ? job.task.seed : nil, references: refs, scratchDirectory: scratch,
-            attemptKey: attemptKey)
-        let taskUUID = job.taskUUID
-        let signals = cancelSignals
-        let context = GenerationContext(
-            recordResumeHandle: { [weak self] handle in
-                guard let self else { return }
-                try await self.recordHandle(taskUUID, handle)
-            },
-            isCancelled: { signals.isRaised(taskUUID) })
-        let images: [GeneratedImage]
-        do {
-            if let resumeHandle {
-                images = try await provider.resume(handle: resumeHandle, request: request, context: context)
-            } else {
-                images = try await provider.generate(request, context: context)
-            }
-        } catch {
-            return .failure(error)
-        }
-        if images.isEmpty { return .failure(ProviderError(.noImage, "the provider returned no image")) }
-        var results: [JobResult] = []
-        for (i, img) in images.enumerated() {
-            let seed: Int64? = model.seedHonored ? (img.seed ?? request.seed.map { $0 + Int64(i) }) : nil
-            do {
-                var stored = try await untilFilesWritten(taskUUID) {
-                    try await files.store(img, taskUUID: taskUUID, imageUUID: UUIDv4.generate(), seed: seed, seedHonored: model.seedHonored)
-                }
-                // Seed-honouring models only: how to make this image again (model version, parameters sent, references).
-                stored.recipe = Recipe.make(
-                    model: model, seed: seed, parameters: img.sentParameters, referenceSHA256: refs.map(\.sha256), result: stored)
-                results.append(stored)
-            } catch {
-                return .failure(ProviderError(error.code, error.message))
-            }
-        }
-        // The files reach the disk before the row that names them commits: one syncfs shared by the jobs finishing
-        // together (under synchronous = FULL; with NORMAL the store itself does not survive a power loss either).
-        if configuration.durability == .full { await files.syncStored() }
-        return .success(results)
-    }
-
-    /// Writes result files (or creates the scratch directory) until the disk takes them: a write that fails for
-    /// the daemon's own storage (disk full, I/O error) marks the store's `files` part failing (health) and is
-    /// retried with capped backoff while the images stay in memory, so a full disk never fails the job nor pays the
-    /// provider again. Other errors (e.g. data that is not an image) are thrown at once; cancellation stops waiting.
-    private func untilFilesWritten<T>(_ taskUUID: String, _ body: () async throws -> T) async throws(AtelierError) -> T {
-        var delay = configuration.storeRetryInitialDelaySeconds
-        var failures = 0
-        while true {
-            do {
-                let value = try await body()
-                store.condition.clear(.files)
-                if failures > 0 {
-                    logger.notice("result files can be written again", metadata: ["taskUUID": "\(taskUUID)", "retries": "\(failures)"])
-                }
-                return value
-            } catch let e as AtelierError where e.code != .storeFailure {
-                throw e
-            } catch {
-                let why = (error as? AtelierError)?.message ?? "\(error)"
-                store.condition.record(.files, "cannot write result files under \(configuration.dataDirectory): \(why)")
-                if failures == 0 {
-                    logger.error("result files cannot be written; retrying", metadata: ["taskUUID": "\(taskUUID)", "error": "\(why)"])
-                }
-                failures += 1
-                if Task.isCancelled { throw AtelierError(.cancelled, "stopped while waiting to write result files") }
-                do { try await configuration.clock.sleep(for: .seconds(delay)) } catch {
-                    throw AtelierError(.cancelled, "stopped while waiting to write result files")
-                }
-                delay = min(delay * 2, configuration.storeRetryMaxDelaySeconds)
-            }
         }
     }
 
