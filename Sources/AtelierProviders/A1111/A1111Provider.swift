@@ -43,7 +43,7 @@ public struct A1111Provider: NetworkProvider {
                     images.append(GeneratedImage(path: path, mimeType: mime, seed: out.seeds[i], costUSD: 0, sentParameters: sent, digest: digest))
                 }
             } catch {
-                ImageFiles.removeAll(images)
+                await ImageFiles.discard(images)
                 throw error
             }
             return images

@@ -73,7 +73,7 @@ public struct BFLProvider: NetworkProvider {
                 }
             }
         } catch {
-            ImageFiles.removeAll(images.compactMap { $0 })
+            await ImageFiles.discard(images.compactMap { $0 })
             throw error
         }
         return images.compactMap { $0 }
@@ -104,7 +104,7 @@ public struct BFLProvider: NetworkProvider {
             clock: configuration.polling.clock,
             maxRetries: configuration.polling.maxTransientFailures)
         guard (200..<300).contains(got.status) else {
-            try? FileManager.default.removeItem(atPath: path)
+            await ImageFiles.discard(path: path)
             throw ProviderError(
                 .unavailable, "downloading the BFL sample from \(URLCheck.redacted(url)) failed with HTTP \(got.status)", httpStatus: got.status)
         }

@@ -187,8 +187,20 @@ public enum ImageFiles {
         }
     }
 
-    /// Removes files written by a failed attempt (best effort; one `unlink` each).
+    /// Removes files written by a failed attempt (best effort; one `unlink` each). Blocking: call it on the file
+    /// thread pool (``FileWork``), or use ``discard(_:)``.
     static func removeAll(_ images: [GeneratedImage]) {
         for i in images { unlink(i.path) }
+    }
+
+    /// Removes files written by a failed attempt on the file thread pool (best effort), never on the cooperative pool.
+    static func discard(_ images: [GeneratedImage]) async {
+        guard !images.isEmpty else { return }
+        try? await FileWork.run { () throws(ProviderError) -> Void in removeAll(images) }
+    }
+
+    /// Removes a partly written file on the file thread pool (best effort).
+    static func discard(path: String) async {
+        try? await FileWork.run { () throws(ProviderError) -> Void in _ = unlink(path) }
     }
 }

@@ -40,7 +40,7 @@ public struct GeminiProvider: NetworkProvider {
                 }
             }
             if let e = firstError {
-                ImageFiles.removeAll(images)
+                await ImageFiles.discard(images)
                 throw e
             }
             return images

@@ -127,7 +127,7 @@ public struct RunwareProvider: NetworkProvider {
                         clock: configuration.polling.clock,
                         maxRetries: configuration.polling.maxTransientFailures)
                     guard (200..<300).contains(got.status) else {
-                        try? FileManager.default.removeItem(atPath: path)
+                        await ImageFiles.discard(path: path)
                         throw ProviderError(.unavailable, "downloading a Runware image failed with HTTP \(got.status)", httpStatus: got.status)
                     }
                     guard got.bytes > 0 else { throw ProviderError(.noImage, "Runware's image file was empty") }
@@ -139,7 +139,7 @@ public struct RunwareProvider: NetworkProvider {
                 images.append(GeneratedImage(path: path, mimeType: mime, seed: seed, costUSD: r.costUSD, sentParameters: sent, digest: digest))
             }
         } catch {
-            ImageFiles.removeAll(images)
+            await ImageFiles.discard(images)
             throw error
         }
         return images
