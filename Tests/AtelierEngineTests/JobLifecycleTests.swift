@@ -308,6 +308,23 @@ struct JobLifecycleTests {
         #expect(lifecycle.job == queued)
     }
 
+    @Test func inputsThatDoNotFitThePhaseChangeNothing() throws {
+        var (lifecycle, _) = try Self.started(Self.card("model-c", seedHonored: false))
+        _ = lifecycle.apply(.attemptSucceeded([Self.result(1, cost: 0.01)], now: Self.at(2)))
+        let finished = lifecycle.job
+        // A late outcome, wait or fallback answer after the job finished: no action, no change.
+        #expect(lifecycle.apply(.attemptFailed(ProviderError(.unavailable, "late"), unitRandom: 0.5, now: Self.at(3))) == [])
+        #expect(lifecycle.apply(.attemptSucceeded([], now: Self.at(3))) == [])
+        #expect(lifecycle.apply(.backoffElapsed(now: Self.at(3))) == [])
+        #expect(lifecycle.apply(.fallbackChosen(nil, seedDraw: 0.5, now: Self.at(3))) == [])
+        #expect(lifecycle.apply(.stopped(now: Self.at(3))) == [])
+        #expect(lifecycle.job == finished)
+        // A cancel racing the end only waits for the run to end; it cannot change a finished job.
+        #expect(lifecycle.apply(.cancelRequested(now: Self.at(3))) == [.stopRun])
+        #expect(lifecycle.job == finished)
+        #expect(!lifecycle.cancelRequested)
+    }
+
     // MARK: - Seeds and cost
 
     @Test func aSeedIsDrawnOnlyForSeedHonouringModelsWithoutOne() throws {
