@@ -134,6 +134,15 @@ struct ImageDecoderTests {
         #expect(ImageDecodingError.corrupt(.jpeg, message: "x").description == "corrupt or truncated JPEG image: x")
     }
 
+    @Test("an animated WebP (VP8X with the animation flag) is unsupported, not corrupt")
+    func animatedWebP() {
+        // VP8X (flags 0x02: animation; canvas 64×48) and an ANIM chunk (background colour, loop count), no frames.
+        let chunks: [UInt8] =
+            Array("VP8X".utf8) + [10, 0, 0, 0, 0x02, 0, 0, 0, 63, 0, 0, 47, 0, 0] + Array("ANIM".utf8) + [6, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        let vp8x = Array("RIFF".utf8) + [UInt8(4 + chunks.count), 0, 0, 0] + Array("WEBP".utf8) + chunks
+        #expect(throws: ImageDecodingError.unsupported(.webp, reason: "animated WebP is not supported")) { try ImageDecoder.decode(vp8x) }
+    }
+
     @Test("a PNG header declaring a huge canvas is refused before allocation")
     func hugeDeclaredSize() throws {
         var png = PNGEncoder.encode(RGBImage(width: 1, height: 1))
