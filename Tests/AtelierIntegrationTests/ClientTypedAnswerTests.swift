@@ -61,4 +61,27 @@ struct ClientTypedAnswerTests {
         let error = #expect(throws: AtelierClientError.self) { try DeliverySummary(.object(partial)) }
         #expect(error?.code == .badResponse && error?.message.contains("kind") == true, "\(String(describing: error))")
     }
+
+    @Test func aWorkflowDocumentReadsItsSelectionCostAndError() throws {
+        let image: JSONValue = ["imageUUID": "img-2", "path": "/tmp/2.png", "sha256": "ab", "width": 256, "height": 192]
+        let doc: JSONValue = [
+            "workflowUUID": "w", "state": "failed",
+            "stages": [
+                "ideation": [
+                    "variants": [["status": "failed", "model": .null], ["status": "succeeded", "model": "m", "costUSD": 0.5, "image": image]]
+                ],
+                "selection": ["mode": "client", "imageUUID": "img-2", "variantIndex": 1, "selectedBy": "client"],
+                "final": ["status": "failed", "model": .null, "seed": 9, "recipe": .null],
+            ],
+            "cost": ["ideationUSD": 0.5, "finalUSD": 0, "totalUSD": 0.5, "allOnMostExpensive": ["model": "big", "totalUSD": 2], "savingsUSD": 1.5],
+            "error": ["code": "no_route", "message": "no model", "rejections": ["a": "ignores_seed", "b": "too_many_references"]],
+        ]
+        let w = try WorkflowDocument(doc)
+        #expect(w.variants.map(\.status) == ["failed", "succeeded"] && w.variants[1].image?.height == 192 && w.variants[1].costUSD == 0.5)
+        #expect(w.variantImage(2) == "img-2" && w.variantImage(1) == nil)
+        #expect(w.selection?.variantIndex == 1 && w.selectedImageUUID == "img-2")
+        #expect(w.final.seed == 9 && w.final.recipe == Optional<JSONValue>.none && w.final.image == nil)
+        #expect(w.cost?.baselineModel == "big" && w.cost?.savingsUSD == 1.5 && w.cost?.savingsPercent == nil)
+        #expect(w.error?.rejections.map(\.model) == ["a", "b"] && w.error?.code == "no_route")
+    }
 }

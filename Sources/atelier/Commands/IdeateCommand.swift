@@ -99,7 +99,7 @@ struct Ideate: AsyncParsableCommand {
                 try FileManager.default.copyItem(atPath: path, toPath: out)
                 if !quiet { print("wrote \(out)") }
             }
-            if quiet { Output.printJSON(w.json) } else { print(WorkflowView.describe(w.json, withRecipe: true)) }
+            if quiet { Output.printJSON(w.json) } else { print(WorkflowText.describe(w, withRecipe: true)) }
             if !w.state.isTerminal { throw ExitCode(124) }
             if w.state != .succeeded { throw ExitCode(1) }
         } catch let e as ExitCode { throw e } catch { throw Output.fail(error) }
@@ -145,7 +145,7 @@ final class WorkflowProgress {
     ) async throws -> WorkflowDocument {
         var w = start
         while true {
-            report(w.json)
+            report(w)
             if until(w.state) { return w }
             let left = deadline.timeIntervalSinceNow
             if left <= 0 { return w }
@@ -153,30 +153,28 @@ final class WorkflowProgress {
         }
     }
 
-    func report(_ w: JSONValue) {
-        let variants = w["stages"]?["ideation"]?["variants"]?.arrayValue ?? []
-        for (i, v) in variants.enumerated() {
-            let status = v["status"]?.stringValue ?? "?"
+    func report(_ w: WorkflowDocument) {
+        for (i, v) in w.variants.enumerated() {
             let key = "v\(i)"
-            guard seen[key] != status else { continue }
-            seen[key] = status
-            var line = "  variant \(i + 1)/\(variants.count)  \(status.padding(toLength: 9, withPad: " ", startingAt: 0))"
-            if let m = v["model"]?.stringValue { line += "  \(m)" }
-            if status == "succeeded", let p = v["image"]?["path"]?.stringValue { line += "  \(p)  \(Output.usd(v["costUSD"]?.doubleValue))" }
-            if status == "failed", let e = v["error"] { line += "  \(e["code"]?.stringValue ?? ""): \(e["message"]?.stringValue ?? "")" }
+            guard seen[key] != v.status else { continue }
+            seen[key] = v.status
+            var line = "  variant \(i + 1)/\(w.variants.count)  \(v.status.padding(toLength: 9, withPad: " ", startingAt: 0))"
+            if let m = v.model { line += "  \(m)" }
+            if v.status == "succeeded", let p = v.path { line += "  \(p)  \(Output.usd(v.costUSD))" }
+            if v.status == "failed", let e = v.error { line += "  \(e.code): \(e.message)" }
             note(line)
         }
-        if let sel = w["stages"]?["selection"]?["imageUUID"]?.stringValue, seen["sel"] == nil {
-            seen["sel"] = sel
-            let n = (w["stages"]?["selection"]?["variantIndex"]?.intValue).map { " (variant \($0 + 1))" } ?? ""
-            note("  selected \(sel)\(n) by \(w["stages"]?["selection"]?["selectedBy"]?.stringValue ?? "?")")
+        if let sel = w.selection, seen["sel"] == nil {
+            seen["sel"] = sel.imageUUID
+            let n = sel.variantIndex.map { " (variant \($0 + 1))" } ?? ""
+            note("  selected \(sel.imageUUID)\(n) by \(sel.selectedBy ?? "?")")
         }
-        let f = w["stages"]?["final"]
-        if let status = f?["status"]?.stringValue, status != "pending", seen["final"] != status {
-            seen["final"] = status
-            var line = "  final      \(status.padding(toLength: 9, withPad: " ", startingAt: 0))"
-            if let m = f?["model"]?.stringValue { line += "  \(m)" }
-            if let s = f?["seed"]?.intValue { line += "  seed \(s)" }
+        let f = w.final
+        if f.status != "pending", seen["final"] != f.status {
+            seen["final"] = f.status
+            var line = "  final      \(f.status.padding(toLength: 9, withPad: " ", startingAt: 0))"
+            if let m = f.model { line += "  \(m)" }
+            if let s = f.seed { line += "  seed \(s)" }
             note(line)
         }
     }

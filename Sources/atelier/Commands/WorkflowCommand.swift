@@ -21,7 +21,7 @@ struct WorkflowCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 let w = try await global.withClient { try await $0.workflow(workflowUUID) }
-                WorkflowView.print(w, json: global.json, withRecipe: false)
+                WorkflowText.print(w, json: global.json, withRecipe: false)
             } catch { throw Output.fail(error) }
         }
     }
@@ -40,7 +40,7 @@ struct WorkflowCommand: AsyncParsableCommand {
                     let w = try await client.workflow(workflowUUID)
                     return try await WorkflowProgress(quiet: global.json).follow(client, w, until: { $0.isResting }, deadline: deadline)
                 }
-                WorkflowView.print(w, json: global.json, withRecipe: true)
+                WorkflowText.print(w, json: global.json, withRecipe: true)
                 if !w.state.isResting { throw ExitCode(124) }
             } catch let e as ExitCode { throw e } catch { throw Output.fail(error) }
         }
@@ -63,7 +63,7 @@ struct WorkflowCommand: AsyncParsableCommand {
                     }
                     return try await client.selectVariant(workflowUUID, imageUUID: image)
                 }
-                WorkflowView.print(w, json: global.json, withRecipe: false)
+                WorkflowText.print(w, json: global.json, withRecipe: false)
             } catch { throw Output.fail(error) }
         }
     }
@@ -76,7 +76,7 @@ struct WorkflowCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 let w = try await global.withClient { try await $0.cancelWorkflow(workflowUUID) }
-                WorkflowView.print(w, json: global.json, withRecipe: false)
+                WorkflowText.print(w, json: global.json, withRecipe: false)
             } catch { throw Output.fail(error) }
         }
     }
@@ -107,54 +107,48 @@ struct WorkflowCommand: AsyncParsableCommand {
     }
 }
 
-/// Reading and printing workflow documents.
-enum WorkflowView {
+/// Printing workflow documents.
+enum WorkflowText {
     /// Prints the workflow: its document with --json, else ``describe(_:withRecipe:)``.
     static func print(_ w: WorkflowDocument, json: Bool, withRecipe: Bool) {
-        if json { Output.printJSON(w.json) } else { Swift.print(describe(w.json, withRecipe: withRecipe)) }
+        if json { Output.printJSON(w.json) } else { Swift.print(describe(w, withRecipe: withRecipe)) }
     }
 
-    static func describe(_ w: JSONValue, withRecipe: Bool) -> String {
-        var lines = ["workflow \(w["workflowUUID"]?.stringValue ?? "?"): \(w["state"]?.stringValue ?? "?")"]
-        let variants = w["stages"]?["ideation"]?["variants"]?.arrayValue ?? []
-        for (i, v) in variants.enumerated() {
-            var line = "  variant \(i + 1)  \(v["status"]?.stringValue ?? "?")  \(v["model"]?.stringValue ?? "-")"
-            if let p = v["image"]?["path"]?.stringValue { line += "  \(p)" }
-            lines.append(line)
+    static func describe(_ w: WorkflowDocument, withRecipe: Bool) -> String {
+        var lines = ["workflow \(w.workflowUUID): \(w.state.rawValue)"]
+        for (i, v) in w.variants.enumerated() {
+            lines.append("  variant \(i + 1)  \(v.status)  \(v.model ?? "-")" + (v.path.map { "  \($0)" } ?? ""))
         }
-        if let sel = w["stages"]?["selection"], let img = sel["imageUUID"]?.stringValue {
-            lines.append("  selected variant \((sel["variantIndex"]?.intValue ?? 0) + 1) (\(img)) by \(sel["selectedBy"]?.stringValue ?? "?")")
+        if let sel = w.selection {
+            lines.append("  selected variant \((sel.variantIndex ?? 0) + 1) (\(sel.imageUUID)) by \(sel.selectedBy ?? "?")")
         }
-        let f = w["stages"]?["final"]
-        lines.append(
-            "  final    \(f?["status"]?.stringValue ?? "?")  \(f?["model"]?.stringValue ?? "-")  seed \(f?["seed"]?.intValue.map(String.init) ?? "-")"
-        )
-        if let img = f?["image"], let p = img["path"]?.stringValue {
-            lines.append("  path     \(p)")
-            lines.append("  image    \(img["width"]?.intValue ?? 0)x\(img["height"]?.intValue ?? 0)  sha256 \(img["sha256"]?.stringValue ?? "")")
+        let f = w.final
+        lines.append("  final    \(f.status)  \(f.model ?? "-")  seed \(f.seed.map(String.init) ?? "-")")
+        if let img = f.image {
+            lines.append("  path     \(img.path)")
+            lines.append("  image    \(img.width ?? 0)x\(img.height ?? 0)  sha256 \(img.sha256 ?? "")")
         }
-        if withRecipe, let r = f?["recipe"], !r.isNull {
+        if withRecipe, let r = f.recipe {
             lines.append("  recipe")
             lines.append(JSONWriter.pretty(r).split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
         }
-        if let c = w["cost"] {
+        if let c = w.cost {
+            let n = w.variants.count
             lines.append(
-                "  cost     ideation \(Output.usd(c["ideationUSD"]?.doubleValue)) (\(variants.count) variant\(variants.count == 1 ? "" : "s"))"
-                    + "  final \(Output.usd(c["finalUSD"]?.doubleValue))  total \(Output.usd(c["totalUSD"]?.doubleValue))")
-            if let b = c["allOnMostExpensive"], !b.isNull {
-                var line = "           all on \(b["model"]?.stringValue ?? "?"): \(Output.usd(b["totalUSD"]?.doubleValue))"
-                if let s = c["savingsUSD"]?.doubleValue {
+                "  cost     ideation \(Output.usd(c.ideationUSD)) (\(n) variant\(n == 1 ? "" : "s"))"
+                    + "  final \(Output.usd(c.finalUSD))  total \(Output.usd(c.totalUSD))")
+            if let model = c.baselineModel {
+                var line = "           all on \(model): \(Output.usd(c.baselineUSD))"
+                if let s = c.savingsUSD {
                     line += s >= 0 ? "  → the hybrid saves \(Output.usd(s))" : "  → the hybrid costs \(Output.usd(-s)) more"
-                    if let p = c["savingsPercent"]?.doubleValue { line += String(format: " (%.1f%%)", abs(p)) }
+                    if let p = c.savingsPercent { line += String(format: " (%.1f%%)", abs(p)) }
                 }
                 lines.append(line)
             }
         }
-        if let e = w["error"], !e.isNull {
-            lines.append("  error    \(e["code"]?.stringValue ?? "?"): \(e["message"]?.stringValue ?? "")")
-            if case .object(let rej)? = e["rejections"] {
-                for (m, why) in rej { lines.append("           \(m): \(why.stringValue ?? why.description)") }
-            }
+        if let e = w.error {
+            lines.append("  error    \(e.code): \(e.message)")
+            for r in e.rejections { lines.append("           \(r.model): \(r.reason)") }
         }
         return lines.joined(separator: "\n")
     }
