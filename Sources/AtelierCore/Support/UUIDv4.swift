@@ -3,7 +3,40 @@ import Foundation
 /// UUID v4 identifiers in their canonical lowercase text form.
 public enum UUIDv4 {
     /// A new random UUID v4, lowercase.
-    public static func generate() -> String { UUID().uuidString.lowercased() }
+    ///
+    /// From the system generator (`getrandom(2)`), not Foundation's `UUID()`: on Linux that opens, reads and closes
+    /// `/dev/urandom` for every id, and the daemon makes two per job (attempt key, image id).
+    public static func generate() -> String {
+        var g = SystemRandomNumberGenerator()
+        var high: UInt64 = g.next()
+        var low: UInt64 = g.next()
+        high = (high & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000  // version 4
+        low = (low & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  // RFC 4122 variant
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: 36) { out in
+            var i = 0
+            func put(_ word: UInt64, nibbles: Int, from shift: Int) {
+                for k in 0..<nibbles {
+                    out[i] = hex[Int((word >> UInt64(shift - 4 * k)) & 0xF)]
+                    i += 1
+                }
+            }
+            func dash() {
+                out[i] = UInt8(ascii: "-")
+                i += 1
+            }
+            put(high, nibbles: 8, from: 60)
+            dash()
+            put(high, nibbles: 4, from: 28)
+            dash()
+            put(high, nibbles: 4, from: 12)
+            dash()
+            put(low, nibbles: 4, from: 60)
+            dash()
+            put(low, nibbles: 12, from: 44)
+            return i
+        }
+    }
 
     /// The canonical lowercase form of `text` when it is a UUID v4 (version nibble 4, RFC 4122 variant), else nil.
     public static func canonical(_ text: String) -> String? {
