@@ -58,6 +58,32 @@ struct StoreFaultUnknownValueTests {
         Self.expectUnknown(kind, table: "delivery", column: "kind", value: "carrier-pigeon")
     }
 
+    /// The worker leaves a row it does not understand as it is (for the daemon that wrote it) and goes on with the
+    /// others: the unknown value neither stalls every delivery on a store error nor is sent as some other kind.
+    @Test func theWorkerLeavesRowsItDoesNotUnderstandAndDeliversTheRest() async throws {
+        let h = try DeliveryHarness.make()
+        defer { h.cleanup() }
+        let odd = try await h.finish()
+        let crashed = try await h.finish()
+        let fine = try await h.finish()
+        let oddRow = try #require(try await h.rows(odd).first)
+        let crashedRow = try #require(try await h.rows(crashed).first)
+        try await Self.corrupt(h.store, "delivery", "kind", to: "carrier-pigeon", where: "id", oddRow.id)
+        // Left mid-attempt by a crash, with a kind this daemon does not know: recovery at start passes it by.
+        try await Self.corrupt(h.store, "delivery", "kind", to: "carrier-pigeon", where: "id", crashedRow.id)
+        try await Self.corrupt(h.store, "delivery", "status", to: "sending", where: "id", crashedRow.id)
+
+        #expect(try await h.service.runDue() == 4, "every other row of the three jobs")
+        #expect(try await h.rows(fine).allSatisfy { $0.state.status == .delivered })
+        let untouched = try await h.store.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, kind, status, attempts FROM delivery WHERE kind = 'carrier-pigeon' ORDER BY seq").map {
+                [$0["id"] as String, $0["kind"] as String, $0["status"] as String, String($0["attempts"] as Int)]
+            }
+        }
+        #expect(untouched == [[oddRow.id, "carrier-pigeon", "pending", "0"], [crashedRow.id, "carrier-pigeon", "sending", "0"]])
+        #expect(h.transport.sent.count == 4)
+    }
+
     @Test func theBudgetLedgerRefusesToCountAJobWithAnUnknownStatus() async throws {
         let dir = "/tmp/engine-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: dir) }

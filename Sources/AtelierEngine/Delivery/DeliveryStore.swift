@@ -12,6 +12,14 @@ public struct DeliveryStore: Sendable {
         self.configuration = configuration
     }
 
+    /// The SQL condition of the rows this daemon understands (a `kind` and a `status` it knows). The worker only ever
+    /// touches those: a row written by a newer daemon, or edited by hand, stays as it is instead of failing every step
+    /// with a `store_failure` (which would stall every other delivery); callers that read it (`delivery.list`,
+    /// `delivery.get`, a job's `deliveries`) get that error.
+    static let understood =
+        "kind IN (" + DeliveryKind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ") AND status IN ("
+        + DeliveryStatus.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
+
     /// The state machine of a row, with its kind's schedule.
     func machine(_ r: DeliveryRecord) -> DeliveryStateMachine {
         DeliveryStateMachine(state: r.state, schedule: configuration.schedule(r.kind))
@@ -22,7 +30,7 @@ public struct DeliveryStore: Sendable {
     /// At start: rows left `sending` by a crash go back to `pending`, due now (sent again, same id).
     public func recover(nowMs: Int64) async throws -> Int {
         try await pool.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM delivery WHERE status = 'sending'").map { try Self.decode($0) }
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM delivery WHERE status = 'sending' AND " + Self.understood).map { try Self.decode($0) }
             for var r in rows {
                 var m = machine(r)
                 _ = m.handle(.recovered(nowMs: nowMs))
@@ -74,7 +82,7 @@ public struct DeliveryStore: Sendable {
             // Light scans (seq, host) in due order; a host that fills up is excluded from the next scan.
             var mayHaveMore = false
             for _ in 0..<4 where left > 0 {
-                var sql = "SELECT seq, host_key FROM delivery WHERE status = 'pending' AND held = 0 AND next_attempt_ms <= ?"
+                var sql = "SELECT seq, host_key FROM delivery WHERE status = 'pending' AND held = 0 AND next_attempt_ms <= ? AND " + Self.understood
                 var args: [any DatabaseValueConvertible] = [nowMs]
                 if !full.isEmpty {
                     sql += " AND host_key NOT IN (" + full.map { _ in "?" }.joined(separator: ",") + ")"
@@ -129,7 +137,8 @@ public struct DeliveryStore: Sendable {
     /// wait for a host or the total to have room, which a finishing attempt signals).
     static func nextDue(after nowMs: Int64, _ db: Database) throws -> Int64? {
         try Int64.fetchOne(
-            db, sql: "SELECT MIN(next_attempt_ms) FROM delivery WHERE status = 'pending' AND held = 0 AND next_attempt_ms > ?", arguments: [nowMs])
+            db, sql: "SELECT MIN(next_attempt_ms) FROM delivery WHERE status = 'pending' AND held = 0 AND next_attempt_ms > ? AND " + understood,
+            arguments: [nowMs])
     }
 
     /// Records finished attempts; settles held webhooks whose uploads are now final. Returns the rows as written
@@ -160,7 +169,8 @@ public struct DeliveryStore: Sendable {
 
     /// Releases the held webhooks of `task` whose uploads are final, rendering their bodies with the outcomes.
     private func release(task: String, nowMs: Int64, _ db: Database) throws -> [DeliveryRecord] {
-        let rows = try Row.fetchAll(db, sql: "SELECT * FROM delivery WHERE task_uuid = ? ORDER BY seq", arguments: [task]).map { try Self.decode($0) }
+        let rows = try Row.fetchAll(db, sql: "SELECT * FROM delivery WHERE task_uuid = ? AND " + Self.understood + " ORDER BY seq", arguments: [task])
+            .map { try Self.decode($0) }
         let uploads = rows.filter { $0.kind == .upload }
         var outcomes: [String: WebhookBody.UploadOutcome] = [:]
         for u in uploads where u.state.status.isFinal {
