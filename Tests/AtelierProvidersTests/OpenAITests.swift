@@ -219,6 +219,18 @@ struct OpenAITests {
         #expect(FileManager.default.fileExists(atPath: r.scratchDirectory + "/\(Fixtures.attemptKey)-1.png") == false)
     }
 
+    @Test("a bad second image fails the attempt and removes the first image's file")
+    func badImageRemovesWrittenFiles() async throws {
+        let body = #"{"created":1,"data":[{"b64_json":"\#(Fixtures.pngBase64)"},{"b64_json":"@@not base64@@"}]}"#
+        let r = try Self.landscape(n: 2)
+        let e = try #require(
+            await providerError { () async throws(ProviderError) in
+                try await provider(ScriptedTransport([reply(200, body)])).generate(r, context: .none)
+            })
+        #expect(e.code == .badUpstream)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: r.scratchDirectory).isEmpty, "no file is left behind")
+    }
+
     @Test("without usage the catalog estimate is the cost (never $0)")
     func estimateWithoutUsage() async throws {
         let t = ScriptedTransport([reply(200, #"{"created":1,"data":[{"b64_json":"\#(Fixtures.pngBase64)"}]}"#)])

@@ -36,7 +36,9 @@ public struct OpenAIProvider: NetworkProvider {
                         GeneratedImage(path: path, mimeType: mime, seed: nil, costUSD: callCost ?? estimate, sentParameters: sent, digest: digest))
                 }
             } catch {
-                ImageFiles.removeAll(images)
+                // The files already written go, off the cooperative pool.
+                let written = images
+                try? await FileWork.run { () throws(ProviderError) -> Void in ImageFiles.removeAll(written) }
                 throw error
             }
             return images
