@@ -110,19 +110,19 @@ final class LineQueue: Sendable {
     private let state = Mutex<(lines: [String], closed: Bool)>(([], false))
     func push(_ l: String) { state.withLock { $0.lines.append(l) } }
     func close() { state.withLock { $0.closed = true } }
-    /// The next line, or nil at end of output or after `timeout` seconds.
-    func next(timeout: Double) async -> String? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+    /// The next line, or nil at end of output; after `timeout` seconds without either, nil and an issue recorded at
+    /// the caller.
+    func next(timeout: Double, sourceLocation: SourceLocation = #_sourceLocation) async -> String? {
+        let got = try? await eventuallyValue(timeout: .milliseconds(Int64(timeout * 1000)), "a line from the peer", sourceLocation: sourceLocation) {
+            () -> String?? in
             let (line, closed) = state.withLock { s -> (String?, Bool) in
                 if !s.lines.isEmpty { return (s.lines.removeFirst(), false) }
                 return (nil, s.closed)
             }
-            if let line { return line }
-            if closed { return nil }
-            try? await Task.sleep(for: .milliseconds(20))
+            if let line { return .some(line) }
+            return closed ? .some(nil) : nil
         }
-        return nil
+        return got ?? nil
     }
 }
 
