@@ -70,7 +70,7 @@ struct CatalogLoaderTests {
         #expect(m.maxReferenceImageBytes == 20 * 1_048_576)
         #expect(m.maxPromptLength == 4000)
         #expect(m.numberResults == 1...8)
-        #expect(m.outputFormats == [.png, .jpg])
+        #expect(m.outputFormats == [.png, .jpg, .webp])
         #expect(m.sizes == .range(.init(minWidth: 64, maxWidth: 4096, minHeight: 64, maxHeight: 4096, multipleOf: 8, maxMegapixels: 16.8)))
         #expect(m.price == .free)
         #expect(m.safetyPolicy == "none")
