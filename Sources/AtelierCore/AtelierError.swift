@@ -91,6 +91,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let noImage: ErrorCode = "no_image"
     /// The provider answered with something that is not its documented format.
     public static let badUpstream: ErrorCode = "bad_upstream"
+    /// The delivered images differ from the request (size, format, model, seed, count); `details.fields` names them.
+    public static let resultMismatch: ErrorCode = "result_mismatch"
     /// The job was cancelled.
     public static let cancelled: ErrorCode = "cancelled"
 }

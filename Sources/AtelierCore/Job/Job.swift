@@ -34,6 +34,8 @@ public struct JobResult: Sendable, Equatable {
     public var note: String?
     /// How to make this image again exactly; only on results of seed-honouring models (see ``Recipe``).
     public var recipe: Recipe?
+    /// How the delivered image compares with the request (nil for results stored before verification existed).
+    public var verification: ResultVerification?
 
     public init(
         imageUUID: String, path: String, mimeType: String, width: Int, height: Int, bytes: Int, sha256: String, seed: Int64?,
@@ -67,6 +69,7 @@ public struct JobResult: Sendable, Equatable {
         o.append("costUSD", costUSD.map(JSONValue.number) ?? .null)
         o.append("note", ifPresent: note.map(JSONValue.string))
         o.append("recipe", recipe?.json ?? .null)
+        o.append("verification", ifPresent: verification?.json)
         return .object(o)
     }
 
@@ -84,6 +87,7 @@ public struct JobResult: Sendable, Equatable {
         seedHonored = try r.bool("seedHonored") ?? false
         costUSD = try r.double("costUSD")
         note = try r.string("note")
+        verification = try r.raw("verification").map { v throws(AtelierError) in try ResultVerification(json: v) }
     }
 }
 

@@ -13,6 +13,8 @@ public struct RoutingPolicy: Sendable {
     /// The document as loaded (for `routing.get` and recompilation).
     public let source: JSONValue
     let compiled: CompiledPolicy
+    /// What a result that differs from its request does to the job (`verification.onMismatch`; `flag` by default).
+    public internal(set) var onMismatch: MismatchPolicy = .flag
 
     /// Whether `model: "auto"` may pick the built-in renderer.
     public var allowBuiltin: Bool { compiled.allowBuiltin }

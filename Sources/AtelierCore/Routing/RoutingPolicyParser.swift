@@ -18,7 +18,8 @@ struct RoutingPolicyParser {
         self.lenient = lenient
     }
 
-    static let topKeys = ["version", "description", "allowBuiltin", "objective", "fallbacks", "rules", "budgets"]
+    static let topKeys = ["version", "description", "allowBuiltin", "objective", "fallbacks", "rules", "budgets", "verification"]
+    static let verificationKeys = ["onMismatch"]
     static let ruleKeys = ["name", "description", "when", "require", "exclude", "prefer", "objective", "fallbacks", "split", "stop"]
     static let armKeys = ["name", "description", "weight", "require", "exclude", "prefer", "objective", "fallbacks"]
     static let splitKeys = ["key", "salt", "arms"]
@@ -120,7 +121,24 @@ struct RoutingPolicyParser {
         let compiled = CompiledPolicy(
             catalog: compiledCatalog, rules: rules, preferPositions: preferPositions, preferIDs: preferIDs, allowBuiltin: allowBuiltin,
             objective: objective, fallbackMax: fallbackMax, afterRefusal: afterRefusal)
-        return RoutingPolicy(budgets: budgets, file: file, source: json, compiled: compiled)
+        var policy = RoutingPolicy(budgets: budgets, file: file, source: json, compiled: compiled)
+        if let v = top["verification"] { policy.onMismatch = parseVerification(v, "/verification") ?? .flag }
+        return policy
+    }
+
+    /// `verification: {onMismatch: "flag" | "fail" | "retry"}`.
+    mutating func parseVerification(_ v: JSONValue, _ p: String) -> MismatchPolicy? {
+        guard let o = object(v, p, known: Self.verificationKeys, what: "verification") else { return nil }
+        guard let m = o["onMismatch"] else { return nil }
+        let allowed = MismatchPolicy.allCases.map(\.rawValue)
+        guard let s = m.stringValue, let policy = MismatchPolicy(rawValue: s) else {
+            issue(
+                p + "/onMismatch", "onMismatch must be one of \(allowed.joined(separator: ", ")), not \(m)",
+                hint: m.stringValue.flatMap { Suggestion.closest($0, allowed) }.map { "did you mean '\($0)'?" }
+                    ?? "allowed: \(allowed.joined(separator: ", "))")
+            return nil
+        }
+        return policy
     }
 
     mutating func parseObjective(_ v: JSONValue, _ p: String) -> RoutingObjective? {
