@@ -18,7 +18,7 @@ extension AtelierClient {
     }
 
     /// `daemon.health`: `status` (`ok` or `degraded`) with `reasons`, the store, breakers, counts and delivery backlog.
-    public func health() async throws -> JSONValue { try await call(RPCMethod.daemonHealth) }
+    public func health() async throws -> DaemonHealth { try DaemonHealth(await call(RPCMethod.daemonHealth)) }
 
     /// `stats.get`: per-group jobs, success, refusals, cost and latency, and budget spend, over the last `sinceHours`.
     /// - Parameter by: `model`, `provider`, `arm` or `tag:<name>`.

@@ -13,6 +13,10 @@ struct ClientTypedAnswerTests {
             #expect(job.status == .succeeded)
             _ = try await client.submit(localTask("a second job", seed: 4))
 
+            let health = try await client.health()
+            #expect(health.isOK && health.reasons.isEmpty && health.store.ok && health.breakers.isEmpty, "\(health.json)")
+            #expect(health.delivery?.overdue == 0 && health.json["version"] == .string(health.version))
+
             let models = try await client.models()
             let local = try #require(models.first { $0.id == "local-render" })
             #expect(local.isAvailable && local.unavailableReason == nil && local.provider == "local")

@@ -102,7 +102,7 @@ struct FullDiskTests {
         var sawDegraded = false
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
-            let h = try await client.health()
+            let h = try await client.health().json
             if h["status"] == "degraded", h["store"]?["ok"] == .bool(false) {
                 sawDegraded = true
                 #expect(h["store"]?["error"]?.stringValue?.contains(fs.path) == true, "\(h)")
@@ -126,7 +126,7 @@ struct FullDiskTests {
         }
         let (jobs, _) = try await client.list(limit: 200)
         #expect(jobs.filter { $0.status == .failed }.isEmpty)
-        let h = try await client.health()
+        let h = try await client.health().json
         #expect(h["status"] == "ok", "\(h)")
         #expect(h["store"]?["ok"] == .bool(true))
         #expect(h["queued"] == .int(0) && h["running"] == .int(0))

@@ -11,7 +11,7 @@ struct HealthCommandTests {
         let daemon = try await DaemonProcess.start(in: dir, extraArguments: ["--hold"])
         let client = try await daemon.client()
         for i in 0..<3 { _ = try await client.submit(localTask("held \(i)", seed: Int64(i))) }
-        let h = try await client.health()
+        let h = try await client.health().json
         let listed = try await client.list(status: .queued, limit: 100).jobs.count
         try? await client.close()
         let human = try await runCommand(PackagePaths.atelier, ["health", "--socket", daemon.socketPath])

@@ -179,40 +179,32 @@ struct Health: AsyncParsableCommand {
     static let degradedExitCode: Int32 = 2
 
     func run() async throws {
-        let h: JSONValue
+        let h: DaemonHealth
         do {
             h = try await global.withClient { try await $0.health() }
         } catch { throw Output.fail(error) }
         if global.json {
-            Output.printJSON(h)
+            Output.printJSON(h.json)
         } else {
             print(Self.render(h))
         }
-        if h["status"]?.stringValue != "ok" { throw ExitCode(Self.degradedExitCode) }
+        if !h.isOK { throw ExitCode(Self.degradedExitCode) }
     }
 
     /// The human-readable report: a summary line, then why it is degraded, the store, breakers and delivery.
-    static func render(_ h: JSONValue) -> String {
+    static func render(_ h: DaemonHealth) -> String {
         var lines = [
-            "atelierd \(h["version"]?.stringValue ?? "?"): \(h["status"]?.stringValue ?? "?"), up \(h["uptimeSeconds"]?.description ?? "?")s, "
-                + "\(h["queued"]?.description ?? "?") queued, \(h["running"]?.description ?? "?") running"
-                + (h["draining"] == .bool(true) ? ", draining" : "")
+            "atelierd \(h.version): \(h.status), up \(JSONValue.number(h.uptimeSeconds).description)s, \(h.queued) queued, \(h.running) running"
+                + (h.draining ? ", draining" : "")
         ]
-        for r in h["reasons"]?.arrayValue ?? [] { lines.append("  degraded: \(r.stringValue ?? r.description)") }
-        if let store = h["store"] {
-            if store["ok"] == .bool(true) {
-                lines.append("  store: ok")
-            } else {
-                lines.append("  store: FAILING since \(store["since"]?.stringValue ?? "?"): \(store["error"]?.stringValue ?? "?")")
-            }
+        for r in h.reasons { lines.append("  degraded: \(r)") }
+        if h.store.ok {
+            lines.append("  store: ok")
+        } else {
+            lines.append("  store: FAILING since \(h.store.since ?? "?"): \(h.store.error ?? "?")")
         }
-        for b in h["breakers"]?.arrayValue ?? [] {
-            lines.append("  breaker open: \(b["model"]?.stringValue ?? "?") (\(b["reason"]?.stringValue ?? ""))")
-        }
-        if let d = h["delivery"], d != .null {
-            lines.append(
-                "  delivery: \(d["open"]?.description ?? "?") open, \(d["due"]?.description ?? "?") due, \(d["overdue"]?.description ?? "?") overdue")
-        }
+        for b in h.breakers { lines.append("  breaker open: \(b.model) (\(b.reason))") }
+        if let d = h.delivery { lines.append("  delivery: \(d.open) open, \(d.due) due, \(d.overdue) overdue") }
         return lines.joined(separator: "\n")
     }
 }
