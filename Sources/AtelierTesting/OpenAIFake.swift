@@ -342,7 +342,8 @@ public final class OpenAIFake: FakeProvider {
             let bytes = FakeImages.image(label: name, prompt: "reset", seed: 1, width: 64, height: 64)
             let full = JSONWriter.bytes(["created": 1_760_000_000, "data": [["b64_json": .string(FakeImages.base64(bytes))]]])
             return .resetMidBody(status: 200, headers: [("Content-Type", "application/json")], body: full, afterBytes: full.count / 2)
-        case .ok, .thoughts, .hold, .jpeg:
+        default:
+            // Modifiers (`ok`, `thoughts`, `hold`, `jpeg`, and the Gemini-only ones) do not fail a call.
             return nil
         }
     }
