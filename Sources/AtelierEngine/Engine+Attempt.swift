@@ -77,6 +77,8 @@ extension Engine {
                 return .failure(ProviderError(error.code, error.message))
             }
         }
+        // Each image checked against the request (size and format from its bytes, what the provider echoed).
+        results = ResultCheck.apply(results, images: images, task: job.task, model: model, size: size, sentSeed: request.seed, catalog: catalog)
         // The files reach the disk before the row that names them commits: one syncfs shared by the jobs finishing
         // together (under synchronous = FULL; with NORMAL the store itself does not survive a power loss either).
         if configuration.durability == .full { await files.syncStored() }

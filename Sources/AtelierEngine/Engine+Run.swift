@@ -124,6 +124,8 @@ extension Engine {
                 try await persist(job, event: event, newResults: newResults)
             case .publish(let kind, let job, let result):
                 events.publish(JobEvent(kind, job: job, result: result))
+            case .discardResults(let results):
+                await ResultCheck.discard(results)
             case .recordBreaker(let model, let success):
                 recordBreaker(model, success: success)
             case .stopRun:
@@ -169,7 +171,7 @@ extension Engine {
             resumeHandle: resumeHandle)
         switch outcome {
         case .success(let results):
-            return .attemptSucceeded(results, now: .now())
+            return .attemptDelivered(results, onMismatch: policy.onMismatch, unitRandom: configuration.random(), now: .now())
         case .failure(let perr):
             if perr.code == .cancelled || Task.isCancelled { return .stopped(now: .now()) }
             logger.notice(

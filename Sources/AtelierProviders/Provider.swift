@@ -121,11 +121,15 @@ public struct GeneratedImage: Sendable, Equatable {
     /// SHA-256, size and header of the file, when the provider computed them while writing it (the engine then
     /// does not read the file again).
     public var digest: ImageDigest?
+    /// The model id the provider says served the image (Gemini `modelVersion`), when it echoes one; the engine
+    /// verifies it against the catalog's upstream id.
+    public var servedModel: String?
 
     public init(
         path: String, mimeType: String, seed: Int64?, costUSD: Double?, note: String? = nil, sentParameters: JSONObject = [:],
-        digest: ImageDigest? = nil
+        digest: ImageDigest? = nil, servedModel: String? = nil
     ) {
+        self.servedModel = servedModel
         self.path = path
         self.mimeType = mimeType
         self.seed = seed

@@ -11,6 +11,7 @@ import AtelierCore
 /// | `refused` | terminal for this model; fall back only where the rules allow |
 /// | `no_image` | retry once, then fall back |
 /// | `bad_upstream` | retry with backoff (garbage is usually transient), bounded |
+/// | `result_mismatch` | (routing policy `verification.onMismatch: retry`) retry with backoff, bounded, then fall back |
 public struct ProviderError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The taxonomy code.
     public var code: ErrorCode
@@ -44,7 +45,7 @@ public struct ProviderError: Error, Sendable, Equatable, CustomStringConvertible
     public var retryable: Bool {
         switch code {
         case .rateLimited: return !quotaExhaustedForDay
-        case .unavailable, .timeout, .noImage, .badUpstream: return true
+        case .unavailable, .timeout, .noImage, .badUpstream, .resultMismatch: return true
         default: return false
         }
     }

@@ -35,6 +35,11 @@ public enum FakeScenario: String, Sendable, CaseIterable, Equatable {
     case thoughts
     /// Gemini: the final image as JPEG (Pro has been seen doing this). Runware/BFL honour `outputFormat` anyway.
     case jpeg
+    /// Gemini: `modelVersion` names another catalogued model than the one called (a silent substitution):
+    /// `gemini-2.5-flash-image`, or `gemini-3.1-flash-image` when that was the model called.
+    case otherModel = "other-model"
+    /// Gemini: the image is half the width and height asked for.
+    case smaller
     /// Runware `insufficientCredits` (HTTP 402); BFL 402.
     case noCredits = "no-credits"
     /// A validation error naming a field: Gemini 400 INVALID_ARGUMENT with `BadRequest.fieldViolations`; Runware
@@ -48,7 +53,9 @@ public enum FakeScenario: String, Sendable, CaseIterable, Equatable {
     case oom
 
     /// Modifiers change a successful answer instead of replacing it.
-    public var isModifier: Bool { self == .thoughts || self == .hold || self == .jpeg || self == .ok }
+    public var isModifier: Bool {
+        self == .thoughts || self == .hold || self == .jpeg || self == .otherModel || self == .smaller || self == .ok
+    }
 }
 
 /// Where in a provider's exchange a queued scenario applies.
@@ -164,17 +171,18 @@ public final class FakeScript: Sendable {
         }
         guard let prompt else { return (failure, modifiers) }
         let tokens = FakePromptToken.parse(prompt).filter { $0.provider == nil || $0.provider == provider }
-        for t in tokens where t.scenario.isModifier { modifiers.insert(t.scenario) }
+        func firstTime(_ t: FakePromptToken) -> Bool {
+            let key = "\(stage.rawValue)|\(t.scenario.rawValue)|\(prompt)"
+            return state.withLock { s -> Bool in
+                defer { s.triggered[key, default: 0] += 1 }
+                return s.triggered[key, default: 0] == 0
+            }
+        }
+        // A `-once` modifier changes only the first answer with that prompt.
+        for t in tokens where t.scenario.isModifier && (!t.once || firstTime(t)) { modifiers.insert(t.scenario) }
         if failure == nil {
             for t in tokens where !t.scenario.isModifier && applies(t.scenario, to: stage) {
-                if t.once {
-                    let key = "\(stage.rawValue)|\(t.scenario.rawValue)|\(prompt)"
-                    let first = state.withLock { s -> Bool in
-                        defer { s.triggered[key, default: 0] += 1 }
-                        return s.triggered[key, default: 0] == 0
-                    }
-                    if !first { continue }
-                }
+                if t.once && !firstTime(t) { continue }
                 failure = t.scenario
                 break
             }

@@ -227,6 +227,10 @@ public final class GeminiFake: FakeProvider {
         default: break
         }
 
+        if modifiers.contains(.smaller) { dims = (dims.0 / 2, dims.1 / 2) }
+        let servedModel =
+            modifiers.contains(.otherModel) ? (model == "gemini-2.5-flash-image" ? "gemini-3.1-flash-image" : "gemini-2.5-flash-image") : model
+
         // Gemini ignores the seed: every call draws anew.
         let seed = FakeImages.randomSeed()
         let clean = FakePromptToken.strip(prompt)
@@ -272,7 +276,7 @@ public final class GeminiFake: FakeProvider {
         ]
         let response: JSONValue = [
             "candidates": [["content": ["role": "model", "parts": .array(outParts)], "finishReason": "STOP", "index": 0]],
-            "usageMetadata": usage, "modelVersion": .string(model), "responseId": .string("fake-" + UUID().uuidString.lowercased().prefix(16)),
+            "usageMetadata": usage, "modelVersion": .string(servedModel), "responseId": .string("fake-" + UUID().uuidString.lowercased().prefix(16)),
         ]
         state.withLock { s in
             s.served.append(
@@ -373,7 +377,7 @@ public final class GeminiFake: FakeProvider {
             return Self.error(
                 500, "INTERNAL",
                 "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting")
-        case .ok, .thoughts, .hold, .jpeg:
+        case .ok, .thoughts, .hold, .jpeg, .otherModel, .smaller:
             return nil
         }
     }

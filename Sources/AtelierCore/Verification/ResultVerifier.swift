@@ -75,7 +75,7 @@ public enum ResultVerifier {
         if delivered.mimeType.lowercased() != requested.outputFormat.mimeType {
             m.append(ResultMismatch(field: "mimeType", requested: .string(requested.outputFormat.mimeType), delivered: .string(delivered.mimeType)))
         }
-        if let served = delivered.model, modelID(served) != modelID(requested.upstreamModel) {
+        if let served = delivered.model, !isSameModel(served, requested.upstreamModel) {
             m.append(ResultMismatch(field: "model", requested: .string(requested.upstreamModel), delivered: .string(served)))
         }
         if let sent = requested.seed, let echoed = delivered.seed, echoed != sent, echoed != sent &+ Int64(index) {
@@ -86,6 +86,9 @@ public enum ResultVerifier {
         }
         return ResultVerification(mismatches: m)
     }
+
+    /// True when two upstream model ids name the same model (Gemini's `models/` prefix ignored).
+    public static func isSameModel(_ a: String, _ b: String) -> Bool { modelID(a) == modelID(b) }
 
     /// A model id without Gemini's `models/` resource prefix.
     static func modelID(_ id: String) -> Substring {

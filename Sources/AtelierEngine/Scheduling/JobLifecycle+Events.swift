@@ -41,6 +41,10 @@ extension JobLifecycle {
         case handleRecorded(String, now: Timestamp)
         /// The provider call produced these stored results.
         case attemptSucceeded([JobResult], now: Timestamp)
+        /// The provider call produced these stored, verified results (``JobResult/verification``); `onMismatch` (the
+        /// routing policy's) decides what a mismatch does: `flag` succeeds as ``attemptSucceeded(_:now:)``, `fail`
+        /// ends the job `result_mismatch`, `retry` fails the attempt (`unitRandom` as for ``attemptFailed(_:unitRandom:now:)``).
+        case attemptDelivered([JobResult], onMismatch: MismatchPolicy, unitRandom: Double, now: Timestamp)
         /// The provider call failed; `unitRandom` (0..<1) is the jitter of the retry delay.
         case attemptFailed(ProviderError, unitRandom: Double, now: Timestamp)
         /// The retry delay passed.
@@ -74,6 +78,8 @@ extension JobLifecycle {
         /// Ask the router (with fresh availability) for the next fallback after `after`, skipping `excluding`;
         /// answer with ``Input/fallbackChosen(_:seedDraw:now:)``.
         case chooseFallback(after: String, refused: Bool, excluding: Set<String>)
+        /// Remove the files of results that were not kept (a mismatch under `fail` or `retry`).
+        case discardResults([JobResult])
         /// Record an attempt's outcome on the model's circuit breaker.
         case recordBreaker(model: String, success: Bool)
         /// Stop the job's running work (raise its cancel signal, cancel its task) and wait until it ended; the run

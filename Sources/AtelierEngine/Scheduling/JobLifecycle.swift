@@ -53,6 +53,8 @@ public struct JobLifecycle: Sendable {
             return [.persist(job, event: nil, newResults: [])]
         case .attemptSucceeded(let results, let now):
             return succeeded(results, now: now)
+        case .attemptDelivered(let results, let onMismatch, let unitRandom, let now):
+            return delivered(results, onMismatch: onMismatch, unitRandom: unitRandom, now: now)
         case .attemptFailed(let error, let unitRandom, let now):
             return failed(error, unitRandom: unitRandom, now: now)
         case .backoffElapsed(let now):
@@ -153,6 +155,37 @@ public struct JobLifecycle: Sendable {
         actions.append(.publish(.succeeded, job: job, result: nil))
         actions.append(.release)
         return actions
+    }
+
+    /// Verified results: kept when they match (or the policy only flags), else the attempt fails `result_mismatch`
+    /// and its files are removed: the job ends with it (`fail`; what was paid for is charged), or the attempt is
+    /// retried / fallen back like any retryable failure (`retry`).
+    private mutating func delivered(_ results: [JobResult], onMismatch: MismatchPolicy, unitRandom: Double, now: Timestamp) -> [Action] {
+        let mismatched = results.compactMap(\.verification).filter { !$0.ok }
+        guard case .attempting(let modelID, _) = phase, let last = job.attempts.indices.last, !mismatched.isEmpty, onMismatch != .flag else {
+            return succeeded(results, now: now)
+        }
+        let error = Self.mismatchError(mismatched)
+        guard onMismatch == .fail else { return [.discardResults(results)] + failed(error.provider, unitRandom: unitRandom, now: now) }
+        lastError = error.job
+        job.attempts[last].endedAt = now
+        job.attempts[last].outcome = .failed
+        job.attempts[last].error = error.job
+        job.costUSD = results.compactMap(\.costUSD).reduce(0, +)
+        return [.discardResults(results), .recordBreaker(model: modelID, success: false)] + finish(.failed, error: error.job, now: now)
+    }
+
+    /// The `result_mismatch` error for these verifications, as the provider failure of the attempt and as the job's
+    /// error: the message and `details.fields` name the fields that differ (in order, once each), `details.mismatches`
+    /// holds those of the first result that differs.
+    static func mismatchError(_ mismatched: [ResultVerification]) -> (provider: ProviderError, job: AtelierError) {
+        var fields: [String] = []
+        for f in mismatched.flatMap(\.fields) where !fields.contains(f) { fields.append(f) }
+        let provider = ProviderError(.resultMismatch, "the delivered images differ from the request: \(fields.joined(separator: ", "))")
+        var job = provider.atelierError
+        job.details.append("fields", .array(fields.map(JSONValue.string)))
+        job.details.append("mismatches", .array(mismatched.first?.mismatches.map(\.json) ?? []))
+        return (provider, job)
     }
 
     private mutating func failed(_ error: ProviderError, unitRandom: Double, now: Timestamp) -> [Action] {

@@ -82,6 +82,8 @@ public enum GeminiCodec {
         public var usage: Usage?
         /// `finishReason`, when reported.
         public var finishReason: String?
+        /// `modelVersion`: the model that served the answer, when reported.
+        public var modelVersion: String? = nil
     }
 
     /// `usageMetadata` counts.
@@ -155,7 +157,8 @@ public enum GeminiCodec {
         }
         let note = texts.isEmpty ? nil : texts.joined(separator: "\n")
         if let (mime, data) = image {
-            return Output(mimeType: mime, base64: data, note: note, usage: usage, finishReason: finish)
+            return Output(
+                mimeType: mime, base64: data, note: note, usage: usage, finishReason: finish, modelVersion: root["modelVersion"]?.stringValue)
         }
         let said = note.map { "; it said: \(Wire.clip($0, limit: 300))" } ?? ""
         let message = candidate["finishMessage"]?.stringValue.map { ": \(Wire.clip($0))" } ?? ""

@@ -69,7 +69,7 @@ public struct GeminiProvider: NetworkProvider {
             ?? request.model.price.cost(size: request.size, referenceImages: request.references.count)
         return GeneratedImage(
             path: path, mimeType: out.mimeType, seed: nil, costUSD: cost, note: out.note, sentParameters: GeminiCodec.sentParameters(request),
-            digest: digest)
+            digest: digest, servedModel: out.modelVersion)
     }
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
