@@ -37,6 +37,10 @@ public struct ImageTask: Sendable, Equatable {
     public var uploadEndpoint: [String]?
     /// Whether ``uploadEndpoint`` was given as an array (kept so the task reads back as it was written).
     public var uploadEndpointIsArray: Bool
+    /// Best-of-N sampling against a reference (``ConsistencyRequest``); nil for one plain generation.
+    public var consistency: ConsistencyRequest?
+    /// A region of the first reference image the edit must not change (``PreserveRequest``).
+    public var preserve: PreserveRequest?
 
     /// Hard and soft requirements of a task.
     public struct Requirements: Sendable, Equatable {
@@ -136,6 +140,10 @@ extension ImageTask {
         let uploads = try Self.parseUploads(&r, numberResults: numberResults)
         uploadEndpoint = uploads.urls
         uploadEndpointIsArray = uploads.isArray
+        if var c = try r.nested("consistency") {
+            consistency = try ConsistencyRequest.parse(&c, referenceCount: referenceImages.count)
+        }
+        if var p = try r.nested("preserve") { preserve = try PreserveRequest.parse(&p, referenceCount: referenceImages.count) }
         try r.finish()
     }
 
@@ -334,6 +342,8 @@ extension ImageTask {
             // Only a single URL can be written as a bare string; anything else (including an empty list) stays an array.
             o.append("uploadEndpoint", uploadEndpointIsArray || u.count != 1 ? .array(u.map(JSONValue.string)) : .string(u[0]))
         }
+        o.append("consistency", ifPresent: consistency?.json)
+        o.append("preserve", ifPresent: preserve?.json)
         return .object(o)
     }
 
