@@ -40,7 +40,7 @@ struct GroupCommitTests {
 
         /// Holds the writer connection (inside a write of its own) until `count` writes wait behind it, so that they
         /// form the next batch; returns once the holder runs. Its value says whether they all arrived (it gives up
-        /// after 10 s, and the test fails).
+        /// after 120 s, and the test fails).
         func hold(until count: Int) async throws -> Task<Bool, any Error> {
             let group = self.group
             let started = Atomic<Bool>(false)
@@ -48,18 +48,18 @@ struct GroupCommitTests {
                 try await store.database.write { _ -> Bool in
                     started.store(true, ordering: .sequentiallyConsistent)
                     // On GRDB's writer thread, never on the cooperative pool: poll until the writes are queued.
-                    let deadline = Date().addingTimeInterval(10)
+                    let deadline = Date().addingTimeInterval(120)
                     while group.pendingCount < count, Date() < deadline { usleep(200) }
                     return group.pendingCount >= count
                 }
             }
-            _ = try await eventually(timeout: .seconds(10), every: .milliseconds(1)) { started.load(ordering: .sequentiallyConsistent) }
+            _ = try await eventually(timeout: .seconds(120), every: .milliseconds(1)) { started.load(ordering: .sequentiallyConsistent) }
             return holder
         }
 
         /// Waits until `count` writes are queued (not for the last one: the holder lets the batch go at once).
         func queued(_ count: Int) async {
-            _ = try? await eventually(timeout: .seconds(10), every: .milliseconds(1)) { group.pendingCount == count }
+            _ = try? await eventually(timeout: .seconds(120), every: .milliseconds(1)) { group.pendingCount == count }
         }
 
         func cleanup() { try? FileManager.default.removeItem(atPath: directory) }
