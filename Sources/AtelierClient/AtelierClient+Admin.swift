@@ -29,5 +29,9 @@ extension AtelierClient {
     }
 
     /// `config.reload`: re-reads providers and routing, validates, swaps; returns the counts now in force.
-    public func reloadConfiguration() async throws -> JSONValue { try await call(RPCMethod.configReload) }
+    /// - Returns: the counts, and the answer as the daemon sent it.
+    public func reloadConfiguration() async throws -> (summary: ReloadSummary, json: JSONValue) {
+        let answer = try await call(RPCMethod.configReload)
+        return (try ReloadSummary(reading: answer), answer)
+    }
 }

@@ -49,6 +49,10 @@ struct ClientTypedAnswerTests {
             #expect(listed["nextCursor"] == .string(cursor))
             let statsText = try await runCommand(PackagePaths.atelier, ["stats", "--since-hours", "1", "--socket", daemon.socketPath])
             #expect(statsText.status == 0 && statsText.stdout.contains("local-render"), "\(statsText.stdout) \(statsText.stderr)")
+
+            let (reloaded, reloadJSON) = try await client.reloadConfiguration()
+            #expect(reloaded.models >= 1 && reloaded.available >= 1 && reloadJSON["reloaded"] == true)
+            #expect(reloadJSON["rules"] == .int(Int64(reloaded.rules)))
         }
     }
 

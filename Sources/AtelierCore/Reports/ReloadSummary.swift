@@ -1,4 +1,5 @@
-/// What a configuration reload swapped in (`config.reload`, SIGHUP).
+/// What a configuration reload swapped in (`config.reload`, SIGHUP). The engine reports it, the server renders it
+/// and the client reads it back.
 public struct ReloadSummary: Sendable, Equatable {
     /// Provider files loaded.
     public var providers: Int

@@ -103,13 +103,11 @@ struct Reload: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let r = try await global.withClient { try await $0.reloadConfiguration() }
+            let (r, answer) = try await global.withClient { try await $0.reloadConfiguration() }
             if global.json {
-                print(JSONWriter.pretty(r))
+                print(JSONWriter.pretty(answer))
             } else {
-                print(
-                    "reloaded: \(r["models"]?.description ?? "?") models (\(r["available"]?.description ?? "?") available), \(r["rules"]?.description ?? "?") rules"
-                )
+                print("reloaded: \(r.models) models (\(r.available) available), \(r.rules) rules")
             }
         } catch let e as RPCError where e.stableCode == ErrorCode.configInvalid.rawValue {
             FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
