@@ -167,6 +167,15 @@ extension ModelCard {
                         "\(id) does not reproduce images from a seed; requirements.reproducible needs a seed-honouring model",
                         field: "/requirements/reproducible")))
         }
+        if task.seed != nil && task.consistency != nil && seedHonored {
+            return .failure(
+                Rejection(
+                    "seed_makes_consistency_pointless", "",
+                    error: AtelierError(
+                        .requirementUnsatisfiable,
+                        "\(id) reproduces images from a seed, so best-of-N sampling with a fixed seed gives one image N times; drop the seed or consistency",
+                        field: "/consistency")))
+        }
         if task.referenceImages.count > maxReferenceImages {
             let n = task.referenceImages.count
             return .failure(

@@ -7,6 +7,7 @@ enum RouteCode: UInt8, Sendable {
     // Model-only checks, in the order `ModelCard.check` applies them.
     case retired
     case ignoresSeed
+    case seededConsistency
     case tooManyReferences
     case promptTooLong
     case numberResults
@@ -26,6 +27,7 @@ enum RouteCode: UInt8, Sendable {
         case .ok: return "ok"
         case .retired: return "retired"
         case .ignoresSeed: return "ignores_seed"
+        case .seededConsistency: return "seed_makes_consistency_pointless"
         case .tooManyReferences: return "too_many_references"
         case .promptTooLong: return "prompt_too_long"
         case .numberResults: return "number_results_not_supported"
@@ -321,6 +323,8 @@ final class CompiledCatalog: Sendable {
 /// The facts about a task that every model check reads, gathered once per decision.
 struct TaskFacts {
     var reproducible: Bool
+    /// A seed together with `consistency`: best-of-N is refused on seed-honouring models.
+    var seededConsistency: Bool
     var references: Int
     var numberResults: Int
     var format: UInt8
@@ -331,6 +335,7 @@ struct TaskFacts {
 
     init(_ task: ImageTask) {
         reproducible = task.requirements.reproducible
+        seededConsistency = task.seed != nil && task.consistency != nil
         references = task.referenceImages.count
         numberResults = task.numberResults
         format = formatBit(task.outputFormat)
@@ -357,6 +362,7 @@ extension CompiledCatalog {
         let c = models[m]
         if c.retired { return .retired }
         if f.reproducible && !c.seedHonored { return .ignoresSeed }
+        if f.seededConsistency && c.seedHonored { return .seededConsistency }
         if f.references > c.maxReferenceImages { return .tooManyReferences }
         if f.promptLonger(than: c.maxPromptLength) { return .promptTooLong }
         if f.numberResults < c.numberResultsMin || f.numberResults > c.numberResultsMax { return .numberResults }
