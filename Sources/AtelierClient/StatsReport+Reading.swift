@@ -13,7 +13,7 @@ extension StatsReport {
                     group: try g.string("group"), jobs: try g.int("jobs"), succeeded: try g.int("succeeded"), failed: try g.int("failed"),
                     cancelled: try g.int("cancelled"), unfinished: try g.int("unfinished"), successRate: g.optionalDouble("successRate"),
                     refusals: try g.int("refusals"), costUSD: try g.double("costUSD"), latencyP50Seconds: g.optionalDouble("latencyP50Seconds"),
-                    latencyP95Seconds: g.optionalDouble("latencyP95Seconds")))
+                    latencyP95Seconds: g.optionalDouble("latencyP95Seconds"), mismatches: x["mismatches"]?.intValue.map { Int($0) } ?? 0))
         }
         var budgets: [BudgetSpend] = []
         for x in try r.array("budgets") {

@@ -33,14 +33,26 @@ enum Output {
         for r in job.results {
             let seed = r.seedHonored ? "seed \(r.seed.map(String.init) ?? "-")" : "seed not honoured"
             lines.append("  image    \(r.path)  \(r.width)x\(r.height)  \(r.bytes) bytes  \(seed)  sha256 \(r.sha256.prefix(16))…")
+            for m in r.verification?.mismatches ?? [] { lines.append(mismatch(m.field, m.requested, m.delivered)) }
         }
-        if let e = job.error, job.status != .succeeded { lines.append("  error    \(e.code): \(e.message)") }
+        if let e = job.error, job.status != .succeeded {
+            lines.append("  error    \(e.code): \(e.message)")
+            for m in e.details["mismatches"]?.arrayValue ?? [] {
+                lines.append(mismatch(m["field"]?.stringValue ?? "?", m["requested"] ?? .null, m["delivered"] ?? .null))
+            }
+        }
         if job.attempts.count > 1 {
             for a in job.attempts {
                 lines.append("  attempt  #\(a.number) \(a.model) \(a.outcome.rawValue)\(a.error.map { " (\($0.code))" } ?? "")")
             }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// One line of a result that differs from its request.
+    static func mismatch(_ field: String, _ requested: JSONValue, _ delivered: JSONValue) -> String {
+        func text(_ v: JSONValue) -> String { v.stringValue ?? v.description }
+        return "  mismatch \(field): requested \(text(requested)), delivered \(text(delivered))"
     }
 
     /// Prints an error the way a person wants to read it, and exits non-zero.

@@ -45,6 +45,12 @@ struct ResultVerificationE2ETests {
             #expect(clean.status == .succeeded)
             #expect(clean.results.first?.verification == ResultVerification())
             #expect(clean.results.first?.costUSD != 0.039)
+
+            // stats.get counts the mismatched job against the model that was routed.
+            let (report, answer) = try await w.client.stats(by: "model", sinceHours: 1)
+            let group = try #require(report.groups.first { $0.group == "gemini-3.1-flash-image" })
+            #expect(group.jobs == 2 && group.mismatches == 1)
+            #expect(answer["groups"]?.arrayValue?.first?["mismatches"] == .int(1))
         }
     }
 
@@ -61,6 +67,8 @@ struct ResultVerificationE2ETests {
             #expect(job.costUSD ?? 0 > 0, "the call that was paid for is charged")
             #expect(job.attempts.map(\.outcome) == [.failed])
             #expect(w.fakes.gemini.generateRequests.count == 1)
+            let (report, _) = try await w.client.stats(by: "model", sinceHours: 1)
+            #expect(report.groups.map(\.mismatches) == [1])
         }
     }
 

@@ -21,6 +21,8 @@ public struct StatsReport: Sendable, Equatable {
         public var refusals: Int
         /// Actual cost, rounded to a millionth of a dollar.
         public var costUSD: Double
+        /// Jobs with a result that differs from its request or an attempt that failed `result_mismatch`.
+        public var mismatches: Int
         /// Median seconds from start to finish of the succeeded jobs (rounded to 0.001); nil without any.
         public var latencyP50Seconds: Double?
         /// 95th percentile of the same.
@@ -29,8 +31,9 @@ public struct StatsReport: Sendable, Equatable {
         /// A group's statistics.
         public init(
             group: String, jobs: Int, succeeded: Int, failed: Int, cancelled: Int, unfinished: Int, successRate: Double?, refusals: Int,
-            costUSD: Double, latencyP50Seconds: Double?, latencyP95Seconds: Double?
+            costUSD: Double, latencyP50Seconds: Double?, latencyP95Seconds: Double?, mismatches: Int = 0
         ) {
+            self.mismatches = mismatches
             self.group = group
             self.jobs = jobs
             self.succeeded = succeeded

@@ -39,7 +39,7 @@ extension JobStore {
     public func stats(by grouping: StatsGrouping, since: Timestamp) async throws -> [StatsReport.Group] {
         let expr = grouping.sqlExpression
         struct Acc: Sendable {
-            var jobs = 0, succeeded = 0, failed = 0, cancelled = 0, unfinished = 0, refusals = 0
+            var jobs = 0, succeeded = 0, failed = 0, cancelled = 0, unfinished = 0, refusals = 0, mismatches = 0
             var cost = 0.0
             var latencies: [Double] = []
         }
@@ -51,7 +51,9 @@ extension JobStore {
                 db,
                 sql: """
                     SELECT \(expr) AS grp, status, cost_usd, started_ms, finished_ms,
-                           (attempts_json LIKE '%"code":"refused"%') AS refused
+                           (attempts_json LIKE '%"code":"refused"%') AS refused,
+                           (results_json LIKE '%"verification":{"ok":false%'
+                            OR attempts_json LIKE '%"code":"result_mismatch"%') AS mismatched
                     FROM job WHERE created_ms >= ?
                     """, arguments: [since.milliseconds])
             while let row = try cursor.next() {
@@ -66,6 +68,7 @@ extension JobStore {
                 default: a.unfinished += 1
                 }
                 if (row["refused"] as Bool?) == true { a.refusals += 1 }
+                if (row["mismatched"] as Bool?) == true { a.mismatches += 1 }
                 a.cost += (row["cost_usd"] as Double?) ?? 0
                 if status == .succeeded, let s: Int64 = row["started_ms"], let f: Int64 = row["finished_ms"] {
                     a.latencies.append(Double(f - s) / 1000)
@@ -85,7 +88,8 @@ extension JobStore {
             return StatsReport.Group(
                 group: k, jobs: a.jobs, succeeded: a.succeeded, failed: a.failed, cancelled: a.cancelled, unfinished: a.unfinished,
                 successRate: finished == 0 ? nil : (Double(a.succeeded) / Double(finished) * 1000).rounded() / 1000, refusals: a.refusals,
-                costUSD: (a.cost * 1e6).rounded() / 1e6, latencyP50Seconds: pct(a.latencies, 0.5), latencyP95Seconds: pct(a.latencies, 0.95))
+                costUSD: (a.cost * 1e6).rounded() / 1e6, latencyP50Seconds: pct(a.latencies, 0.5), latencyP95Seconds: pct(a.latencies, 0.95),
+                mismatches: a.mismatches)
         }
     }
 }

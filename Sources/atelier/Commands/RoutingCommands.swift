@@ -140,7 +140,8 @@ struct Stats: AsyncParsableCommand {
                 print(JSONWriter.pretty(answer))
                 return
             }
-            print(Output.table([by.uppercased(), "JOBS", "SUCCESS", "REFUSALS", "COST", "P50 S", "P95 S"], report.groups.map(Self.row)))
+            print(
+                Output.table([by.uppercased(), "JOBS", "SUCCESS", "REFUSALS", "MISMATCHES", "COST", "P50 S", "P95 S"], report.groups.map(Self.row)))
             if !report.budgets.isEmpty {
                 print("\nbudgets:")
                 print(Output.table(["TAG", "VALUE", "PERIOD", "CAP", "SPENT", "LEFT"], report.budgets.map(Self.budgetRow)))
@@ -155,7 +156,10 @@ extension Stats {
 
     static func row(_ g: StatsReport.Group) -> [String] {
         let rate = g.successRate.map { String(format: "%.0f%%", $0 * 100) } ?? "-"
-        return [g.group, String(g.jobs), rate, String(g.refusals), Output.usd(g.costUSD), seconds(g.latencyP50Seconds), seconds(g.latencyP95Seconds)]
+        return [
+            g.group, String(g.jobs), rate, String(g.refusals), String(g.mismatches), Output.usd(g.costUSD), seconds(g.latencyP50Seconds),
+            seconds(g.latencyP95Seconds),
+        ]
     }
 
     static func budgetRow(_ b: StatsReport.BudgetSpend) -> [String] {
