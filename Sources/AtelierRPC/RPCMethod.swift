@@ -24,6 +24,8 @@ public enum RPCMethod {
     public static let jobRecipe = "job.recipe"
     /// The notification the server pushes to subscribers (not a request).
     public static let jobEvent = "job.event"
+    /// The notification telling a subscriber that fell behind how many `job.event`s it lost (not a request).
+    public static let jobEventsDropped = "job.events_dropped"
 
     // MARK: Routing and models
 

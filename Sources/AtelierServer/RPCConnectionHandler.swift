@@ -6,15 +6,61 @@ import NIOPosix
 import Synchronization
 
 /// Per-connection state shared with asynchronous work: the channel for writes and the subscriptions.
+///
+/// Event notifications are bounded per connection: at most ``maxQueuedEventBytes`` of them may wait unsent (written
+/// to the channel but not yet taken by the socket). A subscriber that falls behind that loses the events that arrive
+/// meanwhile; once its queue drains to half the cap it gets one `job.events_dropped` notification with the count,
+/// and events flow again. Answers to requests never pass through here and are never dropped (the handler stops
+/// reading a connection whose answers pile up instead).
 final class ConnectionState: RPCConnection {
+    /// The most event bytes one connection may have waiting unsent.
+    static let maxQueuedEventBytes = 256 << 10
+
     let channel: any Channel
     private let subscriptions = Mutex<[(EventBus<JobEvent>.Token, String?)]>([])
+    /// Event bytes written and not yet sent, whether events are being dropped, and how many were.
+    private let outbound = Mutex<(queued: Int, dropping: Bool, dropped: Int)>((0, false, 0))
 
     init(channel: any Channel) { self.channel = channel }
 
     func push(_ bytes: [UInt8]) {
         guard channel.isActive else { return }
-        channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
+        let admitted = outbound.withLock { o -> Bool in
+            // With nothing queued, an event goes out whatever its size (so a pending write always ends dropping).
+            if o.dropping || (o.queued > 0 && o.queued + bytes.count > Self.maxQueuedEventBytes) {
+                o.dropping = true
+                o.dropped += 1
+                return false
+            }
+            o.queued += bytes.count
+            return true
+        }
+        if admitted { send(bytes) }
+    }
+
+    func pushEvent(matchedBy filter: String?, _ encode: () -> [UInt8]) {
+        // An event of a job this connection also follows through its every-job subscription is sent by that one.
+        if filter != nil, subscriptions.withLock({ subs in subs.contains { $0.1 == nil } }) { return }
+        push(encode())
+    }
+
+    /// Writes queued bytes; when they have left (or the channel closed) takes them off the queue, and once a
+    /// dropping queue has drained to half the cap, sends the `job.events_dropped` notice. The notice is written
+    /// outside the lock: completing a write may complete others, whose callbacks take the lock.
+    private func send(_ bytes: [UInt8]) {
+        channel.writeAndFlush(ByteBuffer(bytes: bytes)).whenComplete { [self] _ in
+            let notice = outbound.withLock { o -> [UInt8]? in
+                o.queued -= bytes.count
+                guard o.dropping, o.queued <= Self.maxQueuedEventBytes / 2 else { return nil }
+                var out: [UInt8] = []
+                RPCFrame.notification(method: RPCMethod.jobEventsDropped, params: ["dropped": .int(Int64(o.dropped))], into: &out)
+                o.dropping = false
+                o.dropped = 0
+                o.queued += out.count
+                return out
+            }
+            if let notice, channel.isActive { send(notice) }
+        }
     }
 
     func addSubscription(_ token: EventBus<JobEvent>.Token, taskUUID: String?) {

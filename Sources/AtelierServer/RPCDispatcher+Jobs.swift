@@ -49,9 +49,11 @@ extension RPCDispatcher {
             let limit = RPCDispatcher.maxSubscriptionsPerConnection
             let outcome = connection.subscribe(taskUUID: id, limit: limit) {
                 d.engine.events.subscribe(taskUUID: id) { [weak connection] event in
-                    var out: [UInt8] = []
-                    RPCFrame.notification(method: RPCMethod.jobEvent, params: event.json, into: &out)
-                    connection?.push(out)
+                    connection?.pushEvent(matchedBy: id) {
+                        var out: [UInt8] = []
+                        RPCFrame.notification(method: RPCMethod.jobEvent, params: event.json, into: &out)
+                        return out
+                    }
                 }
             }
             if case .full = outcome {

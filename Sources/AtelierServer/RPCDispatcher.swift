@@ -4,8 +4,13 @@ import AtelierRPC
 
 /// A connection as the dispatcher sees it: where to push notifications, and its subscriptions.
 public protocol RPCConnection: AnyObject, Sendable {
-    /// Sends one server notification line.
+    /// Sends one server notification line, unless the connection has too many unsent notifications (then it is
+    /// dropped and counted for the next `job.events_dropped`).
     func push(_ bytes: [UInt8])
+    /// Sends one `job.event` matched by the subscription with `filter` (nil: every job), once per connection: an
+    /// event that the connection's every-job subscription also matches is sent by that subscription alone.
+    /// `encode` builds the line only when it is sent.
+    func pushEvent(matchedBy filter: String?, _ encode: () -> [UInt8])
     /// Remembers a subscription so it is cancelled when the connection closes.
     func addSubscription(_ token: EventBus<JobEvent>.Token, taskUUID: String?)
     /// Removes subscriptions for `taskUUID` (nil: all); returns how many were removed.
