@@ -52,6 +52,9 @@ struct ResultVerifierTests {
 
     @Test func anEchoedSeedMustBeTheSeedSentOrItsPerImageOffset() {
         #expect(ResultVerifier.verify(Self.asked, Self.delivered(seed: 43), index: 1).ok)
+        #expect(ResultVerifier.verify(Self.asked, Self.delivered(seed: 43), index: 0).ok, "images may come back in any order")
+        #expect(ResultVerifier.verify(Self.asked, Self.delivered(seed: 44), index: 1).fields == ["seed"], "beyond numberResults")
+        #expect(ResultVerifier.verify(Self.asked, Self.delivered(seed: 41)).fields == ["seed"])
         #expect(ResultVerifier.verify(Self.asked, Self.delivered(seed: nil)).ok)
         let v = ResultVerifier.verify(Self.asked, Self.delivered(seed: 7), index: 1)
         #expect(v.mismatches == [ResultMismatch(field: "seed", requested: .int(42), delivered: .int(7))])

@@ -54,6 +54,17 @@ struct ResultVerificationE2ETests {
         }
     }
 
+    /// A seed-honouring provider that echoes each image's seed (seed, seed + 1) verifies ok on every image.
+    @Test func echoedSeedsOfSeveralImagesVerify() async throws {
+        try await FakeWorld.run("ver-seeds", providers: ["runware"]) { w in
+            let job = try await w.run(
+                E2E.task("two mugs \(E2E.marker())", model: "runware-flux-2-klein-4b", ["width": 512, "height": 384, "seed": 77, "numberResults": 2]))
+            #expect(job.status == .succeeded, "\(job.error?.description ?? "")")
+            #expect(Set(job.results.compactMap(\.seed)) == [77, 78])
+            #expect(job.results.count == 2 && job.results.allSatisfy { $0.verification == ResultVerification() })
+        }
+    }
+
     /// fail: the job fails with result_mismatch naming the fields; nothing is retried and no result is kept.
     @Test func failEndsTheJobWithResultMismatch() async throws {
         try await FakeWorld.run("ver-fail", providers: ["gemini"], routing: try Self.routing(.fail)) { w in

@@ -6,9 +6,10 @@
 /// - `mimeType`: the MIME type sniffed from the bytes against the task's `outputFormat`.
 /// - `model`: the model id the provider echoed (Gemini `modelVersion`) against the catalog's upstream id; a
 ///   `models/` prefix is ignored. Not checked when the provider echoes none.
-/// - `seed`: the seed the provider echoed against the seed sent; image `i` of a call may carry the seed sent or
-///   the seed sent plus `i` (the convention the engine uses for images without an echoed seed). Not checked when
-///   no seed was sent or none came back.
+/// - `seed`: the seed the provider echoed against the seed sent; an image of a call may carry the seed sent plus
+///   an offset below `numberResults` (image `i` gets seed + `i`, the convention the engine also uses for images
+///   without an echoed seed; providers may answer the images in any order). Not checked when no seed was sent or
+///   none came back.
 /// - `count`: the number of images delivered against `numberResults` (reported on every image of the call).
 public enum ResultVerifier {
     /// What was asked for, as accepted and resolved.
@@ -63,7 +64,7 @@ public enum ResultVerifier {
         }
     }
 
-    /// Verifies image `index` (0-based) of a call.
+    /// Verifies image `index` (0-based) of a call (the index is kept for reports; every check is order-free).
     public static func verify(_ requested: Requested, _ delivered: Delivered, index: Int = 0) -> ResultVerification {
         var m: [ResultMismatch] = []
         if delivered.width != requested.width {
@@ -78,7 +79,7 @@ public enum ResultVerifier {
         if let served = delivered.model, !isSameModel(served, requested.upstreamModel) {
             m.append(ResultMismatch(field: "model", requested: .string(requested.upstreamModel), delivered: .string(served)))
         }
-        if let sent = requested.seed, let echoed = delivered.seed, echoed != sent, echoed != sent &+ Int64(index) {
+        if let sent = requested.seed, let echoed = delivered.seed, !(0..<Int64(max(requested.numberResults, 1))).contains(echoed &- sent) {
             m.append(ResultMismatch(field: "seed", requested: .int(sent), delivered: .int(echoed)))
         }
         if delivered.count != requested.numberResults {
