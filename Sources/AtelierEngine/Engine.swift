@@ -143,6 +143,7 @@ public actor Engine {
     /// taskUUID with a different task fails with `conflict_task_uuid`.
     public func submit(_ task: ImageTask) async throws(AtelierError) -> Job {
         guard accepting else { throw AtelierError(.shuttingDown, "the daemon is shutting down; submit again after it restarts", retryable: true) }
+        try Self.refuseUnexecutedMembers(task)
         if cache.job(task.taskUUID) != nil {
             // A known id: answer from the stored request without routing (same task → the job; else conflict).
             if let existing = try await existingIfSame(task) { return existing }
@@ -233,6 +234,21 @@ public actor Engine {
 
     /// Runs the configured ``EngineConfiguration/taskChecks`` (for callers that create tasks of their own and want
     /// to refuse a request before committing to it, like workflows).
+    /// `consistency` and `preserve` are parsed and validated (docs/consistency.md) but the engine does not run
+    /// best-of-N or protected regions yet: such a task is refused rather than served as one plain generation.
+    static func refuseUnexecutedMembers(_ task: ImageTask) throws(AtelierError) {
+        if task.consistency != nil {
+            throw AtelierError(
+                .requirementUnsatisfiable, "consistency (best-of-N) is not run by this daemon yet; submit the task without it",
+                field: "/consistency")
+        }
+        if task.preserve != nil {
+            throw AtelierError(
+                .requirementUnsatisfiable, "preserve (protected region) is not run by this daemon yet; submit the task without it",
+                field: "/preserve")
+        }
+    }
+
     public nonisolated func check(_ task: ImageTask) throws(AtelierError) {
         for c in configuration.taskChecks { try c.check(task) }
     }

@@ -144,6 +144,16 @@ struct DaemonTests {
                 (["positivePrompt": "x", "model": "gemini-3-pro-image", "outputFormat": "WEBP"], "unsupported_output_format", "/outputFormat"),
                 (["positivePrompt": "x", "model": "nope"], "unknown_model", "/model"),
                 (
+                    ["positivePrompt": "x", "referenceImages": ["https://example.com/ref.png"], "consistency": ["samples": 2]],
+                    "requirement_unsatisfiable", "/consistency"
+                ),
+                (
+                    [
+                        "positivePrompt": "x", "referenceImages": ["https://example.com/ref.png"],
+                        "preserve": ["rect": ["x": 0, "y": 0, "width": 8, "height": 8], "mode": "composite"],
+                    ], "requirement_unsatisfiable", "/preserve"
+                ),
+                (
                     ["positivePrompt": "x", "model": "gemini-3-pro-image", "requirements": ["reproducible": true]], "requirement_unsatisfiable",
                     "/requirements/reproducible"
                 ),
