@@ -316,14 +316,7 @@ extension ImageTask {
         o.append("positivePrompt", .string(positivePrompt))
         o.append("negativePrompt", ifPresent: negativePrompt.map(JSONValue.string))
         o.append("model", .string(model))
-        switch size {
-        case .pixels(let p):
-            o.append("width", .int(Int64(p.width)))
-            o.append("height", .int(Int64(p.height)))
-        case .tier(let r, let t):
-            o.append("aspectRatio", ifPresent: r.map { .string($0.description) })
-            o.append("resolution", ifPresent: t.map { .string($0.rawValue) })
-        }
+        size.appendMembers(to: &o)
         o.append("seed", ifPresent: seed.map(JSONValue.int))
         o.append("numberResults", .int(Int64(numberResults)))
         if !referenceImages.isEmpty { o.append("referenceImages", .array(referenceImages.map { .string($0.description) })) }

@@ -173,4 +173,17 @@ public enum SizeRequest: Sendable, Equatable {
         case .tier(let r, _): return r
         }
     }
+
+    /// Writes the request's wire members (`width` + `height`, or `aspectRatio`/`resolution` when given) — the one
+    /// form used by tasks and workflow specs.
+    public func appendMembers(to o: inout JSONObject) {
+        switch self {
+        case .pixels(let p):
+            o.append("width", .int(Int64(p.width)))
+            o.append("height", .int(Int64(p.height)))
+        case .tier(let r, let t):
+            o.append("aspectRatio", ifPresent: r.map { .string($0.description) })
+            o.append("resolution", ifPresent: t.map { .string($0.rawValue) })
+        }
+    }
 }

@@ -232,14 +232,7 @@ public struct WorkflowSpec: Sendable, Equatable {
         o.append("workflowUUID", .string(workflowUUID))
         o.append("positivePrompt", .string(positivePrompt))
         o.append("negativePrompt", ifPresent: negativePrompt.map(JSONValue.string))
-        switch size {
-        case .pixels(let p):
-            o.append("width", .int(Int64(p.width)))
-            o.append("height", .int(Int64(p.height)))
-        case .tier(let r, let t):
-            o.append("aspectRatio", ifPresent: r.map { .string($0.description) })
-            o.append("resolution", ifPresent: t.map { .string($0.rawValue) })
-        }
+        size.appendMembers(to: &o)
         var ideation = JSONObject()
         ideation.append("count", .int(Int64(ideationCount)))
         ideation.append("model", .string(ideationModel))
