@@ -1,0 +1,115 @@
+import AtelierCore
+import Testing
+
+@testable import AtelierEngine
+
+/// The shared outbox (claims with leases, takeover of a dead daemon's attempts) and shared budgets (no overshoot).
+@Suite struct PostgresOutboxBudgetTests {
+    @Test func outboxRowsAreClaimedOnceAcrossConcurrentWorkers() async throws {
+        try await withStore { store, _ in
+            var job = makeJob()
+            _ = try await store.insert([JobSubmission(job: job)])
+            job.status = .succeeded
+            let hosts = ["http://127.0.0.1:9001", "http://127.0.0.1:9002", "http://127.0.0.1:9003"]
+            let rows = (0..<60).map { i in PostgresJobStoreTests.delivery(job.taskUUID, event: "job.result", host: hosts[i % 3]) }
+            try await store.commit(job, change: .succeeded, lease: nil, deliveries: rows)
+            let now = Timestamp.now().milliseconds + 1
+            let claimed = try await concurrently(6) { w in
+                var mine: [ClaimedDelivery] = []
+                while true {
+                    let batch = try await store.claimDeliveries(owner: "w\(w)", limit: 4, nowMs: now, excludingHosts: [], leaseSeconds: 60)
+                    if batch.isEmpty { break }
+                    mine += batch
+                }
+                return mine
+            }.flatMap { $0 }
+            #expect(claimed.count == 60 && Set(claimed.map(\.record.id)).count == 60)
+            #expect(claimed.allSatisfy { $0.record.state.status == .sending && $0.record.state.attempts == 1 && !$0.takenOver })
+            #expect(try await store.delivery(rows[0].id)?.state.status == .sending)
+
+            // A host can be left out (it has no room on this daemon).
+            let more = (0..<4).map { i in PostgresJobStoreTests.delivery(job.taskUUID, event: "job.result", host: hosts[i % 2]) }
+            var other = job
+            other.updatedAt = .now()
+            try await store.commit(other, change: nil, lease: nil, deliveries: more)
+            let some = try await store.claimDeliveries(owner: "w", limit: 10, nowMs: now + 10_000, excludingHosts: [hosts[0]], leaseSeconds: 60)
+            #expect(some.count == 2 && some.allSatisfy { $0.record.hostKey == hosts[1] })
+        }
+    }
+
+    @Test func aDeadWorkersAttemptIsTakenOverAndItsLateOutcomeIgnored() async throws {
+        try await withStore { store, _ in
+            var job = makeJob()
+            _ = try await store.insert([JobSubmission(job: job)])
+            job.status = .failed
+            let row = PostgresJobStoreTests.delivery(job.taskUUID, event: "job.failed")
+            try await store.commit(job, change: .failed, lease: nil, deliveries: [row])
+            let now = Timestamp.now().milliseconds + 1
+            let a = try #require(try await store.claimDeliveries(owner: "A", limit: 1, nowMs: now, excludingHosts: [], leaseSeconds: 0.3).first)
+            #expect(try await store.claimDeliveries(owner: "B", limit: 1, nowMs: now, excludingHosts: [], leaseSeconds: 60).isEmpty)
+
+            var takeover: ClaimedDelivery? = nil
+            try await eventually(timeout: .seconds(20), "B takes over the attempt A never finished") {
+                takeover = try await store.claimDeliveries(owner: "B", limit: 1, nowMs: now, excludingHosts: [], leaseSeconds: 60).first
+                return takeover != nil
+            }
+            let b = try #require(takeover)
+            #expect(b.takenOver && b.record.id == row.id && b.record.state.attempts == 2 && b.lease.token == a.lease.token + 1)
+
+            var late = a.record
+            late.state.status = .delivered
+            late.state.deliveredMs = now
+            #expect(try await store.recordDelivery(late, lease: a.lease) == false, "A's late outcome must not overwrite B's attempt")
+            var done = b.record
+            done.state.status = .delivered
+            done.state.deliveredMs = now + 5
+            done.updatedMs = now + 5
+            #expect(try await store.recordDelivery(done, lease: b.lease))
+            let stored = try #require(try await store.delivery(row.id))
+            #expect(stored.state.status == .delivered && stored.state.deliveredMs == now + 5)
+            #expect(try await store.claimDeliveries(owner: "C", limit: 1, nowMs: now + 60_000, excludingHosts: [], leaseSeconds: 60).isEmpty)
+        }
+    }
+
+    @Test func concurrentSpendsNeverOvershootACap() async throws {
+        try await withStore { store, _ in
+            let daily = BudgetCounter(tag: "client", value: "acme", period: .daily, periodNumber: 20_000)
+            let monthly = BudgetCounter(tag: "client", value: "acme", period: .monthly, periodNumber: 24_323)
+            let hold = BudgetHold(amountUSD: 0.1, caps: [daily: 1.0, monthly: 50])
+            let outcomes = try await concurrently(40) { _ in try await store.spend(hold) }
+            #expect(outcomes.filter { $0 == .accepted }.count == 10, "exactly cap / amount spends fit")
+            let spent = try await store.spent([daily, monthly])
+            #expect(abs((spent[daily] ?? 0) - 1.0) < 1e-9 && abs((spent[monthly] ?? 0) - 1.0) < 1e-9)
+            guard case .refused(let refusal)? = outcomes.first(where: { $0 != .accepted }) else {
+                Issue.record("no spend was refused")
+                return
+            }
+            #expect(refusal.counter == daily && refusal.capUSD == 1.0)
+
+            // The actual cost below the estimate gives room back.
+            try await store.adjust([daily, monthly], deltaUSD: -0.25)
+            #expect(abs((try await store.spent([daily])[daily] ?? 0) - 0.75) < 1e-9)
+            #expect(try await store.spend(BudgetHold(amountUSD: 0.25, caps: [daily: 1.0])) == .accepted)
+            #expect(try await store.spend(BudgetHold(amountUSD: 0.01, caps: [daily: 1.0])) != .accepted)
+        }
+    }
+
+    @Test func submissionsChargeTheirHoldOnceAndNeverPassTheCap() async throws {
+        try await withStore { store, _ in
+            let counter = BudgetCounter(tag: "client", value: "acme", period: .daily, periodNumber: 20_001)
+            let hold = BudgetHold(amountUSD: 0.5, caps: [counter: 5])
+            let jobs = (0..<30).map { _ in makeJob(tags: ["client": "acme"]) }
+            let outcomes = try await concurrently(30) { i in try await store.insert([JobSubmission(job: jobs[i], hold: hold)]) }.flatMap { $0 }
+            #expect(outcomes.map(PostgresJobStoreTests.kind).filter { $0 == "inserted" }.count == 10)
+            #expect(outcomes.map(PostgresJobStoreTests.kind).filter { $0 == "overBudget" }.count == 20)
+            #expect(abs((try await store.spent([counter])[counter] ?? 0) - 5) < 1e-9)
+            let stored = try await store.rows("SELECT count(*) AS n FROM job") { try $0.get("n", as: Int.self) }
+            #expect(stored == [10], "refused submissions leave no job behind")
+
+            // Resubmitting an accepted job finds it and charges nothing (even with the budget spent).
+            let accepted = zip(jobs, outcomes).first { PostgresJobStoreTests.kind($0.1) == "inserted" }!.0
+            #expect(try await store.insert([JobSubmission(job: accepted, hold: hold)]).map(PostgresJobStoreTests.kind) == ["existing"])
+            #expect(abs((try await store.spent([counter])[counter] ?? 0) - 5) < 1e-9)
+        }
+    }
+}
