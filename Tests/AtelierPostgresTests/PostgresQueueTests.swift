@@ -101,4 +101,32 @@ import Testing
             #expect(again.first?.lease.token == claims[0].lease.token + 1)
         }
     }
+
+    @Test func aProvidersConcurrencyLimitHoldsForTheWholeCluster() async throws {
+        try await withStore { store, _ in
+            let runware = (0..<30).map { i in makeJob(prompt: "r\(i)", provider: "runware") }
+            _ = try await store.insert(runware.map { JobSubmission(job: $0) })
+            _ = try await store.insert([JobSubmission(job: makeJob(provider: "local"))])
+            // Eight daemons each ask for three Runware jobs at once; the account allows five in flight.
+            let claims = try await concurrently(8) { d in
+                try await store.claimJobs(owner: "d\(d)", provider: "runware", clusterLimit: 5, limit: 3, leaseSeconds: 60)
+            }
+            let held = claims.flatMap { $0 }
+            #expect(held.count == 5 && Set(held.map(\.job.taskUUID)).count == 5, "claimed \(held.count)")
+            #expect(try await store.claimJobs(owner: "x", provider: "runware", clusterLimit: 5, limit: 3, leaseSeconds: 60).isEmpty)
+            // Another provider's jobs are not held back.
+            #expect(try await store.claimJobs(owner: "x", provider: "local", clusterLimit: 5, limit: 3, leaseSeconds: 60).count == 1)
+
+            // Two finish: exactly two more can start, wherever they are asked for.
+            for claim in held.prefix(2) {
+                var job = claim.job
+                job.status = .succeeded
+                try await store.commit(job, change: .succeeded, lease: claim.lease, deliveries: [])
+            }
+            let next = try await concurrently(4) { d in
+                try await store.claimJobs(owner: "e\(d)", provider: "runware", clusterLimit: 5, limit: 3, leaseSeconds: 60)
+            }.flatMap { $0 }
+            #expect(next.count == 2)
+        }
+    }
 }

@@ -28,6 +28,11 @@ public protocol EngineStore: Sendable {
     /// any). No two claimers ever get the same job while its lease runs.
     func claimJobs(owner: String, limit: Int, providers: [String]?, leaseSeconds: Double) async throws -> [ClaimedJob]
 
+    /// Claims up to `limit` jobs routed to `provider`, but only as many as keep the whole cluster's live leases on
+    /// that provider's jobs within `clusterLimit` (a provider's concurrency limit is the account's, shared by all
+    /// daemons).
+    func claimJobs(owner: String, provider: String, clusterLimit: Int, limit: Int, leaseSeconds: Double) async throws -> [ClaimedJob]
+
     /// Extends every lease `owner` still holds by `leaseSeconds` from now; returns the jobs' taskUUIDs. A job missing
     /// from the answer was taken over (or finished): its holder must stop working on it.
     func renewLeases(owner: String, leaseSeconds: Double) async throws -> [String]

@@ -77,6 +77,33 @@ extension PostgresStore {
     /// committed meanwhile is re-checked against its newest version (READ COMMITTED), whose lease now runs, so it
     /// is dropped. Each claim increases the row's `lease_token`.
     public func claimJobs(owner: String, limit: Int, providers: [String]?, leaseSeconds: Double) async throws -> [ClaimedJob] {
+        try await claim(owner: owner, limit: limit, providers: providers, leaseSeconds: leaseSeconds, on: nil)
+    }
+
+    /// See ``EngineStore/claimJobs(owner:provider:clusterLimit:limit:leaseSeconds:)``. Claimers of one provider are
+    /// serialised by a transaction-scoped advisory lock on the provider's name, so the count of live leases they
+    /// read cannot change under them: the cluster never holds more than `clusterLimit` of its jobs at once.
+    public func claimJobs(owner: String, provider: String, clusterLimit: Int, limit: Int, leaseSeconds: Double) async throws -> [ClaimedJob] {
+        guard limit > 0, clusterLimit > 0 else { return [] }
+        return try await transaction { connection in
+            try await execute("SELECT pg_advisory_xact_lock(hashtextextended(\("atelier-provider:" + provider), 0))", on: connection)
+            let held =
+                try await rows(
+                    """
+                    SELECT count(*) AS n FROM job
+                    WHERE provider = \(provider) AND status IN ('queued', 'running') AND lease_expires > clock_timestamp()
+                    """, on: connection
+                ) { try $0.get("n", as: Int.self) }.first ?? 0
+            let room = min(limit, clusterLimit - held)
+            guard room > 0 else { return [] }
+            return try await claim(owner: owner, limit: room, providers: [provider], leaseSeconds: leaseSeconds, on: connection)
+        }
+    }
+
+    /// The claim statement (on `connection` inside a caller's transaction, or as its own statement).
+    private func claim(
+        owner: String, limit: Int, providers: [String]?, leaseSeconds: Double, on connection: PostgresConnection?
+    ) async throws -> [ClaimedJob] {
         guard limit > 0 else { return [] }
         if let providers, providers.isEmpty { return [] }
         var query: PostgresQuery = """
@@ -98,7 +125,7 @@ extension PostgresStore {
             """
         query.binds.append(owner)
         query.binds.append(leaseSeconds)
-        let claimed = try await rows(query) { row in
+        let claimed = try await rows(query, on: connection) { row in
             (
                 seq: try row.get("seq", as: Int64.self),
                 claim: ClaimedJob(
