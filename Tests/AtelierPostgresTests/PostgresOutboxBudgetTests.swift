@@ -59,15 +59,59 @@ import Testing
             var late = a.record
             late.state.status = .delivered
             late.state.deliveredMs = now
-            #expect(try await store.recordDelivery(late, lease: a.lease) == false, "A's late outcome must not overwrite B's attempt")
+            #expect(try await store.recordDelivery(late, lease: a.lease).recorded == false, "A's late outcome must not overwrite B's attempt")
             var done = b.record
             done.state.status = .delivered
             done.state.deliveredMs = now + 5
             done.updatedMs = now + 5
-            #expect(try await store.recordDelivery(done, lease: b.lease))
+            #expect(try await store.recordDelivery(done, lease: b.lease) == DeliveryRecording(recorded: true))
             let stored = try #require(try await store.delivery(row.id))
             #expect(stored.state.status == .delivered && stored.state.deliveredMs == now + 5)
             #expect(try await store.claimDeliveries(owner: "C", limit: 1, nowMs: now + 60_000, excludingHosts: [], leaseSeconds: 60).isEmpty)
+        }
+    }
+
+    @Test func aFinalUploadReleasesTheHeldWebhooksWithItsOutcome() async throws {
+        try await withStore { store, _ in
+            var job = makeJob()
+            _ = try await store.insert([JobSubmission(job: job)])
+            job.status = .succeeded
+            let now = Timestamp.now().milliseconds
+            let image = UUIDv4.generate()
+            let upload = DeliveryRecord(
+                seq: 0, id: "upl_1", kind: .upload, taskUUID: job.taskUUID, event: "upload", imageUUID: image, resultIndex: 0,
+                url: "http://127.0.0.1:9/bucket/a.png?X-Amz-Signature=secret", hostKey: "http://127.0.0.1:9",
+                state: DeliveryStateMachine.initial(nowMs: now, held: false, schedule: .uploadDefault, unitRandom: 0.5), createdMs: now,
+                updatedMs: now, eventMs: now, payload: "{}", body: nil)
+            func held(_ id: String, _ event: WebhookEvent, _ data: JSONValue) -> DeliveryRecord {
+                DeliveryRecord(
+                    seq: 0, id: id, kind: .webhook, taskUUID: job.taskUUID, event: event.rawValue, imageUUID: event == .result ? image : nil,
+                    resultIndex: event == .result ? 0 : nil, url: "http://127.0.0.1:9/hook", hostKey: "http://127.0.0.1:9",
+                    state: DeliveryStateMachine.initial(nowMs: now, held: true, schedule: .webhookDefault, unitRandom: 0.5), createdMs: now,
+                    updatedMs: now, eventMs: now, payload: JSONWriter.string(data), body: nil)
+            }
+            let rows = [
+                upload,
+                held("msg_result", .result, ["taskUUID": .string(job.taskUUID), "index": 0, "imageUUID": .string(image)]),
+                held("msg_done", .succeeded, ["taskUUID": .string(job.taskUUID), "results": [["imageUUID": .string(image)]]]),
+            ]
+            try await store.commit(job, change: .succeeded, lease: nil, deliveries: rows)
+            // Held webhooks are not claimable; the upload is.
+            let claimed = try await store.claimDeliveries(owner: "A", limit: 10, nowMs: now + 1, excludingHosts: [], leaseSeconds: 60)
+            #expect(claimed.map(\.record.id) == ["upl_1"])
+            var done = try #require(claimed.first).record
+            done.state.status = .delivered
+            done.state.deliveredMs = now + 2
+            done.updatedMs = now + 2
+            let recording = try await store.recordDelivery(done, lease: claimed[0].lease)
+            #expect(recording.recorded && Set(recording.released.map(\.id)) == ["msg_result", "msg_done"])
+            for id in ["msg_result", "msg_done"] {
+                let row = try #require(try await store.delivery(id))
+                #expect(!row.state.held && row.state.status == .pending && row.state.nextAttemptMs == now + 2)
+                #expect(row.body?.contains("uploadURL") == true && row.body?.contains("secret") == false, "\(row.body ?? "")")
+            }
+            let next = try await store.claimDeliveries(owner: "A", limit: 10, nowMs: now + 3, excludingHosts: [], leaseSeconds: 60)
+            #expect(Set(next.map(\.record.id)) == ["msg_result", "msg_done"])
         }
     }
 

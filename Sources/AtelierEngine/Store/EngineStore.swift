@@ -50,9 +50,10 @@ public protocol EngineStore: Sendable {
     /// taken over (sent again with the same id: at least once).
     func claimDeliveries(owner: String, limit: Int, nowMs: Int64, excludingHosts: [String], leaseSeconds: Double) async throws -> [ClaimedDelivery]
 
-    /// Records an attempt's outcome (the row as the state machine left it) while `lease` is still the row's;
-    /// false when it was taken over meanwhile (the other daemon's outcome wins).
-    func recordDelivery(_ record: DeliveryRecord, lease: StoreLease) async throws -> Bool
+    /// Records an attempt's outcome (the row as the state machine left it) while `lease` is still the row's (when
+    /// it was taken over meanwhile, nothing is written: the other daemon's outcome wins). An upload that became final
+    /// releases the job's held webhooks whose uploads are all final, in the same transaction.
+    func recordDelivery(_ record: DeliveryRecord, lease: StoreLease) async throws -> DeliveryRecording
 
     // MARK: Budgets
 
@@ -172,6 +173,20 @@ public struct ClaimedDelivery: Sendable {
         self.record = record
         self.lease = lease
         self.takenOver = takenOver
+    }
+}
+
+/// What ``EngineStore/recordDelivery(_:lease:)`` did.
+public struct DeliveryRecording: Sendable, Equatable {
+    /// False when the row was no longer held under the lease (nothing was written).
+    public var recorded: Bool
+    /// Held webhooks this outcome released (bodies rendered with the uploads' outcomes), now due.
+    public var released: [DeliveryRecord]
+
+    /// A recording.
+    public init(recorded: Bool, released: [DeliveryRecord] = []) {
+        self.recorded = recorded
+        self.released = released
     }
 }
 

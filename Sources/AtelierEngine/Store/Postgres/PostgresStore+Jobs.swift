@@ -191,7 +191,7 @@ extension PostgresStore {
                 query.sql += " AND (lease_owner IS NULL OR lease_expires IS NULL OR lease_expires < clock_timestamp())"
             }
             query.sql += " RETURNING seq"
-            let updated = try await rows(query, on: connection) { _ in () }
+            let updated: [Bool] = try await rows(query, on: connection) { _ in true }
             if updated.isEmpty {
                 let exists = try await !rows("SELECT 1 AS one FROM job WHERE task_uuid = \(job.taskUUID)", on: connection) { _ in () }.isEmpty
                 if !exists { throw AtelierError(.storeFailure, "job \(job.taskUUID) vanished from the store") }

@@ -66,19 +66,60 @@ extension PostgresStore {
     }
 
     /// See ``EngineStore/recordDelivery(_:lease:)``: the row as the state machine left it, written only under the
-    /// claimer's lease, which it releases.
-    public func recordDelivery(_ r: DeliveryRecord, lease: StoreLease) async throws -> Bool {
+    /// claimer's lease, which it releases; then, for a final upload, the job's held webhooks (as SQLite's
+    /// `DeliveryStore.release`), with the job's rows locked so that two daemons settling two uploads of one job at
+    /// once release each webhook once.
+    public func recordDelivery(_ r: DeliveryRecord, lease: StoreLease) async throws -> DeliveryRecording {
         let s = r.state
         let error = s.lastError.map { JSONWriter.string($0.json) }
-        return try await !rows(
-            """
-            UPDATE delivery SET status = \(s.status.rawValue), held = \(s.held), attempts = \(s.attempts), cycle_attempts = \(s.cycleAttempts),
-                next_attempt_ms = \(s.nextAttemptMs), last_status = \(s.lastHTTPStatus), last_error_json = \(error),
-                delivered_ms = \(s.deliveredMs), updated_ms = \(r.updatedMs), body = \(r.body), lease_owner = NULL, lease_expires = NULL
-            WHERE id = \(r.id) AND lease_owner = \(lease.owner) AND lease_token = \(lease.token)
-            RETURNING seq
-            """
-        ) { _ in () }.isEmpty
+        return try await transaction { connection in
+            let written: [Bool] = try await rows(
+                """
+                UPDATE delivery SET status = \(s.status.rawValue), held = \(s.held), attempts = \(s.attempts),
+                    cycle_attempts = \(s.cycleAttempts), next_attempt_ms = \(s.nextAttemptMs), last_status = \(s.lastHTTPStatus),
+                    last_error_json = \(error), delivered_ms = \(s.deliveredMs), updated_ms = \(r.updatedMs), body = \(r.body),
+                    lease_owner = NULL, lease_expires = NULL
+                WHERE id = \(r.id) AND lease_owner = \(lease.owner) AND lease_token = \(lease.token)
+                RETURNING seq
+                """, on: connection
+            ) { _ in true }
+            guard !written.isEmpty else { return DeliveryRecording(recorded: false) }
+            guard r.kind == .upload, s.status.isFinal else { return DeliveryRecording(recorded: true) }
+            return DeliveryRecording(recorded: true, released: try await releaseHeld(task: r.taskUUID, nowMs: r.updatedMs, on: connection))
+        }
+    }
+
+    /// Releases the held webhooks of `task` whose uploads are final, rendering their bodies with the outcomes.
+    private func releaseHeld(task: String, nowMs: Int64, on connection: PostgresConnection) async throws -> [DeliveryRecord] {
+        let rows = try await rows("SELECT * FROM delivery WHERE task_uuid = \(task) ORDER BY seq FOR UPDATE", on: connection) {
+            try Self.decodeDelivery($0)
+        }
+        let uploads = rows.filter { $0.kind == .upload }
+        var outcomes: [String: WebhookBody.UploadOutcome] = [:]
+        for u in uploads where u.state.status.isFinal {
+            if let id = u.imageUUID { outcomes[id] = WebhookBody.UploadOutcome(url: u.url, state: u.state) }
+        }
+        let allFinal = uploads.allSatisfy { $0.state.status.isFinal }
+        var released: [DeliveryRecord] = []
+        for var r in rows where r.kind == .webhook && r.state.held {
+            let ready = r.event == WebhookEvent.result.rawValue ? r.imageUUID.map { outcomes[$0] != nil } ?? true : allFinal
+            guard ready, let type = WebhookEvent(rawValue: r.event) else { continue }
+            let data = (try? JSONParser.parse(r.payload ?? "null")) ?? .null
+            r.body = WebhookBody.render(type, eventMs: r.eventMs, data: WebhookBody.withUploads(data, event: r.event, uploads: outcomes))
+            var machine = DeliveryStateMachine(state: r.state, schedule: .webhookDefault)
+            guard machine.handle(.release(nowMs: nowMs)) != .ignore else { continue }
+            r.state = machine.state
+            r.updatedMs = nowMs
+            let t = r.state
+            try await execute(
+                """
+                UPDATE delivery SET status = \(t.status.rawValue), held = \(t.held), next_attempt_ms = \(t.nextAttemptMs),
+                    updated_ms = \(nowMs), body = \(r.body)
+                WHERE seq = \(r.seq)
+                """, on: connection)
+            released.append(r)
+        }
+        return released
     }
 
     /// The outbox row with this id.
