@@ -45,14 +45,13 @@ import Testing
             let row = PostgresJobStoreTests.delivery(job.taskUUID, event: "job.failed")
             try await store.commit(job, change: .failed, lease: nil, deliveries: [row])
             let now = Timestamp.now().milliseconds + 1
-            let a = try #require(try await store.claimDeliveries(owner: "A", limit: 1, nowMs: now, excludingHosts: [], leaseSeconds: 0.3).first)
+            let a = try #require(try await store.claimDeliveries(owner: "A", limit: 1, nowMs: now, excludingHosts: [], leaseSeconds: 60).first)
             #expect(try await store.claimDeliveries(owner: "B", limit: 1, nowMs: now, excludingHosts: [], leaseSeconds: 60).isEmpty)
+            #expect(try await store.renewDeliveryLeases(owner: "A", leaseSeconds: 120) == [row.id])
 
-            var takeover: ClaimedDelivery? = nil
-            try await eventually(timeout: .seconds(20), "B takes over the attempt A never finished") {
-                takeover = try await store.claimDeliveries(owner: "B", limit: 1, nowMs: now, excludingHosts: [], leaseSeconds: 60).first
-                return takeover != nil
-            }
+            // A dies mid-attempt; its lease runs out (set to a second ago rather than waited for).
+            #expect(try await store.renewDeliveryLeases(owner: "A", leaseSeconds: -1) == [row.id])
+            let takeover = try await store.claimDeliveries(owner: "B", limit: 1, nowMs: now, excludingHosts: [], leaseSeconds: 60).first
             let b = try #require(takeover)
             #expect(b.takenOver && b.record.id == row.id && b.record.state.attempts == 2 && b.lease.token == a.lease.token + 1)
 

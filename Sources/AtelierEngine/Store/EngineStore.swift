@@ -55,6 +55,10 @@ public protocol EngineStore: Sendable {
     /// releases the job's held webhooks whose uploads are all final, in the same transaction.
     func recordDelivery(_ record: DeliveryRecord, lease: StoreLease) async throws -> DeliveryRecording
 
+    /// Extends the leases of every row `owner` is sending by `leaseSeconds` from now (a long upload); returns their
+    /// ids. A row missing from the answer was taken over: its attempt's outcome will not be recorded.
+    func renewDeliveryLeases(owner: String, leaseSeconds: Double) async throws -> [String]
+
     // MARK: Budgets
 
     /// Adds `amountUSD` to every counter of `hold` if none would pass its cap (all or nothing, serialised per

@@ -122,6 +122,17 @@ extension PostgresStore {
         return released
     }
 
+    /// See ``EngineStore/renewDeliveryLeases(owner:leaseSeconds:)``.
+    public func renewDeliveryLeases(owner: String, leaseSeconds: Double) async throws -> [String] {
+        try await rows(
+            """
+            UPDATE delivery SET lease_expires = clock_timestamp() + make_interval(secs => \(leaseSeconds))
+            WHERE lease_owner = \(owner) AND status = 'sending'
+            RETURNING id
+            """
+        ) { try $0.get("id", as: String.self) }
+    }
+
     /// The outbox row with this id.
     public func delivery(_ id: String) async throws -> DeliveryRecord? {
         try await rows("SELECT * FROM delivery WHERE id = \(id)") { try Self.decodeDelivery($0) }.first

@@ -99,7 +99,23 @@ extension PostgresStore {
                     info TEXT NOT NULL DEFAULT ''
                 )
                 """,
-            ])
+            ]),
+        PostgresMigration(
+            version: 2, name: "v2-workflows",
+            statements: [
+                """
+                CREATE TABLE workflow (
+                    seq BIGSERIAL PRIMARY KEY,
+                    workflow_uuid TEXT NOT NULL UNIQUE,
+                    state TEXT NOT NULL,
+                    request_json TEXT NOT NULL,
+                    workflow_json TEXT NOT NULL,
+                    created_ms BIGINT NOT NULL,
+                    updated_ms BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX workflow_state_seq ON workflow (state, seq)",
+            ]),
     ]
 
     /// Brings the schema to the newest version this build knows, in one transaction under an advisory lock (several
