@@ -78,4 +78,29 @@ import Testing
             #expect(faults < 20, "reconnected after \(faults) failed queries")
         }
     }
+
+    @Test func whilePostgreSQLIsAwayCallsFailAsStoreFaultsAndResumeAfterwards() async throws {
+        try await withPostgres { cluster in
+            try await PostgresStore.withStore(try cluster.location(), callTimeout: .seconds(2), logger: quietLogger) { store in
+                let job = makeJob()
+                _ = try await store.insert([JobSubmission(job: job)])
+                try await PostgresHarness.kill(cluster)
+                let started = ContinuousClock.now
+                do {
+                    _ = try await withDeadline(.seconds(30)) { try await store.insert([JobSubmission(job: makeJob())]) }
+                    Issue.record("an insert succeeded while the server was down")
+                } catch let error as DeadlinePassed {
+                    Issue.record("an insert neither failed nor succeeded while the server was down: \(error)")
+                } catch {
+                    #expect(StoreFault.postgres(error, location: store.location) != nil, "\(String(reflecting: error))")
+                }
+                let failedAfter = ContinuousClock.now - started
+                #expect(failedAfter < .seconds(10), "failed after \(failedAfter) (call timeout 2 s)")
+                try await PostgresHarness.resume(cluster)
+                try await eventually(timeout: .seconds(30), "calls succeed again once the server is back") {
+                    (try? await store.job(job.taskUUID))?.taskUUID == job.taskUUID
+                }
+            }
+        }
+    }
 }

@@ -45,16 +45,57 @@ struct PostgresHarnessError: Error, CustomStringConvertible {
 
 /// Starts a fresh cluster, runs `body` with it, and stops and deletes the cluster afterwards (also when `body`
 /// throws). Fails with a clear message when the PostgreSQL binaries are missing.
-func withPostgres<T>(_ body: (PostgresCluster) async throws -> T) async throws -> T {
+///
+/// A watchdog bounds the whole test: if `body` has not finished after `timeout`, an Issue is recorded, `body` is
+/// cancelled and the cluster stopped (which fails whatever still waits on it), so a stuck test fails loudly
+/// instead of hanging the suite.
+func withPostgres<T: Sendable>(
+    timeout: Duration = .seconds(240), sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: @escaping @Sendable (PostgresCluster) async throws -> T
+) async throws -> T {
     let cluster = try await PostgresHarness.start()
-    do {
-        let value = try await body(cluster)
-        try await PostgresHarness.stop(cluster)
-        return value
-    } catch {
-        try? await PostgresHarness.stop(cluster)
-        throw error
+    let outcome = FirstOutcome<T>()
+    let watchdog = Mutex<Task<Void, Never>?>(nil)
+    let result: Result<T, any Error> = await withCheckedContinuation { continuation in
+        let finish: @Sendable (Result<T, any Error>) -> Void = { r in
+            if outcome.set(r) { continuation.resume(returning: r) }
+        }
+        let work = Task {
+            do { finish(.success(try await body(cluster))) } catch { finish(.failure(error)) }
+        }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            guard !Task.isCancelled, !outcome.isSet else { return }
+            finish(.failure(PostgresHarnessError("the test did not finish within \(timeout); its cluster is stopped")))
+            work.cancel()
+        }
+        watchdog.withLock { $0 = timer }
     }
+    watchdog.withLock { $0?.cancel() }
+    if case .failure(let error as PostgresHarnessError) = result, error.description.contains("did not finish") {
+        Issue.record(Comment(rawValue: error.description), sourceLocation: sourceLocation)
+    }
+    do { try await PostgresHarness.stop(cluster) } catch {
+        if case .success = result { throw error }
+    }
+    return try result.get()
+}
+
+/// The first of several racing outcomes (the test's and the watchdog's).
+private final class FirstOutcome<T: Sendable>: Sendable {
+    private let value = Mutex<Result<T, any Error>?>(nil)
+
+    /// Stores `r` if nothing was stored yet; true when it was the first.
+    func set(_ r: Result<T, any Error>) -> Bool {
+        value.withLock { v in
+            if v != nil { return false }
+            v = r
+            return true
+        }
+    }
+
+    /// Whether an outcome is stored.
+    var isSet: Bool { value.withLock { $0 != nil } }
 }
 
 /// Finds the binaries, runs `initdb` once, starts and stops clusters.
@@ -138,15 +179,28 @@ enum PostgresHarness {
 
     /// Kills the server abruptly and starts it again on the same port (a PostgreSQL restart, as operators see it).
     static func restart(_ cluster: PostgresCluster) async throws {
+        try await kill(cluster)
+        try await resume(cluster)
+    }
+
+    /// Stops the server at once, keeping its data (`resume` starts it again).
+    static func kill(_ cluster: PostgresCluster) async throws {
         let bins = try binaries()
-        let prefix = try asServerUser()
         try await run(
-            prefix + [bins.pgCtl, "-D", cluster.root + "/data", "-m", "immediate", "-w", "-t", "60", "stop"], log: cluster.root + "/stop.log")
+            try asServerUser() + [bins.pgCtl, "-D", cluster.root + "/data", "-m", "immediate", "-w", "-t", "60", "stop"],
+            log: cluster.root + "/stop.log")
+    }
+
+    /// Starts a killed server again on the same port.
+    static func resume(_ cluster: PostgresCluster) async throws {
+        let bins = try binaries()
         let options =
             "-c listen_addresses=127.0.0.1 -p \(cluster.port) -c unix_socket_directories=\(cluster.root) -c fsync=off "
             + "-c full_page_writes=off -c max_connections=200"
         try await run(
-            prefix + [bins.pgCtl, "-D", cluster.root + "/data", "-l", cluster.root + "/server.log", "-w", "-t", "60", "-o", options, "start"],
+            try asServerUser() + [
+                bins.pgCtl, "-D", cluster.root + "/data", "-l", cluster.root + "/server.log", "-w", "-t", "60", "-o", options, "start",
+            ],
             log: cluster.root + "/pg_ctl.log")
     }
 

@@ -8,7 +8,7 @@ import Testing
 let quietLogger = Logger(label: "atelier.postgres-tests") { _ in SwiftLogNoOpLogHandler() }
 
 /// A fresh cluster and a migrated store on its `postgres` database, both gone afterwards.
-func withStore<T: Sendable>(_ body: (PostgresStore, PostgresCluster) async throws -> T) async throws -> T {
+func withStore<T: Sendable>(_ body: @escaping @Sendable (PostgresStore, PostgresCluster) async throws -> T) async throws -> T {
     try await withPostgres { cluster in
         try await PostgresStore.withStore(try cluster.location(), logger: quietLogger) { store in try await body(store, cluster) }
     }

@@ -10,7 +10,7 @@ extension PostgresStore {
     /// the others' committed amounts.
     public func spend(_ hold: BudgetHold) async throws -> SpendOutcome {
         guard !hold.caps.isEmpty else { return .accepted }
-        return try await transaction { connection in
+        return try await transaction { [self] connection in
             let counters = hold.caps.keys.sorted()
             let spent = try await lockCounters(counters, on: connection)
             if let refusal = Self.refusal(hold, spent: spent) { return .refused(refusal) }
@@ -22,7 +22,7 @@ extension PostgresStore {
     /// See ``EngineStore/adjust(_:deltaUSD:)``.
     public func adjust(_ counters: [BudgetCounter], deltaUSD: Double) async throws {
         guard !counters.isEmpty, deltaUSD != 0 else { return }
-        try await transaction { connection in
+        try await transaction { [self] connection in
             for c in Set(counters).sorted() {
                 try await execute(
                     """

@@ -12,7 +12,7 @@ extension PostgresStore {
     /// (`existing` or `conflict`), when it rolls back it inserts.
     public func insert(_ submissions: [JobSubmission]) async throws -> [SubmissionOutcome] {
         guard !submissions.isEmpty else { return [] }
-        return try await transaction { connection in
+        return try await transaction { [self] connection in
             let counters = Set(submissions.flatMap { $0.hold.map { Array($0.caps.keys) } ?? [] }).sorted()
             var spent = try await lockCounters(counters, on: connection)
             var changed = Set<BudgetCounter>()
@@ -85,7 +85,7 @@ extension PostgresStore {
     /// read cannot change under them: the cluster never holds more than `clusterLimit` of its jobs at once.
     public func claimJobs(owner: String, provider: String, clusterLimit: Int, limit: Int, leaseSeconds: Double) async throws -> [ClaimedJob] {
         guard limit > 0, clusterLimit > 0 else { return [] }
-        return try await transaction { connection in
+        return try await transaction { [self] connection in
             try await execute("SELECT pg_advisory_xact_lock(hashtextextended(\("atelier-provider:" + provider), 0))", on: connection)
             let held =
                 try await rows(
@@ -173,7 +173,7 @@ extension PostgresStore {
         let error = job.error.map { JSONWriter.string($0.json) }
         let attempts = JSONWriter.string(.array(job.attempts.map(\.storageJSON)))
         let notice = Self.noticePayload(JobNotice(taskUUID: job.taskUUID, status: job.status, event: change, daemon: lease?.owner))
-        try await transaction { connection in
+        try await transaction { [self] connection in
             var query: PostgresQuery = """
                 UPDATE job SET status = \(job.status.rawValue), task_json = \(task), updated_ms = \(job.updatedAt.milliseconds),
                     started_ms = \(job.startedAt?.milliseconds), finished_ms = \(job.finishedAt?.milliseconds), route_json = \(route),

@@ -23,7 +23,7 @@ extension PostgresStore {
         owner: String, limit: Int, nowMs: Int64, excludingHosts: [String], leaseSeconds: Double
     ) async throws -> [ClaimedDelivery] {
         guard limit > 0 else { return [] }
-        return try await transaction { connection in
+        return try await transaction { [self] connection in
             var query: PostgresQuery = """
                 SELECT * FROM delivery
                 WHERE ((status = 'pending' AND NOT held AND next_attempt_ms <= \(nowMs))
@@ -72,7 +72,7 @@ extension PostgresStore {
     public func recordDelivery(_ r: DeliveryRecord, lease: StoreLease) async throws -> DeliveryRecording {
         let s = r.state
         let error = s.lastError.map { JSONWriter.string($0.json) }
-        return try await transaction { connection in
+        return try await transaction { [self] connection in
             let written: [Bool] = try await rows(
                 """
                 UPDATE delivery SET status = \(s.status.rawValue), held = \(s.held), attempts = \(s.attempts),

@@ -125,7 +125,7 @@ extension PostgresStore {
     @discardableResult
     public func migrate() async throws -> [Int] {
         let known = Self.migrations.map(\.version).max() ?? 0
-        return try await transaction { connection in
+        return try await transaction { [self] connection in
             try await execute("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", on: connection)
             try await execute(
                 """

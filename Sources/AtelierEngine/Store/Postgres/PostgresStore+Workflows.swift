@@ -7,7 +7,7 @@ extension PostgresStore {
     public func insertWorkflow(_ w: Workflow, deliveries: [DeliveryRecord] = []) async throws -> WorkflowInsertOutcome {
         let request = JSONWriter.string(w.spec.json)
         let document = JSONWriter.string(w.storageJSON)
-        return try await transaction { connection in
+        return try await transaction { [self] connection in
             let inserted = try await rows(
                 """
                 INSERT INTO workflow (workflow_uuid, state, request_json, workflow_json, created_ms, updated_ms)
@@ -34,7 +34,7 @@ extension PostgresStore {
     /// Rewrites the whole workflow and, in the same transaction, the outbox rows its events owe.
     public func updateWorkflow(_ w: Workflow, deliveries: [DeliveryRecord] = []) async throws {
         let document = JSONWriter.string(w.storageJSON)
-        try await transaction { connection in
+        try await transaction { [self] connection in
             let updated = try await rows(
                 """
                 UPDATE workflow SET state = \(w.state.rawValue), workflow_json = \(document), updated_ms = \(w.updatedAt.milliseconds)

@@ -19,6 +19,9 @@ public final class PostgresStore: Sendable {
     public let location: PostgresLocation
     let client: PostgresClient
     let logger: Logger
+    /// How long one call may wait for a connection and its answer before it fails as a ``StoreFault`` (the pool
+    /// waits for a connection for as long as the server is away; the engine must hear `store_failure` instead).
+    public let callTimeout: Duration
 
     /// The NOTIFY channel of job changes.
     static let jobChannel = "atelier_job"
@@ -27,9 +30,11 @@ public final class PostgresStore: Sendable {
     /// - Parameters:
     ///   - maximumConnections: the pool's size (each daemon's share of the server's `max_connections`; a
     ///     ``withJobNotices(_:)`` listener holds one for as long as it listens).
-    public init(location: PostgresLocation, maximumConnections: Int = 16, logger: Logger) {
+    ///   - callTimeout: how long one call may wait for a connection and its answer.
+    public init(location: PostgresLocation, maximumConnections: Int = 16, callTimeout: Duration = .seconds(10), logger: Logger) {
         self.location = location
         self.logger = logger
+        self.callTimeout = callTimeout
         var configuration = PostgresClient.Configuration(
             host: location.host, port: location.port, username: location.user, password: location.password, database: location.database,
             tls: Self.tls(location.sslMode))
@@ -57,9 +62,10 @@ public final class PostgresStore: Sendable {
     /// Runs a store for `location` around `body`: pool started, schema migrated, pool closed afterwards (also when
     /// `body` throws).
     public static func withStore<T: Sendable>(
-        _ location: PostgresLocation, maximumConnections: Int = 16, logger: Logger, _ body: (PostgresStore) async throws -> T
+        _ location: PostgresLocation, maximumConnections: Int = 16, callTimeout: Duration = .seconds(10), logger: Logger,
+        _ body: (PostgresStore) async throws -> T
     ) async throws -> T {
-        let store = PostgresStore(location: location, maximumConnections: maximumConnections, logger: logger)
+        let store = PostgresStore(location: location, maximumConnections: maximumConnections, callTimeout: callTimeout, logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await store.run() }
             do {
@@ -75,13 +81,38 @@ public final class PostgresStore: Sendable {
         }
     }
 
-    /// Runs `body` in one transaction on one pooled connection (BEGIN … COMMIT; ROLLBACK when it throws). The
-    /// error thrown is `body`'s own when it failed (not the driver's transaction wrapper).
-    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
-        } catch let error as PostgresTransactionError {
-            throw error.closureError ?? error.commitError ?? error.beginError ?? error
+    /// Runs `body` in one transaction on one pooled connection (BEGIN … COMMIT; ROLLBACK when it throws), within
+    /// ``callTimeout``. The error thrown is `body`'s own when it failed (not the driver's transaction wrapper).
+    ///
+    /// A call that times out during its COMMIT has an unknown outcome, as with any networked database: callers
+    /// treat the fault like any other and retry idempotently (inserts are idempotent; state changes are fenced).
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let client = self.client
+        let logger = self.logger
+        return try await withinDeadline {
+            do {
+                return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            } catch let error as PostgresTransactionError {
+                throw error.closureError ?? error.commitError ?? error.beginError ?? error
+            }
+        }
+    }
+
+    /// Runs `operation`, failing with a ``StoreFault`` (and cancelling it) when it takes longer than ``callTimeout``.
+    func withinDeadline<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = callTimeout
+        let location = self.location
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw StoreFault(message: "the PostgreSQL store \(location) did not answer within \(timeout)")
+            }
+            return value
         }
     }
 
@@ -107,16 +138,24 @@ public final class PostgresStore: Sendable {
         try await connection.close()
     }
 
-    /// Runs `query` and returns its rows, mapped inside (rows never leave the connection).
+    /// Runs `query` and returns its rows, mapped here. On `connection` (inside a caller's transaction, whose deadline
+    /// covers it) or on a pooled connection within ``callTimeout``.
     func rows<T>(_ query: PostgresQuery, on connection: PostgresConnection? = nil, _ map: (PostgresRandomAccessRow) throws -> T) async throws -> [T] {
-        let sequence: PostgresRowSequence
+        let fetched: [PostgresRow]
         if let connection {
-            sequence = try await connection.query(query, logger: logger)
+            fetched = try await Self.collect(connection.query(query, logger: logger))
         } else {
-            sequence = try await client.query(query, logger: logger)
+            let client = self.client
+            let logger = self.logger
+            fetched = try await withinDeadline { try await Self.collect(client.query(query, logger: logger)) }
         }
-        var out: [T] = []
-        for try await row in sequence { out.append(try map(row.makeRandomAccess())) }
+        return try fetched.map { try map($0.makeRandomAccess()) }
+    }
+
+    /// Every row of a result.
+    private static func collect(_ sequence: PostgresRowSequence) async throws -> [PostgresRow] {
+        var out: [PostgresRow] = []
+        for try await row in sequence { out.append(row) }
         return out
     }
 
