@@ -8,7 +8,7 @@ import Testing
 @Suite struct PostgresHarnessTests {
     @Test func aClusterStartsServesAndIsRemovedAfterwards() async throws {
         let (root, port) = try await withPostgres { cluster in
-            try await PostgresStore.withStore(try cluster.location(), logger: quietLogger) { store in
+            try await PostgresStore.withStore(try cluster.location(), callTimeout: .seconds(60), logger: quietLogger) { store in
                 let version = try await store.schemaVersion()
                 #expect(version == PostgresStore.migrations.map(\.version).max())
             }

@@ -9,7 +9,7 @@ import Testing
     @Test func migrationsRunOnceEvenWhenDaemonsStartTogether() async throws {
         try await withPostgres { cluster in
             let location = try cluster.location()
-            let stores = (0..<4).map { _ in PostgresStore(location: location, logger: quietLogger) }
+            let stores = (0..<4).map { _ in PostgresStore(location: location, callTimeout: .seconds(60), logger: quietLogger) }
             let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
                 for store in stores {
                     group.addTask {
@@ -26,7 +26,7 @@ import Testing
             #expect(applied.filter(\.isEmpty).count == stores.count - 1)
 
             // A schema newer than this build is refused, not used.
-            try await PostgresStore.withStore(location, logger: quietLogger) { store in
+            try await PostgresStore.withStore(location, callTimeout: .seconds(60), logger: quietLogger) { store in
                 #expect(try await store.migrate() == [])
                 try await store.execute("INSERT INTO atelier_schema (version, name) VALUES (999, 'from the future')")
                 await #expect {

@@ -53,7 +53,14 @@ func withPostgres<T: Sendable>(
     timeout: Duration = .seconds(240), sourceLocation: SourceLocation = #_sourceLocation,
     _ body: @escaping @Sendable (PostgresCluster) async throws -> T
 ) async throws -> T {
-    let cluster = try await PostgresHarness.start()
+    // At most two clusters at a time: the whole suite runs in one process on two cores, and a dozen servers
+    // starting at once slow every other test down.
+    await ClusterSlots.shared.acquire()
+    let cluster: PostgresCluster
+    do { cluster = try await PostgresHarness.start() } catch {
+        await ClusterSlots.shared.release()
+        throw error
+    }
     let outcome = FirstOutcome<T>()
     let watchdog = Mutex<Task<Void, Never>?>(nil)
     let result: Result<T, any Error> = await withCheckedContinuation { continuation in
@@ -75,10 +82,37 @@ func withPostgres<T: Sendable>(
     if case .failure(let error as PostgresHarnessError) = result, error.description.contains("did not finish") {
         Issue.record(Comment(rawValue: error.description), sourceLocation: sourceLocation)
     }
-    do { try await PostgresHarness.stop(cluster) } catch {
-        if case .success = result { throw error }
+    let stopped: (any Error)?
+    do {
+        try await PostgresHarness.stop(cluster)
+        stopped = nil
+    } catch {
+        stopped = error
     }
+    await ClusterSlots.shared.release()
+    if let stopped, case .success = result { throw stopped }
     return try result.get()
+}
+
+/// A counting semaphore for clusters (waiters suspend; nothing blocks a thread).
+private actor ClusterSlots {
+    static let shared = ClusterSlots(capacity: 2)
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(capacity: Int) { free = capacity }
+
+    func acquire() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
+    }
 }
 
 /// The first of several racing outcomes (the test's and the watchdog's).

@@ -10,7 +10,10 @@ let quietLogger = Logger(label: "atelier.postgres-tests") { _ in SwiftLogNoOpLog
 /// A fresh cluster and a migrated store on its `postgres` database, both gone afterwards.
 func withStore<T: Sendable>(_ body: @escaping @Sendable (PostgresStore, PostgresCluster) async throws -> T) async throws -> T {
     try await withPostgres { cluster in
-        try await PostgresStore.withStore(try cluster.location(), logger: quietLogger) { store in try await body(store, cluster) }
+        // A generous call deadline: the full suite can keep the cooperative pool busy for seconds at a time.
+        try await PostgresStore.withStore(try cluster.location(), callTimeout: .seconds(60), logger: quietLogger) { store in
+            try await body(store, cluster)
+        }
     }
 }
 
