@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(name: "CAtelierZlib", path: "Sources/CAtelierZlib"),
@@ -68,6 +69,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                // The PostgreSQL store (Store/Postgres: several daemons, one queue).
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .target(name: "AtelierRPC", dependencies: ["AtelierCore", .product(name: "NIOCore", package: "swift-nio")]),
@@ -148,6 +151,12 @@ let package = Package(
             name: "AtelierEngineTests",
             dependencies: ["AtelierEngine", "AtelierCore", "AtelierProviders", "AtelierImaging", "AtelierTestSupport"]
         ),
+        .testTarget(
+            name: "AtelierPostgresTests",
+            dependencies: [
+                "AtelierEngine", "AtelierCore", .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]),
         .testTarget(
             name: "AtelierIntegrationTests",
             dependencies: [

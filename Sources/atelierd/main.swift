@@ -29,6 +29,12 @@ struct Atelierd: AsyncParsableCommand {
     @Option(help: "Routing policy file (env ATELIER_ROUTING; default ./routing.json).")
     var routing: String?
 
+    @Option(
+        help:
+            "Store URL (env ATELIER_STORE): sqlite: (default, the data directory's file) or sqlite:PATH; postgres://user:pass@host:port/db?sslmode=… is not yet supported by the engine."
+    )
+    var store: String?
+
     @Option(help: "Commit durability: full (survives power loss) or normal (survives a daemon crash).")
     var durability: String = "full"
 
@@ -64,6 +70,22 @@ struct Atelierd: AsyncParsableCommand {
         guard let durabilityMode = Durability(rawValue: durability) else {
             throw ValidationError("--durability must be full or normal")
         }
+        // The store comes first: a bad URL or an unsupported kind stops here, before anything is opened. Messages
+        // show the URL with its password replaced.
+        let storeLocation: StoreLocation
+        do { storeLocation = try StoreLocation.resolve(flag: store, environment: env) } catch {
+            FileHandle.standardError.write(Data("atelierd: --store: \(error)\n".utf8))
+            throw ExitCode(64)
+        }
+        let storePath: String?
+        switch storeLocation {
+        case .postgres(let location):
+            FileHandle.standardError.write(
+                Data("atelierd: the PostgreSQL store (\(location)) is not yet supported by the engine; use sqlite: (the default)\n".utf8))
+            throw ExitCode(78)
+        case .sqlite(let path):
+            storePath = path
+        }
         let socketPath = socket ?? DefaultPaths.socket(environment: env)
         let dataDirectory = dataDir ?? DefaultPaths.dataDirectory(environment: env)
         let providersDir = providers ?? DefaultPaths.providers(environment: env)
@@ -80,7 +102,7 @@ struct Atelierd: AsyncParsableCommand {
         do {
             try await serve(
                 transport: transport, egress: egress, addressPolicy: addressPolicy, outbox: outbox, durability: durabilityMode,
-                socketPath: socketPath,
+                storePath: storePath, socketPath: socketPath,
                 dataDirectory: dataDirectory, providersDir: providersDir, routingFile: routingFile, environment: env, logger: logger)
         } catch {
             await transport.shutdown()
@@ -100,7 +122,8 @@ struct Atelierd: AsyncParsableCommand {
     /// cooperative pool").
     private func serve(
         transport: AsyncHTTPTransport, egress: EgressHTTPTransport, addressPolicy: AddressPolicy, outbox: DeliveryOutbox, durability: Durability,
-        socketPath: String, dataDirectory: String, providersDir: String, routingFile: String, environment env: [String: String], logger: Logger
+        storePath: String?, socketPath: String, dataDirectory: String, providersDir: String, routingFile: String, environment env: [String: String],
+        logger: Logger
     ) async throws {
         let source = ConfigSource(providersDirectory: providersDir, routingFile: routingFile, environment: env) { config, credentials in
             config.kind == .local
@@ -122,7 +145,7 @@ struct Atelierd: AsyncParsableCommand {
         do {
             store = try await BlockingWork.run {
                 try files.prepare()
-                return try JobStore(path: files.databasePath, durability: durability, hooks: [outbox])
+                return try JobStore(path: storePath ?? files.databasePath, durability: durability, hooks: [outbox])
             }
         } catch {
             FileHandle.standardError.write(Data("atelierd: cannot open the data directory \(dataDirectory): \(error)\n".utf8))

@@ -1,0 +1,69 @@
+import AtelierCore
+import PostgresNIO
+
+extension PostgresStore {
+    /// Stores a new workflow with global idempotency on its workflowUUID (the same request from any daemon is the
+    /// existing workflow, another request a conflict), with the outbox rows its events owe, in one transaction.
+    public func insertWorkflow(_ w: Workflow, deliveries: [DeliveryRecord] = []) async throws -> WorkflowInsertOutcome {
+        let request = JSONWriter.string(w.spec.json)
+        let document = JSONWriter.string(w.storageJSON)
+        return try await transaction { [self] connection in
+            let inserted = try await rows(
+                """
+                INSERT INTO workflow (workflow_uuid, state, request_json, workflow_json, created_ms, updated_ms)
+                VALUES (\(w.workflowUUID), \(w.state.rawValue), \(request), \(document), \(w.createdAt.milliseconds), \(w.updatedAt.milliseconds))
+                ON CONFLICT (workflow_uuid) DO NOTHING
+                RETURNING seq
+                """, on: connection
+            ) { _ in true }
+            guard inserted.isEmpty else {
+                for record in deliveries { try await insertDelivery(record, on: connection) }
+                return .inserted(w)
+            }
+            let existing = try await rows("SELECT request_json, workflow_json FROM workflow WHERE workflow_uuid = \(w.workflowUUID)", on: connection)
+            {
+                row in (try row.get("request_json", as: String.self), try Self.decodeWorkflow(row))
+            }
+            guard let (stored, workflow) = existing.first else {
+                throw AtelierError(.storeFailure, "insert of workflow \(w.workflowUUID) neither inserted nor found")
+            }
+            return stored == request ? .existing(workflow) : .conflict
+        }
+    }
+
+    /// Rewrites the whole workflow and, in the same transaction, the outbox rows its events owe.
+    public func updateWorkflow(_ w: Workflow, deliveries: [DeliveryRecord] = []) async throws {
+        let document = JSONWriter.string(w.storageJSON)
+        try await transaction { [self] connection in
+            let updated = try await rows(
+                """
+                UPDATE workflow SET state = \(w.state.rawValue), workflow_json = \(document), updated_ms = \(w.updatedAt.milliseconds)
+                WHERE workflow_uuid = \(w.workflowUUID)
+                RETURNING seq
+                """, on: connection
+            ) { _ in true }
+            if updated.isEmpty { throw AtelierError(.storeFailure, "workflow \(w.workflowUUID) vanished from the store") }
+            for record in deliveries { try await insertDelivery(record, on: connection) }
+        }
+    }
+
+    /// The workflow with this id, or nil.
+    public func workflow(_ id: String) async throws -> Workflow? {
+        try await rows("SELECT workflow_json FROM workflow WHERE workflow_uuid = \(id)") { try Self.decodeWorkflow($0) }.first
+    }
+
+    /// Every workflow that is not finished, oldest first.
+    public func unfinishedWorkflows() async throws -> [Workflow] {
+        try await rows("SELECT workflow_json FROM workflow WHERE state IN ('ideating', 'awaiting_selection', 'finalizing') ORDER BY seq") {
+            try Self.decodeWorkflow($0)
+        }
+    }
+
+    /// A workflow from its stored document.
+    static func decodeWorkflow(_ row: PostgresRandomAccessRow) throws -> Workflow {
+        let text = try row.get("workflow_json", as: String.self)
+        let value: JSONValue
+        do { value = try JSONParser.parse(text) } catch { throw AtelierError(.storeFailure, "corrupt workflow_json in store: \(error)") }
+        return try Workflow(storageJSON: value)
+    }
+}
