@@ -10,6 +10,7 @@ import PackageDescription
 //   AtelierEngine    scheduler, durable store (GRDB), result files, delivery, event bus.
 //   AtelierRPC       the wire protocol (JSON-RPC 2.0 over NDJSON) shared by server and client.
 //   AtelierServer    the Unix-domain socket face of the daemon (SwiftNIO).
+//   AtelierHTTP      the HTTP face (Hummingbird): Prometheus metrics, health; the engine never imports it.
 //   AtelierClient    the Swift client library other services depend on.
 let package = Package(
     name: "atelier",
@@ -31,6 +32,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // The operator's HTTP face (--http): /metrics, /healthz; Prometheus exposition through swift-metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CAtelierZlib", path: "Sources/CAtelierZlib"),
@@ -101,6 +106,8 @@ let package = Package(
                 "AtelierCore",
                 "AtelierRPC",
                 "AtelierServer",
+                "AtelierHTTP",
+                "AtelierOperations",
                 "AtelierEngine",
                 "AtelierProviders",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -109,6 +116,23 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // The HTTP face of the daemon (Hummingbird): Prometheus metrics, health, the bearer token.
+        .target(
+            name: "AtelierHTTP",
+            dependencies: [
+                "AtelierCore",
+                "AtelierEngine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // What running as a service needs besides the faces: JSON log lines with secrets scrubbed, systemd readiness.
+        .target(name: "AtelierOperations", dependencies: ["AtelierCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "atelier",
             dependencies: [
@@ -161,6 +185,7 @@ let package = Package(
             name: "AtelierIntegrationTests",
             dependencies: [
                 "AtelierClient", "AtelierCore", "AtelierRPC", "AtelierServer", "AtelierEngine", "AtelierTesting", "AtelierTestSupport",
+                "AtelierHTTP",
             ],
             resources: []
         ),

@@ -1,6 +1,8 @@
 import ArgumentParser
 import AtelierCore
 import AtelierEngine
+import AtelierHTTP
+import AtelierOperations
 import AtelierProviders
 import AtelierRPC
 import AtelierServer
@@ -53,16 +55,32 @@ struct Atelierd: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env ATELIER_LOG_LEVEL).")
     var logLevel: String?
 
+    @Option(help: "Log format: text, or json for one JSON object per line (env ATELIER_LOG_FORMAT).")
+    var logFormat: String?
+
     @OptionGroup(title: "Delivery (webhooks and uploads)")
     var delivery: DeliveryOptions
+
+    @Option(
+        name: .customLong("http"), help: "Serve HTTP on HOST:PORT: /metrics, /healthz and a token-protected API (env ATELIER_HTTP; loopback only).")
+    var http: String?
+
+    @Flag(help: "Let --http bind a non-loopback address.")
+    var httpAllowRemote = false
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
         let level = Logger.Level(rawValue: logLevel ?? env["ATELIER_LOG_LEVEL"] ?? "info") ?? .info
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
+        let secrets = LogSecrets(environment: env)
+        switch logFormat ?? env["ATELIER_LOG_FORMAT"] ?? "text" {
+        case "json": LoggingSystem.bootstrap { label in JSONLogHandler(label: label, secrets: secrets, logLevel: level) }
+        case "text":
+            LoggingSystem.bootstrap { label in
+                var h = StreamLogHandler.standardError(label: label)
+                h.logLevel = level
+                return h
+            }
+        default: throw ValidationError("--log-format must be text or json")
         }
         var logger = Logger(label: "atelierd")
         logger.logLevel = level
@@ -93,6 +111,10 @@ struct Atelierd: AsyncParsableCommand {
 
         // The address policy of every outbound fetch; a bad range is a usage error, before any client exists.
         let addressPolicy = try delivery.addressPolicy()
+        let httpAddress: HTTPBindAddress?
+        do throws(AtelierError) { httpAddress = try HTTPFace.bindAddress(flag: http, environment: env, allowRemote: httpAllowRemote) } catch {
+            throw ValidationError(error.message)
+        }
         let outbox = try delivery.makeOutbox()
         // Provider calls go to operator-configured hosts; any redirect they answer with obeys the address policy.
         // Reference images are fetched under the same policy on every hop. Both clients are shut down here, on
@@ -102,7 +124,7 @@ struct Atelierd: AsyncParsableCommand {
         do {
             try await serve(
                 transport: transport, egress: egress, addressPolicy: addressPolicy, outbox: outbox, durability: durabilityMode,
-                storePath: storePath, socketPath: socketPath,
+                storePath: storePath, socketPath: socketPath, httpAddress: httpAddress, logSecrets: secrets,
                 dataDirectory: dataDirectory, providersDir: providersDir, routingFile: routingFile, environment: env, logger: logger)
         } catch {
             await transport.shutdown()
@@ -122,8 +144,8 @@ struct Atelierd: AsyncParsableCommand {
     /// cooperative pool").
     private func serve(
         transport: AsyncHTTPTransport, egress: EgressHTTPTransport, addressPolicy: AddressPolicy, outbox: DeliveryOutbox, durability: Durability,
-        storePath: String?, socketPath: String, dataDirectory: String, providersDir: String, routingFile: String, environment env: [String: String],
-        logger: Logger
+        storePath: String?, socketPath: String, httpAddress: HTTPBindAddress?, logSecrets: LogSecrets, dataDirectory: String, providersDir: String,
+        routingFile: String, environment env: [String: String], logger: Logger
     ) async throws {
         let source = ConfigSource(providersDirectory: providersDir, routingFile: routingFile, environment: env) { config, credentials in
             config.kind == .local
@@ -175,8 +197,20 @@ struct Atelierd: AsyncParsableCommand {
 
         let daemon = DaemonService(engine: engine, server: server, logger: logger, workflows: workflows)
         let hangup = ReloadOnHangup(engine: engine, source: source, logger: logger)
+        var services: [any Service] = [deliveryService, daemon, hangup]
+        if let httpAddress {
+            do {
+                services.append(
+                    try await HTTPFace.make(
+                        address: httpAddress, socketPath: socketPath, engine: engine, delivery: deliveryService, logger: logger,
+                        onToken: { logSecrets.add($0) }))
+            } catch {
+                FileHandle.standardError.write(Data("atelierd: cannot write the HTTP token next to \(socketPath): \(error)\n".utf8))
+                throw ExitCode(73)
+            }
+        }
         let group = ServiceGroup(
-            configuration: .init(services: [deliveryService, daemon, hangup], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }
@@ -194,7 +228,9 @@ struct DaemonService: Service {
         try await engine.start()
         try await workflows?.start()
         try await server.start()
+        SystemdNotifier.notify("READY=1\nMAINPID=\(getpid())")  // Type=notify units: the socket listens
         try? await gracefulShutdown()
+        SystemdNotifier.notify("STOPPING=1")
         logger.info("graceful shutdown: closing the socket")
         await server.stopAccepting()
         await engine.shutdown()
@@ -213,9 +249,11 @@ struct ReloadOnHangup: Service {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
             logger.info("SIGHUP: reloading configuration")
+            SystemdNotifier.notify("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotifier.monotonicMicroseconds)")
             do { _ = try await engine.reload(from: source) } catch {
                 logger.error("reload rejected; the running configuration is unchanged", metadata: ["error": "\(error.message)"])
             }
+            SystemdNotifier.notify("READY=1")
         }
     }
 }
