@@ -185,7 +185,7 @@ let package = Package(
             name: "AtelierIntegrationTests",
             dependencies: [
                 "AtelierClient", "AtelierCore", "AtelierRPC", "AtelierServer", "AtelierEngine", "AtelierTesting", "AtelierTestSupport",
-                "AtelierHTTP",
+                "AtelierHTTP", "AtelierOperations",
             ],
             resources: []
         ),

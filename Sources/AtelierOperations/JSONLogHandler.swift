@@ -55,11 +55,15 @@ public struct JSONLogHandler: LogHandler {
     /// Contextual metadata (task-local values), merged under the line's own.
     public var metadataProvider: Logger.MetadataProvider?
 
-    /// A handler for the logger `label`, scrubbing `secrets`, writing from `logLevel` up.
-    public init(label: String, secrets: LogSecrets, logLevel: Logger.Level = .info) {
+    /// Where whole lines go (stderr unless a test captures them).
+    let sink: @Sendable ([UInt8]) -> Void
+
+    /// A handler for the logger `label`, scrubbing `secrets`, writing from `logLevel` up to stderr, or to `sink`.
+    public init(label: String, secrets: LogSecrets, logLevel: Logger.Level = .info, sink: (@Sendable ([UInt8]) -> Void)? = nil) {
         self.label = label
         self.secrets = secrets
         self.logLevel = logLevel
+        self.sink = sink ?? Self.writeStandardError
     }
 
     /// Metadata of this handler's logger.
@@ -91,6 +95,11 @@ public struct JSONLogHandler: LogHandler {
         }
         var line = JSONWriter.bytes(.object(o))
         line.append(0x0A)
+        sink(line)
+    }
+
+    /// Writes one line to stderr, whole (lines of concurrent loggers never interleave).
+    static func writeStandardError(_ line: [UInt8]) {
         Self.output.withLock { _ in
             var off = 0
             while off < line.count {
