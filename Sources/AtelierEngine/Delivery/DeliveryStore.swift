@@ -171,25 +171,8 @@ public struct DeliveryStore: Sendable {
     private func release(task: String, nowMs: Int64, _ db: Database) throws -> [DeliveryRecord] {
         let rows = try Row.fetchAll(db, sql: "SELECT * FROM delivery WHERE task_uuid = ? AND " + Self.understood + " ORDER BY seq", arguments: [task])
             .map { try Self.decode($0) }
-        let uploads = rows.filter { $0.kind == .upload }
-        var outcomes: [String: WebhookBody.UploadOutcome] = [:]
-        for u in uploads where u.state.status.isFinal {
-            if let id = u.imageUUID { outcomes[id] = WebhookBody.UploadOutcome(url: u.url, state: u.state) }
-        }
-        let allFinal = uploads.allSatisfy { $0.state.status.isFinal }
-        var released: [DeliveryRecord] = []
-        for var r in rows where r.kind == .webhook && r.state.held {
-            let ready = r.event == WebhookEvent.result.rawValue ? r.imageUUID.map { outcomes[$0] != nil } ?? true : allFinal
-            guard ready, let type = WebhookEvent(rawValue: r.event) else { continue }
-            let data = (try? JSONParser.parse(r.payload ?? "null")) ?? .null
-            r.body = WebhookBody.render(type, eventMs: r.eventMs, data: WebhookBody.withUploads(data, event: r.event, uploads: outcomes))
-            var m = machine(r)
-            _ = m.handle(.release(nowMs: nowMs))
-            r.state = m.state
-            r.updatedMs = nowMs
-            try Self.update(r, db)
-            released.append(r)
-        }
+        let released = HeldWebhookRelease.released(from: rows, nowMs: nowMs, machine: machine)
+        for r in released { try Self.update(r, db) }
         return released
     }
 }

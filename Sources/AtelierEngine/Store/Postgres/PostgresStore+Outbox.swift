@@ -94,22 +94,10 @@ extension PostgresStore {
         let rows = try await rows("SELECT * FROM delivery WHERE task_uuid = \(task) ORDER BY seq FOR UPDATE", on: connection) {
             try Self.decodeDelivery($0)
         }
-        let uploads = rows.filter { $0.kind == .upload }
-        var outcomes: [String: WebhookBody.UploadOutcome] = [:]
-        for u in uploads where u.state.status.isFinal {
-            if let id = u.imageUUID { outcomes[id] = WebhookBody.UploadOutcome(url: u.url, state: u.state) }
+        let released = HeldWebhookRelease.released(from: rows, nowMs: nowMs) {
+            DeliveryStateMachine(state: $0.state, schedule: .webhookDefault)
         }
-        let allFinal = uploads.allSatisfy { $0.state.status.isFinal }
-        var released: [DeliveryRecord] = []
-        for var r in rows where r.kind == .webhook && r.state.held {
-            let ready = r.event == WebhookEvent.result.rawValue ? r.imageUUID.map { outcomes[$0] != nil } ?? true : allFinal
-            guard ready, let type = WebhookEvent(rawValue: r.event) else { continue }
-            let data = (try? JSONParser.parse(r.payload ?? "null")) ?? .null
-            r.body = WebhookBody.render(type, eventMs: r.eventMs, data: WebhookBody.withUploads(data, event: r.event, uploads: outcomes))
-            var machine = DeliveryStateMachine(state: r.state, schedule: .webhookDefault)
-            guard machine.handle(.release(nowMs: nowMs)) != .ignore else { continue }
-            r.state = machine.state
-            r.updatedMs = nowMs
+        for r in released {
             let t = r.state
             try await execute(
                 """
@@ -117,7 +105,6 @@ extension PostgresStore {
                     updated_ms = \(nowMs), body = \(r.body)
                 WHERE seq = \(r.seq)
                 """, on: connection)
-            released.append(r)
         }
         return released
     }
