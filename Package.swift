@@ -178,7 +178,7 @@ let package = Package(
         .testTarget(
             name: "AtelierPostgresTests",
             dependencies: [
-                "AtelierEngine", "AtelierCore", .product(name: "Logging", package: "swift-log"),
+                "AtelierEngine", "AtelierCore", "AtelierTestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]),
         .testTarget(

@@ -62,23 +62,6 @@ func first<T: Sendable>(
     return found
 }
 
-/// Polls `condition` until it holds; records an Issue and returns false after `timeout`. The pause between polls
-/// only paces the polling (the condition decides).
-@discardableResult
-func eventually(
-    timeout: Duration = .seconds(20), _ comment: Comment, sourceLocation: SourceLocation = #_sourceLocation,
-    _ condition: () async throws -> Bool
-) async throws -> Bool {
-    let clock = ContinuousClock()
-    let deadline = clock.now.advanced(by: timeout)
-    while clock.now < deadline {
-        if try await condition() { return true }
-        try await clock.sleep(for: .milliseconds(20))
-    }
-    Issue.record("timed out after \(timeout): \(comment.rawValue)", sourceLocation: sourceLocation)
-    return false
-}
-
 /// Thrown by ``withDeadline(_:_:)`` when the operation did not finish in time.
 struct DeadlinePassed: Error, CustomStringConvertible {
     let timeout: Duration
