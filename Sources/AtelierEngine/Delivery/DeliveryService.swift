@@ -93,7 +93,12 @@ public actor DeliveryService: Service {
     }
 
     public func run() async throws {
-        try await start()
+        do { try await start() } catch {
+            // A start cut short (the daemon failing to start beside it cancels this service) must still close the
+            // HTTP clients: an AsyncHTTPClient dropped without shutdown traps the process.
+            await transport.shutdown()
+            throw error
+        }
         logger.info(
             "delivery worker started",
             metadata: [
