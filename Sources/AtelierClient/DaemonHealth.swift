@@ -10,6 +10,25 @@ public struct DaemonHealth: Sendable, Equatable {
         public var error: String?
         /// Since when (ISO 8601).
         public var since: String?
+        /// `sqlite` or `postgres` (nil from a daemon that does not say).
+        public var kind: String?
+    }
+
+    /// Another live daemon of the cluster.
+    public struct Peer: Sendable, Equatable {
+        public var id: String
+        /// Its last heartbeat (ISO 8601).
+        public var lastSeen: String
+        /// When it started (ISO 8601).
+        public var startedAt: String
+    }
+
+    /// PostgreSQL mode: this daemon's id and the other live daemons.
+    public struct Cluster: Sendable, Equatable {
+        /// This daemon's id.
+        public var daemon: String
+        /// The others, most recently seen first (nil when the daemon could not read them).
+        public var daemons: [Peer]?
     }
 
     /// A model whose breaker is open.
@@ -48,6 +67,8 @@ public struct DaemonHealth: Sendable, Equatable {
     public var breakers: [Breaker]
     /// The delivery backlog, when delivery is enabled and readable.
     public var delivery: Delivery?
+    /// The cluster, in PostgreSQL mode.
+    public var cluster: Cluster?
     /// The whole report.
     public var json: JSONValue
 
@@ -65,7 +86,7 @@ public struct DaemonHealth: Sendable, Equatable {
         running = try r.int("running")
         draining = try r.bool("draining")
         guard let s = try r.optionalObject("store") else { throw AtelierClientError.badResponse("health: store is missing") }
-        store = Store(ok: try s.bool("ok"), error: s.optionalString("error"), since: s.optionalString("since"))
+        store = Store(ok: try s.bool("ok"), error: s.optionalString("error"), since: s.optionalString("since"), kind: s.optionalString("kind"))
         var breakers: [Breaker] = []
         for b in try r.array("breakers") {
             let x = try AnswerReader(b, "breaker")
@@ -74,6 +95,18 @@ public struct DaemonHealth: Sendable, Equatable {
         self.breakers = breakers
         delivery = try r.optionalObject("delivery").map { d throws(AtelierClientError) in
             Delivery(open: try d.int("open"), due: try d.int("due"), overdue: try d.int("overdue"))
+        }
+        cluster = try r.optionalObject("cluster").map { c throws(AtelierClientError) in
+            var peers: [Peer]?
+            if case .array(let list)? = c.value["daemons"] {
+                var read: [Peer] = []
+                for p in list {
+                    let x = try AnswerReader(p, "daemon")
+                    read.append(Peer(id: try x.string("id"), lastSeen: try x.string("lastSeen"), startedAt: try x.string("startedAt")))
+                }
+                peers = read
+            }
+            return Cluster(daemon: try c.string("daemon"), daemons: peers)
         }
         json = v
     }

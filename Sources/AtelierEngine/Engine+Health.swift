@@ -17,7 +17,8 @@ extension Engine {
     }
 
     /// What `daemon.health` reports about the engine. It is degraded when the store cannot commit or a model's
-    /// breaker is open (`reasons` says which); `queued`/`running` are counted from the store, as `job.list` shows them.
+    /// breaker is open (`reasons` says which); `queued`/`running` are counted from the store, as `job.list` shows them
+    /// (in a cluster: the whole cluster's). In PostgreSQL mode it names this daemon and the other live ones.
     public func health() async -> EngineHealth {
         let uptimeSeconds = startedAt.duration(to: configuration.clock.now).inSeconds
         var queued = queuedCount
@@ -34,15 +35,26 @@ extension Engine {
             queued = counts[.queued] ?? 0
             runningJobs = counts[.running] ?? 0
         } catch {
-            reasons.append("the store cannot be read: \(StoreFault(error, directory: store.database.directory)?.message ?? "\(error)")")
+            reasons.append("the store cannot be read: \(store.fault(error)?.message ?? "\(error)")")
         }
         if !storeStatus.ok { reasons.append("store: \(storeStatus.error ?? "failing")") }
         let open = breakers.unavailable(at: Self.seconds(.now)).sorted { $0.key < $1.key }
         for (model, _) in open { reasons.append("circuit breaker open for \(model)") }
+        var clusterHealth: EngineHealth.ClusterHealth?
+        if let cluster {
+            var others: [DaemonPresence]?
+            do {
+                others = try await cluster.store.liveDaemons(within: cluster.configuration.liveWithinSeconds).filter { $0.id != cluster.daemonID }
+            } catch {
+                reasons.append("the cluster's daemons cannot be read: \(store.fault(error)?.message ?? "\(error)")")
+            }
+            clusterHealth = EngineHealth.ClusterHealth(daemonID: cluster.daemonID, others: others)
+        }
         return EngineHealth(
             reasons: reasons, version: AtelierVersion.current, uptimeSeconds: (uptimeSeconds * 1000).rounded() / 1000, queued: queued,
             running: runningJobs, draining: draining, store: storeStatus,
-            openBreakers: open.map { EngineHealth.OpenBreaker(model: $0.key, reason: $0.value.description) })
+            openBreakers: open.map { EngineHealth.OpenBreaker(model: $0.key, reason: $0.value.description) }, storeKind: store.kind,
+            cluster: clusterHealth)
     }
 
     /// Counts for health/bench.

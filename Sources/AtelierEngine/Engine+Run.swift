@@ -28,20 +28,41 @@ extension Engine {
     private func finishedSlot(_ id: String, provider: String) {
         running[id] = nil
         runningCount[provider, default: 1] -= 1
-        pump()
+        if cluster != nil {
+            // A job given up here (another daemon holds it now) may have left its cancel signal raised.
+            if lifecycles[id] == nil { cancelSignals.lower(id) }
+            pump()
+            requestClaim(provider)  // the freed slot takes the next job of the cluster's queue
+        } else {
+            pump()
+        }
     }
 
     /// Commits `job` (a state the lifecycle answered), then keeps it as the job's current state in the cache. A
     /// final event replaces the job's reserved estimate in the budget ledger by what it actually cost.
-    func persist(_ job: Job, event: JobEventKind?, newResults: [JobResult]) async throws(AtelierError) {
+    ///
+    /// In a cluster the write happens under the job's lease: answers false, having written nothing, when another
+    /// daemon took the job over meanwhile (this daemon must stop working on it and publish nothing).
+    @discardableResult
+    func persist(_ job: Job, event: JobEventKind?, newResults: [JobResult]) async throws(AtelierError) -> Bool {
         let change = event.map { StateChange($0, job: job, newResults: newResults) }
         if event?.finalStatus != nil {
             ledger.add(
                 BudgetLedger.charge(of: job) - (job.route?.estimatedCostUSD ?? 0), task: job.task, createdAt: job.createdAt, budgets: policy.budgets)
         }
         let store = self.store
-        try await untilStored("job state change", taskUUID: job.taskUUID) { try await store.update(job, change: change) }
+        let lease = leases[job.taskUUID]
+        let committed = try await untilStored("job state change", taskUUID: job.taskUUID) { () async throws -> Bool in
+            do { try await store.commit(job, change: change, lease: lease) } catch is StoreLeaseLost { return false }
+            return true
+        }
+        guard committed else { return false }
+        if cluster != nil {
+            if job.status.isTerminal || event == .interrupted { leases[job.taskUUID] = nil }
+            if event?.finalStatus != nil { await settleBudget(of: job) }
+        }
         cache.put(job)
+        return true
     }
 
     /// Runs a store operation until it succeeds (``StoreRetry``): a store fault is retried with capped exponential
@@ -96,11 +117,18 @@ extension Engine {
             logger.error("job execution failed unexpectedly", metadata: ["taskUUID": "\(id)", "error": "\(error)"])
         }
         retireIfFinished(id)
+        if cluster != nil, lifecycles[id]?.phase == .queued, leases[id] == nil {
+            // Stopped and given back to the cluster's queue (its lease released): whichever daemon claims it runs it.
+            lifecycles[id] = nil
+        }
     }
 
     /// Forgets the lifecycle of a finished job (the cache and the store keep its final state).
     func retireIfFinished(_ id: String) {
-        if lifecycles[id]?.phase == .finished { lifecycles[id] = nil }
+        if lifecycles[id]?.phase == .finished {
+            lifecycles[id] = nil
+            leases[id] = nil
+        }
     }
 
     /// Executes actions that need no run (queues, events, cancellation); see ``perform(_:_:runner:)``.
@@ -121,7 +149,10 @@ extension Engine {
             case .dequeue:
                 if let p = lifecycles[id]?.job.route?.provider { queues[p]?.remove(id) }
             case .persist(let job, let event, let newResults):
-                try await persist(job, event: event, newResults: newResults)
+                guard try await persist(job, event: event, newResults: newResults) else {
+                    abandon(id)
+                    return nil
+                }
             case .publish(let kind, let job, let result):
                 events.publish(JobEvent(kind, job: job, result: result))
             case .discardResults(let results):
@@ -172,6 +203,8 @@ extension Engine {
         switch outcome {
         case .success(let results):
             return .attemptDelivered(results, onMismatch: policy.onMismatch, unitRandom: configuration.random(), now: .now())
+        case .missed(let error, let cost):
+            return .attemptMissed(error, cost: cost, now: .now())
         case .failure(let perr):
             if perr.code == .cancelled || Task.isCancelled { return .stopped(now: .now()) }
             logger.notice(

@@ -20,8 +20,14 @@ public actor Engine {
     /// When the engine was created, on its clock (``EngineConfiguration/clock``).
     public nonisolated let startedAt: AtelierClock.Instant
 
+    /// This daemon's id in a cluster (PostgreSQL mode); nil in SQLite mode.
+    public nonisolated let daemonID: String?
+
     let configuration: EngineConfiguration
-    let store: JobStore
+    /// The jobs path: SQLite's ``JobStore`` (one daemon) or ``PostgresJobStore`` (a cluster).
+    let store: any JobStoring
+    /// The cluster side in PostgreSQL mode (claims, leases, notices, heartbeats); nil in SQLite mode.
+    let cluster: Cluster?
     let batcher: SubmitBatcher
     let files: ResultFiles
     let references: ReferenceLoader
@@ -50,16 +56,31 @@ public actor Engine {
     var draining = false
     /// When health may next try a probe write while the store is marked failing.
     var nextStoreProbe = ContinuousClock.now
+    /// PostgreSQL mode: the lease under which this daemon holds each job it claimed.
+    var leases: [String: StoreLease] = [:]
+    /// PostgreSQL mode: providers whose claim loop is running, and those asked to claim again when it ends.
+    var claiming: Set<String> = []
+    var claimAgain: Set<String> = []
+    /// PostgreSQL mode: heartbeats, lease renewal, notices and reconciliation, until shutdown.
+    var clusterTask: Task<Void, Never>?
 
-    /// Creates an engine over an opened store.
+    /// Creates an engine over an opened store: SQLite's ``JobStore``, or a ``PostgresJobStore`` (then the engine
+    /// runs as one daemon of a cluster, with the daemon id of that store).
     public init(
-        configuration: EngineConfiguration, store: JobStore, catalog: Catalog, policy: RoutingPolicy, registry: ProviderRegistry,
+        configuration: EngineConfiguration, store: any JobStoring, catalog: Catalog, policy: RoutingPolicy, registry: ProviderRegistry,
         transport: any HTTPTransport, logger: Logger
     ) {
         self.configuration = configuration
         self.store = store
+        if let shared = store as? PostgresJobStore {
+            self.cluster = Cluster(store: shared.store, daemonID: shared.daemonID, configuration: configuration.cluster)
+            self.daemonID = shared.daemonID
+        } else {
+            self.cluster = nil
+            self.daemonID = nil
+        }
         self.batcher = SubmitBatcher(store: store)
-        self.files = ResultFiles(root: configuration.dataDirectory)
+        self.files = ResultFiles(root: configuration.dataDirectory, daemonID: self.daemonID)
         self.references = ReferenceLoader(transport: transport, files: files)
         self.logger = logger
         self.catalog = catalog
@@ -79,7 +100,13 @@ public actor Engine {
     /// Jobs that were running when the daemon stopped get their attempt marked `interrupted`; an asynchronous
     /// provider call with a recorded handle is resumed by polling (never paid twice), anything else is run again.
     public func start() async throws {
-        ledger = try await BudgetLedger.rebuild(store: store, budgets: policy.budgets, now: .now())
+        if cluster != nil {
+            // A cluster's unfinished jobs belong to no daemon in particular: the claim loops take them (queued ones
+            // at once, running ones once their holder's lease ran out).
+            try await startCluster()
+            return
+        }
+        if let sqlite = store as? JobStore { ledger = try await BudgetLedger.rebuild(store: sqlite, budgets: policy.budgets, now: .now()) }
         let unfinished = try await store.unfinishedJobs()
         var recovered = 0
         for job in unfinished {
@@ -93,10 +120,10 @@ public actor Engine {
                     continue
                 }
                 recovered += 1
-                do { try await store.update(queued) } catch {
+                do { try await store.commit(queued, change: nil, lease: nil) } catch {
                     // The store cannot commit now: the job is queued in memory and its next state change is
                     // retried until it commits; if the daemon stops first, recovery sees it `running` again.
-                    guard StoreFault(error, directory: store.database.directory) != nil else { throw error }
+                    guard store.fault(error) != nil else { throw error }
                     logger.warning("could not record a recovered job as queued", metadata: ["taskUUID": "\(job.taskUUID)", "error": "\(error)"])
                 }
             }
@@ -113,7 +140,10 @@ public actor Engine {
         accepting = false
         draining = true
         let left = running
-        guard !left.isEmpty else { return }
+        guard !left.isEmpty else {
+            await stopCluster()
+            return
+        }
         let grace = Duration.milliseconds(Int64(configuration.shutdownGraceSeconds * 1000))
         let clock = configuration.clock
         await withTaskGroup(of: Bool.self) { group in
@@ -133,6 +163,7 @@ public actor Engine {
             }
             group.cancelAll()
         }
+        await stopCluster()
     }
 
     // MARK: - Submission
@@ -143,12 +174,14 @@ public actor Engine {
     /// taskUUID with a different task fails with `conflict_task_uuid`.
     public func submit(_ task: ImageTask) async throws(AtelierError) -> Job {
         guard accepting else { throw AtelierError(.shuttingDown, "the daemon is shutting down; submit again after it restarts", retryable: true) }
-        try Self.refuseUnexecutedMembers(task)
+        try await Self.precheckConsistency(task)
         if cache.job(task.taskUUID) != nil {
             // A known id: answer from the stored request without routing (same task → the job; else conflict).
             if let existing = try await existingIfSame(task) { return existing }
         }
-        if ledger.isStale(at: .now()), let fresh = try? await BudgetLedger.rebuild(store: store, budgets: policy.budgets, now: .now()) {
+        if let sqlite = store as? JobStore, ledger.isStale(at: .now()),
+            let fresh = try? await BudgetLedger.rebuild(store: sqlite, budgets: policy.budgets, now: .now())
+        {
             ledger = fresh
         }
         let decision = router.decide(task, context: routingContext())
@@ -173,12 +206,12 @@ public actor Engine {
             ledger.add(-summary.estimatedCostUSD, task: task, createdAt: job.createdAt, budgets: policy.budgets)
             throw error
         }
-        let outcome: InsertOutcome
-        do { outcome = try await batcher.submit(job) } catch {
+        let outcome: SubmissionOutcome
+        do { outcome = try await batcher.submit(JobSubmission(job: job, hold: budgetHold(for: job))) } catch {
             ledger.add(-summary.estimatedCostUSD, task: task, createdAt: job.createdAt, budgets: policy.budgets)
             if let e = error as? AtelierError { throw e }
             logger.error("store failed on submit", metadata: ["error": "\(error)"])
-            if let fault = StoreFault(error, directory: store.database.directory) { throw fault.atelierError }
+            if let fault = store.fault(error) { throw fault.atelierError }
             throw AtelierError(.storeFailure, "the job could not be stored; nothing was accepted", retryable: true)
         }
         if case .inserted = outcome {
@@ -186,6 +219,12 @@ public actor Engine {
             ledger.add(-summary.estimatedCostUSD, task: task, createdAt: job.createdAt, budgets: policy.budgets)
         }
         switch outcome {
+        case .inserted(let j) where cluster != nil:
+            // Any daemon of the cluster may run it: the claim loops take it (this one first, when it has room).
+            cache.put(j)
+            events.publish(JobEvent(.queued, job: j))
+            if let provider = j.route?.provider { requestClaim(provider) }
+            return j
         case .inserted(let j):
             var lifecycle = JobLifecycle(job: j)
             let actions = lifecycle.apply(.accepted)
@@ -198,6 +237,11 @@ public actor Engine {
             return cache.job(j.taskUUID) ?? j
         case .conflict:
             throw conflict(task.taskUUID)
+        case .overBudget(let refusal):
+            throw AtelierError(
+                .budgetExceeded,
+                "the estimate of \(summary.estimatedCostUSD) USD would pass the \(refusal.counter.period.rawValue) budget of \(refusal.counter.tag)=\(refusal.counter.value) (\(refusal.spentUSD) of \(refusal.capUSD) USD spent)",
+                field: "/tags/\(refusal.counter.tag)")
         }
     }
 
@@ -234,21 +278,6 @@ public actor Engine {
 
     /// Runs the configured ``EngineConfiguration/taskChecks`` (for callers that create tasks of their own and want
     /// to refuse a request before committing to it, like workflows).
-    /// `consistency` and `preserve` are parsed and validated (docs/consistency.md) but the engine does not run
-    /// best-of-N or protected regions yet: such a task is refused rather than served as one plain generation.
-    static func refuseUnexecutedMembers(_ task: ImageTask) throws(AtelierError) {
-        if task.consistency != nil {
-            throw AtelierError(
-                .requirementUnsatisfiable, "consistency (best-of-N) is not run by this daemon yet; submit the task without it",
-                field: "/consistency")
-        }
-        if task.preserve != nil {
-            throw AtelierError(
-                .requirementUnsatisfiable, "preserve (protected region) is not run by this daemon yet; submit the task without it",
-                field: "/preserve")
-        }
-    }
-
     public nonisolated func check(_ task: ImageTask) throws(AtelierError) {
         for c in configuration.taskChecks { try c.check(task) }
     }
@@ -259,7 +288,11 @@ public actor Engine {
     public func job(_ taskUUID: String) async throws(AtelierError) -> Job {
         if let j = cache.job(taskUUID) { return j }
         do {
-            if let j = try await store.job(taskUUID) { return j }
+            if let j = try await store.job(taskUUID) {
+                // Cluster: a job another daemon runs is kept here from now on, so its notices refresh it (waiters).
+                if cluster != nil { cache.put(j) }
+                return j
+            }
         } catch { throw AtelierError(.storeFailure, "store read failed", retryable: true) }
         throw AtelierError(.notFound, "no job with taskUUID \(taskUUID)", field: "/taskUUID")
     }
@@ -293,9 +326,11 @@ public actor Engine {
     /// Swaps in a new catalog, routing policy and provider set, all validated by the caller. Queued jobs keep
     /// their routes; new decisions use the new policy at once.
     public func reload(catalog: Catalog, policy: RoutingPolicy, registry: ProviderRegistry) async throws(AtelierError) {
-        let fresh: BudgetLedger
-        do { fresh = try await BudgetLedger.rebuild(store: store, budgets: policy.budgets, now: .now()) } catch {
-            throw AtelierError(.storeFailure, "could not rebuild the budget ledger", retryable: true)
+        var fresh = BudgetLedger()
+        if let sqlite = store as? JobStore {
+            do { fresh = try await BudgetLedger.rebuild(store: sqlite, budgets: policy.budgets, now: .now()) } catch {
+                throw AtelierError(.storeFailure, "could not rebuild the budget ledger", retryable: true)
+            }
         }
         self.catalog = catalog
         self.policy = policy
@@ -305,6 +340,7 @@ public actor Engine {
         self.ledger = fresh
         logger.info("configuration reloaded", metadata: ["models": "\(catalog.models.count)", "rules": "\(policy.ruleNames.count)"])
         pump()
+        if cluster != nil { claimAll() }
     }
 
     // MARK: - Cancellation
@@ -316,6 +352,10 @@ public actor Engine {
             throw AtelierError(
                 .notCancellable, "job \(taskUUID) is already \(j.status.rawValue)", field: "/taskUUID",
                 details: ["status": .string(j.status.rawValue)])
+        }
+        if cluster != nil, lifecycles[taskUUID] == nil, running[taskUUID] == nil {
+            // Another daemon holds it, or nobody does yet.
+            return try await cancelElsewhere(j)
         }
         if let actions = lifecycles[taskUUID]?.apply(.cancelRequested(now: .now())) {
             try await perform(actions, taskUUID)

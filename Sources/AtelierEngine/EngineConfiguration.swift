@@ -33,6 +33,8 @@ public struct EngineConfiguration: Sendable {
     /// Checks every task must pass before it is stored, whoever submits it (socket, workflows, reproduction) —
     /// e.g. delivery's refusal of forbidden literal addresses.
     public var taskChecks: [any TaskCheck] = []
+    /// Lease, heartbeat and reconcile timing in PostgreSQL mode (unused with SQLite).
+    public var cluster = ClusterConfiguration()
 
     /// - Parameters:
     ///   - dataDirectory: where the store and images live.

@@ -16,17 +16,38 @@ extension ModelAvailability {
 
 extension EngineHealth {
     /// `{status, reasons, version, uptimeSeconds, queued, running, draining, store, breakers}`, then `delivery`
-    /// when given; `extraReasons` (the delivery backlog's) join the engine's and make the status `degraded` too.
+    /// when given, then `cluster` in PostgreSQL mode; `extraReasons` (the delivery backlog's) join the engine's and
+    /// make the status `degraded` too. `store` carries the store's `kind`; no store location or credential appears.
     func json(extraReasons: [String] = [], delivery: JSONValue? = nil) -> JSONValue {
         let all = reasons + extraReasons
+        var storeJSON = store.json.objectValue ?? [:]
+        storeJSON.append("kind", .string(storeKind.rawValue))
         var o: JSONObject = [
             "status": .string(all.isEmpty ? "ok" : "degraded"), "reasons": .array(all.map(JSONValue.string)), "version": .string(version),
             "uptimeSeconds": .number(uptimeSeconds), "queued": .int(Int64(queued)), "running": .int(Int64(running)),
-            "draining": .bool(draining), "store": store.json,
+            "draining": .bool(draining), "store": .object(storeJSON),
         ]
         o.append("breakers", .array(openBreakers.map { ["model": .string($0.model), "reason": .string($0.reason)] }))
         o.append("delivery", ifPresent: delivery)
+        o.append("cluster", ifPresent: cluster?.json)
         return .object(o)
+    }
+}
+
+extension EngineHealth.ClusterHealth {
+    /// `{daemon, daemons: [{id, startedAt, lastSeen, info}]}` (`daemons`: the other live daemons, null when unread).
+    var json: JSONValue {
+        let list: JSONValue =
+            others.map { daemons in
+                .array(
+                    daemons.map { d in
+                        [
+                            "id": .string(d.id), "startedAt": .string(d.startedAt.iso8601), "lastSeen": .string(d.lastSeen.iso8601),
+                            "info": .string(d.info),
+                        ]
+                    })
+            } ?? .null
+        return ["daemon": .string(daemonID), "daemons": list]
     }
 }
 
@@ -47,6 +68,8 @@ extension StatsReport {
                 "cancelled": .int(Int64(g.cancelled)), "unfinished": .int(Int64(g.unfinished)), "successRate": number(g.successRate),
                 "refusals": .int(Int64(g.refusals)), "costUSD": .number(g.costUSD), "latencyP50Seconds": number(g.latencyP50Seconds),
                 "latencyP95Seconds": number(g.latencyP95Seconds), "mismatches": .int(Int64(g.mismatches)),
+                "consistencyJobs": .int(Int64(g.consistencyJobs)), "meanBestScore": number(g.meanBestScore),
+                "meanSamplesToMinScore": number(g.meanSamplesToMinScore),
             ]
         }
         let budgets: [JSONValue] = budgets.map { b in
@@ -76,6 +99,7 @@ extension ModelVerificationReport {
             var o: JSONObject = ["provider": .string(p.provider), "status": .string(p.status)]
             o.append("reason", ifPresent: p.reason.map(JSONValue.string))
             o.append("error", ifPresent: p.error?.json)
+            o.append("uncatalogued", ifPresent: p.uncatalogued.map { .array($0.map(JSONValue.string)) })
             return .object(o)
         }
         let ms: [JSONValue] = models.map { m in
@@ -91,6 +115,7 @@ extension ModelVerificationReport {
         return [
             "providers": .array(ps), "models": .array(ms), "missing": ids(missing), "deprecated": ids(deprecated), "retired": ids(retired),
             "retiredButListed": ids(retiredButListed), "skipped": ids(skipped),
+            "uncatalogued": .array(uncatalogued.map { ["provider": .string($0.provider), "upstreamId": .string($0.upstreamID)] }),
         ]
     }
 }

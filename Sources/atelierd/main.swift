@@ -33,9 +33,15 @@ struct Atelierd: AsyncParsableCommand {
 
     @Option(
         help:
-            "Store URL (env ATELIER_STORE): sqlite: (default, the data directory's file) or sqlite:PATH; postgres://user:pass@host:port/db?sslmode=… is not yet supported by the engine."
+            "Store URL (env ATELIER_STORE): sqlite: (default, the data directory's file) or sqlite:PATH; postgres://user:pass@host:port/db?sslmode=… runs this daemon as one of a cluster sharing that database (and --data-dir)."
     )
     var store: String?
+
+    @Option(help: "This daemon's id in a PostgreSQL cluster (env ATELIER_DAEMON_ID; default host-pid-random, new at every start).")
+    var daemonId: String?
+
+    @Option(help: "Seconds a claim holds a job in a PostgreSQL cluster before another daemon may take it over (renewed while it runs).")
+    var leaseSeconds: Double = 15
 
     @Option(help: "Commit durability: full (survives power loss) or normal (survives a daemon crash).")
     var durability: String = "full"
@@ -95,15 +101,7 @@ struct Atelierd: AsyncParsableCommand {
             FileHandle.standardError.write(Data("atelierd: --store: \(error)\n".utf8))
             throw ExitCode(64)
         }
-        let storePath: String?
-        switch storeLocation {
-        case .postgres(let location):
-            FileHandle.standardError.write(
-                Data("atelierd: the PostgreSQL store (\(location)) is not yet supported by the engine; use sqlite: (the default)\n".utf8))
-            throw ExitCode(78)
-        case .sqlite(let path):
-            storePath = path
-        }
+        guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
         let socketPath = socket ?? DefaultPaths.socket(environment: env)
         let dataDirectory = dataDir ?? DefaultPaths.dataDirectory(environment: env)
         let providersDir = providers ?? DefaultPaths.providers(environment: env)
@@ -124,7 +122,7 @@ struct Atelierd: AsyncParsableCommand {
         do {
             try await serve(
                 transport: transport, egress: egress, addressPolicy: addressPolicy, outbox: outbox, durability: durabilityMode,
-                storePath: storePath, socketPath: socketPath, httpAddress: httpAddress, logSecrets: secrets,
+                storeLocation: storeLocation, socketPath: socketPath, httpAddress: httpAddress, logSecrets: secrets,
                 dataDirectory: dataDirectory, providersDir: providersDir, routingFile: routingFile, environment: env, logger: logger)
         } catch {
             await transport.shutdown()
@@ -144,7 +142,8 @@ struct Atelierd: AsyncParsableCommand {
     /// cooperative pool").
     private func serve(
         transport: AsyncHTTPTransport, egress: EgressHTTPTransport, addressPolicy: AddressPolicy, outbox: DeliveryOutbox, durability: Durability,
-        storePath: String?, socketPath: String, httpAddress: HTTPBindAddress?, logSecrets: LogSecrets, dataDirectory: String, providersDir: String,
+        storeLocation: StoreLocation, socketPath: String, httpAddress: HTTPBindAddress?, logSecrets: LogSecrets, dataDirectory: String,
+        providersDir: String,
         routingFile: String, environment env: [String: String], logger: Logger
     ) async throws {
         let source = ConfigSource(providersDirectory: providersDir, routingFile: routingFile, environment: env) { config, credentials in
@@ -161,31 +160,110 @@ struct Atelierd: AsyncParsableCommand {
             throw ExitCode(78)
         }
 
-        let files = ResultFiles(root: dataDirectory)
         LargeBufferMemory.apply()  // megabyte result bodies are returned to the system when their job ends
-        let store: JobStore
-        do {
-            store = try await BlockingWork.run {
-                try files.prepare()
-                return try JobStore(path: storePath ?? files.databasePath, durability: durability, hooks: [outbox])
+        let setup = ServeSetup(
+            catalog: catalog, policy: policy, registry: registry, source: source, egress: egress, addressPolicy: addressPolicy, outbox: outbox,
+            durability: durability, socketPath: socketPath, httpAddress: httpAddress, logSecrets: logSecrets, dataDirectory: dataDirectory,
+            providersDir: providersDir, routingFile: routingFile, environment: env, logger: logger)
+        switch storeLocation {
+        case .sqlite(let storePath):
+            let files = ResultFiles(root: dataDirectory)
+            let store: JobStore
+            do {
+                store = try await BlockingWork.run {
+                    try files.prepare()
+                    return try JobStore(path: storePath ?? files.databasePath, durability: durability, hooks: [outbox])
+                }
+            } catch {
+                FileHandle.standardError.write(Data("atelierd: cannot open the data directory \(dataDirectory): \(error)\n".utf8))
+                throw ExitCode(73)
             }
-        } catch {
-            FileHandle.standardError.write(Data("atelierd: cannot open the data directory \(dataDirectory): \(error)\n".utf8))
-            throw ExitCode(73)
+            try await run(setup, jobs: store, sqlite: store)
+        case .postgres(let location):
+            let daemonID = daemonId ?? env["ATELIER_DAEMON_ID"] ?? ClusterConfiguration.newDaemonID()
+            // The data directory is shared by the cluster: this daemon's scratch files live under tmp/<daemonID>/.
+            let files = ResultFiles(root: dataDirectory, daemonID: daemonID)
+            do {
+                try await BlockingWork.run {
+                    try files.prepare()
+                    try files.checkWritable()
+                }
+            } catch {
+                FileHandle.standardError.write(Data("atelierd: cannot open the data directory \(dataDirectory): \(error)\n".utf8))
+                throw ExitCode(73)
+            }
+            var connected = false
+            do {
+                try await PostgresStore.withStore(location, logger: logger) { store in
+                    connected = true
+                    logger.info("store", metadata: ["kind": "postgres", "location": "\(location)", "daemon": "\(daemonID)"])
+                    try await run(setup, jobs: PostgresJobStore(store: store, daemonID: daemonID, outbox: outbox), sqlite: nil)
+                }
+            } catch  where !connected {
+                // The location prints with its password replaced; the driver's errors never carry it.
+                let reason = StoreFault.postgres(error, location: location)?.message ?? "\(error)"
+                FileHandle.standardError.write(Data("atelierd: cannot open the PostgreSQL store \(location): \(reason)\n".utf8))
+                throw ExitCode(69)
+            }
         }
+    }
+
+    /// Everything ``run(_:jobs:sqlite:)`` needs besides the store.
+    private struct ServeSetup {
+        var catalog: Catalog
+        var policy: RoutingPolicy
+        var registry: ProviderRegistry
+        var source: ConfigSource
+        var egress: EgressHTTPTransport
+        var addressPolicy: AddressPolicy
+        var outbox: DeliveryOutbox
+        var durability: Durability
+        var socketPath: String
+        var httpAddress: HTTPBindAddress?
+        var logSecrets: LogSecrets
+        var dataDirectory: String
+        var providersDir: String
+        var routingFile: String
+        var environment: [String: String]
+        var logger: Logger
+    }
+
+    /// Builds the engine and its services over an opened store and serves until a graceful shutdown. `sqlite` is
+    /// the SQLite store in SQLite mode (workflows and deliveries live in its file); nil in PostgreSQL mode.
+    private func run(_ setup: ServeSetup, jobs: any JobStoring, sqlite: JobStore?) async throws {
+        let (catalog, policy, registry, source, egress, outbox) = (
+            setup.catalog, setup.policy, setup.registry, setup.source, setup.egress, setup.outbox
+        )
+        let (socketPath, httpAddress, logSecrets, dataDirectory, env, logger) = (
+            setup.socketPath, setup.httpAddress, setup.logSecrets, setup.dataDirectory, setup.environment, setup.logger
+        )
+        let (providersDir, routingFile) = (setup.providersDir, setup.routingFile)
         var engineConfiguration = EngineConfiguration(
-            dataDirectory: dataDirectory, durability: durability, shutdownGraceSeconds: shutdownGrace, hold: hold)
-        engineConfiguration.taskChecks = [outbox, ReferenceAddressCheck(policy: addressPolicy)]
+            dataDirectory: dataDirectory, durability: setup.durability, shutdownGraceSeconds: shutdownGrace, hold: hold)
+        engineConfiguration.taskChecks = [outbox, ReferenceAddressCheck(policy: setup.addressPolicy)]
+        engineConfiguration.cluster.leaseSeconds = leaseSeconds
+        engineConfiguration.cluster.heartbeatSeconds = min(2, leaseSeconds / 4)
         let engine = Engine(
             configuration: engineConfiguration,
-            store: store, catalog: catalog, policy: policy, registry: registry, transport: egress, logger: logger)
-        let workflows = WorkflowService(engine: engine, store: WorkflowStore(jobs: store, hooks: [outbox]), logger: logger)
-        let deliveryService = try await delivery.makeService(
-            outbox: outbox, store: store, engine: engine, dataDirectory: dataDirectory, environment: env, logger: logger)
+            store: jobs, catalog: catalog, policy: policy, registry: registry, transport: egress, logger: logger)
+        let workflows: WorkflowService
+        let deliveryService: DeliveryService
+        if let sqlite {
+            workflows = WorkflowService(engine: engine, store: WorkflowStore(jobs: sqlite, hooks: [outbox]), logger: logger)
+            deliveryService = try await delivery.makeService(
+                outbox: outbox, backing: .sqlite(sqlite), engine: engine, dataDirectory: dataDirectory, environment: env, logger: logger)
+        } else if let shared = jobs as? PostgresJobStore {
+            workflows = WorkflowService(engine: engine, store: PostgresWorkflowStore(store: shared.store, outbox: outbox), logger: logger)
+            deliveryService = try await delivery.makeService(
+                outbox: outbox, backing: .postgres(shared.store, daemonID: shared.daemonID), engine: engine, dataDirectory: dataDirectory,
+                environment: env, logger: logger)
+        } else {
+            throw ValidationError("unsupported store")
+        }
+        let services = DaemonServices(engine: engine, configSource: source).adding(workflows: workflows).adding(delivery: deliveryService)
         let server = SocketServer(
             configuration: SocketServerConfiguration(socketPath: socketPath, maxFrameBytes: maxFrameBytes, maxBatchRequests: max(1, maxBatch)),
-            services: DaemonServices(engine: engine, configSource: source).adding(workflows: workflows).adding(delivery: deliveryService),
-            logger: logger)
+            services: services, logger: logger)
 
         let available = catalog.models.filter { registry.entry($0.provider)?.unavailable == nil }.map(\.id)
         logger.info(
@@ -197,12 +275,13 @@ struct Atelierd: AsyncParsableCommand {
 
         let daemon = DaemonService(engine: engine, server: server, logger: logger, workflows: workflows)
         let hangup = ReloadOnHangup(engine: engine, source: source, logger: logger)
-        var services: [any Service] = [deliveryService, daemon, hangup]
+        var running: [any Service] = [deliveryService, daemon, hangup]
         if let httpAddress {
             do {
-                services.append(
+                running.append(
                     try await HTTPFace.make(
-                        address: httpAddress, socketPath: socketPath, engine: engine, delivery: deliveryService, logger: logger,
+                        address: httpAddress, socketPath: socketPath, engine: engine, delivery: deliveryService, workflows: workflows,
+                        dataDirectory: dataDirectory, commitTimings: sqlite?.database.commitTimings, environment: env, logger: logger,
                         onToken: { logSecrets.add($0) }))
             } catch {
                 FileHandle.standardError.write(Data("atelierd: cannot write the HTTP token next to \(socketPath): \(error)\n".utf8))
@@ -210,7 +289,7 @@ struct Atelierd: AsyncParsableCommand {
             }
         }
         let group = ServiceGroup(
-            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: running, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }
@@ -328,10 +407,18 @@ struct DeliveryOptions: ParsableArguments {
     /// The outbox hook for the store (create before opening it).
     func makeOutbox() throws -> DeliveryOutbox { DeliveryOutbox(configuration: try configuration()) }
 
+    /// Where the delivery outbox lives.
+    enum Backing {
+        /// The SQLite store's file (one daemon).
+        case sqlite(JobStore)
+        /// The cluster's database: rows claimed under this daemon's leases, so another daemon delivers a dead one's.
+        case postgres(PostgresStore, daemonID: String)
+    }
+
     /// The delivery worker, with the webhook secret from ATELIER_WEBHOOK_SECRET or the data directory (generated
     /// there on first start; read and written on NIO's thread pool). Exits 78 when the secret is unusable.
     func makeService(
-        outbox: DeliveryOutbox, store: JobStore, engine: Engine, dataDirectory: String, environment: [String: String], logger: Logger
+        outbox: DeliveryOutbox, backing: Backing, engine: Engine, dataDirectory: String, environment: [String: String], logger: Logger
     ) async throws -> DeliveryService {
         let loaded: Result<(WebhookSecret, WebhookSecret.Source), AtelierError>
         do {
@@ -351,7 +438,14 @@ struct DeliveryOptions: ParsableArguments {
             FileHandle.standardError.write(Data("atelierd: webhook secret: \(error.message)\n".utf8))
             throw ExitCode(78)
         }
-        return DeliveryService(
-            outbox: outbox, jobStore: store, secret: secret, secretSource: source, cache: engine.cache, events: engine.events, logger: logger)
+        switch backing {
+        case .sqlite(let store):
+            return DeliveryService(
+                outbox: outbox, jobStore: store, secret: secret, secretSource: source, cache: engine.cache, events: engine.events, logger: logger)
+        case .postgres(let store, let daemonID):
+            return DeliveryService(
+                outbox: outbox, store: PostgresOutbox(store: store, owner: daemonID, configuration: try configuration()),
+                jobs: { try await store.job($0) }, secret: secret, secretSource: source, cache: engine.cache, events: engine.events, logger: logger)
+        }
     }
 }

@@ -50,6 +50,11 @@ public final class EventBus<Event: SubjectEvent>: Sendable {
     /// The number of live subscriptions.
     public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 
+    /// True when a subscription names `subject` itself (subscriptions to every subject do not count).
+    public func hasSubscribers(for subject: String) -> Bool {
+        state.withLock { s in s.subscribers.values.contains { $0.subject == subject } }
+    }
+
     /// Delivers `event` to the matching subscribers.
     public func publish(_ event: Event) {
         let sinks = state.withLock { s in

@@ -51,6 +51,11 @@ public final class JobCache: Sendable {
     /// The job's JSON encoding, if cached.
     public func encoded(_ taskUUID: String) -> [UInt8]? { state.withLock { $0.entries[taskUUID]?.encoded } }
 
+    /// The ids of cached jobs that are not finished.
+    public func unfinishedIDs() -> [String] {
+        state.withLock { s in s.entries.compactMap { $0.value.job.status.isTerminal ? nil : $0.key } }
+    }
+
     /// The number of cached jobs.
     public var count: Int { state.withLock { $0.entries.count } }
 }

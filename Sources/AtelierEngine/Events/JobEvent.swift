@@ -39,14 +39,18 @@ public struct JobEvent: SubjectEvent {
     public var job: Job
     /// The image this event is about (`result` events).
     public var result: JobResult?
+    /// True when another daemon of the cluster made the change (PostgreSQL mode): this daemon relays it to its own
+    /// subscribers and waiters; observers that count work done here (metrics) skip it.
+    public var remote: Bool
     /// The job's taskUUID.
     public var subject: String { job.taskUUID }
 
-    /// An event about `job`; `result` for `result` events.
-    public init(_ event: JobEventKind, job: Job, result: JobResult? = nil) {
+    /// An event about `job`; `result` for `result` events; `remote` when relayed from another daemon.
+    public init(_ event: JobEventKind, job: Job, result: JobResult? = nil, remote: Bool = false) {
         self.event = event
         self.job = job
         self.result = result
+        self.remote = remote
     }
 
 }

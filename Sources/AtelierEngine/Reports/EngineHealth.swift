@@ -27,6 +27,25 @@ public struct EngineHealth: Sendable, Equatable {
     public var store: StoreCondition.Status
     /// Models whose circuit breaker is open, with why, sorted by model.
     public var openBreakers: [OpenBreaker]
+    /// Which store the daemon runs on.
+    public var storeKind: StoreKind
+    /// PostgreSQL mode: this daemon's id and the other live daemons of the cluster; nil with SQLite.
+    public var cluster: ClusterHealth?
+
+    /// A daemon's view of its cluster.
+    public struct ClusterHealth: Sendable, Equatable {
+        /// This daemon's id.
+        public var daemonID: String
+        /// The other daemons whose heartbeat is recent, most recently seen first (nil when the store could not be
+        /// read).
+        public var others: [DaemonPresence]?
+
+        /// A cluster view.
+        public init(daemonID: String, others: [DaemonPresence]?) {
+            self.daemonID = daemonID
+            self.others = others
+        }
+    }
 
     /// True when nothing is degraded.
     public var isOK: Bool { reasons.isEmpty }
@@ -34,7 +53,7 @@ public struct EngineHealth: Sendable, Equatable {
     /// A health report.
     public init(
         reasons: [String], version: String, uptimeSeconds: Double, queued: Int, running: Int, draining: Bool, store: StoreCondition.Status,
-        openBreakers: [OpenBreaker]
+        openBreakers: [OpenBreaker], storeKind: StoreKind = .sqlite, cluster: ClusterHealth? = nil
     ) {
         self.reasons = reasons
         self.version = version
@@ -44,5 +63,7 @@ public struct EngineHealth: Sendable, Equatable {
         self.draining = draining
         self.store = store
         self.openBreakers = openBreakers
+        self.storeKind = storeKind
+        self.cluster = cluster
     }
 }

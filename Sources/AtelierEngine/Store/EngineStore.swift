@@ -5,8 +5,9 @@ import AtelierCore
 /// cross daemons.
 ///
 /// `PostgresStore` (module AtelierPostgres) implements it against PostgreSQL. The SQLite store can implement it
-/// too, as the one-daemon case: claims never compete, leases are never taken over, heartbeats list one daemon, and
-/// job events stay in the process. The engine is not wired to it yet (see docs/operations.md, "PostgreSQL mode").
+/// The engine uses it in PostgreSQL mode (claims, leases, notices, heartbeats) next to its jobs path,
+/// ``JobStoring``; the SQLite store is the one-daemon case and implements only ``JobStoring``: claims never compete,
+/// no leases are needed, and job events stay in the process.
 ///
 /// Clocks: lease expiry and heartbeats use the database server's clock, so daemons whose clocks disagree still
 /// agree on whose lease has run out. Job and outbox times (`created_ms`, `next_attempt_ms`, …) stay the engine's.
@@ -37,11 +38,25 @@ public protocol EngineStore: Sendable {
     /// from the answer was taken over (or finished): its holder must stop working on it.
     func renewLeases(owner: String, leaseSeconds: Double) async throws -> [String]
 
+    /// Gives a claimed job back without changing it (the daemon stops before starting it): it is claimable at once.
+    /// False when the lease was no longer the job's.
+    @discardableResult
+    func releaseJob(_ taskUUID: String, lease: StoreLease) async throws -> Bool
+
     /// Writes the whole state of `job` and, in the same transaction, `deliveries` (outbox rows the change owes),
     /// and announces the change to every daemon's listener after commit. With a `lease` the write happens only while
     /// that lease is still the job's (else ``StoreLeaseLost``); without one, only while nobody holds the job. A
     /// finished or re-queued job's lease is released.
     func commit(_ job: Job, change: JobEventKind?, lease: StoreLease?, deliveries: [DeliveryRecord]) async throws
+
+    /// Asks for `taskUUID` to be cancelled wherever it runs: marks it (a later claimer finds the mark) and
+    /// announces a notice with ``JobNotice/cancelRequested`` (its holder stops it). Returns the holder while its
+    /// lease runs, nil when nobody holds it or it is finished.
+    @discardableResult
+    func requestCancel(_ taskUUID: String) async throws -> String?
+
+    /// Of `taskUUIDs`, those whose cancellation was asked for.
+    func cancelRequested(_ taskUUIDs: [String]) async throws -> Set<String>
 
     // MARK: The outbox
 
@@ -95,11 +110,14 @@ public struct JobSubmission: Sendable {
     public var job: Job
     /// The estimate charged against budgets on insert; nil when no budget applies.
     public var hold: BudgetHold?
+    /// The daemon submitting it (named in the new job's notice, so that it does not react to its own insert).
+    public var daemon: String?
 
     /// A submission.
-    public init(job: Job, hold: BudgetHold? = nil) {
+    public init(job: Job, hold: BudgetHold? = nil, daemon: String? = nil) {
         self.job = job
         self.hold = hold
+        self.daemon = daemon
     }
 }
 
@@ -154,12 +172,15 @@ public struct ClaimedJob: Sendable {
     /// True when the job was `running` under another daemon whose lease ran out: recover its attempt as after a
     /// crash (resume from the recorded handle, never submit again).
     public var takenOver: Bool
+    /// True when a cancel was asked for while nobody could act on it (the claimer cancels the job at once).
+    public var cancelRequested: Bool
 
     /// A claim.
-    public init(job: Job, lease: StoreLease, takenOver: Bool) {
+    public init(job: Job, lease: StoreLease, takenOver: Bool, cancelRequested: Bool = false) {
         self.job = job
         self.lease = lease
         self.takenOver = takenOver
+        self.cancelRequested = cancelRequested
     }
 }
 
@@ -291,12 +312,15 @@ public struct JobNotice: Sendable, Equatable {
     public var event: JobEventKind?
     /// The daemon that wrote it.
     public var daemon: String?
+    /// True for a cancel request (``PostgresStore/requestCancel(_:)``): the job's holder stops it.
+    public var cancelRequested: Bool
 
     /// A notice.
-    public init(taskUUID: String, status: JobStatus, event: JobEventKind?, daemon: String?) {
+    public init(taskUUID: String, status: JobStatus, event: JobEventKind?, daemon: String?, cancelRequested: Bool = false) {
         self.taskUUID = taskUUID
         self.status = status
         self.event = event
         self.daemon = daemon
+        self.cancelRequested = cancelRequested
     }
 }

@@ -198,10 +198,20 @@ struct Health: AsyncParsableCommand {
                 + (h.draining ? ", draining" : "")
         ]
         for r in h.reasons { lines.append("  degraded: \(r)") }
+        let kind = h.store.kind.map { " (\($0))" } ?? ""
         if h.store.ok {
-            lines.append("  store: ok")
+            lines.append("  store: ok\(kind)")
         } else {
-            lines.append("  store: FAILING since \(h.store.since ?? "?"): \(h.store.error ?? "?")")
+            lines.append("  store\(kind): FAILING since \(h.store.since ?? "?"): \(h.store.error ?? "?")")
+        }
+        if let c = h.cluster {
+            lines.append("  daemon: \(c.daemon)")
+            if let others = c.daemons {
+                if others.isEmpty { lines.append("  other daemons: none live") }
+                for d in others { lines.append("  other daemon: \(d.id), last heartbeat \(d.lastSeen), up since \(d.startedAt)") }
+            } else {
+                lines.append("  other daemons: unknown (the store could not be read)")
+            }
         }
         for b in h.breakers { lines.append("  breaker open: \(b.model) (\(b.reason))") }
         if let d = h.delivery { lines.append("  delivery: \(d.open) open, \(d.due) due, \(d.overdue) overdue") }

@@ -53,6 +53,10 @@ extension PostgresStore {
                     }
                 }
                 outcomes[i] = .inserted(job)
+                // Claimers on every daemon wake for the new job once (and only if) the insert commits.
+                let notice = Self.noticePayload(
+                    JobNotice(taskUUID: job.taskUUID, status: job.status, event: .queued, daemon: submissions[i].daemon))
+                try await execute("SELECT pg_notify(\(Self.jobChannel), \(notice))", on: connection)
             }
             for counter in changed.sorted() { try await writeCounter(counter, spent[counter] ?? 0, on: connection) }
             return outcomes.map { $0! }
@@ -62,6 +66,79 @@ extension PostgresStore {
     /// See ``EngineStore/job(_:)``.
     public func job(_ taskUUID: String) async throws -> Job? {
         try await rows("SELECT * FROM job WHERE task_uuid = \(taskUUID)") { try Self.decodeJob($0) }.first
+    }
+
+    /// The job and the canonical request it was submitted with (idempotent resubmission), or nil.
+    public func jobWithRequest(_ taskUUID: String) async throws -> (job: Job, request: String)? {
+        try await rows("SELECT * FROM job WHERE task_uuid = \(taskUUID)") { row in
+            (job: try Self.decodeJob(row), request: try row.get("request_json", as: String.self))
+        }.first
+    }
+
+    /// One page of jobs, newest first, optionally filtered by status (keyset on `seq`, as the SQLite store).
+    public func list(status: JobStatus?, limit: Int, before cursor: Int64?) async throws -> (jobs: [Job], next: Int64?) {
+        let page = max(1, limit)
+        let fetched = try await rows(
+            """
+            SELECT * FROM job
+            WHERE (\(status?.rawValue)::TEXT IS NULL OR status = \(status?.rawValue)) AND (\(cursor)::BIGINT IS NULL OR seq < \(cursor))
+            ORDER BY seq DESC LIMIT \(page + 1)
+            """
+        ) { row in (seq: try row.get("seq", as: Int64.self), job: try Self.decodeJob(row)) }
+        let kept = Array(fetched.prefix(page))
+        return (kept.map(\.job), fetched.count > page ? kept.last?.seq : nil)
+    }
+
+    /// Counts of jobs in these statuses.
+    public func counts(of statuses: [JobStatus]) async throws -> [JobStatus: Int] {
+        guard !statuses.isEmpty else { return [:] }
+        let pairs = try await rows(
+            "SELECT status, count(*) AS n FROM job WHERE status = ANY(\(statuses.map(\.rawValue))) GROUP BY status"
+        ) { row in (try row.get("status", as: String.self), try row.get("n", as: Int.self)) }
+        var out: [JobStatus: Int] = [:]
+        for (status, n) in pairs { if let s = JobStatus(rawValue: status) { out[s] = n } }
+        return out
+    }
+
+    /// Rewrites the one-row probe table: whether the server accepts writes now (health, while the store is failing).
+    public func probeWrite() async throws {
+        try await execute(
+            """
+            INSERT INTO store_probe (id, checked_ms) VALUES (1, \(Timestamp.now().milliseconds))
+            ON CONFLICT (id) DO UPDATE SET checked_ms = EXCLUDED.checked_ms
+            """)
+    }
+
+    // MARK: Cancel requests
+
+    /// Asks for `taskUUID` to be cancelled wherever it runs: marks the job (a daemon that claims it later finds the
+    /// mark) and announces it to every daemon (its holder stops it). Returns the holder while its lease runs,
+    /// nil when nobody holds the job; throws nothing when the job is finished or unknown (the caller reads it).
+    @discardableResult
+    public func requestCancel(_ taskUUID: String) async throws -> String? {
+        try await transaction { [self] connection in
+            let holders = try await rows(
+                """
+                UPDATE job SET cancel_requested = true
+                WHERE task_uuid = \(taskUUID) AND status IN ('queued', 'running')
+                RETURNING status, CASE WHEN lease_expires > clock_timestamp() THEN lease_owner END AS holder
+                """, on: connection
+            ) { (status: try $0.get("status", as: String.self), holder: try $0.get("holder", as: String?.self)) }
+            guard let row = holders.first else { return nil }
+            var notice = JobNotice(taskUUID: taskUUID, status: JobStatus(rawValue: row.status) ?? .queued, event: nil, daemon: nil)
+            notice.cancelRequested = true
+            try await execute("SELECT pg_notify(\(Self.jobChannel), \(Self.noticePayload(notice)))", on: connection)
+            return row.holder
+        }
+    }
+
+    /// Of `taskUUIDs`, those whose cancellation was asked for.
+    public func cancelRequested(_ taskUUIDs: [String]) async throws -> Set<String> {
+        guard !taskUUIDs.isEmpty else { return [] }
+        return Set(
+            try await rows("SELECT task_uuid FROM job WHERE task_uuid = ANY(\(taskUUIDs)) AND cancel_requested") {
+                try $0.get("task_uuid", as: String.self)
+            })
     }
 
     /// Every job that is not finished, oldest first.
@@ -132,7 +209,8 @@ extension PostgresStore {
                     job: try Self.decodeJob(row),
                     lease: StoreLease(
                         owner: owner, token: try row.get("lease_token"), expiresAt: Timestamp(milliseconds: try row.get("lease_expires_ms"))),
-                    takenOver: try row.get("status", as: String.self) == JobStatus.running.rawValue)
+                    takenOver: try row.get("status", as: String.self) == JobStatus.running.rawValue,
+                    cancelRequested: try row.get("cancel_requested", as: Bool.self))
             )
         }
         return claimed.sorted { $0.seq < $1.seq }.map(\.claim)
@@ -151,6 +229,7 @@ extension PostgresStore {
 
     /// Gives a claimed job back without changing it (the daemon stops before starting it): it is claimable at once.
     /// False when the lease was no longer the job's.
+    @discardableResult
     public func releaseJob(_ taskUUID: String, lease: StoreLease) async throws -> Bool {
         try await !rows(
             """
@@ -166,7 +245,9 @@ extension PostgresStore {
     /// See ``EngineStore/commit(_:change:lease:deliveries:)``. The notice is sent with `pg_notify` inside the
     /// transaction, so listeners hear of the change exactly when (and only if) it commits.
     public func commit(_ job: Job, change: JobEventKind?, lease: StoreLease?, deliveries: [DeliveryRecord]) async throws {
-        let releases = job.status.isTerminal || job.status == .queued
+        // A finished job, or one given back to the queue by a stop (`interrupted`), is released; a job queued again
+        // by its holder (recovery of a taken-over attempt) keeps its lease.
+        let releases = job.status.isTerminal || (job.status == .queued && change == .interrupted)
         let task = JSONWriter.string(job.task.json)
         let route = job.route.map { JSONWriter.string($0.json) }
         let results = JSONWriter.string(.array(job.results.map(\.json)))

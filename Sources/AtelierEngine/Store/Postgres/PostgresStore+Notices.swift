@@ -39,6 +39,7 @@ extension PostgresStore {
         o.append("status", .string(notice.status.rawValue))
         o.append("event", notice.event.map { .string($0.rawValue) } ?? .null)
         o.append("daemon", notice.daemon.map(JSONValue.string) ?? .null)
+        if notice.cancelRequested { o.append("cancelRequested", .bool(true)) }
         return JSONWriter.string(.object(o))
     }
 
@@ -47,7 +48,9 @@ extension PostgresStore {
         guard case .object(let o)? = try? JSONParser.parse(payload), let id = o["taskUUID"]?.stringValue,
             let status = o["status"]?.stringValue.flatMap(JobStatus.init(rawValue:))
         else { return nil }
-        return JobNotice(
+        var notice = JobNotice(
             taskUUID: id, status: status, event: o["event"]?.stringValue.flatMap(JobEventKind.init(rawValue:)), daemon: o["daemon"]?.stringValue)
+        if case .bool(true)? = o["cancelRequested"] { notice.cancelRequested = true }
+        return notice
     }
 }

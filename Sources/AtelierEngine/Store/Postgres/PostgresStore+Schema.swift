@@ -116,6 +116,15 @@ extension PostgresStore {
                 """,
                 "CREATE INDEX workflow_state_seq ON workflow (state, seq)",
             ]),
+        PostgresMigration(
+            version: 3, name: "v3-cancel-requests-probe",
+            statements: [
+                // A cancel asked on one daemon for a job another daemon holds: the holder acts on it (notice), and a
+                // daemon that claims the job later finds it.
+                "ALTER TABLE job ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT false",
+                // The one-row table the health probe rewrites (as in the SQLite store).
+                "CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), checked_ms BIGINT NOT NULL)",
+            ]),
     ]
 
     /// Brings the schema to the newest version this build knows, in one transaction under an advisory lock (several
