@@ -10,13 +10,19 @@ extension DeliveryOutbox: WorkflowWriteHook {
     /// `{"type": "workflow.awaiting_selection" | "workflow.succeeded" | …, "timestamp", "data": <the workflow>}`.
     /// The message is keyed by the workflowUUID (`delivery.list {taskUUID: <workflowUUID>}` shows it).
     public func write(_ change: WorkflowChange, in db: Database) throws {
-        guard let event = change.event, Self.workflowWebhookEvents.contains(event), let hook = change.workflow.spec.webhookURL else { return }
+        try insert(rows(for: change), db)
+    }
+
+    /// The outbox row `change` owes (its webhook message), or none: what ``write(_:in:)`` inserts in SQLite's
+    /// transaction, and what a shared store writes with the workflow's change.
+    public func rows(for change: WorkflowChange) -> [DeliveryRecord] {
+        guard let event = change.event, Self.workflowWebhookEvents.contains(event), let hook = change.workflow.spec.webhookURL else { return [] }
         let now = clock.timestamp.milliseconds
         let data = WebhookBody.redactingURLs(in: "request", of: change.workflow.json(includeJobs: false))
         let record = DeliveryRecord.new(
             .webhook, event: event.rawValue, taskUUID: change.workflow.workflowUUID, url: hook,
             body: WebhookBody.render(type: event.rawValue, eventMs: now, data: data), nowMs: now, eventMs: now, configuration: configuration)
-        try insert([record], db)
+        return [record]
     }
 }
 

@@ -24,10 +24,16 @@ public final class DeliveryOutbox: StoreWriteHook {
     }
 
     public func write(_ change: StateChange, in db: Database) throws {
+        try insert(rows(for: change), db)
+    }
+
+    /// The outbox rows `change` owes (none for most changes): what ``write(_:in:)`` inserts in SQLite's transaction,
+    /// and what a shared store's commit (``EngineStore/commit(_:change:lease:deliveries:)``) writes with the change.
+    public func rows(for change: StateChange) -> [DeliveryRecord] {
         let job = change.job
         let task = job.task
         let uploads = task.uploadEndpoint ?? []
-        guard task.webhookURL != nil || !uploads.isEmpty else { return }
+        guard task.webhookURL != nil || !uploads.isEmpty else { return [] }
         let now = clock.timestamp.milliseconds
         let eventMs = job.finishedAt?.milliseconds ?? now
         var rows: [DeliveryRecord] = []
@@ -66,16 +72,16 @@ public final class DeliveryOutbox: StoreWriteHook {
                     ))
             }
         case .failed, .cancelled:
-            guard let hook = task.webhookURL else { return }
+            guard let hook = task.webhookURL else { return [] }
             let type: WebhookEvent = change.event == .failed ? .failed : .cancelled
             rows.append(
                 row(
                     .webhook, type.rawValue, url: hook, image: nil, index: nil, held: false, payload: nil,
                     body: WebhookBody.render(type, eventMs: eventMs, data: WebhookBody.jobData(job))))
         case .queued, .running, .result, .interrupted:
-            return
+            return []
         }
-        try insert(rows, db)
+        return rows
     }
 
     /// Inserts `rows` in the caller's transaction and wakes the worker once that transaction commits.

@@ -15,15 +15,16 @@ import Synchronization
 ///   the same `webhook-id`; receivers dedupe on it.
 /// - Owns each job's delivery state (`deliveries` in the job JSON): the job cache's copy and ``withDeliveries(_:)``.
 public actor DeliveryService: Service {
-    /// The outbox table.
-    public nonisolated let store: DeliveryStore
+    /// The outbox table (SQLite's ``DeliveryStore`` or a cluster's ``PostgresOutbox``).
+    public nonisolated let store: any OutboxStore
     /// The webhook signing secret (`whsec_…`).
     public nonisolated let secret: WebhookSecret
     /// Where the secret came from.
     public nonisolated let secretSource: WebhookSecret.Source
     public nonisolated let configuration: DeliveryConfiguration
 
-    let jobStore: JobStore
+    /// Reads a job from the store (for the cache's copy of a finished job's deliveries).
+    let readJob: @Sendable (String) async throws -> Job?
     let transport: any DeliveryTransport
     let addressGuard: AddressGuard
     let signer: WebhookSigner
@@ -35,7 +36,7 @@ public actor DeliveryService: Service {
 
     private var inflightByHost: [String: Int] = [:]
     private var inflightTotal = 0
-    private var finished: [DeliveryStore.Outcome] = []
+    private var finished: [DeliveryOutcome] = []
     private var refreshQueue: Set<String> = []
     private var refreshing = false
     private var eventToken: EventBus<JobEvent>.Token?
@@ -54,11 +55,27 @@ public actor DeliveryService: Service {
         transport: (any DeliveryTransport)? = nil, resolver: AddressGuard.Resolver? = nil, cache: JobCache? = nil, events: EventBus<JobEvent>? = nil,
         logger: Logger
     ) {
+        let store = DeliveryStore(pool: jobStore.database, configuration: outbox.configuration)
+        self.init(
+            outbox: outbox, store: store, jobs: { try await jobStore.job($0) }, secret: secret, secretSource: secretSource, transport: transport,
+            resolver: resolver, cache: cache, events: events, logger: logger)
+    }
+
+    /// A worker over any outbox store (a cluster's ``PostgresOutbox``).
+    /// - Parameters:
+    ///   - outbox: the hook whose rows the store holds (shares configuration, clock and wake-ups).
+    ///   - store: the outbox table.
+    ///   - jobs: reads a job by taskUUID from the job store.
+    public init(
+        outbox: DeliveryOutbox, store: any OutboxStore, jobs: @escaping @Sendable (String) async throws -> Job?, secret: WebhookSecret,
+        secretSource: WebhookSecret.Source = .file, transport: (any DeliveryTransport)? = nil, resolver: AddressGuard.Resolver? = nil,
+        cache: JobCache? = nil, events: EventBus<JobEvent>? = nil, logger: Logger
+    ) {
         self.configuration = outbox.configuration
         self.clock = outbox.clock
         self.wakeup = outbox.wakeup
-        self.store = DeliveryStore(pool: jobStore.database, configuration: outbox.configuration)
-        self.jobStore = jobStore
+        self.store = store
+        self.readJob = jobs
         self.secret = secret
         self.secretSource = secretSource
         self.signer = WebhookSigner(secret: secret)
@@ -146,7 +163,7 @@ public actor DeliveryService: Service {
         let batch = finished
         finished.removeAll()
         let now = clock.timestamp.milliseconds
-        let step: DeliveryStore.Step
+        let step: DeliveryStep
         do {
             step = try await store.step(
                 outcomes: batch, nowMs: now, room: max(0, room), inflight: inflightByHost, perHost: configuration.perHostConcurrency)
@@ -165,7 +182,7 @@ public actor DeliveryService: Service {
         return step.nextDueMs
     }
 
-    private func finish(_ o: DeliveryStore.Outcome) {
+    private func finish(_ o: DeliveryOutcome) {
         let h = o.record.hostKey
         inflightByHost[h, default: 1] -= 1
         if inflightByHost[h] == 0 { inflightByHost[h] = nil }
@@ -174,7 +191,7 @@ public actor DeliveryService: Service {
         wakeup.signal()
     }
 
-    private func note(_ batch: [DeliveryStore.Outcome], _ written: [DeliveryRecord]) {
+    private func note(_ batch: [DeliveryOutcome], _ written: [DeliveryRecord]) {
         counters.attempts += batch.count
         let attempted = Set(batch.map(\.record.id))
         for r in written where attempted.contains(r.id) {
@@ -204,7 +221,7 @@ public actor DeliveryService: Service {
     }
 
     /// Makes one attempt. Returns nil when the attempt was abandoned by a shutdown (its row stays `sending`).
-    nonisolated func perform(_ r: DeliveryRecord) async -> DeliveryStore.Outcome? {
+    nonisolated func perform(_ r: DeliveryRecord) async -> DeliveryOutcome? {
         let result: AttemptResult
         switch await addressGuard.vet(r.url, nowMs: clock.timestamp.milliseconds) {
         case .failure(let f):
@@ -216,7 +233,7 @@ public actor DeliveryService: Service {
             }
         }
         if Task.isCancelled { return nil }
-        return DeliveryStore.Outcome(record: r, result: result, finishedMs: clock.timestamp.milliseconds, unitRandom: configuration.random())
+        return DeliveryOutcome(record: r, result: result, finishedMs: clock.timestamp.milliseconds, unitRandom: configuration.random())
     }
 
     /// The HTTP request of one attempt: webhooks are signed now (the timestamp is the attempt's), uploads stream the
@@ -260,7 +277,7 @@ public actor DeliveryService: Service {
     public func runDue() async throws -> Int {
         try await start()
         var total = 0
-        var outcomes: [DeliveryStore.Outcome] = []
+        var outcomes: [DeliveryOutcome] = []
         while true {
             let step = try await store.step(
                 outcomes: outcomes, nowMs: clock.timestamp.milliseconds, room: configuration.maxConcurrency, inflight: [:],
@@ -268,9 +285,9 @@ public actor DeliveryService: Service {
             )
             note(outcomes, step.written)
             if step.claimed.isEmpty { break }
-            outcomes = await withTaskGroup(of: DeliveryStore.Outcome?.self) { group in
+            outcomes = await withTaskGroup(of: DeliveryOutcome?.self) { group in
                 for r in step.claimed { group.addTask { await self.perform(r) } }
-                var out: [DeliveryStore.Outcome] = []
+                var out: [DeliveryOutcome] = []
                 for await o in group { if let o { out.append(o) } }
                 return out
             }
@@ -334,7 +351,7 @@ public actor DeliveryService: Service {
             for r in rows { byTask[r.taskUUID, default: []].append(r) }
             for id in batch {
                 var job = cache.job(id)
-                if job == nil { job = try? await jobStore.job(id) }
+                if job == nil { job = try? await readJob(id) }
                 // Only finished jobs: the engine owns a job until it is final (and never touches it afterwards).
                 guard let j = job, j.status.isTerminal else { continue }
                 cache.put(Self.attaching(byTask[id] ?? [], to: j))

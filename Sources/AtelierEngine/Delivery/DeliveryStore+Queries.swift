@@ -59,7 +59,7 @@ extension DeliveryStore {
     }
 
     /// Jobs with deliveries still open, newest first.
-    func tasksWithOpenDeliveries(limit: Int) async throws -> [String] {
+    public func tasksWithOpenDeliveries(limit: Int) async throws -> [String] {
         try await pool.read { db in
             try String.fetchAll(
                 db, sql: "SELECT task_uuid FROM delivery WHERE status IN ('pending', 'sending') GROUP BY task_uuid ORDER BY MAX(seq) DESC LIMIT ?",
@@ -69,7 +69,7 @@ extension DeliveryStore {
 
     /// `delivery.retry`: the rows (one by id, or a job's failed and pending ones) due now in a fresh cycle. Returns
     /// the rows as they are afterwards, and whether anything changed.
-    func retry(id: String?, taskUUID: String?, nowMs: Int64) async throws -> [DeliveryRecord] {
+    public func retry(id: String?, taskUUID: String?, nowMs: Int64) async throws -> [DeliveryRecord] {
         try await pool.write { db in
             let rows: [DeliveryRecord]
             if let id {

@@ -3,7 +3,7 @@ import Foundation
 import GRDB
 
 /// The outbox table and its operations. Every change of a row's state goes through ``DeliveryStateMachine``.
-public struct DeliveryStore: Sendable {
+public struct DeliveryStore: OutboxStore {
     let pool: StoreDatabase
     let configuration: DeliveryConfiguration
 
@@ -43,31 +43,16 @@ public struct DeliveryStore: Sendable {
     }
 
     /// One finished attempt.
-    struct Outcome: Sendable {
-        var record: DeliveryRecord
-        var result: AttemptResult
-        var finishedMs: Int64
-        var unitRandom: Double
-    }
-
+    typealias Outcome = DeliveryOutcome
     /// What one step of the worker did.
-    struct Step: Sendable {
-        /// Rows whose outcome was recorded (and held webhooks released by them).
-        var written: [DeliveryRecord] = []
-        /// Rows claimed for attempts (now `sending`).
-        var claimed: [DeliveryRecord] = []
-        /// Rows may still be due for hosts with room (the candidate scan stopped early): look again at once.
-        var moreDue = false
-        /// The earliest future `next_attempt_ms` of a pending row, if any.
-        var nextDueMs: Int64?
-    }
+    typealias Step = DeliveryStep
 
     /// The worker's step, in ONE write transaction (one fsync): records finished attempts, then claims due rows,
     /// oldest due first, at most `room`, with at most `perHost` in flight per host (`inflight` counts those already
     /// running), then reads when the next row falls due.
-    func step(
-        outcomes: [Outcome], nowMs: Int64, room: Int, inflight: [String: Int], perHost: Int
-    ) async throws -> Step {
+    public func step(
+        outcomes: [DeliveryOutcome], nowMs: Int64, room: Int, inflight: [String: Int], perHost: Int
+    ) async throws -> DeliveryStep {
         try await pool.write { db in
             var out = Step()
             out.written = try record(outcomes, db)

@@ -16,14 +16,34 @@ import Foundation
 /// The 256 fan-out directories and `tmp/` are created once, by ``prepare()``, so that storing a result is one
 /// `rename` and no job creates a directory. Results stored by earlier versions under `images/<taskUUID>/` keep their
 /// recorded paths.
+///
+/// Shared by several daemons (PostgreSQL mode: every daemon of a cluster names the same `--data-dir`), each daemon
+/// writes its scratch files under `tmp/<daemonID>/` (``scratchRoot``), so no two daemons ever create the same path:
+/// even when a job taken over from a daemon that was only slow is resumed with the same attempt key, the two
+/// daemons' downloads land in different directories. A result's final name holds its taskUUID and imageUUID and is
+/// made by one atomic `rename`; two daemons finishing the same job (the slow one's write is then refused by its lost
+/// lease) can only replace one complete file by another complete file of the same image, never leave a torn one.
 public struct ResultFiles: Sendable {
     /// The data directory.
     public let root: String
+    /// The daemon whose scratch directory this is (nil: a lone daemon, scratch files directly in `tmp/`).
+    public let daemonID: String?
     private let fileSync: ResultFileSync
 
-    public init(root: String) {
+    /// - Parameters:
+    ///   - root: the data directory.
+    ///   - daemonID: this daemon's id when the directory is shared by a cluster (its scratch files then live in
+    ///     `tmp/<daemonID>/`).
+    public init(root: String, daemonID: String? = nil) {
         self.root = root
+        self.daemonID = daemonID.map(Self.safeName)
         self.fileSync = ResultFileSync(directory: root)
+    }
+
+    /// `id` with everything but letters, digits, `-`, `_` and `.` replaced (a directory name, never `..`).
+    static func safeName(_ id: String) -> String {
+        let kept = String(id.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") ? $0 : "_" })
+        return kept.isEmpty || kept.allSatisfy({ $0 == "." }) ? "daemon" : kept
     }
 
     /// Returns once every result stored before the call is on disk, data and directory entry (one `syncfs` shared
@@ -35,13 +55,18 @@ public struct ResultFiles: Sendable {
     public var databasePath: String { root + "/atelier.sqlite" }
     /// `<root>/images`
     public var imagesDirectory: String { root + "/images" }
-    /// `<root>/tmp`: the scratch directory every attempt writes its files into (names start with the attempt key).
-    public var scratchRoot: String { root + "/tmp" }
+    /// `<root>/tmp` (or `<root>/tmp/<daemonID>` in a cluster): the scratch directory every attempt writes its files
+    /// into (names start with the attempt key).
+    public var scratchRoot: String { daemonID.map { root + "/tmp/" + $0 } ?? root + "/tmp" }
+
+    /// Scratch directories of other daemons older than this are removed at start (their daemons are long gone: a
+    /// daemon's id is new at every start).
+    static let staleScratchSeconds: TimeInterval = 24 * 3600
 
     /// Creates the directory tree (mode 0700), with the 256 fan-out directories of `images/`, and removes scratch
     /// files an earlier run left behind (a crash between a provider's write and the move into `images/`).
     public func prepare() throws {
-        for d in [root, imagesDirectory, scratchRoot] {
+        for d in [root, imagesDirectory, root + "/tmp", scratchRoot] {
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
         for i in 0..<256 {
@@ -53,6 +78,50 @@ public struct ResultFiles: Sendable {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: scratchRoot)) ?? [] {
             try? FileManager.default.removeItem(atPath: scratchRoot + "/" + name)
         }
+        if daemonID != nil { removeStaleScratch() }
+    }
+
+    /// In a cluster: removes other daemons' scratch directories untouched for ``staleScratchSeconds`` (a running
+    /// daemon's directory changes with every attempt; one that has not changed for a day belongs to a daemon that
+    /// stopped). Only directories: a lone daemon's flat files in `tmp/` are not touched.
+    private func removeStaleScratch() {
+        let tmp = root + "/tmp"
+        let cutoff = Date().addingTimeInterval(-Self.staleScratchSeconds)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [] where name != daemonID {
+            let path = tmp + "/" + name
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path), attributes[.type] as? FileAttributeType == .typeDirectory,
+                let modified = attributes[.modificationDate] as? Date, modified < cutoff
+            else { continue }
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+
+    /// Checks that this daemon can create, write, sync, rename and remove files where results go (a cluster's
+    /// shared directory may be a read-only or full network file system): writes a small file in its scratch
+    /// directory, moves it into `images/` with `rename` (the way every result is stored) and removes it. Blocking:
+    /// call it at start, off the cooperative pool. Throws a message naming the directory and the failed step.
+    public func checkWritable() throws(AtelierError) {
+        let name = ".write-check-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let scratch = scratchRoot + "/" + name
+        let target = fanOutDirectory(taskUUID: "00") + "/" + name
+        func fail(_ step: String) -> AtelierError {
+            AtelierError(.storeFailure, "the data directory \(root) is not writable by this daemon: \(step) failed (errno \(errno))")
+        }
+        let fd = open(scratch, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw fail("creating \(scratch)") }
+        let bytes: [UInt8] = Array("atelier write check\n".utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == bytes.count, synced else {
+            unlink(scratch)
+            throw fail("writing \(scratch)")
+        }
+        guard rename(scratch, target) == 0 else {
+            unlink(scratch)
+            throw fail("renaming into \(imagesDirectory)")
+        }
+        guard unlink(target) == 0 else { throw fail("removing \(target)") }
     }
 
     static func fanOutName(_ i: Int) -> String {

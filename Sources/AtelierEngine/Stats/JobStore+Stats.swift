@@ -32,64 +32,46 @@ public enum StatsGrouping: Sendable, Equatable {
         case .tag(let name): return "json_extract(task_json, '$.tags.\"\(name)\"')"
         }
     }
+
+    /// The same group in PostgreSQL's dialect (the tag name is checked by ``init(_:)``: no quotes can occur).
+    var postgresExpression: String {
+        switch self {
+        case .model: return "model"
+        case .provider: return "provider"
+        case .arm: return "arm"
+        case .tag(let name): return "(task_json::jsonb -> 'tags' ->> '\(name)')"
+        }
+    }
 }
 
 extension JobStore {
     /// Per-group counts, success rate, refusals, actual cost and latency percentiles of jobs created since `since`.
     public func stats(by grouping: StatsGrouping, since: Timestamp) async throws -> [StatsReport.Group] {
         let expr = grouping.sqlExpression
-        struct Acc: Sendable {
-            var jobs = 0, succeeded = 0, failed = 0, cancelled = 0, unfinished = 0, refusals = 0, mismatches = 0
-            var cost = 0.0
-            var latencies: [Double] = []
-        }
         // Aggregated inside the read: the closure returns Sendable values, so this is GRDB's async read (a
         // non-Sendable result such as `[Row]` would select the blocking overload).
-        let groups: [String: Acc] = try await database.read { db in
-            var groups: [String: Acc] = [:]
+        let stats: StatsAccumulator = try await database.read { db in
+            var stats = StatsAccumulator()
             let cursor = try Row.fetchCursor(
                 db,
                 sql: """
                     SELECT \(expr) AS grp, status, cost_usd, started_ms, finished_ms,
                            (attempts_json LIKE '%"code":"refused"%') AS refused,
                            (results_json LIKE '%"verification":{"ok":false%'
-                            OR attempts_json LIKE '%"code":"result_mismatch"%') AS mismatched
+                            OR attempts_json LIKE '%"code":"result_mismatch"%') AS mismatched,
+                           json_extract(results_json, '$[0].consistency.score') AS best_score,
+                           json_extract(results_json, '$[0].consistency.samplesToReachMinScore') AS to_min_score
                     FROM job WHERE created_ms >= ?
                     """, arguments: [since.milliseconds])
             while let row = try cursor.next() {
-                let key: String = (row["grp"] as String?) ?? "(none)"
-                var a = groups[key] ?? Acc()
-                a.jobs += 1
-                let status = JobStatus(rawValue: row["status"])
-                switch status {
-                case .succeeded?: a.succeeded += 1
-                case .failed?: a.failed += 1
-                case .cancelled?: a.cancelled += 1
-                default: a.unfinished += 1
-                }
-                if (row["refused"] as Bool?) == true { a.refusals += 1 }
-                if (row["mismatched"] as Bool?) == true { a.mismatches += 1 }
-                a.cost += (row["cost_usd"] as Double?) ?? 0
-                if status == .succeeded, let s: Int64 = row["started_ms"], let f: Int64 = row["finished_ms"] {
-                    a.latencies.append(Double(f - s) / 1000)
-                }
-                groups[key] = a
+                stats.add(
+                    StatsAccumulator.Row(
+                        group: row["grp"], status: row["status"], costUSD: row["cost_usd"], startedMs: row["started_ms"],
+                        finishedMs: row["finished_ms"], refused: (row["refused"] as Bool?) == true, mismatched: (row["mismatched"] as Bool?) == true,
+                        bestScore: row["best_score"], samplesToMinScore: row["to_min_score"]))
             }
-            return groups
+            return stats
         }
-        func pct(_ xs: [Double], _ p: Double) -> Double? {
-            guard !xs.isEmpty else { return nil }
-            let s = xs.sorted()
-            return (s[min(s.count - 1, Int(Double(s.count) * p))] * 1000).rounded() / 1000
-        }
-        return groups.keys.sorted().map { k in
-            let a = groups[k]!
-            let finished = a.succeeded + a.failed
-            return StatsReport.Group(
-                group: k, jobs: a.jobs, succeeded: a.succeeded, failed: a.failed, cancelled: a.cancelled, unfinished: a.unfinished,
-                successRate: finished == 0 ? nil : (Double(a.succeeded) / Double(finished) * 1000).rounded() / 1000, refusals: a.refusals,
-                costUSD: (a.cost * 1e6).rounded() / 1e6, latencyP50Seconds: pct(a.latencies, 0.5), latencyP95Seconds: pct(a.latencies, 0.95),
-                mismatches: a.mismatches)
-        }
+        return stats.groups()
     }
 }

@@ -22,7 +22,7 @@ public actor WorkflowService {
     public nonisolated let events = EventBus<WorkflowEvent>()
 
     let engine: Engine
-    let store: WorkflowStore
+    let store: any WorkflowStorage
     let logger: Logger
     let random: @Sendable () -> Double
 
@@ -38,7 +38,7 @@ public actor WorkflowService {
     private var feed: AsyncStream<Job>.Continuation?
 
     /// - Parameter random: a uniform value in [0, 1) for generated final seeds.
-    public init(engine: Engine, store: WorkflowStore, logger: Logger, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+    public init(engine: Engine, store: any WorkflowStorage, logger: Logger, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
         self.engine = engine
         self.store = store
         self.logger = logger
