@@ -3,8 +3,9 @@ import AtelierProviders
 
 // MARK: - Model verification (`models.verify`)
 
-/// What `models.verify` found: whether each provider could be asked, and for each configured model whether its
-/// provider still lists it today.
+/// What `models.verify` found: whether each provider could be asked, for each configured model whether its
+/// provider still lists it today, and — for providers with a complete listing — the image models they list that the
+/// catalog lacks.
 public struct ModelVerificationReport: Sendable {
     /// One provider's part.
     public struct ProviderResult: Sendable {
@@ -13,6 +14,9 @@ public struct ModelVerificationReport: Sendable {
         public var status: String
         public var reason: String?
         public var error: AtelierError?
+        /// Image models this provider lists that no catalog model uses (sorted); nil when it was not asked or has
+        /// no complete listing (Runware's `modelSearch` looks ids up one by one).
+        public var uncatalogued: [String]? = nil
     }
 
     /// One configured model.
@@ -40,6 +44,10 @@ public struct ModelVerificationReport: Sendable {
     public var retiredButListed: [String] { models.filter { $0.catalogStatus == .retired && $0.upstream == "present" }.map(\.id) }
     /// Providers not asked.
     public var skipped: [String] { providers.filter { $0.status == "skipped" }.map(\.provider) }
+    /// Image models providers list that the catalog lacks, as `(provider, upstream id)`, in provider order.
+    public var uncatalogued: [(provider: String, upstreamID: String)] {
+        providers.flatMap { p in (p.uncatalogued ?? []).map { (p.provider, $0) } }
+    }
 }
 
 extension Engine {
@@ -65,10 +73,12 @@ extension Engine {
                     if let why = entry.unavailable { return (i, result("skipped", why.description), [:]) }
                     let ids = Array(Set(config.models.map(\.upstreamID))).sorted()
                     do throws(ProviderError) {
-                        guard let found = try await provider.verifyModels(ids) else {
+                        guard let found = try await provider.checkModels(ids) else {
                             return (i, result("unsupported", "the provider's API cannot list models"), [:])
                         }
-                        return (i, result("checked", nil), found)
+                        var checked = result("checked", nil)
+                        checked.uncatalogued = found.uncatalogued
+                        return (i, checked, found.configured)
                     } catch {
                         return (i, result("failed", error.message, error.atelierError), [:])
                     }

@@ -22,6 +22,35 @@ public protocol Provider: Sendable {
 
     /// Asks the provider which of `modelIDs` (upstream ids) exist today. Providers that cannot tell return nil.
     func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]?
+
+    /// Both directions of `models.verify` from one listing: which of `upstreamIDs` exist today, and which image
+    /// models the provider lists that are not among them (nil when the provider has no complete listing). The
+    /// default asks ``verifyModels(_:)`` and lists nothing more.
+    func checkModels(_ upstreamIDs: [String]) async throws(ProviderError) -> ModelListingCheck?
+}
+
+/// What a provider's model listing says about a catalog: the configured ids, and the image models it lists beyond them.
+public struct ModelListingCheck: Sendable, Equatable {
+    /// Each configured upstream id's state.
+    public var configured: [String: ModelVerification]
+    /// Image models the provider lists that none of the configured ids names, sorted; nil when the provider cannot
+    /// list all its models (the reverse direction is not checked then).
+    public var uncatalogued: [String]?
+
+    public init(configured: [String: ModelVerification], uncatalogued: [String]?) {
+        self.configured = configured
+        self.uncatalogued = uncatalogued
+    }
+
+    /// The check of `upstreamIDs` against a complete listing: listed ids are present, others missing; listed image
+    /// models (`isImageModel`) that are not configured are uncatalogued.
+    public static func against(listing: [String], upstreamIDs: [String], isImageModel: (String) -> Bool) -> ModelListingCheck {
+        let listed = Set(listing)
+        let configured = Set(upstreamIDs)
+        var out: [String: ModelVerification] = [:]
+        for id in upstreamIDs { out[id] = listed.contains(id) ? .present : .missing }
+        return ModelListingCheck(configured: out, uncatalogued: listed.filter { !configured.contains($0) && isImageModel($0) }.sorted())
+    }
 }
 
 extension Provider {
@@ -30,6 +59,10 @@ extension Provider {
     }
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? { nil }
+
+    public func checkModels(_ upstreamIDs: [String]) async throws(ProviderError) -> ModelListingCheck? {
+        try await verifyModels(upstreamIDs).map { ModelListingCheck(configured: $0, uncatalogued: nil) }
+    }
 }
 
 /// What a provider says about one configured model id.
@@ -112,8 +145,11 @@ public struct GeneratedImage: Sendable, Equatable {
     public var mimeType: String
     /// The seed the provider reports it used, if any.
     public var seed: Int64?
-    /// The actual cost the provider reported for this image, in USD, if any.
+    /// What this image cost, in USD; nil when unknown.
     public var costUSD: Double?
+    /// Where ``costUSD`` comes from (the provider said, computed from usage, the catalog's estimate, unknown); nil
+    /// lets the engine decide: a number counts as estimated, no number as the catalog's figure.
+    public var costSource: CostSource?
     /// Text that came with the image (Gemini text parts).
     public var note: String?
     /// Parameters actually sent (for recipes), as the provider's wire JSON.
@@ -127,8 +163,9 @@ public struct GeneratedImage: Sendable, Equatable {
 
     public init(
         path: String, mimeType: String, seed: Int64?, costUSD: Double?, note: String? = nil, sentParameters: JSONObject = [:],
-        digest: ImageDigest? = nil, servedModel: String? = nil
+        digest: ImageDigest? = nil, servedModel: String? = nil, costSource: CostSource? = nil
     ) {
+        self.costSource = costSource
         self.servedModel = servedModel
         self.path = path
         self.mimeType = mimeType

@@ -265,7 +265,10 @@ struct CatalogLoaderTests {
                         "latencySeconds": 20, "maxReferenceImages": 14, "maxReferenceImageMB": 7.5, "maxPromptLength": 32_000,
                         "numberResults": ["min": 1, "max": 4], "outputFormats": ["png", "jpeg"],
                         "sizes": table(["1K": ["1:1": "1024x1024", "16:9": "1376x768"], "2K": ["1:1": ["2048x2048", "2000x2000"]]]),
-                        "price": ["kind": "perTier", "usd": ["1K": 0.134, "2K": 0.134, "4K": 0.24], "perInputImageUSD": 0.0011],
+                        "price": [
+                            "kind": "perTier", "usd": ["1K": 0.134, "2K": 0.134, "4K": 0.24], "perInputImageUSD": 0.0011,
+                            "asOf": "2026-11-21",
+                        ],
                         "safetyPolicy": "google", "parameters": ["thinking": false],
                     ])
             ],
@@ -285,6 +288,7 @@ struct CatalogLoaderTests {
         #expect(m.outputFormats == [.png, .jpg])
         #expect(m.sizes.tiers == [.r1K, .r2K])
         #expect(m.price == .perTier(usd: [.r1K: 0.134, .r2K: 0.134, .r4K: 0.24], perInputImageUSD: 0.0011))
+        #expect(m.priceAsOf == "2026-11-21")
         #expect(m.safetyPolicy == "google")
         #expect(m.parameters == ["thinking": false])
         #expect(m.builtin == false)

@@ -79,11 +79,16 @@ struct CatalogRefreshE2ETests {
             #expect(models.contains { $0["id"] == "gemini-3.1-flash-lite-image" })
             #expect(models.contains { $0["id"] == "gpt-image-2" })
             for m in models where m["builtin"] != true && m["price"]?["kind"] != "free" {
+                #expect(m["price"]?["asOf"]?.stringValue != nil, "\(m["id"]?.stringValue ?? "?") has an undated price")
+                // A model without a published price shows no number at all, only the ceiling routing and budgets use.
+                let unknown = m["price"]?["kind"] == "unknown"
+                if unknown { #expect(m["price"]?["usd"] == nil) }
+                let price = unknown ? m["price"]?["ceiling"] : m["price"]
                 var values: [Double] = []
-                switch m["price"]?["usd"] {
+                switch price?["usd"] {
                 case .object(let tiers)?: values = tiers.members.compactMap(\.value.doubleValue)
                 case let v?: values = [v.doubleValue].compactMap { $0 }
-                case nil: values = [m["price"]?["firstMegapixelUSD"]?.doubleValue].compactMap { $0 }
+                case nil: values = [price?["firstMegapixelUSD"]?.doubleValue].compactMap { $0 }
                 }
                 #expect(!values.isEmpty && values.allSatisfy { $0 > 0 }, "\(m["id"]?.stringValue ?? "?") shows a $0 price")
             }

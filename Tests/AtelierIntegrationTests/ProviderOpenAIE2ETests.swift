@@ -206,7 +206,7 @@ struct ProviderOpenAIE2ETests {
                      "apiKeyEnv": "ACME_IMAGES_KEY", "concurrency": 2, "retry": {"maxAttempts": 2, "baseDelaySeconds": 0.05},
                      "models": [{"id": "acme-image", "upstreamId": "acme-image-1", "seedHonored": false, "textRendering": 3,
                                  "outputFormats": ["PNG"], "sizes": {"table": {"1K": {"1:1": "1024x1024"}}},
-                                 "price": {"kind": "perImage", "usd": 0.02}, "parameters": {"response_format": "url"}}]}
+                                 "price": {"kind": "perImage", "usd": 0.02, "asOf": "2026-12-04"}, "parameters": {"response_format": "url"}}]}
                     """
                 try file.write(toFile: providers + "/acme.json", atomically: true, encoding: .utf8)
                 var env = fakes.environment(for: ["openai"])

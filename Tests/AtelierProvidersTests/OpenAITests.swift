@@ -286,7 +286,7 @@ struct OpenAITests {
         let file = #"""
             {"id": "acme", "kind": "openai", "baseURL": "http://127.0.0.1:7", "apiKeyEnv": "ACME_KEY",
              "models": [{"id": "acme-image", "upstreamId": "acme-image-1", "seedHonored": false,
-                         "sizes": {"table": {"1K": {"1:1": "1024x1024"}}}, "price": {"kind": "perImage", "usd": 0.02}}]}
+                         "sizes": {"table": {"1K": {"1:1": "1024x1024"}}}, "price": {"kind": "perImage", "usd": 0.02, "asOf": "2026-12-04"}}]}
             """#
         let catalog = try CatalogLoader.load(documents: [("providers/acme.json", Data(file.utf8))])
         let config = try #require(catalog.provider("acme"))

@@ -163,11 +163,14 @@ public enum CatalogLoader {
                     issues.append(ConfigIssue(file: file, pointer: error.field ?? "/models/\(i)", message: error.message, hint: hint(for: error)))
                 }
             }
+            let batch = try r.raw("batch").map { v throws(AtelierError) in try BatchSettings.parse(v, path: "/batch") }
             try r.finish()
-            return ProviderConfig(
+            var config = ProviderConfig(
                 id: id, kind: kind, displayName: displayName, baseURL: baseURL, apiKeyEnv: apiKeyEnv, keyOptional: keyOptional,
                 concurrency: concurrency, requestTimeoutSeconds: reqTimeout, totalTimeoutSeconds: totalTimeout, retry: retry, models: models,
                 source: file)
+            config.batch = batch
+            return config
         } catch {
             issues.append(ConfigIssue(file: file, pointer: error.field ?? "", message: error.message, hint: hint(for: error)))
             return nil
@@ -244,7 +247,7 @@ public enum CatalogLoader {
         guard let sizesValue = r.raw("sizes") else { throw AtelierError(.missingField, "sizes is required", field: r.pointer("sizes")) }
         let sizes = try parseSizes(sizesValue, path: r.pointer("sizes"))
         guard let priceValue = r.raw("price") else { throw AtelierError(.missingField, "price is required", field: r.pointer("price")) }
-        let price = try parsePrice(priceValue, path: r.pointer("price"))
+        let (price, priceAsOf) = try parseDatedPrice(priceValue, path: r.pointer("price"))
         let builtin = try r.bool("builtin") ?? false
         let safety = try r.string("safetyPolicy") ?? provider
         var parameters: JSONObject = [:]
@@ -254,13 +257,16 @@ public enum CatalogLoader {
             }
             parameters = o
         }
+        let batch = try r.raw("batch").map { v throws(AtelierError) in try parseModelBatch(v, path: r.pointer("batch")) }
         try r.finish()
-        return ModelCard(
+        var card = ModelCard(
             id: id, provider: provider, kind: kind, upstreamID: upstream, displayName: displayName, status: status, aliases: aliases,
             replacedBy: replacedBy, seedHonored: seedHonored, seedAccepted: seedAccepted, textRendering: text, quality: quality,
             latencySeconds: latency, maxReferenceImages: maxRefs, maxReferenceImageBytes: Int(maxRefMB * 1_048_576),
             maxPromptLength: maxPrompt, numberResults: nr, outputFormats: formats, sizes: sizes, price: price, builtin: builtin,
-            safetyPolicy: safety, parameters: parameters)
+            safetyPolicy: safety, parameters: parameters, priceAsOf: priceAsOf)
+        (card.batchPrice, card.batchPriceAsOf) = (batch?.0, batch?.1)
+        return card
     }
 
     static func parseSizes(_ value: JSONValue, path: String) throws(AtelierError) -> SizeRules {
@@ -315,9 +321,41 @@ public enum CatalogLoader {
         return .table(entries)
     }
 
-    static func parsePrice(_ value: JSONValue, path: String) throws(AtelierError) -> PriceRule {
+    /// A model's `price`: the rule and the day it was read (`asOf`, required for every price but `free`).
+    static func parseDatedPrice(_ value: JSONValue, path: String) throws(AtelierError) -> (PriceRule, String?) {
+        var r = try FieldReader(value, path: path)
+        let asOf = try r.string("asOf")
+        let rule = try parsePrice(value, path: path, nested: false)
+        if rule == .free {
+            if asOf != nil {
+                throw AtelierError(.invalidValue, "a free price has no date", field: r.pointer("asOf"))
+            }
+            return (rule, nil)
+        }
+        guard let asOf else {
+            throw AtelierError(
+                .missingField, "asOf is required: the day this price was read from the provider's price list (YYYY-MM-DD)",
+                field: r.pointer("asOf"))
+        }
+        try validatePriceDate(asOf, field: r.pointer("asOf"))
+        return (rule, asOf)
+    }
+
+    /// `YYYY-MM-DD`, a real calendar day, not after today (UTC, a day's grace for time zones).
+    static func validatePriceDate(_ text: String, field: String, now: Timestamp = .now()) throws(AtelierError) {
+        let digits = text.utf8.enumerated().allSatisfy { i, c in (i == 4 || i == 7) ? c == UInt8(ascii: "-") : (c >= 48 && c <= 57) }
+        guard text.utf8.count == 10, digits, let day = Timestamp(iso8601: text + "T00:00:00.000Z"), day.iso8601.hasPrefix(text) else {
+            throw AtelierError(.invalidValue, "asOf must be a date written YYYY-MM-DD, not '\(text)'", field: field)
+        }
+        if day.milliseconds > now.milliseconds + 86_400_000 {
+            throw AtelierError(.invalidValue, "asOf \(text) is in the future: a price can only have been read on or before today", field: field)
+        }
+    }
+
+    static func parsePrice(_ value: JSONValue, path: String, nested: Bool = false) throws(AtelierError) -> PriceRule {
         var r = try FieldReader(value, path: path)
         let kind = try r.requiredString("kind")
+        if !nested { _ = try r.string("asOf") }  // read by parseDatedPrice
         let rule: PriceRule
         switch kind {
         case "free":
@@ -346,10 +384,21 @@ public enum CatalogLoader {
             rule = .perMegapixel(
                 firstMegapixelUSD: f, extraMegapixelUSD: try nonNegative(&r, "extraMegapixelUSD") ?? 0,
                 inputMegapixelUSD: try nonNegative(&r, "inputMegapixelUSD") ?? 0)
+        case "unknown" where !nested:
+            // No published price: the ceiling (the most one image could cost) is what budgets and caps count.
+            guard let c = r.raw("ceiling") else {
+                throw AtelierError(
+                    .missingField, "an unknown price needs a ceiling: the most one image could cost, counted by budgets and maxCostUSD",
+                    field: r.pointer("ceiling"))
+            }
+            let ceiling = try parsePrice(c, path: r.pointer("ceiling"), nested: true)
+            if ceiling == .free {
+                throw AtelierError(.invalidValue, "the ceiling of an unknown price cannot be free", field: r.pointer("ceiling") + "/kind")
+            }
+            rule = .unknown(ceiling: ceiling)
         default:
-            throw AtelierError(
-                .invalidValue, "unknown price kind '\(kind)'", field: r.pointer("kind"),
-                details: ["allowed": ["free", "perImage", "perTier", "perMegapixel"]])
+            let allowed: JSONValue = nested ? ["perImage", "perTier", "perMegapixel"] : ["free", "perImage", "perTier", "perMegapixel", "unknown"]
+            throw AtelierError(.invalidValue, "unknown price kind '\(kind)'", field: r.pointer("kind"), details: ["allowed": allowed])
         }
         try r.finish()
         return rule

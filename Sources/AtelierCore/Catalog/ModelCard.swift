@@ -68,6 +68,9 @@ public struct ModelCard: Sendable, Equatable {
     public var sizes: SizeRules
     /// How a task's cost is computed.
     public var price: PriceRule
+    /// The day the price was read from the provider's price list (`price.asOf`, `YYYY-MM-DD`); nil for a free
+    /// model (and for cards built in code).
+    public var priceAsOf: String?
     /// The built-in offline renderer: never chosen by `model: "auto"` unless the policy allows it.
     public var builtin: Bool
     /// A label for the model's content-safety policy; a `refused` job falls back only to models whose policy differs,
@@ -75,6 +78,10 @@ public struct ModelCard: Sendable, Equatable {
     public var safetyPolicy: String
     /// Provider-specific defaults sent with every request (e.g. `steps`, `cfg_scale`, `disable_pup`).
     public var parameters: JSONObject
+    /// The price through the provider's batch interface (`batch.price`), nil when the model cannot be batched.
+    public var batchPrice: PriceRule? = nil
+    /// The day the batch price was read (`batch.price.asOf`).
+    public var batchPriceAsOf: String? = nil
 
     /// Creates a card. Loading from JSON is in ``CatalogLoader``.
     public init(
@@ -82,8 +89,9 @@ public struct ModelCard: Sendable, Equatable {
         aliases: [String] = [], replacedBy: String? = nil, seedHonored: Bool, seedAccepted: Bool, textRendering: Int, quality: Int,
         latencySeconds: Double, maxReferenceImages: Int, maxReferenceImageBytes: Int = 20 << 20, maxPromptLength: Int,
         numberResults: ClosedRange<Int>, outputFormats: [OutputFormat], sizes: SizeRules, price: PriceRule, builtin: Bool = false,
-        safetyPolicy: String = "", parameters: JSONObject = [:]
+        safetyPolicy: String = "", parameters: JSONObject = [:], priceAsOf: String? = nil
     ) {
+        self.priceAsOf = priceAsOf
         self.id = id
         self.provider = provider
         self.kind = kind
@@ -215,9 +223,17 @@ extension ModelCard {
         return sizes.resolve(task.size, model: id)
     }
 
-    /// The estimated cost of `task` at `size`, in USD, for all results together.
+    /// The estimated cost of `task` at `size`, in USD, for all results together (at the ceiling when the price
+    /// is unknown).
     public func estimatedCost(_ task: ImageTask, size: ResolvedSize) -> Double {
-        price.cost(size: size, referenceImages: task.referenceImages.count) * Double(task.numberResults)
+        price.cost(size: size, referenceImages: task.referenceImages.count) * Double(task.pricedImages)
+    }
+
+    /// What the catalog says one image of `size` costs when the call said nothing: the price as an `estimated`
+    /// figure, or `unknown` (no number) when the price is not known.
+    public func catalogCost(size: ResolvedSize, referenceImages: Int) -> CostFigure {
+        guard price.isKnown else { return CostFigure(usd: nil, source: .unknown) }
+        return CostFigure(usd: price.cost(size: size, referenceImages: referenceImages), source: .estimated)
     }
 }
 
@@ -243,7 +259,16 @@ extension ModelCard {
         o.append("outputFormats", .array(outputFormats.map { .string($0.rawValue) }))
         o.append("tiers", .array(sizes.tiers.map { .string($0.rawValue) }))
         o.append("sizes", sizes.json)
-        o.append("price", price.json)
+        if let priceAsOf, case .object(var p) = price.json {
+            p.append("asOf", .string(priceAsOf))
+            o.append("price", .object(p))
+        } else {
+            o.append("price", price.json)
+        }
+        if let batchPrice, case .object(var p) = batchPrice.json {
+            p.append("asOf", ifPresent: batchPriceAsOf.map(JSONValue.string))
+            o.append("batch", ["price": .object(p)])
+        }
         o.append("builtin", .bool(builtin))
         return .object(o)
     }

@@ -202,10 +202,23 @@ public enum PriceRule: Sendable, Equatable {
     case perTier(usd: [ResolutionTier: Double], perInputImageUSD: Double)
     /// FLUX.2-style: the first output megapixel, each further output megapixel, and each input megapixel.
     case perMegapixel(firstMegapixelUSD: Double, extraMegapixelUSD: Double, inputMegapixelUSD: Double)
+    /// No price is published. `ceiling` is the most one image could cost: routing, `maxCostUSD` and budgets count
+    /// the model at it (or refuse it, per the policy's `costs.unknownPrice`); a result's cost stays unknown
+    /// (`null`) unless the provider reports one.
+    indirect case unknown(ceiling: PriceRule)
 
-    /// The price of one image of `size` made with `referenceImages` inputs (each assumed to be about 1 MP).
+    /// False for ``unknown(ceiling:)``.
+    public var isKnown: Bool {
+        if case .unknown = self { return false }
+        return true
+    }
+
+    /// The price of one image of `size` made with `referenceImages` inputs (each assumed to be about 1 MP); the
+    /// ceiling for an unknown price.
     public func cost(size: ResolvedSize, referenceImages: Int) -> Double {
         switch self {
+        case .unknown(let ceiling):
+            return ceiling.cost(size: size, referenceImages: referenceImages)
         case .free:
             return 0
         case .perImage(let usd, let input):
@@ -231,6 +244,8 @@ public enum PriceRule: Sendable, Equatable {
             return ["kind": "perTier", "usd": .object(t), "perInputImageUSD": .number(input)]
         case .perMegapixel(let f, let e, let i):
             return ["kind": "perMegapixel", "firstMegapixelUSD": .number(f), "extraMegapixelUSD": .number(e), "inputMegapixelUSD": .number(i)]
+        case .unknown(let ceiling):
+            return ["kind": "unknown", "ceiling": ceiling.json]
         }
     }
 }

@@ -28,14 +28,20 @@ public struct JobResult: Sendable, Equatable {
     public var seed: Int64?
     /// True only when this model really reproduces this image from ``seed``.
     public var seedHonored: Bool
-    /// What this image cost, in USD, when known.
+    /// What this image cost, in USD; nil when unknown (``costSource`` `unknown`), never 0 for "unknown".
     public var costUSD: Double?
+    /// Where ``costUSD`` comes from (nil only on results stored before costs had sources).
+    public var costSource: CostSource?
     /// Text the model returned alongside the image (Gemini), if any.
     public var note: String?
     /// How to make this image again exactly; only on results of seed-honouring models (see ``Recipe``).
     public var recipe: Recipe?
     /// How the delivered image compares with the request (nil for results stored before verification existed).
     public var verification: ResultVerification?
+    /// Best-of-N sampling that chose this image (`consistency` tasks), nil otherwise (docs/consistency.md).
+    public var consistency: ConsistencyReport?
+    /// The protected region's measurement or composite (`preserve` tasks), nil otherwise (docs/consistency.md).
+    public var preserve: PreserveReport?
 
     public init(
         imageUUID: String, path: String, mimeType: String, width: Int, height: Int, bytes: Int, sha256: String, seed: Int64?,
@@ -67,9 +73,12 @@ public struct JobResult: Sendable, Equatable {
         o.append("seed", seed.map(JSONValue.int) ?? .null)
         o.append("seedHonored", .bool(seedHonored))
         o.append("costUSD", costUSD.map(JSONValue.number) ?? .null)
+        o.append("costSource", ifPresent: costSource.map { .string($0.rawValue) })
         o.append("note", ifPresent: note.map(JSONValue.string))
         o.append("recipe", recipe?.json ?? .null)
         o.append("verification", ifPresent: verification?.json)
+        o.append("consistency", ifPresent: consistency?.json)
+        o.append("preserve", ifPresent: preserve?.json)
         return .object(o)
     }
 
@@ -86,8 +95,21 @@ public struct JobResult: Sendable, Equatable {
         seed = try r.int("seed")
         seedHonored = try r.bool("seedHonored") ?? false
         costUSD = try r.double("costUSD")
+        costSource = CostSource(parsing: try r.string("costSource"))
         note = try r.string("note")
         verification = try r.raw("verification").map { v throws(AtelierError) in try ResultVerification(json: v) }
+        consistency = try r.raw("consistency").map { v throws(AtelierError) in try ConsistencyReport(json: v) }
+        preserve = try r.raw("preserve").map { v throws(AtelierError) in try PreserveReport(json: v) }
+    }
+}
+
+extension JobResult {
+    /// This image's cost with its source; nil when the result carries neither (a provider that said nothing and
+    /// no catalog price was applied). A number without a source (stored before sources existed) counts as
+    /// `estimated`.
+    public var costFigure: CostFigure? {
+        if let costSource { return CostFigure(usd: costUSD, source: costSource) }
+        return costUSD.map { CostFigure(usd: $0, source: .estimated) }
     }
 }
 
@@ -105,6 +127,9 @@ public struct RouteSummary: Sendable, Equatable {
     public var fallbacks: [String]
     /// The split arm, when a `split` rule assigned one.
     public var arm: String?
+    /// False when the chosen model's price is unknown: ``estimatedCostUSD`` is then its catalog ceiling (shown on
+    /// the wire only when false).
+    public var priceKnown: Bool = true
 
     public init(provider: String, model: String, reasons: [String], estimatedCostUSD: Double, fallbacks: [String] = [], arm: String? = nil) {
         self.provider = provider
@@ -123,6 +148,7 @@ public struct RouteSummary: Sendable, Equatable {
         o.append("estimatedCostUSD", .number(estimatedCostUSD))
         o.append("fallbacks", .array(fallbacks.map(JSONValue.string)))
         o.append("arm", ifPresent: arm.map(JSONValue.string))
+        if !priceKnown { o.append("priceKnown", .bool(false)) }
         return .object(o)
     }
 
@@ -134,6 +160,7 @@ public struct RouteSummary: Sendable, Equatable {
         estimatedCostUSD = try r.double("estimatedCostUSD") ?? 0
         fallbacks = try r.stringArray("fallbacks") ?? []
         arm = try r.string("arm")
+        priceKnown = try r.bool("priceKnown") ?? true
     }
 }
 
@@ -160,6 +187,9 @@ public struct Attempt: Sendable, Equatable {
     public var error: AtelierError?
     /// The provider's handle for resuming (Runware taskUUID, BFL polling URL), when the call is asynchronous.
     public var resumeHandle: String?
+    /// What this attempt was charged, when it delivered images (kept, or discarded for a mismatch: they were paid
+    /// for); nil for an attempt that produced nothing.
+    public var cost: CostFigure?
 
     public init(
         number: Int, provider: String, model: String, startedAt: Timestamp, endedAt: Timestamp? = nil, outcome: Outcome = .running,
@@ -184,6 +214,10 @@ public struct Attempt: Sendable, Equatable {
         o.append("endedAt", endedAt.map { .string($0.iso8601) } ?? .null)
         o.append("outcome", .string(outcome.rawValue))
         o.append("error", error?.json ?? .null)
+        if let cost {
+            o.append("costUSD", cost.usd.map(JSONValue.number) ?? .null)
+            o.append("costSource", .string(cost.source.rawValue))
+        }
         return .object(o)
     }
 
@@ -208,6 +242,14 @@ public struct Attempt: Sendable, Equatable {
         outcome = Outcome(rawValue: try r.string("outcome") ?? "failed") ?? .failed
         error = r.raw("error").map(AtelierError.init(json:))
         resumeHandle = try r.string("resumeHandle")
+        cost = try Self.readCost(&r)
+    }
+
+    /// `costUSD` + `costSource` of a stored or wire attempt (nil when the attempt was not charged).
+    static func readCost(_ r: inout FieldReader) throws(AtelierError) -> CostFigure? {
+        let usd = try r.double("costUSD")
+        guard let source = CostSource(parsing: try r.string("costSource")) else { return nil }
+        return CostFigure(usd: usd, source: source)
     }
 }
 
@@ -223,7 +265,8 @@ public struct Job: Sendable, Equatable {
     public var finishedAt: Timestamp?
     public var route: RouteSummary?
     public var results: [JobResult]
-    /// Total actual cost in USD (sum of results), once known.
+    /// Total cost in USD (kept results plus attempts whose images were paid for and discarded); nil while nothing
+    /// was charged and when any part is unknown (``costSource``).
     public var costUSD: Double?
     public var error: AtelierError?
     public var attempts: [Attempt]
@@ -257,6 +300,7 @@ public struct Job: Sendable, Equatable {
         o.append("route", route?.json ?? .null)
         o.append("results", .array(results.map(\.json)))
         o.append("costUSD", costUSD.map(JSONValue.number) ?? .null)
+        o.append("costSource", costSource.map { .string($0.rawValue) } ?? .null)
         o.append("error", error?.json ?? .null)
         o.append("attempts", .array(attempts.map(\.json)))
         o.append("task", task.json)
@@ -266,6 +310,15 @@ public struct Job: Sendable, Equatable {
 }
 
 extension Job {
+    /// Where ``costUSD`` comes from: the most uncertain source among the paid attempts (or, for jobs stored before
+    /// attempts carried costs, among the results); nil while nothing was charged.
+    public var costSource: CostSource? {
+        let paid = attempts.compactMap(\.cost?.source)
+        if !paid.isEmpty { return CostSource.combined(paid) }
+        if let s = CostSource.combined(results.compactMap(\.costFigure?.source)) { return s }
+        return costUSD == nil ? nil : .estimated
+    }
+
     /// Decodes the wire form written by ``json`` (used by the client library).
     public init(json: JSONValue) throws(AtelierError) {
         var r = try FieldReader(json)
@@ -299,6 +352,7 @@ extension Job {
                     number: Int(try a.int("number") ?? 0), provider: try a.requiredString("provider"), model: try a.requiredString("model"),
                     startedAt: started, endedAt: ended, outcome: Attempt.Outcome(rawValue: try a.string("outcome") ?? "") ?? .failed,
                     error: a.raw("error").map(AtelierError.init(json:))))
+            attempts[attempts.count - 1].cost = try Attempt.readCost(&a)
         }
         self.attempts = attempts
         guard let t = r.raw("task") else { throw AtelierError(.missingField, "task is missing", field: "/task") }

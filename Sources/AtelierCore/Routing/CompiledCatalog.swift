@@ -20,6 +20,14 @@ enum RouteCode: UInt8, Sendable {
     case unavailable
     case overBudget
     case unknownModel
+    /// The policy refuses unknown-price models for tasks under a budget or a `maxCostUSD` (`costs.unknownPrice`).
+    case priceUnknown
+    /// `requirements.batch: "only"` on a model without a batch interface.
+    case batchNotSupported
+    /// `requirements.batch: "only"` with a deadline shorter than the batch turnaround.
+    case deadlineTooShort
+    /// The task's deadline (an RFC 3339 time) has passed.
+    case deadlinePassed
 
     /// The stable reason string shown by `route.explain` (availability reasons come from the context instead).
     var reason: String {
@@ -39,6 +47,10 @@ enum RouteCode: UInt8, Sendable {
         case .unavailable: return "unavailable"
         case .overBudget: return "over_budget"
         case .unknownModel: return "unknown_model"
+        case .priceUnknown: return "price_unknown"
+        case .batchNotSupported: return "batch_not_supported"
+        case .deadlineTooShort: return "deadline_too_short"
+        case .deadlinePassed: return "deadline_passed"
         }
     }
 
@@ -67,6 +79,9 @@ enum CompiledPrice: Sendable {
                 t4K: table[.r4K] ?? fallback, input: input)
         case .perMegapixel(let f, let e, let i):
             self = .perMegapixel(first: f, extra: e, input: i)
+        case .unknown(let ceiling):
+            // Routed, capped and budgeted at its ceiling (``CompiledModel/priceKnown`` says it is one).
+            self.init(ceiling)
         }
     }
 
@@ -132,6 +147,12 @@ struct CompiledModel: Sendable {
     var latency: Double
     var sizes: CompiledSizes
     var price: CompiledPrice
+    /// False when ``price`` is the ceiling of an unknown price.
+    var priceKnown: Bool
+    /// The price through the provider's batch interface; nil when the model cannot be batched.
+    var batchPrice: CompiledPrice? = nil
+    /// The provider's batch turnaround (``BatchSettings/turnaroundSeconds``).
+    var batchTurnaround: Double = .infinity
 }
 
 @inline(__always)
@@ -220,7 +241,11 @@ final class CompiledCatalog: Sendable {
                     maxReferenceImages: card.maxReferenceImages, maxPromptLength: card.maxPromptLength,
                     numberResultsMin: card.numberResults.lowerBound, numberResultsMax: card.numberResults.upperBound, formats: formats,
                     textRendering: card.textRendering, quality: card.quality, latency: card.latencySeconds, sizes: sizes,
-                    price: CompiledPrice(card.price)))
+                    price: CompiledPrice(card.price), priceKnown: card.price.isKnown))
+            if let bp = card.batchPrice, let settings = catalog.providers.first(where: { $0.id == card.provider })?.batch {
+                models[models.count - 1].batchPrice = CompiledPrice(bp)
+                models[models.count - 1].batchTurnaround = settings.turnaroundSeconds
+            }
         }
         for p in catalog.providers where nameMasks[p.id] == nil {
             nameMasks[p.id] = nameMasks["provider:" + p.id] ?? ModelMask.none
@@ -327,22 +352,34 @@ struct TaskFacts {
     var seededConsistency: Bool
     var references: Int
     var numberResults: Int
+    /// Images paid for: `numberResults`, times `consistency.samples` for best-of-N (docs/consistency.md).
+    var pricedImages: Int
     var format: UInt8
     var maxCost: Double
     var promptUTF8: Int
     var promptChars: Int  // -1 until counted
     let prompt: String
+    /// `requirements.batch`, whether a deadline was given, and the seconds left before it (the router sets them
+    /// from ``RoutingContext/now``).
+    var batch: BatchPreference
+    var hasDeadline: Bool
+    var secondsLeft: Double
 
     init(_ task: ImageTask) {
         reproducible = task.requirements.reproducible
         seededConsistency = task.seed != nil && task.consistency != nil
         references = task.referenceImages.count
         numberResults = task.numberResults
+        pricedImages = task.pricedImages
         format = formatBit(task.outputFormat)
         maxCost = task.requirements.maxCostUSD ?? .infinity
         prompt = task.positivePrompt
         promptUTF8 = prompt.utf8.count
         promptChars = -1
+        batch = task.requirements.batch
+        hasDeadline = task.requirements.deadline != nil
+        secondsLeft = .infinity
+        if let d = task.requirements.deadline { secondsLeft = d.secondsLeft(now: .now()) }
     }
 
     /// True when the prompt is longer than `limit` characters (counting characters only when the UTF-8 length says it
@@ -376,11 +413,19 @@ extension CompiledCatalog {
     /// serve the task at `size`), and `code` becomes `.overMaxCost` when that price exceeds the task's `maxCostUSD`.
     /// The router's pinned and automatic paths and the simulator's baseline all price through here.
     @inline(__always)
-    func price(_ m: Int, _ f: inout TaskFacts, _ size: SizeRequest) -> (code: RouteCode, size: ResolvedSize?, cost: Double?) {
+    func price(_ m: Int, _ f: inout TaskFacts, _ size: SizeRequest) -> (code: RouteCode, size: ResolvedSize?, cost: Double?, batch: Bool) {
         var resolved: ResolvedSize?
         let code = check(m, &f, size, resolved: &resolved)
-        guard code == .ok, let s = resolved else { return (code, resolved, nil) }
-        let cost = models[m].price.cost(s, referenceImages: f.references, numberResults: f.numberResults)
-        return (cost > f.maxCost + 1e-12 ? .overMaxCost : .ok, s, cost)
+        guard code == .ok, let s = resolved else { return (code, resolved, nil, false) }
+        // A deadline: past → refused; batch pricing when the deadline leaves the batch turnaround (BatchLane).
+        if f.hasDeadline && f.secondsLeft <= 0 { return (.deadlinePassed, s, nil, false) }
+        let c = models[m]
+        let batched = BatchLane.applies(
+            preference: f.batch, hasDeadline: f.hasDeadline, secondsLeft: f.secondsLeft, supported: c.batchPrice != nil,
+            turnaround: c.batchTurnaround)
+        if f.batch == .only && !batched { return (c.batchPrice == nil ? .batchNotSupported : .deadlineTooShort, s, nil, false) }
+        let rule = batched ? (c.batchPrice ?? c.price) : c.price
+        let cost = rule.cost(s, referenceImages: f.references, numberResults: f.pricedImages)
+        return (cost > f.maxCost + 1e-12 ? .overMaxCost : .ok, s, cost, batched)
     }
 }

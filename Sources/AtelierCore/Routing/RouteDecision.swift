@@ -35,7 +35,9 @@ public struct RouteDecision: Sendable {
     public var fallbackLimit: Int { result.fallbackLimit }
 
     func candidate(_ o: Outcome) -> RouteCandidate {
-        RouteCandidate(model: core.catalog.models[Int(o.model)], size: o.size, estimatedCostUSD: o.cost)
+        var c = RouteCandidate(model: core.catalog.models[Int(o.model)], size: o.size, estimatedCostUSD: o.cost)
+        c.batch = o.batch
+        return c
     }
 
     // MARK: The API
@@ -122,6 +124,7 @@ public struct RouteDecision: Sendable {
         if isRouted { return nil }
         if result.pinnedUnknown { return unknownModelRejection.error }
         if result.pinned, let o = outcomes.first { return rejection(o).error }
+        if let passed = outcomes.first(where: { $0.code == .deadlinePassed }) { return rejection(passed).error }
         if outcomes.contains(where: { $0.code == .overBudget }) {
             let cheapest = outcomes.filter { $0.code == .overBudget }.map(\.cost).min() ?? 0
             return budgetError(cost: cheapest)
@@ -143,9 +146,12 @@ public struct RouteDecision: Sendable {
     /// The decision as recorded on the job.
     public var summary: RouteSummary? {
         guard let ch = chosen else { return nil }
-        return RouteSummary(
-            provider: ch.model.provider, model: ch.model.id, reasons: reasons, estimatedCostUSD: ch.estimatedCostUSD,
+        var s = RouteSummary(
+            provider: ch.batch ? BatchSettings.laneID(provider: ch.model.provider) : ch.model.provider, model: ch.model.id, reasons: reasons,
+            estimatedCostUSD: ch.estimatedCostUSD,
             fallbacks: ranked.dropFirst().map(\.model.id), arm: arm)
+        s.priceKnown = ch.model.price.isKnown
+        return s
     }
 
     /// True when the matched rules allow a refused job to fall back to a model with another safety policy.
@@ -225,6 +231,7 @@ public struct RouteDecision: Sendable {
         x.append("model", .string(m.id))
         x.append("provider", .string(m.provider))
         x.append("estimatedCostUSD", .number((o.cost * 1e9).rounded() / 1e9))
+        if o.batch { x.append("batch", .bool(true)) }
         x.append("width", .int(Int64(o.size.pixels.width)))
         x.append("height", .int(Int64(o.size.pixels.height)))
         x.append("resolution", .string(o.size.tier.rawValue))
@@ -300,6 +307,16 @@ public struct RouteDecision: Sendable {
             var detail = "\(Self.usd(o.cost)) > \(Self.usd(left)) left"
             if let h = result.headroom { detail += " (tags.\(core.budgets[h.rule].tag)=\(h.value) \(h.period.rawValue))" }
             return Rejection("over_budget", detail, error: budgetError(cost: o.cost))
+        case .priceUnknown:
+            let why = result.headroom != nil ? "a budget applies to this task" : "the task sets requirements.maxCostUSD"
+            return Rejection(
+                "price_unknown", "ceiling \(Self.usd(o.cost))",
+                error: AtelierError(
+                    .requirementUnsatisfiable,
+                    "\(card.id) has no known price and \(why); the routing policy refuses unknown prices (costs.unknownPrice)",
+                    field: result.headroom != nil ? "/tags" : "/requirements/maxCostUSD", details: ["ceilingUSD": .number(o.cost)]))
+        case .batchNotSupported, .deadlineTooShort, .deadlinePassed:
+            return deadlineRejection(o.code, card: card)
         default:
             return Rejection(o.code.reason, "", error: AtelierError(.internalError, "\(card.id): \(o.code.reason)"))
         }

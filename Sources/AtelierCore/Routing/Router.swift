@@ -5,6 +5,8 @@ public struct RoutingContext: Sendable {
     public var unavailable: [String: Rejection]
     /// What has been spent so far in the current day and month.
     public var spend: BudgetSpend
+    /// The time deadlines are measured against (nil: the time of the decision).
+    public var now: Timestamp? = nil
 
     public init(unavailable: [String: Rejection] = [:], spend: BudgetSpend = BudgetSpend()) {
         self.unavailable = unavailable
@@ -17,6 +19,8 @@ public struct RouteCandidate: Sendable {
     public var model: ModelCard
     public var size: ResolvedSize
     public var estimatedCostUSD: Double
+    /// True when the task goes through the model's batch interface, priced at its batch rate.
+    public var batch: Bool = false
 
     public init(model: ModelCard, size: ResolvedSize, estimatedCostUSD: Double) {
         self.model = model
@@ -34,6 +38,8 @@ struct Outcome: Sendable {
     var code: RouteCode
     var size: ResolvedSize
     var cost: Double
+    /// Priced at the batch rate (``RouteCandidate/batch``).
+    var batch: Bool = false
 
     static let placeholderSize = ResolvedSize(pixels: PixelSize(width: 0, height: 0), tier: .r1K, aspectRatio: nil, requestedByTier: false)
 }
@@ -156,6 +162,7 @@ public struct Router: Sendable {
         let c = core.compiled
         let cat = c.catalog
         var facts = TaskFacts(task)
+        if let now = context.now, let d = task.requirements.deadline { facts.secondsLeft = d.secondsLeft(now: now) }
         var result = RunResult(
             eligible: 0, pinned: false, pinnedUnknown: false, effective: Effective(policyMask: c.allMask), headroom: nil, fallbackLimit: 0,
             text: task.requirements.textRendering, phase: task.phase)
@@ -165,6 +172,9 @@ public struct Router: Sendable {
             result.headroom = BudgetCheck.headroom(core.budgets, task: task, spend: context.spend)
         }
         let remaining = result.headroom?.remaining ?? .infinity
+        // `costs.unknownPrice: refuse`: a task with a budget or a cost cap is not routed to a model priced at a ceiling.
+        let refuseUnknown =
+            core.policy.unknownPrice == .refuse && (result.headroom != nil || task.requirements.maxCostUSD != nil)
 
         // Availability.
         var unavailable = ModelMask.none
@@ -188,11 +198,13 @@ public struct Router: Sendable {
             if code == .ok {
                 if unavailable.contains(i) {
                     code = .unavailable
+                } else if refuseUnknown && !cat.models[i].priceKnown {
+                    code = .priceUnknown
                 } else if cost > 0 && cost > remaining + 1e-12 {
                     code = .overBudget
                 }
             }
-            outcomes.append(Outcome(model: Int32(i), code: code, size: priced.size ?? Outcome.placeholderSize, cost: cost))
+            outcomes.append(Outcome(model: Int32(i), code: code, size: priced.size ?? Outcome.placeholderSize, cost: cost, batch: priced.batch))
             result.eligible = code == .ok ? 1 : 0
             return result
         }
@@ -216,11 +228,13 @@ public struct Router: Sendable {
                     code = .excludedByPolicy
                 } else if unavailable.contains(i) {
                     code = .unavailable
+                } else if refuseUnknown && !cat.models[i].priceKnown {
+                    code = .priceUnknown
                 } else if cost > 0 && cost > remaining + 1e-12 {
                     code = .overBudget
                 }
             }
-            let o = Outcome(model: Int32(i), code: code, size: priced.size ?? Outcome.placeholderSize, cost: cost)
+            let o = Outcome(model: Int32(i), code: code, size: priced.size ?? Outcome.placeholderSize, cost: cost, batch: priced.batch)
             if code == .ok {
                 outcomes[front] = o
                 front += 1

@@ -15,6 +15,8 @@ public struct RoutingPolicy: Sendable {
     let compiled: CompiledPolicy
     /// What a result that differs from its request does to the job (`verification.onMismatch`; `flag` by default).
     public internal(set) var onMismatch: MismatchPolicy = .flag
+    /// How budgets and `maxCostUSD` treat models whose price is unknown (`costs.unknownPrice`; `ceiling` by default).
+    public internal(set) var unknownPrice: UnknownPricePolicy = .ceiling
 
     /// Whether `model: "auto"` may pick the built-in renderer.
     public var allowBuiltin: Bool { compiled.allowBuiltin }

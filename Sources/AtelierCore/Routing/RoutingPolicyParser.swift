@@ -18,8 +18,9 @@ struct RoutingPolicyParser {
         self.lenient = lenient
     }
 
-    static let topKeys = ["version", "description", "allowBuiltin", "objective", "fallbacks", "rules", "budgets", "verification"]
+    static let topKeys = ["version", "description", "allowBuiltin", "objective", "fallbacks", "rules", "budgets", "verification", "costs"]
     static let verificationKeys = ["onMismatch"]
+    static let costsKeys = ["unknownPrice"]
     static let ruleKeys = ["name", "description", "when", "require", "exclude", "prefer", "objective", "fallbacks", "split", "stop"]
     static let armKeys = ["name", "description", "weight", "require", "exclude", "prefer", "objective", "fallbacks"]
     static let splitKeys = ["key", "salt", "arms"]
@@ -123,6 +124,22 @@ struct RoutingPolicyParser {
             objective: objective, fallbackMax: fallbackMax, afterRefusal: afterRefusal)
         var policy = RoutingPolicy(budgets: budgets, file: file, source: json, compiled: compiled)
         if let v = top["verification"] { policy.onMismatch = parseVerification(v, "/verification") ?? .flag }
+        if let v = top["costs"] { policy.unknownPrice = parseCosts(v, "/costs") ?? .ceiling }
+        return policy
+    }
+
+    /// `costs: {unknownPrice: "ceiling" | "refuse"}`.
+    mutating func parseCosts(_ v: JSONValue, _ p: String) -> UnknownPricePolicy? {
+        guard let o = object(v, p, known: Self.costsKeys, what: "costs") else { return nil }
+        guard let m = o["unknownPrice"] else { return nil }
+        let allowed = UnknownPricePolicy.allCases.map(\.rawValue)
+        guard let s = m.stringValue, let policy = UnknownPricePolicy(rawValue: s) else {
+            issue(
+                p + "/unknownPrice", "unknownPrice must be one of \(allowed.joined(separator: ", ")), not \(m)",
+                hint: m.stringValue.flatMap { Suggestion.closest($0, allowed) }.map { "did you mean '\($0)'?" }
+                    ?? "allowed: \(allowed.joined(separator: ", "))")
+            return nil
+        }
         return policy
     }
 

@@ -67,6 +67,16 @@ public struct SimulationReport: Sendable {
         /// What this policy saves against the baseline over the compared tasks (negative: it costs more).
         public var savingUSD: Double?
         public var savingPercent: Double?
+        /// Routed tasks whose model has no known price: they are in ``totalUSD`` at the model's catalog ceiling.
+        public var unknownPriceTasks: Int = 0
+        /// The part of ``totalUSD`` counted at ceilings (unknown prices); the rest is estimated from dated catalog prices.
+        public var unknownPriceUSD: Double = 0
+        /// The part of ``totalUSD`` estimated from known catalog prices.
+        public var estimatedUSD: Double { totalUSD - unknownPriceUSD }
+        /// Routed tasks priced at their model's batch rate (their deadline leaves the batch turnaround).
+        public var batchTasks: Int = 0
+        /// What those tasks would have cost on the same models interactively, minus their batch cost.
+        public var batchSavingUSD: Double = 0
     }
 
     public var tasks: Int
@@ -147,12 +157,16 @@ public enum Simulator {
         var armOrder: [String] = []
         var byCode: [String: Int] = [:]
         var codeOrder: [String] = []
-        var blocking = [Int](repeating: 0, count: Int(RouteCode.unknownModel.rawValue) + 1)
+        var blocking = [Int](repeating: 0, count: Int(UInt8.max) + 1)
         var examples: [SimulationReport.Unserved] = []
         var violations: [SimulationReport.Violation] = []
         var violationCount = 0
         var routed = 0
         var total = 0.0
+        var unknownTasks = 0
+        var unknownUSD = 0.0
+        var batchTasks = 0
+        var batchSaving = 0.0
         var compared = 0
         var comparedBaseline = 0.0
         var comparedPolicy = 0.0
@@ -176,6 +190,14 @@ public enum Simulator {
                 counts[i] += 1
                 costs[i] += o.cost
                 total += o.cost
+                if !core.compiled.catalog.models[i].priceKnown {
+                    unknownTasks += 1
+                    unknownUSD += o.cost
+                }
+                if o.batch {
+                    batchTasks += 1
+                    batchSaving += catalog.models[i].estimatedCost(task, size: o.size) - o.cost
+                }
                 if !baseline.isEmpty, !baseline[ti].isNaN {
                     compared += 1
                     comparedBaseline += baseline[ti]
@@ -189,7 +211,7 @@ public enum Simulator {
                 case .failure(let rej): problems.append("model check fails: \(rej)")
                 case .success(let size):
                     if size != o.size { problems.append("size \(o.size.pixels) differs from the model's \(size.pixels)") }
-                    let ref = card.estimatedCost(task, size: size)
+                    let ref = o.batch ? card.estimatedBatchCost(task, size: size) : card.estimatedCost(task, size: size)
                     if abs(ref - o.cost) > 1e-9 { problems.append("estimate \(o.cost) differs from \(ref)") }
                     if let cap = task.requirements.maxCostUSD, ref > cap + 1e-9 { problems.append("cost \(ref) over maxCostUSD \(cap)") }
                 }
@@ -238,13 +260,18 @@ public enum Simulator {
         blockingReasons.sort { $0.tasks > $1.tasks }
         let hasBaseline = !baseline.isEmpty
         let saving = hasBaseline ? comparedBaseline - comparedPolicy : nil
-        return SimulationReport.PolicyResult(
+        var result = SimulationReport.PolicyResult(
             name: name, tasks: workload.count, routed: routed, unserved: workload.count - routed, totalUSD: total,
             meanUSD: routed > 0 ? total / Double(routed) : 0, modelMix: mix,
             armMix: armOrder.map { .init(reason: $0, tasks: arms[$0]!) }, unservedByCode: codeOrder.map { .init(reason: $0, tasks: byCode[$0]!) },
             blockingReasons: blockingReasons, unservedExamples: examples, violations: violationCount, violationExamples: violations,
             baselineComparedUSD: hasBaseline ? comparedBaseline : nil, comparedTasks: compared, savingUSD: saving,
             savingPercent: hasBaseline && comparedBaseline > 0 ? (saving! / comparedBaseline) * 100 : nil)
+        result.unknownPriceTasks = unknownTasks
+        result.unknownPriceUSD = unknownUSD
+        result.batchTasks = batchTasks
+        result.batchSavingUSD = batchSaving
+        return result
     }
 }
 
@@ -278,7 +305,12 @@ extension SimulationReport {
                     x.append("routed", .int(Int64(p.routed)))
                     x.append("unserved", .int(Int64(p.unserved)))
                     x.append("totalUSD", Self.round(p.totalUSD))
+                    // How much of the total is estimated from dated prices, and how much counts unknown prices at ceilings.
+                    x.append("estimatedUSD", Self.round(p.estimatedUSD))
+                    x.append("unknownPrice", ["tasks": .int(Int64(p.unknownPriceTasks)), "ceilingUSD": Self.round(p.unknownPriceUSD)])
                     x.append("meanUSD", Self.round(p.meanUSD))
+                    // Tasks priced at a batch rate (deadline routing) and what that saves against the same models interactively.
+                    if p.batchTasks > 0 { x.append("batch", ["tasks": .int(Int64(p.batchTasks)), "savingUSD": Self.round(p.batchSavingUSD)]) }
                     x.append("violations", .int(Int64(p.violations)))
                     x.append(
                         "modelMix",
@@ -338,7 +370,7 @@ extension SimulationReport {
         }
         var header = [
             "policy", "tasks", "routed", "unserved", "total_usd", "mean_usd", "violations", "baseline_model", "baseline_usd", "compared_tasks",
-            "saving_usd", "saving_pct",
+            "saving_usd", "saving_pct", "unknown_price_tasks", "unknown_price_ceiling_usd",
         ]
         header += models.map { "model:" + $0 }
         var lines = [header.map(field).joined(separator: ",")]
@@ -347,7 +379,7 @@ extension SimulationReport {
                 p.name, "\(p.tasks)", "\(p.routed)", "\(p.unserved)", String(format: "%.6f", p.totalUSD), String(format: "%.6f", p.meanUSD),
                 "\(p.violations)", baselineModel ?? "", p.baselineComparedUSD.map { String(format: "%.6f", $0) } ?? "",
                 p.savingUSD == nil ? "" : "\(p.comparedTasks)", p.savingUSD.map { String(format: "%.6f", $0) } ?? "",
-                p.savingPercent.map { String(format: "%.2f", $0) } ?? "",
+                p.savingPercent.map { String(format: "%.2f", $0) } ?? "", "\(p.unknownPriceTasks)", String(format: "%.6f", p.unknownPriceUSD),
             ]
             row += models.map { m in "\(p.modelMix.first { $0.model == m }?.tasks ?? 0)" }
             lines.append(row.map(field).joined(separator: ","))
@@ -357,7 +389,9 @@ extension SimulationReport {
 
     /// A side-by-side table for people.
     public var table: String {
-        var labels = ["hard-constraint violations", "  tasks the baseline cannot price", "saving vs baseline"]
+        var labels = [
+            "hard-constraint violations", "  tasks the baseline cannot price", "saving vs baseline", "  unknown prices, at ceiling",
+        ]
         if let b = baselineModel { labels.append("baseline: everything on \(b)") }
         for p in policies {
             labels += p.modelMix.map { "  " + $0.model } + p.armMix.map { "  " + $0.reason } + p.unservedByCode.map { "  " + $0.reason }
@@ -378,7 +412,16 @@ extension SimulationReport {
         out.append(row("routed", policies.map { "\($0.routed)" }))
         out.append(row("unserved", policies.map { "\($0.unserved)" }))
         out.append(row("total estimated cost", policies.map { Self.money($0.totalUSD) }))
+        if policies.contains(where: { $0.unknownPriceTasks > 0 }) {
+            out.append(row("  from dated prices", policies.map { Self.money($0.estimatedUSD) }))
+            out.append(
+                row("  unknown prices, at ceiling", policies.map { "\(Self.money($0.unknownPriceUSD)) (\($0.unknownPriceTasks) tasks)" }))
+        }
         out.append(row("mean per routed task", policies.map { Self.money($0.meanUSD) }))
+        if policies.contains(where: { $0.batchTasks > 0 }) {
+            out.append(row("  batched (deadline allows)", policies.map { "\($0.batchTasks) tasks" }))
+            out.append(row("  saving by batching", policies.map { Self.money($0.batchSavingUSD) }))
+        }
         out.append(row("hard-constraint violations", policies.map { "\($0.violations)" }))
         if let b = baselineModel {
             out.append(row("baseline: everything on \(b)", policies.map { p in p.baselineComparedUSD.map { Self.money($0) } ?? "n/a" }))

@@ -75,9 +75,11 @@ public struct StageJob: Sendable, Equatable {
     public var status: JobStatus?
     public var model: String?
     public var provider: String?
-    /// Actual cost, once finished.
+    /// Actual cost, once finished (nil when unknown: see ``costSource``).
     public var costUSD: Double?
-    /// The router's estimate.
+    /// Where ``costUSD`` comes from, once finished and charged.
+    public var costSource: CostSource?
+    /// The router's estimate (the model's ceiling when its price is unknown).
     public var estimatedCostUSD: Double?
     /// The first result, once succeeded.
     public var image: StageImage?
@@ -85,6 +87,8 @@ public struct StageJob: Sendable, Equatable {
     public var recipe: Recipe?
     public var error: AtelierError?
     public var finishedAt: Timestamp?
+    /// The draft's best-of-N score against the workflow's references (`ideation.consistency`), once succeeded.
+    public var score: Double?
 
     public init(taskUUID: String) { self.taskUUID = taskUUID }
 
@@ -104,8 +108,10 @@ public struct StageJob: Sendable, Equatable {
         estimatedCostUSD = job.route?.estimatedCostUSD ?? estimatedCostUSD
         guard job.status.isTerminal else { return false }
         costUSD = job.costUSD
+        costSource = job.costSource
         image = job.results.first.map(StageImage.init)
         recipe = job.results.first?.recipe
+        score = job.results.first?.consistency?.score
         error = job.error
         finishedAt = job.finishedAt ?? .now()
         return true
@@ -127,17 +133,20 @@ public struct StageJob: Sendable, Equatable {
         o.append("model", model.map(JSONValue.string) ?? .null)
         o.append("provider", provider.map(JSONValue.string) ?? .null)
         o.append("costUSD", costUSD.map(JSONValue.number) ?? .null)
+        o.append("costSource", ifPresent: costSource.map { .string($0.rawValue) })
         o.append("estimatedCostUSD", estimatedCostUSD.map(JSONValue.number) ?? .null)
         o.append("image", image?.json ?? .null)
         o.append("recipe", recipe?.json ?? .null)
         o.append("error", error?.json ?? .null)
         o.append("finishedAt", finishedAt.map { .string($0.iso8601) } ?? .null)
+        o.append("score", ifPresent: score.map(JSONValue.number))
         return .object(o)
     }
 
     public init(json: JSONValue) throws(AtelierError) {
         var r = try FieldReader(json)
         taskUUID = try r.requiredString("taskUUID")
+        score = try r.double("score")
         switch try r.string("status") ?? "pending" {
         case "pending": status = nil
         case let s:
@@ -150,6 +159,7 @@ public struct StageJob: Sendable, Equatable {
         model = try r.string("model")
         provider = try r.string("provider")
         costUSD = try r.double("costUSD")
+        costSource = CostSource(parsing: try r.string("costSource"))
         estimatedCostUSD = try r.double("estimatedCostUSD")
         image = try r.raw("image").map { v throws(AtelierError) in try StageImage(json: v) }
         recipe = try r.raw("recipe").map { v throws(AtelierError) in try Recipe(json: v) }
@@ -301,12 +311,15 @@ public struct Workflow: Sendable, Equatable {
         o.append("finishedAt", finishedAt.map { .string($0.iso8601) } ?? .null)
         o.append("request", spec.json(finalSeed: finalSeed))
         var stages = JSONObject()
-        stages.append(
-            "ideation",
-            [
-                "count": .int(Int64(variants.count)), "model": .string(spec.ideationModel),
-                "variants": .array(variants.enumerated().map { stage($1, index: $0) }),
-            ])
+        var ideation: JSONObject = [
+            "count": .int(Int64(variants.count)), "model": .string(spec.ideationModel),
+            "variants": .array(variants.enumerated().map { stage($1, index: $0) }),
+        ]
+        if spec.ideationConsistency != nil {
+            // The drafts by score against the references, best first (indices into `variants`; unscored last).
+            ideation.append("ranking", .array(ranking.map { ["index": .int(Int64($0)), "score": .number(variants[$0].score ?? 0)] }))
+        }
+        stages.append("ideation", .object(ideation))
         var sel = JSONObject()
         sel.append("mode", .string(spec.selectionMode.rawValue))
         if let s = selection, case .object(let so) = s.json { for (k, v) in so { sel.append(k, v) } }
@@ -319,6 +332,11 @@ public struct Workflow: Sendable, Equatable {
         o.append("cost", cost.json)
         o.append("error", error?.json ?? .null)
         return .object(o)
+    }
+
+    /// The indices of the scored drafts, best score first (of equal scores, the lower index).
+    public var ranking: [Int] {
+        variants.indices.filter { variants[$0].score != nil }.sorted { (variants[$0].score!, -$0) > (variants[$1].score!, -$1) }
     }
 
     /// The summary `workflow.list` shows.

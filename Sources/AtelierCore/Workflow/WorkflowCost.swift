@@ -56,6 +56,43 @@ public struct CostBaseline: Sendable, Equatable {
     }
 }
 
+/// How much of a workflow's actual cost comes from each ``CostSource``: the provider's word, usage × dated prices,
+/// catalog estimates, and the jobs whose cost is unknown (not in any total; their ceilings shown apart).
+public struct CostBreakdown: Sendable, Equatable {
+    public var providerUSD: Double = 0
+    public var computedUSD: Double = 0
+    public var estimatedUSD: Double = 0
+    /// Finished jobs whose cost is unknown (no price, nothing reported).
+    public var unknownJobs: Int = 0
+    /// Those jobs at their models' catalog ceilings (what budgets count them at).
+    public var unknownCeilingUSD: Double = 0
+
+    public init() {}
+
+    /// Adds one finished stage job.
+    mutating func add(_ s: StageJob) {
+        guard s.isFinished else { return }
+        switch s.costSource {
+        case .provider?: providerUSD += s.costUSD ?? 0
+        case .computed?: computedUSD += s.costUSD ?? 0
+        case .estimated?: estimatedUSD += s.costUSD ?? 0
+        case .unknown?:
+            unknownJobs += 1
+            unknownCeilingUSD += s.estimatedCostUSD ?? 0
+        case nil: estimatedUSD += s.costUSD ?? 0  // recorded before costs had sources
+        }
+    }
+
+    /// `{providerUSD, computedUSD, estimatedUSD, unknown: {jobs, ceilingUSD}}`.
+    public var json: JSONValue {
+        [
+            "providerUSD": .number(CostSummary.round(providerUSD)), "computedUSD": .number(CostSummary.round(computedUSD)),
+            "estimatedUSD": .number(CostSummary.round(estimatedUSD)),
+            "unknown": ["jobs": .int(Int64(unknownJobs)), "ceilingUSD": .number(CostSummary.round(unknownCeilingUSD))],
+        ]
+    }
+}
+
 /// What a workflow cost, by stage and in total, against the all-on-the-most-expensive-model reference.
 ///
 /// Costs are per task (a variant is one task). `ideationUSD`, `finalUSD` and `totalUSD` are what finished jobs
@@ -67,6 +104,9 @@ public struct CostSummary: Sendable, Equatable {
     public var projectedIdeationUSD: Double
     public var projectedFinalUSD: Double
     public var baseline: CostBaseline?
+    /// How much of ``totalUSD`` is the provider's word, computed, or estimated, and the jobs whose cost is unknown
+    /// (left out of ``totalUSD``; the projection counts them at their ceilings).
+    public var bySource = CostBreakdown()
 
     public var totalUSD: Double { ideationUSD + finalUSD }
     public var projectedTotalUSD: Double { projectedIdeationUSD + projectedFinalUSD }
@@ -92,6 +132,7 @@ public struct CostSummary: Sendable, Equatable {
                 "ideationUSD": .number(Self.round(projectedIdeationUSD)), "finalUSD": .number(Self.round(projectedFinalUSD)),
                 "totalUSD": .number(Self.round(projectedTotalUSD)),
             ])
+        o.append("bySource", bySource.json)
         o.append("allOnMostExpensive", baseline?.json ?? .null)
         o.append("savingsUSD", savingsUSD.map { .number(Self.round($0)) } ?? .null)
         o.append("savingsPercent", savingsPercent.map { .number(($0 * 10).rounded() / 10) } ?? .null)
@@ -103,12 +144,17 @@ extension Workflow {
     /// The cost summary now.
     public var cost: CostSummary {
         func actual(_ s: StageJob) -> Double { s.isFinished ? (s.costUSD ?? 0) : 0 }
-        func projected(_ s: StageJob) -> Double { s.isFinished ? (s.costUSD ?? 0) : (s.estimatedCostUSD ?? 0) }
+        // An unknown actual cost projects at the estimate (the model's ceiling), never at $0.
+        func projected(_ s: StageJob) -> Double {
+            s.isFinished ? (s.costUSD ?? (s.costSource == .unknown ? s.estimatedCostUSD ?? 0 : 0)) : (s.estimatedCostUSD ?? 0)
+        }
         // A final that will never run (failed or cancelled before it was submitted) projects nothing.
         let finalWillRun = final.isSubmitted || !state.isTerminal
-        return CostSummary(
+        var summary = CostSummary(
             ideationUSD: variants.reduce(0) { $0 + actual($1) }, finalUSD: actual(final),
             projectedIdeationUSD: variants.reduce(0) { $0 + (state.isTerminal && !$1.isSubmitted ? 0 : projected($1)) },
             projectedFinalUSD: finalWillRun ? projected(final) : 0, baseline: baseline)
+        for s in variants + [final] { summary.bySource.add(s) }
+        return summary
     }
 }

@@ -49,11 +49,12 @@ struct BudgetLedger: Sendable {
         }
     }
 
-    /// What a job counts for: its actual cost once finished, else its estimate.
+    /// What a job counts for: its actual cost once finished, else its estimate. A cost that is unknown (the model has
+    /// no price and the provider said nothing) counts at the route's estimate, which is the model's catalog ceiling.
     static func charge(of job: Job) -> Double {
         switch job.status {
         case .succeeded: return job.costUSD ?? job.route?.estimatedCostUSD ?? 0
-        case .failed, .cancelled: return job.costUSD ?? 0
+        case .failed, .cancelled: return job.costUSD ?? (job.costSource == .unknown ? job.route?.estimatedCostUSD ?? 0 : 0)
         case .queued, .running: return job.route?.estimatedCostUSD ?? 0
         }
     }

@@ -57,6 +57,8 @@ public struct JobLifecycle: Sendable {
             return delivered(results, onMismatch: onMismatch, unitRandom: unitRandom, now: now)
         case .attemptFailed(let error, let unitRandom, let now):
             return failed(error, unitRandom: unitRandom, now: now)
+        case .attemptMissed(let error, let cost, let now):
+            return missed(error, cost: cost, now: now)
         case .backoffElapsed(let now):
             guard case .backingOff(_, let n) = phase else { return [] }
             return startAttempt(n + 1, seedDraw: nil, now: now)
@@ -113,7 +115,9 @@ public struct JobLifecycle: Sendable {
     private mutating func startAttempt(_ attemptOnModel: Int, seedDraw: Double?, now: Timestamp) -> [Action] {
         guard let model = current?.model else { return [] }
         // Seed: generated and recorded when the model honours seeds and the task had none.
-        if model.seedHonored && job.task.seed == nil, let seedDraw {
+        // Never for best-of-N (`consistency`): one seed would make every candidate alike, and a drawn seed written
+        // into the task would make a fallback's routing refuse it (seed_makes_consistency_pointless).
+        if model.seedHonored && job.task.seed == nil && job.task.consistency == nil, let seedDraw {
             job.task.seed = Int64(seedDraw * 2_147_483_646) + 1
         }
         let resumeHandle = job.attempts.last.flatMap { $0.outcome == .interrupted && $0.model == model.id ? $0.resumeHandle : nil }
@@ -142,13 +146,8 @@ public struct JobLifecycle: Sendable {
         job.error = nil
         job.finishedAt = now
         job.updatedAt = now
-        let costs = results.compactMap(\.costUSD)
-        if current.model.price == .free || costs.count == results.count {
-            job.costUSD = costs.reduce(0, +)
-        } else {
-            // Some results came without a price: the estimate stands for the whole job.
-            job.costUSD = current.model.estimatedCost(job.task, size: current.size)
-        }
+        job.attempts[last].cost = Self.cost(of: results, model: current.model, task: job.task, size: current.size)
+        chargePaidAttempts()
         phase = .finished
         var actions: [Action] = [.persist(job, event: .succeeded, newResults: results), .recordBreaker(model: modelID, success: true)]
         for r in results { actions.append(.publish(.result, job: job, result: r)) }
@@ -166,12 +165,17 @@ public struct JobLifecycle: Sendable {
             return succeeded(results, now: now)
         }
         let error = Self.mismatchError(mismatched)
-        guard onMismatch == .fail else { return [.discardResults(results)] + failed(error.provider, unitRandom: unitRandom, now: now) }
+        guard onMismatch == .fail else {
+            // Retried or fallen back: the discarded images were paid for, so the attempt keeps their cost and the job
+            // is charged it whatever happens next.
+            if let current { job.attempts[last].cost = Self.cost(of: results, model: current.model, task: job.task, size: current.size) }
+            return [.discardResults(results)] + failed(error.provider, unitRandom: unitRandom, now: now)
+        }
         lastError = error.job
         job.attempts[last].endedAt = now
         job.attempts[last].outcome = .failed
         job.attempts[last].error = error.job
-        job.costUSD = results.compactMap(\.costUSD).reduce(0, +)
+        if let current { job.attempts[last].cost = Self.cost(of: results, model: current.model, task: job.task, size: current.size) }
         return [.discardResults(results), .recordBreaker(model: modelID, success: false)] + finish(.failed, error: error.job, now: now)
     }
 
@@ -210,6 +214,19 @@ public struct JobLifecycle: Sendable {
         return actions + [.sleep(seconds: min(wait, Self.longestRetryWaitSeconds))]
     }
 
+    /// Images were made and paid for, but none met the task's bar (best-of-N or preserve `minScore`): the job fails
+    /// with `error`, the attempt charged `cost`; nothing is retried or fallen back and the model's breaker is not
+    /// touched.
+    private mutating func missed(_ error: AtelierError, cost: CostFigure?, now: Timestamp) -> [Action] {
+        guard case .attempting = phase, let last = job.attempts.indices.last else { return [] }
+        lastError = error
+        job.attempts[last].endedAt = now
+        job.attempts[last].outcome = .failed
+        job.attempts[last].error = error
+        job.attempts[last].cost = cost
+        return finish(.failed, error: error, now: now)
+    }
+
     /// The longest wait before a retry, whatever the provider asks for.
     static let longestRetryWaitSeconds: Double = 3600
 
@@ -236,8 +253,27 @@ public struct JobLifecycle: Sendable {
         return [.persist(job, event: .interrupted, newResults: []), .release]
     }
 
+    /// What one attempt's delivered `results` cost: their figures' total (unknown if any is unknown). When some
+    /// result says nothing at all, the catalog's figure for the whole task stands (a free model: what the others say).
+    static func cost(of results: [JobResult], model: ModelCard, task: ImageTask, size: ResolvedSize) -> CostFigure {
+        let figures = results.compactMap(\.costFigure)
+        if figures.count == results.count || model.price == .free {
+            return CostFigure.total(figures) ?? CostFigure(usd: 0, source: .estimated)
+        }
+        guard model.price.isKnown else { return CostFigure(usd: nil, source: .unknown) }
+        return CostFigure(usd: model.estimatedCost(task, size: size), source: .estimated)
+    }
+
+    /// Sets the job's cost to the total of its paid attempts (the kept results and any discarded for a mismatch);
+    /// `nil` when a part is unknown. Unchanged when no attempt was paid.
+    private mutating func chargePaidAttempts() {
+        guard let total = CostFigure.total(job.attempts.compactMap(\.cost)) else { return }
+        job.costUSD = total.usd
+    }
+
     /// Ends the job `failed` or `cancelled` (`event`) with `error`: persisted, then published.
     private mutating func finish(_ event: JobEventKind, error: AtelierError, now: Timestamp, releasing: Bool = true) -> [Action] {
+        chargePaidAttempts()
         job.status = event == .failed ? .failed : .cancelled
         job.error = error
         job.finishedAt = now

@@ -22,11 +22,25 @@ enum ResultCheck {
                 width: out[i].width, height: out[i].height, mimeType: out[i].mimeType, model: image?.servedModel, seed: image?.seed,
                 count: results.count)
             out[i].verification = ResultVerifier.verify(requested, delivered, index: i)
+            let cost: CostFigure
             if let served = image?.servedModel, let serving = servingModel(served, instead: model, catalog: catalog) {
-                out[i].costUSD = serving.price.cost(size: size, referenceImages: task.referenceImages.count)
+                // Billed as the model that served it: that model's catalog figure (unknown when it has no price).
+                cost = serving.catalogCost(size: size, referenceImages: task.referenceImages.count)
+            } else {
+                cost = costFigure(of: image, model: model, size: size, referenceImages: task.referenceImages.count)
             }
+            out[i].costUSD = cost.usd
+            out[i].costSource = cost.source
         }
         return out
+    }
+
+    /// An image's cost as its provider gave it; a provider that gave no source: its number counts as estimated,
+    /// no number as the catalog's figure (unknown for an unpublished price, never $0).
+    static func costFigure(of image: GeneratedImage?, model: ModelCard, size: ResolvedSize, referenceImages: Int) -> CostFigure {
+        if let image, let source = image.costSource { return CostFigure(usd: image.costUSD, source: source) }
+        if let usd = image?.costUSD { return CostFigure(usd: usd, source: .estimated) }
+        return model.catalogCost(size: size, referenceImages: referenceImages)
     }
 
     /// The catalogued model of `model`'s provider whose upstream id is `served`, when that is another model.

@@ -40,7 +40,12 @@ public struct A1111Provider: NetworkProvider {
                             }
                         }
                     }
-                    images.append(GeneratedImage(path: path, mimeType: mime, seed: out.seeds[i], costUSD: 0, sentParameters: sent, digest: digest))
+                    // Self-hosted: the catalog's figure (free unless the card prices it).
+                    let cost = request.model.catalogCost(size: request.size, referenceImages: request.references.count)
+                    images.append(
+                        GeneratedImage(
+                            path: path, mimeType: mime, seed: out.seeds[i], costUSD: cost.usd, sentParameters: sent, digest: digest,
+                            costSource: cost.source))
                 }
             } catch {
                 await ImageFiles.discard(images)
@@ -51,15 +56,22 @@ public struct A1111Provider: NetworkProvider {
     }
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
-        try await redactingKey { () async throws(ProviderError) -> [String: ModelVerification]? in
+        try await checkModels(upstreamIDs)?.configured
+    }
+
+    /// `GET /sdapi/v1/sd-models` once: the configured checkpoints (`current` is whatever is loaded, always present),
+    /// and the installed checkpoints no card names — unless a card serves `current`, which covers any of them.
+    public func checkModels(_ upstreamIDs: [String]) async throws(ProviderError) -> ModelListingCheck? {
+        try await redactingKey { () async throws(ProviderError) -> ModelListingCheck? in
             let names = try A1111Codec.decodeListModels(
                 try await transport.send(
                     A1111Codec.encodeListModels(baseURL: configuration.baseURL, credentials: configuration.credentials), maxBodyBytes: 4 << 20))
-            var out: [String: ModelVerification] = [:]
-            for id in upstreamIDs {
-                out[id] = id == A1111Codec.currentCheckpoint || names.contains(id) ? .present : .missing
+            var check = ModelListingCheck.against(listing: Array(names), upstreamIDs: upstreamIDs, isImageModel: { _ in true })
+            if upstreamIDs.contains(A1111Codec.currentCheckpoint) {
+                check.configured[A1111Codec.currentCheckpoint] = .present
+                check.uncatalogued = []
             }
-            return out
+            return check
         }
     }
 }

@@ -68,8 +68,13 @@ public struct BFLProvider: NetworkProvider {
                         fileExtension: request.task.outputFormat.fileExtension)
                     let mime = try await fetch(sample, to: path) ?? request.task.outputFormat.mimeType
                     let one = Self.request(request, image: i)
+                    // BFL's `cost` (credits) when the submit answered one, else the catalog's figure.
+                    let cost =
+                        job.costUSD.map { CostFigure(usd: $0, source: .provider) }
+                        ?? request.model.catalogCost(size: request.size, referenceImages: request.references.count)
                     images[i] = GeneratedImage(
-                        path: path, mimeType: mime, seed: seed ?? one.seed, costUSD: job.costUSD, sentParameters: BFLCodec.sentParameters(one))
+                        path: path, mimeType: mime, seed: seed ?? one.seed, costUSD: cost.usd, sentParameters: BFLCodec.sentParameters(one),
+                        costSource: cost.source)
                 }
             }
         } catch {

@@ -284,6 +284,12 @@ public enum GeminiCodec {
             method: "GET", url: url, headers: [("x-goog-api-key", apiKey), ("Accept", "application/json")], timeoutSeconds: timeoutSeconds)
     }
 
+    /// Whether a listed model id names an image-generation model (the listing mixes text, embedding and image
+    /// models): `…image…`, `…banana…` or `imagen-…`.
+    public static func isImageModel(_ id: String) -> Bool {
+        id.contains("image") || id.contains("banana") || id.hasPrefix("imagen")
+    }
+
     /// Model ids (without the `models/` prefix) and the next page token.
     public static func decodeListModels(_ response: HTTPResponse) throws(ProviderError) -> (ids: [String], nextPageToken: String?) {
         guard (200..<300).contains(response.status) else { throw decodeError(response) }

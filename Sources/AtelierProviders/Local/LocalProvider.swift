@@ -27,7 +27,7 @@ public struct LocalProvider: Provider {
             images.append(
                 GeneratedImage(
                     path: path, mimeType: request.task.outputFormat.mimeType, seed: imageSeed, costUSD: 0,
-                    sentParameters: Self.parameters(request, seed: imageSeed)))
+                    sentParameters: Self.parameters(request, seed: imageSeed), costSource: .estimated))
         }
         return images
     }

@@ -286,6 +286,12 @@ public enum OpenAICodec {
             headers: [("Authorization", "Bearer \(apiKey)"), ("Accept", "application/json")], timeoutSeconds: timeoutSeconds)
     }
 
+    /// Whether a listed model id names an image model (`/v1/models` lists text models too): `gpt-image…`,
+    /// `chatgpt-image…`, `dall-e…`, or any id containing `image` (OpenAI-compatible vendors).
+    public static func isImageModel(_ id: String) -> Bool {
+        id.hasPrefix("dall-e") || id.contains("image")
+    }
+
     /// The model ids of `{"object":"list","data":[{"id":…}]}`.
     public static func decodeListModels(_ response: HTTPResponse) throws(ProviderError) -> [String] {
         guard (200..<300).contains(response.status) else { throw decodeError(response) }

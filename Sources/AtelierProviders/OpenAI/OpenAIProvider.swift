@@ -26,14 +26,16 @@ public struct OpenAIProvider: NetworkProvider {
             let out = try OpenAICodec.decode(try await transport.send(http, maxBodyBytes: configuration.maxResponseBytes))
             let sent = OpenAICodec.sentParameters(request)
             // The call's usage prices all its images together: each carries its share.
-            let callCost = OpenAICodec.cost(out.usage, model: request.model).map { $0 / Double(out.images.count) }
-            let estimate = request.model.price.cost(size: request.size, referenceImages: request.references.count)
+            let cost =
+                OpenAICodec.cost(out.usage, model: request.model).map { CostFigure(usd: $0 / Double(out.images.count), source: .computed) }
+                ?? request.model.catalogCost(size: request.size, referenceImages: request.references.count)
             var images: [GeneratedImage] = []
             do throws(ProviderError) {
                 for (i, image) in out.images.enumerated() {
                     let (path, mime, digest) = try await store(image, index: i, declared: out.mimeType, request: request)
                     images.append(
-                        GeneratedImage(path: path, mimeType: mime, seed: nil, costUSD: callCost ?? estimate, sentParameters: sent, digest: digest))
+                        GeneratedImage(
+                            path: path, mimeType: mime, seed: nil, costUSD: cost.usd, sentParameters: sent, digest: digest, costSource: cost.source))
                 }
             } catch {
                 // The files already written go, off the cooperative pool.
@@ -88,14 +90,17 @@ public struct OpenAIProvider: NetworkProvider {
     }
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
-        try await ifKeyed { (key) async throws(ProviderError) -> [String: ModelVerification]? in
-            let listed = Set(
-                try OpenAICodec.decodeListModels(
-                    try await transport.send(
-                        OpenAICodec.encodeListModels(baseURL: configuration.baseURL, apiKey: key, timeoutSeconds: 60), maxBodyBytes: 8 << 20)))
-            var out: [String: ModelVerification] = [:]
-            for id in upstreamIDs { out[id] = listed.contains(id) ? .present : .missing }
-            return out
+        try await checkModels(upstreamIDs)?.configured
+    }
+
+    /// `GET /v1/models` once: the configured ids, and the image models (``OpenAICodec/isImageModel(_:)``) the
+    /// catalog lacks.
+    public func checkModels(_ upstreamIDs: [String]) async throws(ProviderError) -> ModelListingCheck? {
+        try await ifKeyed { (key) async throws(ProviderError) -> ModelListingCheck? in
+            let listed = try OpenAICodec.decodeListModels(
+                try await transport.send(
+                    OpenAICodec.encodeListModels(baseURL: configuration.baseURL, apiKey: key, timeoutSeconds: 60), maxBodyBytes: 8 << 20))
+            return ModelListingCheck.against(listing: listed, upstreamIDs: upstreamIDs, isImageModel: OpenAICodec.isImageModel)
         }
     }
 }

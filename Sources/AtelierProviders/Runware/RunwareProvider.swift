@@ -136,7 +136,13 @@ public struct RunwareProvider: NetworkProvider {
                     }
                 }
                 let seed = r.seed ?? (results.count == 1 ? request.seed : nil)
-                images.append(GeneratedImage(path: path, mimeType: mime, seed: seed, costUSD: r.costUSD, sentParameters: sent, digest: digest))
+                // Runware's `cost` (includeCost) when it answered one, else the catalog's figure.
+                let cost =
+                    r.costUSD.map { CostFigure(usd: $0, source: .provider) }
+                    ?? request.model.catalogCost(size: request.size, referenceImages: request.references.count)
+                images.append(
+                    GeneratedImage(
+                        path: path, mimeType: mime, seed: seed, costUSD: cost.usd, sentParameters: sent, digest: digest, costSource: cost.source))
             }
         } catch {
             await ImageFiles.discard(images)

@@ -28,8 +28,11 @@ struct ModelsList: AsyncParsableCommand {
 struct ModelsVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Ask each provider with a key which configured model ids exist today; report missing, deprecated and retired ones.",
-        discussion: "Providers without a key (or not configured) are reported as skipped. Nothing is generated and nothing is paid.")
+        abstract:
+            "Ask each provider with a key which configured model ids exist today (missing, deprecated, retired) and which listed image models the catalog lacks.",
+        discussion:
+            "Providers without a key (or not configured) are reported as skipped. Providers with a complete model listing (Gemini, OpenAI and compatible endpoints, AUTOMATIC1111) are also checked the other way: image models they list that no catalog card uses. Nothing is generated and nothing is paid."
+    )
     @OptionGroup var global: GlobalOptions
     @Option(name: .customLong("provider"), help: "Only this provider (repeatable).")
     var providers: [String] = []
@@ -88,6 +91,14 @@ struct ModelsVerify: AsyncParsableCommand {
         out.append("deprecated: \(list("deprecated"))")
         out.append("retired: \(list("retired"))")
         out.append("skipped providers: \(list("skipped"))")
+        // The other direction: what providers list that the catalog does not know.
+        let extra = (r["uncatalogued"]?.arrayValue ?? []).map { "\($0["provider"]?.stringValue ?? "")/\($0["upstreamId"]?.stringValue ?? "")" }
+        let listedBy = (r["providers"]?.arrayValue ?? []).filter { $0["uncatalogued"] != nil }.compactMap { $0["provider"]?.stringValue }
+        if extra.isEmpty {
+            out.append("NOT IN CATALOG: none" + (listedBy.isEmpty ? " (no provider with a complete listing was asked)" : ""))
+        } else {
+            out.append("NOT IN CATALOG (listed upstream, no card uses them): \(extra.joined(separator: ", "))")
+        }
         return out.joined(separator: "\n")
     }
 }
