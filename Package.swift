@@ -122,6 +122,9 @@ let package = Package(
             dependencies: [
                 "AtelierCore",
                 "AtelierEngine",
+                // The console's API calls the socket's method table (RPCDispatcher), so both faces validate alike.
+                "AtelierRPC",
+                "AtelierServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -129,7 +132,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            // The web console: plain HTML, CSS and JavaScript modules, no build step (docs/operations.md, "The console").
+            resources: [.copy("Console")]
         ),
         // What running as a service needs besides the faces: JSON log lines with secrets scrubbed, systemd readiness.
         .target(name: "AtelierOperations", dependencies: ["AtelierCore", .product(name: "Logging", package: "swift-log")]),
@@ -139,6 +144,8 @@ let package = Package(
                 "AtelierClient",
                 "AtelierCore",
                 "AtelierRPC",
+                // `atelier store migrate` reads the SQLite store and writes the PostgreSQL one directly.
+                "AtelierEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -180,6 +187,8 @@ let package = Package(
             dependencies: [
                 "AtelierEngine", "AtelierCore", "AtelierTestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // The three-daemon tests: spawned daemons, the typed client, the provider fakes.
+                "AtelierClient", "AtelierRPC", "AtelierTesting",
             ]),
         .testTarget(
             name: "AtelierIntegrationTests",

@@ -25,8 +25,15 @@ public final class AtelierMetrics: Sendable {
         public static let providerCall = "atelier_provider_call_duration_seconds"
         /// End-to-end time minus the time spent in provider calls: `status`.
         public static let overhead = "atelier_job_overhead_seconds"
-        /// Spend in USD: `model`.
+        /// Spend in USD: `model`, `cost_source` (the job's `costSource`: provider, computed, estimated).
         public static let cost = "atelier_cost_usd_total"
+        /// Spend in USD by the value of one configured tag (`ATELIER_METRICS_COST_TAG`): `tag`, `value` (at most
+        /// ``CostTagLabel/limit`` distinct values, then `other`; `none` without the tag), `cost_source`.
+        public static let costByTag = "atelier_cost_by_tag_usd_total"
+        /// Finished jobs whose cost is unknown (`costSource` `unknown`: no USD to add): `model`.
+        public static let unpriced = "atelier_jobs_unpriced_total"
+        /// One store transaction, BEGIN to the end of COMMIT (fsync included): `outcome` (committed, failed).
+        public static let storeCommit = "atelier_store_commit_duration_seconds"
         /// Failed provider calls by error class: `provider`, `class`.
         public static let providerErrors = "atelier_provider_errors_total"
         /// Delivered images that differ from their request: `model`, `field`.
@@ -64,12 +71,19 @@ public final class AtelierMetrics: Sendable {
         .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(10),
     ]
 
+    /// Buckets of store transactions: 100 µs to 2.5 s (an fsync is a few milliseconds on most disks).
+    public static let commitBuckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+        .milliseconds(2500),
+    ]
+
     /// A fresh registry and factory.
     public init() {
         registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = Self.latencyBuckets
-        factory.durationHistogramBuckets = [Name.overhead: Self.overheadBuckets]
+        factory.durationHistogramBuckets = [Name.overhead: Self.overheadBuckets, Name.storeCommit: Self.commitBuckets]
         self.factory = factory
     }
 

@@ -1,3 +1,4 @@
+import AtelierRPC
 import Crypto
 import Foundation
 
@@ -43,14 +44,10 @@ public struct BearerToken: Sendable {
     }
 
     /// Where the token is written for a daemon on `socketPath`: the socket's name with `.token` (`atelierd.token`).
-    public static func path(socketPath: String) -> String {
-        (socketPath as NSString).deletingPathExtension + ".token"
-    }
+    public static func path(socketPath: String) -> String { HTTPFacePaths.token(socketPath: socketPath) }
 
     /// Where the HTTP face's URL is written once it listens: the socket's name with `.http` (`atelierd.http`).
-    public static func urlPath(socketPath: String) -> String {
-        (socketPath as NSString).deletingPathExtension + ".http"
-    }
+    public static func urlPath(socketPath: String) -> String { HTTPFacePaths.url(socketPath: socketPath) }
 
     /// Writes `text` to `path` with mode 0600, replacing an older file (never following a link left there). Blocking:
     /// call it on a thread pool (``BlockingWork``).

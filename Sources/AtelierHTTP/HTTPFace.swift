@@ -1,5 +1,6 @@
 import AtelierCore
 import AtelierEngine
+import AtelierServer
 import Foundation
 import Hummingbird
 import Logging
@@ -7,8 +8,10 @@ import NIOCore
 import ServiceLifecycle
 
 /// The daemon's HTTP face (Hummingbird 2), a service of the daemon's `ServiceGroup` beside the Unix socket:
-/// `/metrics` (Prometheus text exposition) and `/healthz` (the engine's health) without a token, everything else
-/// behind the bearer token (``BearerToken``): today `GET /api/jobs/{taskUUID}`.
+/// `/metrics` (Prometheus text exposition), `/healthz` (the engine's health) and the web console's static files
+/// (`/console/`) without a token; everything else behind the bearer token (``BearerToken``): the console's API
+/// (``HTTPFace/addAPI(to:)``), its event stream (``HTTPFace/addEvents(to:)``) and result images
+/// (``HTTPFace/addImages(to:)``).
 ///
 /// It binds loopback only unless remote binding is allowed (``check(address:allowRemote:)``). Once it listens, its
 /// URL is written next to the socket (``BearerToken/urlPath(socketPath:)``) and logged as `http: serving`.
@@ -19,33 +22,41 @@ public struct HTTPFace: Service {
         public var address: HTTPBindAddress
         /// The daemon's socket path: the token and URL files go next to it.
         public var socketPath: String
+        /// The data directory: images are served only from its `images/` tree (nil: no images are served).
+        public var dataDirectory: String?
 
         /// A configuration.
-        public init(address: HTTPBindAddress, socketPath: String) {
+        public init(address: HTTPBindAddress, socketPath: String, dataDirectory: String? = nil) {
             self.address = address
             self.socketPath = socketPath
+            self.dataDirectory = dataDirectory
         }
     }
 
-    /// Paths served without the token.
-    public static let openPaths: Set<String> = ["/metrics", "/healthz"]
+    /// Paths served without the token (besides the console's files under ``ConsoleAssets/prefix``).
+    public static let openPaths: Set<String> = ["/metrics", "/healthz", "/", "/console"]
 
     let configuration: Configuration
-    let engine: Engine
+    let services: DaemonServices
     let sampler: MetricsSampler
     let metrics: AtelierMetrics
     let token: BearerToken
+    let console: ConsoleAssets
     let logger: Logger
+    var engine: Engine { services.engine }
 
-    /// A face over `engine` whose `/metrics` renders `metrics` after `sampler` updated the gauges.
+    /// A face over `services` whose `/metrics` renders `metrics` after `sampler` updated the gauges, and whose
+    /// console serves `console`.
     public init(
-        configuration: Configuration, engine: Engine, metrics: AtelierMetrics, sampler: MetricsSampler, token: BearerToken, logger: Logger
+        configuration: Configuration, services: DaemonServices, metrics: AtelierMetrics, sampler: MetricsSampler, token: BearerToken,
+        console: ConsoleAssets = ConsoleAssets(files: [:]), logger: Logger
     ) {
         self.configuration = configuration
-        self.engine = engine
+        self.services = services
         self.metrics = metrics
         self.sampler = sampler
         self.token = token
+        self.console = console
         self.logger = logger
     }
 
@@ -60,10 +71,11 @@ public struct HTTPFace: Service {
         }
     }
 
-    /// The router: open paths, the token check, the API.
+    /// The router: open paths, the token check, the console, the API.
     func router() -> Hummingbird.Router<BasicRequestContext> {
         let router = Hummingbird.Router()
-        router.add(middleware: TokenMiddleware(token: token, openPaths: Self.openPaths))
+        router.add(
+            middleware: TokenMiddleware(token: token, openPaths: Self.openPaths, openPrefixes: [ConsoleAssets.prefix]))
         let sampler = self.sampler
         let metrics = self.metrics
         let engine = self.engine
@@ -82,22 +94,19 @@ public struct HTTPFace: Service {
             ]
             return Self.json(body, status: health.isOK ? .ok : .serviceUnavailable)
         }
-        router.get("/api/jobs/:taskUUID") { _, context -> Response in
-            let id = context.parameters.get("taskUUID") ?? ""
-            do throws(AtelierError) {
-                let job = try await engine.job(id)
-                return Self.json(job.json, status: .ok)
-            } catch {
-                return Self.json(["error": .string(error.code.rawValue), "message": .string(error.message)], status: .notFound)
-            }
-        }
+        addConsole(to: router)
+        addAPI(to: router)
+        addEvents(to: router)
+        addImages(to: router)
         return router
     }
 
     static func json(_ value: JSONValue, status: HTTPResponse.Status) -> Response {
         var bytes = JSONWriter.bytes(value)
         bytes.append(0x0A)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        return Response(
+            status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// Serves until a graceful shutdown of the group.

@@ -9,18 +9,20 @@ public final class JobMetricsObserver: Sendable {
     private let events: EventBus<JobEvent>
     private let token: EventBus<JobEvent>.Token
 
-    /// Subscribes to every job event of `events`; ``stop()`` ends the subscription.
-    public init(events: EventBus<JobEvent>, metrics: AtelierMetrics) {
+    /// Subscribes to every job event of `events`; ``stop()`` ends the subscription. With `costTag`, spend is also
+    /// counted by that tag's value (``AtelierMetrics/Name/costByTag``).
+    public init(events: EventBus<JobEvent>, metrics: AtelierMetrics, costTag: String? = nil) {
         self.metrics = metrics
         self.events = events
-        token = events.subscribe(taskUUID: nil) { [metrics] event in Self.observe(event, into: metrics) }
+        let label = costTag.map(CostTagLabel.init(tag:))
+        token = events.subscribe(taskUUID: nil) { [metrics] event in Self.observe(event, into: metrics, costTag: label) }
     }
 
     /// Ends the subscription.
     public func stop() { events.unsubscribe(token) }
 
     /// Records what `event` says (the sink runs on the publishing task: it only updates in-memory counters).
-    static func observe(_ event: JobEvent, into metrics: AtelierMetrics) {
+    static func observe(_ event: JobEvent, into metrics: AtelierMetrics, costTag: CostTagLabel? = nil) {
         if event.event == .result, let verification = event.result?.verification, !verification.ok {
             let model = event.job.attempts.last?.model ?? event.job.route?.model ?? "none"
             for field in Set(verification.fields) {
@@ -55,8 +57,16 @@ public final class JobMetricsObserver: Sendable {
                 metrics.record(AtelierMetrics.Name.overhead, [("status", status.rawValue)], duration: max(.zero, total - providerWait))
             }
         }
-        if let cost = job.costUSD, cost > 0 {
-            metrics.increment(AtelierMetrics.Name.cost, [("model", model)], by: cost)
+        let source = job.costSource
+        if source == .unknown {
+            metrics.increment(AtelierMetrics.Name.unpriced, [("model", model)])
+        } else if let cost = job.costUSD, cost > 0 {
+            let sourceLabel = ("cost_source", source?.rawValue ?? "estimated")
+            metrics.increment(AtelierMetrics.Name.cost, [("model", model), sourceLabel], by: cost)
+            if let costTag {
+                metrics.increment(
+                    AtelierMetrics.Name.costByTag, [("tag", costTag.tag), ("value", costTag.value(for: job.task.tags)), sourceLabel], by: cost)
+            }
         }
     }
 }

@@ -1,9 +1,11 @@
 import AtelierClient
 import AtelierCore
-import AtelierHTTP
+import AtelierEngine
 import AtelierTesting
 import Foundation
 import Testing
+
+@testable import AtelierHTTP
 
 #if canImport(Glibc)
     import Glibc
@@ -141,6 +143,62 @@ struct HTTPFaceTests {
                 #expect(!daemon.log.contains(secret), "a secret reached the log")
             }
         }
+    }
+
+    @Test("spend by model and by the configured tag carries cost_source; store transactions are timed")
+    func costAndCommitMetrics() async throws {
+        try #require(PythonPeer.available, "python3 is required")
+        let dir = TempDir("http-cost")
+        defer { dir.cleanup() }
+        try await FakeProviders.with { fakes in
+            var env = fakes.environment(for: ["runware"])
+            env["ATELIER_METRICS_COST_TAG"] = "client"
+            let daemon = try await DaemonProcess.start(in: dir, routing: Self.routing, extraArguments: ["--http", "127.0.0.1:0"], environment: env)
+            let client = try await daemon.client()
+            let base = try await Self.baseURL(daemon)
+            var jobs: [Job] = []
+            for tags: JSONValue in [["client": "acme"], [:]] {
+                let j = try await client.submit([
+                    "positivePrompt": "a kite", "model": "runware-flux-1-schnell", "width": 512, "height": 512, "tags": tags,
+                ])
+                jobs.append(try await client.wait(j.taskUUID, timeoutSeconds: 60))
+            }
+            try? await client.close()
+            let m = try await Self.scrape(base)
+            await daemon.terminate()
+
+            let tagged = try #require(jobs[0].costUSD)
+            let untagged = try #require(jobs[1].costUSD)
+            let source = try #require(jobs[0].costSource?.rawValue)
+            #expect(tagged > 0 && source != "unknown")
+            let model = ["model": "runware-flux-1-schnell", "cost_source": source]
+            #expect(abs(m.value("atelier_cost_usd_total", model) - (tagged + untagged)) < 1e-9)
+            #expect(abs(m.value("atelier_cost_by_tag_usd_total", ["tag": "client", "value": "acme", "cost_source": source]) - tagged) < 1e-9)
+            #expect(abs(m.value("atelier_cost_by_tag_usd_total", ["tag": "client", "value": "none", "cost_source": source]) - untagged) < 1e-9)
+            // Every job commits at least its insert and its end; the histogram saw them (and nothing failed).
+            #expect(m.types["atelier_store_commit_duration_seconds"] == "histogram")
+            #expect(m.value("atelier_store_commit_duration_seconds_count", ["outcome": "committed"]) >= 4)
+            #expect(m.value("atelier_store_commit_duration_seconds_count", ["outcome": "failed"]) == 0)
+            #expect(m.value("atelier_store_commit_duration_seconds_bucket", ["outcome": "committed", "le": "+Inf"]) >= 4)
+        }
+    }
+
+    @Test("a job whose cost is unknown adds no USD and is counted as unpriced")
+    func unknownCostIsCounted() throws {
+        let metrics = AtelierMetrics()
+        let task = try ImageTask(json: ["positivePrompt": "x", "model": "m", "width": 512, "height": 512])
+        var job = Job(task: task, status: .succeeded, createdAt: Timestamp(milliseconds: 1_000), route: nil)
+        job.finishedAt = Timestamp(milliseconds: 2_000)
+        var attempt = Attempt(number: 1, provider: "p", model: "m", startedAt: Timestamp(milliseconds: 1_100), outcome: .succeeded)
+        attempt.endedAt = Timestamp(milliseconds: 1_900)
+        attempt.cost = CostFigure(usd: nil, source: .unknown)
+        job.attempts = [attempt]
+        #expect(job.costSource == .unknown)
+        JobMetricsObserver.observe(JobEvent(.succeeded, job: job), into: metrics, costTag: CostTagLabel(tag: "client"))
+        let text = String(decoding: metrics.exposition(), as: UTF8.self)
+        #expect(text.contains(#"atelier_jobs_unpriced_total{model="m"} 1"#), "\(text)")
+        #expect(!text.contains("atelier_cost_usd_total{"))
+        #expect(!text.contains("atelier_cost_by_tag_usd_total{"))
     }
 
     @Test("the token: /metrics and /healthz are open; the API answers 401 without it or with a wrong one, 200 with it")

@@ -38,6 +38,8 @@ final class GroupCommit: Sendable {
     private let state = Mutex(State())
     /// The most writes in one transaction (bounds the work a commit holds back).
     let maxBatch: Int
+    /// Where each transaction's duration is reported (the commit latency metric).
+    let timings = StoreCommitTimings()
 
     init(writer: DatabasePool, maxBatch: Int = 1024) {
         self.writer = writer
@@ -95,6 +97,12 @@ final class GroupCommit: Sendable {
         var values: [any Sendable] = []
         values.reserveCapacity(batch.count)
         var failed: (index: Int, error: any Error)?
+        let began = ContinuousClock.now
+        let writes = batch.count
+        func timed(_ committed: Bool) {
+            let d = (ContinuousClock.now - began).components
+            timings.record(seconds: Double(d.seconds) + Double(d.attoseconds) / 1e18, writes: writes, committed: committed)
+        }
         do {
             try db.inTransaction {
                 for (i, write) in batch.enumerated() {
@@ -107,7 +115,9 @@ final class GroupCommit: Sendable {
                 }
                 return .commit
             }
+            timed(true)
         } catch {
+            timed(false)
             guard let failed else {
                 // The transaction could not begin or commit: no write of the batch is stored. Alone, the write gets
                 // the error; in company, each runs again in a transaction of its own.

@@ -22,6 +22,8 @@ public final class StoreDatabase: Sendable {
     private let injection: StoreFaultInjection?
     /// The group commit every write goes through.
     let group: GroupCommit
+    /// Each transaction's duration, for the commit latency metric (``StoreCommitTimings``).
+    public var commitTimings: StoreCommitTimings { group.timings }
 
     init(pool: DatabasePool, directory: String, condition: StoreCondition, injection: StoreFaultInjection?) {
         self.pool = pool
