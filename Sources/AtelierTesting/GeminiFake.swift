@@ -15,6 +15,9 @@ import Synchronization
 /// per-minute `QuotaFailure`), `quota-day`, `503`, `blocked` (200 + `promptFeedback.blockReason`), `image-safety`,
 /// `no-image`, `invalid` (400 with `BadRequest.fieldViolations`), `malformed`, `reset`, `thoughts` (two thought
 /// images and thought text before the final image), `jpeg`.
+///
+/// The Batch API (GeminiFake+Batch.swift): `POST …:batchGenerateContent` (inline requests or a `fileName`), the Files
+/// API's resumable upload and `…:download?alt=media`, and `GET /v1beta/batches/{id}` (`BATCH_STATE_*`).
 public final class GeminiFake: FakeProvider {
     public let name = "gemini"
     public let apiKey: String
@@ -36,6 +39,8 @@ public final class GeminiFake: FakeProvider {
     }
 
     private let state: Mutex<State>
+    /// Batches and files of the Batch API.
+    let batchState = Mutex(BatchState())
 
     /// Models listed by default: today's image and text models. The retired previews and
     /// `gemini-2.5-flash-image` (shut down on 2026-10-02) are not listed.
@@ -89,6 +94,10 @@ public final class GeminiFake: FakeProvider {
 
     func handle(_ req: RecordedRequest) -> FakeReply {
         let path = req.path
+        if path.hasPrefix("/v1beta/batches/") || path.hasPrefix("/upload/v1beta/files") || path.hasPrefix("/download/v1beta/files/") {
+            if let auth = checkKey(req) { return auth }
+            return batchRoute(req)
+        }
         guard path.hasPrefix("/v1beta/models") else {
             return Self.error(404, "NOT_FOUND", "The requested URL \(path) was not found on this server.")
         }
@@ -105,8 +114,8 @@ public final class GeminiFake: FakeProvider {
         }
         let model = String(rest[..<colon])
         let method = String(rest[rest.index(after: colon)...])
-        guard method == "generateContent" else {
-            return Self.error(400, "INVALID_ARGUMENT", "The fake implements only generateContent, not \(method).")
+        guard method == "generateContent" || method == "batchGenerateContent" else {
+            return Self.error(400, "INVALID_ARGUMENT", "The fake implements only generateContent and batchGenerateContent, not \(method).")
         }
         guard models.contains(model) else {
             return Self.error(
@@ -114,7 +123,8 @@ public final class GeminiFake: FakeProvider {
                 "models/\(model) is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods."
             )
         }
-        return generate(req, model: model)
+        if method == "batchGenerateContent" { return createBatch(req, model: model) }
+        return generate(json: req.json, model: model)
     }
 
     private func checkKey(_ req: RecordedRequest) -> FakeReply? {
@@ -178,8 +188,9 @@ public final class GeminiFake: FakeProvider {
     ]
     static let extremeRatios: Set<String> = ["1:4", "4:1", "1:8", "8:1"]
 
-    private func generate(_ req: RecordedRequest, model: String) -> FakeReply {
-        guard let body = req.json, body.objectValue != nil else {
+    /// One `generateContent` answer for `json` (also each request of a batch).
+    func generate(json: JSONValue?, model: String) -> FakeReply {
+        guard let body = json, body.objectValue != nil else {
             return Self.error(400, "INVALID_ARGUMENT", "Invalid JSON payload received. Unexpected token.")
         }
         let parts = body["contents"]?.arrayValue?.first?["parts"]?.arrayValue ?? []

@@ -12,9 +12,16 @@ Mix (of 400 tasks):
   ~15 % reference-image edits 1-6 references (a few with 9-12), some reproducible
    ~5 % oddballs              4K posters, reproducible packaging with text, and a few tasks nothing can serve
                               (reproducible with 14 references: no seed-honouring model takes that many)
+
+With --deadlines the same 400 tasks are written, and some carry requirements.deadline (mixed-deadlines.jsonl):
+work that can wait (banners, edits, posters; not ideation drafts) gets "36h" about 40 % of the time (the batch
+turnaround is 24 h: priced at the batch rate) or "4h" about 15 % of the time (too short: interactive):
+
+    python3 scripts/workloads/generate_mixed.py --deadlines > scripts/workloads/mixed-deadlines.jsonl
 """
 import json
 import random
+import sys
 import uuid
 
 rng = random.Random(20260114)
@@ -130,10 +137,24 @@ def oddball():
 KINDS = [(ideation, 40), (banner, 20), (product_final, 20), (edit, 15), (oddball, 5)]
 
 
+def with_deadline(task, drng):
+    """Adds a deadline to tasks that can wait (its own random stream, so the tasks themselves are unchanged)."""
+    draw = drng.random()
+    kind = task.get("tags", {}).get("kind")
+    if kind in ("banner", "edit", "poster", "product") and draw < 0.55:
+        task.setdefault("requirements", {})["deadline"] = "36h" if draw < 0.40 else "4h"
+    return task
+
+
 def main():
+    deadlines = "--deadlines" in sys.argv[1:]
+    drng = random.Random(20261204)
     pool = [f for f, w in KINDS for _ in range(w)]
     for _ in range(400):
-        print(json.dumps(rng.choice(pool)(), ensure_ascii=False, separators=(", ", ": ")))
+        task = rng.choice(pool)()
+        if deadlines:
+            task = with_deadline(task, drng)
+        print(json.dumps(task, ensure_ascii=False, separators=(", ", ": ")))
 
 
 if __name__ == "__main__":

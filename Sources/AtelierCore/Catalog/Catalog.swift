@@ -26,6 +26,8 @@ public struct ProviderConfig: Sendable, Equatable {
     public var models: [ModelCard]
     /// Where this config came from (for error messages).
     public var source: String
+    /// The provider's batch interface (`batch`), nil when it has none or it is not used.
+    public var batch: BatchSettings? = nil
 
     /// The environment variable that overrides ``baseURL``: `ATELIER_<ID>_BASE_URL`, upper-cased, `-` as `_`.
     public var baseURLEnv: String {

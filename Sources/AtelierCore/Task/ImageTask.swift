@@ -50,6 +50,10 @@ public struct ImageTask: Sendable, Equatable {
         public var textRendering: Bool
         /// The most this task (all results together) may cost, in USD.
         public var maxCostUSD: Double?
+        /// When the images are needed (``TaskDeadline``); nil: as soon as possible.
+        public var deadline: TaskDeadline?
+        /// Whether the task may wait in a provider's batch (``BatchPreference``).
+        public var batch: BatchPreference = .auto
 
         public init(reproducible: Bool = false, textRendering: Bool = false, maxCostUSD: Double? = nil) {
             self.reproducible = reproducible
@@ -252,6 +256,16 @@ extension ImageTask {
             }
             req.maxCostUSD = m
         }
+        if let d = try q.string("deadline") {
+            guard let parsed = TaskDeadline(parsing: d) else {
+                throw AtelierError(
+                    .invalidValue,
+                    "deadline must be a duration such as \"24h\", \"90m\" or \"1h30m\" (more than zero, at most 366d) or an RFC 3339 time such as \"2026-12-05T18:00:00Z\", not '\(d.prefix(48))'",
+                    field: q.pointer("deadline"))
+            }
+            req.deadline = parsed
+        }
+        req.batch = try q.enumValue("batch", allowed: BatchPreference.allCases) ?? .auto
         try q.finish()
         return req
     }
@@ -325,6 +339,8 @@ extension ImageTask {
         req.append("reproducible", .bool(requirements.reproducible))
         req.append("textRendering", .bool(requirements.textRendering))
         req.append("maxCostUSD", ifPresent: requirements.maxCostUSD.map(JSONValue.number))
+        req.append("deadline", ifPresent: requirements.deadline.map { .string($0.text) })
+        if requirements.batch != .auto { req.append("batch", .string(requirements.batch.rawValue)) }
         o.append("requirements", .object(req))
         o.append("phase", ifPresent: phase.map { .string($0.rawValue) })
         if !tags.isEmpty {

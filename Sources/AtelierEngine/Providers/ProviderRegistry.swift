@@ -55,6 +55,14 @@ public struct ProviderRegistry: Sendable {
                     error: AtelierError(.unavailable, "provider kind \(config.kind.rawValue) is not supported by this build"))
             }
             entries[config.id] = ProviderEntry(config: config, provider: provider, unavailable: unavailable)
+            if let batch = config.batch {
+                // The batch lane: batched jobs are queued under it (route.provider), so the hours they may wait hold
+                // none of the provider's interactive slots; the same implementation serves them.
+                var lane = config
+                lane.id = BatchSettings.laneID(provider: config.id)
+                lane.concurrency = batch.maxWaitingJobs
+                entries[lane.id] = ProviderEntry(config: lane, provider: provider, unavailable: unavailable)
+            }
         }
         self.entries = entries
     }

@@ -14,7 +14,10 @@ public enum NetworkProviders {
             ProviderClientConfiguration(config: config, credentials: credentials, clock: clock, defaults: defaults)
         }
         switch config.kind {
-        case .gemini: return GeminiProvider(configuration: configuration(GeminiProvider.defaults), transport: transport)
+        case .gemini:
+            // Tasks whose deadline allows it go through the Batch API when the provider file has a `batch` member.
+            return GeminiProvider(
+                client: NetworkClient(configuration: configuration(GeminiProvider.defaults), transport: transport), batch: config.batch)
         case .runware: return RunwareProvider(configuration: configuration(RunwareProvider.defaults), transport: transport)
         case .bfl: return BFLProvider(configuration: configuration(BFLProvider.defaults), transport: transport)
         case .openai: return OpenAIProvider(configuration: configuration(OpenAIProvider.defaults), transport: transport)

@@ -1,50 +1,69 @@
 import AtelierCore
 import Foundation
 
-/// Google Gemini image models over `generateContent`. Synchronous: one call per image, n calls in parallel.
+/// Google Gemini image models over `generateContent`. Synchronous: one call per image, n calls in parallel. With a
+/// batch collector, tasks whose deadline allows it go through the Batch API instead (GeminiProvider+Batch.swift).
 public struct GeminiProvider: NetworkProvider {
     /// Gemini's defaults: a Pro image at 4K can take minutes; a 4K PNG in base64 is several MB.
     public static let defaults = ProviderClientConfiguration(
         id: "gemini", baseURL: GeminiCodec.defaultBaseURL, requestTimeoutSeconds: 360, maxResponseBytes: 96 << 20)
 
     public let client: NetworkClient
-    public init(client: NetworkClient) { self.client = client }
+    /// Collects batched tasks into `batchGenerateContent` calls; nil when the provider file has no `batch`.
+    public let batch: GeminiBatchCollector?
+    public init(client: NetworkClient) {
+        self.client = client
+        self.batch = nil
+    }
+
+    /// A provider that sends tasks whose deadline allows it through the Batch API, collected with `batch`.
+    public init(client: NetworkClient, batch: BatchSettings?) {
+        self.client = client
+        self.batch = batch.map { GeminiBatchCollector(settings: $0, client: client) }
+    }
 
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
-        try await withKey { (key) async throws(ProviderError) -> [GeneratedImage] in
-            let n = max(request.task.numberResults, 1)
-            if n == 1 { return [try await one(request, key: key, index: 0)] }
-            let results = await withTaskGroup(of: (Int, Result<GeneratedImage, ProviderError>).self) { group in
-                for i in 0..<n {
-                    group.addTask {
-                        do throws(ProviderError) { return (i, .success(try await one(request, key: key, index: i))) } catch {
-                            return (i, .failure(error))
-                        }
+        if let batch, BatchLane.applies(request.task, model: request.model, settings: batch.settings, now: configuration.polling.clock.timestamp) {
+            return try await generateInBatch(request, collector: batch, context: context)
+        }
+        return try await withKey { (key) async throws(ProviderError) -> [GeneratedImage] in
+            try await interactive(request, key: key, indices: Array(0..<max(request.task.numberResults, 1)))
+        }
+    }
+
+    /// Interactive calls for the images `indices` (n calls in parallel); all of them or an error (files discarded).
+    func interactive(_ request: GenerationRequest, key: String, indices: [Int]) async throws(ProviderError) -> [GeneratedImage] {
+        if indices.count == 1 { return [try await one(request, key: key, index: indices[0])] }
+        let results = await withTaskGroup(of: (Int, Result<GeneratedImage, ProviderError>).self) { group in
+            for i in indices {
+                group.addTask {
+                    do throws(ProviderError) { return (i, .success(try await one(request, key: key, index: i))) } catch {
+                        return (i, .failure(error))
                     }
                 }
-                var out: [(Int, Result<GeneratedImage, ProviderError>)] = []
-                for await r in group {
-                    out.append(r)
-                    if case .failure = r.1 { group.cancelAll() }
-                }
-                return out.sorted { $0.0 < $1.0 }
             }
-            var images: [GeneratedImage] = []
-            var firstError: ProviderError?
-            for (_, r) in results {
-                switch r {
-                case .success(let img): images.append(img)
-                case .failure(let e):
-                    // Prefer a real upstream failure over the cancellations it caused.
-                    if firstError == nil || (firstError?.code == .cancelled && e.code != .cancelled) { firstError = e }
-                }
+            var out: [(Int, Result<GeneratedImage, ProviderError>)] = []
+            for await r in group {
+                out.append(r)
+                if case .failure = r.1 { group.cancelAll() }
             }
-            if let e = firstError {
-                await ImageFiles.discard(images)
-                throw e
-            }
-            return images
+            return out.sorted { $0.0 < $1.0 }
         }
+        var images: [GeneratedImage] = []
+        var firstError: ProviderError?
+        for (_, r) in results {
+            switch r {
+            case .success(let img): images.append(img)
+            case .failure(let e):
+                // Prefer a real upstream failure over the cancellations it caused.
+                if firstError == nil || (firstError?.code == .cancelled && e.code != .cancelled) { firstError = e }
+            }
+        }
+        if let e = firstError {
+            await ImageFiles.discard(images)
+            throw e
+        }
+        return images
     }
 
     /// One call, one image file.
@@ -64,16 +83,24 @@ public struct GeminiProvider: NetworkProvider {
         } else {
             digest = try await ImageFiles.writeBase64(text: out.base64, to: path)
         }
+        // Usage × the card's dated token prices when both are there, else the catalog's figure (unknown for an
+        // unpublished price: never $0).
         let cost =
-            GeminiCodec.cost(out.usage, model: request.model)
-            ?? request.model.price.cost(size: request.size, referenceImages: request.references.count)
+            GeminiCodec.cost(out.usage, model: request.model).map { CostFigure(usd: $0, source: .computed) }
+            ?? request.model.catalogCost(size: request.size, referenceImages: request.references.count)
         return GeneratedImage(
-            path: path, mimeType: out.mimeType, seed: nil, costUSD: cost, note: out.note, sentParameters: GeminiCodec.sentParameters(request),
-            digest: digest, servedModel: out.modelVersion)
+            path: path, mimeType: out.mimeType, seed: nil, costUSD: cost.usd, note: out.note, sentParameters: GeminiCodec.sentParameters(request),
+            digest: digest, servedModel: out.modelVersion, costSource: cost.source)
     }
 
     public func verifyModels(_ upstreamIDs: [String]) async throws(ProviderError) -> [String: ModelVerification]? {
-        try await ifKeyed { (key) async throws(ProviderError) -> [String: ModelVerification]? in
+        try await checkModels(upstreamIDs)?.configured
+    }
+
+    /// One walk through every page of `GET /v1beta/models`: the configured ids, and the image models (by name:
+    /// ``GeminiCodec/isImageModel(_:)``) the catalog lacks.
+    public func checkModels(_ upstreamIDs: [String]) async throws(ProviderError) -> ModelListingCheck? {
+        try await ifKeyed { (key) async throws(ProviderError) -> ModelListingCheck? in
             var listed = Set<String>()
             var token: String?
             var pages = 0
@@ -86,9 +113,10 @@ public struct GeminiProvider: NetworkProvider {
                 token = page.nextPageToken
                 pages += 1
             } while token != nil && pages < 50
-            var out: [String: ModelVerification] = [:]
-            for id in upstreamIDs { out[id] = listed.contains(id) ? .present : .missing }
-            return out
+            var check = ModelListingCheck.against(listing: Array(listed), upstreamIDs: upstreamIDs, isImageModel: GeminiCodec.isImageModel)
+            // A listing cut short after 50 pages is not complete: nothing can be called uncatalogued then.
+            if token != nil { check.uncatalogued = nil }
+            return check
         }
     }
 }

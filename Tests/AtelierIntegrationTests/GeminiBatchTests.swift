@@ -1,0 +1,243 @@
+import AtelierCore
+import AtelierEngine
+import AtelierProviders
+import AtelierTestSupport
+import AtelierTesting
+import Foundation
+import Synchronization
+import Testing
+
+/// The Gemini provider's Batch API path against the loopback Gemini fake (real HTTP): collection into one
+/// `batchGenerateContent`, the handle recorded before waiting, images stored against their keys at the batch rate, a
+/// batch that fails partway, a failed or expired batch, JSONL input through the Files API, and resumption.
+@Suite("Gemini Batch API", .serialized)
+struct GeminiBatchTests {
+    static let key = "AQ.gemini-batch-secret-987"
+    static let catalog = try! CatalogLoader.load(directory: PackagePaths.root + "/providers")
+
+    /// Fast settings: a short collection window and poll interval.
+    static func settings(collect: Double = 0.3, maxInlineBytes: Int = 20_000_000, reserve: Double = 0) -> BatchSettings {
+        BatchSettings(
+            turnaroundSeconds: 86_400, collectSeconds: collect, maxRequests: 100, maxInlineBytes: maxInlineBytes, pollSeconds: 0.05,
+            maxWaitingJobs: 100, interactiveReserveSeconds: reserve)
+    }
+
+    /// A request for gemini-3.1-flash-image at 1K whose task carries `requirements`.
+    static func request(_ prompt: String, n: Int = 1, requirements: JSONValue = ["deadline": "36h"], scratch: String) throws -> GenerationRequest {
+        let task = try ImageTask(
+            json: [
+                "positivePrompt": .string(prompt), "model": "gemini-3.1-flash-image", "numberResults": .int(Int64(n)), "resolution": "1K",
+                "requirements": requirements,
+            ])
+        let card = try #require(catalog.model("gemini-3.1-flash-image"))
+        guard case .success(let size) = card.check(task) else { throw AtelierError(.invalidValue, "size") }
+        return GenerationRequest(
+            task: task, model: card, size: size, seed: nil, references: [], scratchDirectory: scratch, attemptKey: UUIDv4.generate())
+    }
+
+    /// Records the handles a provider asks to store, with how many batch polls the fake had seen at that moment.
+    final class Handles: Sendable {
+        let recorded = Mutex<[(handle: String, pollsBefore: Int)]>([])
+        func context(_ fake: GeminiFake) -> GenerationContext {
+            GenerationContext(recordResumeHandle: { h in self.recorded.withLock { $0.append((h, fake.batchPolls.count)) } })
+        }
+        var all: [(handle: String, pollsBefore: Int)] { recorded.withLock { $0 } }
+    }
+
+    static func with(
+        _ settings: BatchSettings, _ body: (GeminiFake, GeminiProvider, String) async throws -> Void
+    ) async throws {
+        let fake = try await GeminiFake.start(apiKey: key)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("atelier-batch-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        do {
+            try await AsyncHTTPTransport.with { t in
+                try await body(fake, provider(fake, settings: settings, transport: t), scratch)
+            }
+        } catch {
+            await fake.shutdown()
+            throw error
+        }
+        await fake.shutdown()
+    }
+
+    static func provider(_ fake: GeminiFake, settings: BatchSettings, transport: any HTTPTransport) -> GeminiProvider {
+        let config = GeminiProvider.defaults.with {
+            $0.baseURL = fake.baseURL
+            $0.credentials = Credentials(key)
+        }
+        return GeminiProvider(client: NetworkClient(configuration: config, transport: transport), batch: settings)
+    }
+
+    static func sha(_ path: String) -> String? { FileManager.default.contents(atPath: path).map { ImageDigest(of: [UInt8]($0)).sha256 } }
+
+    @Test(
+        "two jobs in one collection window go out in ONE batchGenerateContent; each records the batch before polling; images come back by key at the batch rate"
+    )
+    func batchSucceeds() async throws {
+        try await Self.with(Self.settings()) { fake, provider, scratch in
+            let handles = Handles()
+            let a = try Self.request("a quiet harbour, two views", n: 2, scratch: scratch)
+            let b = try Self.request("a paper crane", scratch: scratch)
+            async let ia = provider.generate(a, context: handles.context(fake))
+            async let ib = provider.generate(b, context: handles.context(fake))
+            let (imagesA, imagesB) = try await (ia, ib)
+            #expect(imagesA.count == 2 && imagesB.count == 1)
+            #expect(fake.batchCreateRequests.count == 1, "one batch for both jobs")
+            #expect(fake.generateRequests.isEmpty, "no interactive call")
+            let name = try #require(fake.batchStates.keys.first)
+            #expect(fake.batchStates[name] == "SUCCEEDED")
+            #expect(fake.batchSizes[name] == 3)
+            // Handles: one per job, naming the batch, recorded before the first poll.
+            #expect(handles.all.count == 2)
+            for h in handles.all {
+                let decoded = try #require(GeminiBatchCodec.Handle(h.handle))
+                #expect(decoded.batch == name)
+                #expect(decoded.deadline != nil)
+                #expect(h.pollsBefore == 0, "recorded before waiting")
+            }
+            let body = try #require(fake.batchCreateRequests.first?.json)
+            let keys = (body["batch"]?["inputConfig"]?["requests"]?["requests"]?.arrayValue ?? []).compactMap { $0["metadata"]?["key"]?.stringValue }
+            #expect(Set(keys) == [a.attemptKey + "-0", a.attemptKey + "-1", b.attemptKey + "-0"])
+            // Each image is the one the fake drew for its request, priced from usage at half the standard token price.
+            let served = Set(fake.served.map { ImageDigest(of: $0.bytes).sha256 })
+            for img in imagesA + imagesB {
+                #expect(served.contains(Self.sha(img.path) ?? ""))
+                #expect(img.costSource == .computed)
+                let cost = try #require(img.costUSD)
+                #expect(cost > 0.033 && cost < 0.035, "about half of the interactive $0.067: \(cost)")
+            }
+        }
+    }
+
+    @Test("a batch that fails partway: the failed request is made interactively, the rest kept at the batch rate; with batch only the attempt fails")
+    func failsPartway() async throws {
+        try await Self.with(Self.settings(collect: 0.05)) { fake, provider, scratch in
+            let r = try Self.request("a tin robot [fake:503-once]", n: 2, scratch: scratch)
+            let images = try await provider.generate(r, context: .none)
+            #expect(images.count == 2)
+            #expect(fake.batchCreateRequests.count == 1)
+            #expect(fake.generateRequests.count == 1, "only the failed request is made again, interactively")
+            let costs = images.compactMap(\.costUSD).sorted()
+            #expect(costs.count == 2 && costs[0] < 0.035 && costs[1] > 0.06, "one at the batch rate, one at the interactive rate: \(costs)")
+
+            let only = try Self.request("a tin robot, again [fake:503-once]", n: 2, requirements: ["batch": "only"], scratch: scratch)
+            do {
+                _ = try await provider.generate(only, context: .none)
+                Issue.record("a batch-only attempt with a failed request must fail")
+            } catch let error as ProviderError {
+                #expect(error.code == .batchFailed)
+                #expect(error.message.contains("made 1 of 2 images"), "\(error.message)")
+            }
+            #expect(fake.generateRequests.count == 1, "no interactive call for batch only")
+            let left = try FileManager.default.contentsOfDirectory(atPath: scratch).filter { $0.hasPrefix(only.attemptKey) }
+            #expect(left.isEmpty, "the kept image of a failed attempt is removed")
+        }
+    }
+
+    @Test("a FAILED batch falls back to the interactive endpoint; an EXPIRED one fails a batch-only task with the reason")
+    func failedAndExpired() async throws {
+        try await Self.with(Self.settings(collect: 0.05)) { fake, provider, scratch in
+            let r = try Self.request("a failing batch [fake:batch-failed]", n: 2, scratch: scratch)
+            let images = try await provider.generate(r, context: .none)
+            #expect(images.count == 2)
+            #expect(fake.generateRequests.count == 2)
+            #expect(images.allSatisfy { ($0.costUSD ?? 0) > 0.06 }, "interactive rate")
+            let e = try Self.request("an expiring batch [fake:batch-expired]", requirements: ["batch": "only", "deadline": "48h"], scratch: scratch)
+            do {
+                _ = try await provider.generate(e, context: .none)
+                Issue.record("an expired batch-only attempt must fail")
+            } catch let error as ProviderError {
+                #expect(error.code == .batchFailed)
+                #expect(error.message.contains("EXPIRED"), "\(error.message)")
+            }
+            #expect(fake.generateRequests.count == 2)
+        }
+    }
+
+    @Test("requests beyond the inline limit go as a JSONL file through the Files API; results come back as a file")
+    func jsonlThroughFilesAPI() async throws {
+        try await Self.with(Self.settings(collect: 0.05, maxInlineBytes: 100)) { fake, provider, scratch in
+            let r = try Self.request("a large batch of lanterns", n: 2, scratch: scratch)
+            let images = try await provider.generate(r, context: .none)
+            #expect(images.count == 2)
+            let uploads = fake.log.filter { $0.path == "/upload/v1beta/files" }
+            #expect(uploads.count == 2, "start, then upload + finalize")
+            #expect(uploads.first?.header("X-Goog-Upload-Command") == "start")
+            let body = try #require(fake.batchCreateRequests.first?.json)
+            #expect(body["batch"]?["inputConfig"]?["fileName"]?.stringValue?.hasPrefix("files/") == true)
+            #expect(body["batch"]?["inputConfig"]?["requests"] == nil)
+            let lines = uploads.last.map { String(decoding: $0.body, as: UTF8.self).split(separator: "\n") } ?? []
+            #expect(lines.count == 2)
+            #expect(fake.log.filter { $0.path.hasPrefix("/download/v1beta/files/") }.count == 1)
+            #expect(fake.generateRequests.isEmpty)
+        }
+    }
+
+    @Test("a held batch: the recorded handle is resumed by a new provider (a restarted daemon) without a second batchGenerateContent")
+    func resumeWithoutResubmit() async throws {
+        try await Self.with(Self.settings(collect: 0.05)) { fake, provider, scratch in
+            let handles = Handles()
+            let r = try Self.request("a slow batch [fake:hold]", scratch: scratch)
+            let first = Task { try await provider.generate(r, context: handles.context(fake)) }
+            let handle = try #require(try await eventuallyValue("the handle is recorded") { handles.all.first?.handle })
+            #expect(try await eventually("a poll answered RUNNING") { fake.batchPolls.count >= 2 })
+            first.cancel()
+            _ = await first.result
+            fake.script.release()
+            try await AsyncHTTPTransport.with { t in
+                let restarted = Self.provider(fake, settings: Self.settings(), transport: t)
+                var again = r
+                again.attemptKey = UUIDv4.generate()
+                let images = try await restarted.resume(handle: handle, request: again, context: .none)
+                #expect(images.count == 1)
+                #expect(images.first?.costSource == .computed)
+            }
+            #expect(fake.batchCreateRequests.count == 1, "never sent again")
+            #expect(fake.generateRequests.isEmpty)
+            #expect(fake.batchStates.values.allSatisfy { $0 == "SUCCEEDED" })
+        }
+    }
+
+    @Test("a batch that would miss the deadline is left: the images are made interactively")
+    func lateBatchGoesInteractive() async throws {
+        // 36 h deadline, but 40 h kept for the interactive call: the first poll already finds it too late.
+        try await Self.with(Self.settings(collect: 0.05, reserve: 40 * 3600)) { fake, provider, scratch in
+            let r = try Self.request("a late batch [fake:hold]", scratch: scratch)
+            let images = try await provider.generate(r, context: .none)
+            #expect(images.count == 1)
+            #expect(fake.batchCreateRequests.count == 1)
+            #expect(fake.generateRequests.count == 1)
+            #expect((images.first?.costUSD ?? 0) > 0.06)
+        }
+    }
+
+    @Test("without a deadline the provider stays interactive")
+    func noDeadlineIsInteractive() async throws {
+        try await Self.with(Self.settings()) { fake, provider, scratch in
+            let r = try Self.request("now please", requirements: [:], scratch: scratch)
+            _ = try await provider.generate(r, context: .none)
+            #expect(fake.batchCreateRequests.isEmpty)
+            #expect(fake.generateRequests.count == 1)
+        }
+    }
+
+    @Test("handles and batch answers decode as documented")
+    func codec() throws {
+        let h = GeminiBatchCodec.Handle(batch: "batches/abc", key: "k", count: 3, deadline: Timestamp(milliseconds: 1_000))
+        #expect(GeminiBatchCodec.Handle(h.encoded) == h)
+        #expect(GeminiBatchCodec.Handle("https://api.bfl.ai/v1/get_result?id=1") == nil)
+        let body = #"""
+            {"name":"batches/abc","metadata":{"state":"BATCH_STATE_SUCCEEDED","name":"batches/abc"},"done":true,
+             "response":{"inlinedResponses":{"inlinedResponses":[
+               {"response":{"candidates":[]},"metadata":{"key":"k-0"}},{"error":{"code":8,"message":"quota"},"metadata":{"key":"k-1"}}]}}}
+            """#
+        let s = try GeminiBatchCodec.decodeStatus(HTTPResponse(status: 200, body: Array(body.utf8)))
+        #expect(s.state == "SUCCEEDED" && s.isTerminal)
+        #expect(s.results["k-0"]?["candidates"] != nil)
+        #expect(s.results["k-1"]?["error"]?["message"] == "quota")
+        let created = #"{"name":"batches/xyz","metadata":{"state":"BATCH_STATE_PENDING"}}"#
+        #expect(try GeminiBatchCodec.decodeCreated(HTTPResponse(status: 200, body: Array(created.utf8))) == "batches/xyz")
+    }
+}
