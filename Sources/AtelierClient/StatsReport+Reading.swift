@@ -8,12 +8,17 @@ extension StatsReport {
         var groups: [Group] = []
         for x in try r.array("groups") {
             let g = try AnswerReader(x, "stats group")
-            groups.append(
+            var group =
                 Group(
                     group: try g.string("group"), jobs: try g.int("jobs"), succeeded: try g.int("succeeded"), failed: try g.int("failed"),
                     cancelled: try g.int("cancelled"), unfinished: try g.int("unfinished"), successRate: g.optionalDouble("successRate"),
                     refusals: try g.int("refusals"), costUSD: try g.double("costUSD"), latencyP50Seconds: g.optionalDouble("latencyP50Seconds"),
-                    latencyP95Seconds: g.optionalDouble("latencyP95Seconds"), mismatches: x["mismatches"]?.intValue.map { Int($0) } ?? 0))
+                    latencyP95Seconds: g.optionalDouble("latencyP95Seconds"), mismatches: x["mismatches"]?.intValue.map { Int($0) } ?? 0)
+            // Best-of-N members (docs/consistency.md); absent from daemons that predate them.
+            group.consistencyJobs = x["consistencyJobs"]?.intValue.map { Int($0) } ?? 0
+            group.meanBestScore = g.optionalDouble("meanBestScore")
+            group.meanSamplesToMinScore = g.optionalDouble("meanSamplesToMinScore")
+            groups.append(group)
         }
         var budgets: [BudgetSpend] = []
         for x in try r.array("budgets") {

@@ -12,12 +12,19 @@ extension Engine {
     enum AttemptOutcome {
         case success([JobResult])
         case failure(ProviderError)
+        /// Images were made and paid for (`cost`), but none met the task's own bar (best-of-N or preserve
+        /// `minScore`, Engine+Consistency.swift): the job fails with this error.
+        case missed(AtelierError, cost: CostFigure?)
     }
 
-    /// One provider call (or resumption), with results stored.
+    /// One provider call (or resumption), with results stored. A task with `consistency` or `preserve` runs as
+    /// best-of-N candidates and region checks (``consistencyAttempt(job:model:size:entry:provider:resumeHandle:)``).
     func attempt(
         job: Job, model: ModelCard, size: ResolvedSize, entry: ProviderEntry, provider: any Provider, attemptKey: String, resumeHandle: String?
     ) async -> AttemptOutcome {
+        if job.task.consistency != nil || job.task.preserve != nil {
+            return await consistencyAttempt(job: job, model: model, size: size, entry: entry, provider: provider, resumeHandle: resumeHandle)
+        }
         // Providers write into the shared scratch directory (files named after the attempt key): no directory per
         // attempt. Leftovers are removed after a failure, and reference downloads' own directory when there was one.
         let outcome = await attemptInScratch(
@@ -40,17 +47,38 @@ extension Engine {
         } catch {
             return .failure(ProviderError(error.code, error.message, field: error.field))
         }
-        let request = GenerationRequest(
-            task: job.task, model: model, size: size, seed: model.seedAccepted ? job.task.seed : nil, references: refs, scratchDirectory: scratch,
-            attemptKey: attemptKey)
         let taskUUID = job.taskUUID
-        let signals = cancelSignals
         let context = GenerationContext(
             recordResumeHandle: { [weak self] handle in
                 guard let self else { return }
                 try await self.recordHandle(taskUUID, handle)
             },
-            isCancelled: { signals.isRaised(taskUUID) })
+            isCancelled: cancelCheck(taskUUID))
+        let outcome = await generateAndStore(
+            job: job, model: model, size: size, provider: provider, references: refs, attemptKey: attemptKey, resumeHandle: resumeHandle,
+            context: context, scratch: scratch)
+        // The files reach the disk before the row that names them commits: one syncfs shared by the jobs finishing
+        // together (under synchronous = FULL; with NORMAL the store itself does not survive a power loss either).
+        if case .success = outcome, configuration.durability == .full { await files.syncStored() }
+        return outcome
+    }
+
+    /// Whether `taskUUID`'s caller cancelled it (read by providers at their safe points).
+    func cancelCheck(_ taskUUID: String) -> @Sendable () -> Bool {
+        let signals = cancelSignals
+        return { signals.isRaised(taskUUID) }
+    }
+
+    /// One provider call (or resumption) with the references loaded: the images stored under the job and checked
+    /// against the request. The files are not synced here (the caller syncs once for everything it keeps).
+    func generateAndStore(
+        job: Job, model: ModelCard, size: ResolvedSize, provider: any Provider, references refs: [LoadedReference], attemptKey: String,
+        resumeHandle: String?, context: GenerationContext, scratch: String
+    ) async -> AttemptOutcome {
+        let taskUUID = job.taskUUID
+        let request = GenerationRequest(
+            task: job.task, model: model, size: size, seed: model.seedAccepted ? job.task.seed : nil, references: refs, scratchDirectory: scratch,
+            attemptKey: attemptKey)
         let images: [GeneratedImage]
         do {
             if let resumeHandle {
@@ -79,9 +107,6 @@ extension Engine {
         }
         // Each image checked against the request (size and format from its bytes, what the provider echoed).
         results = ResultCheck.apply(results, images: images, task: job.task, model: model, size: size, sentSeed: request.seed, catalog: catalog)
-        // The files reach the disk before the row that names them commits: one syncfs shared by the jobs finishing
-        // together (under synchronous = FULL; with NORMAL the store itself does not survive a power loss either).
-        if configuration.durability == .full { await files.syncStored() }
         return .success(results)
     }
 
@@ -89,7 +114,7 @@ extension Engine {
     /// the daemon's own storage (disk full, I/O error) marks the store's `files` part failing (health) and is
     /// retried with capped backoff while the images stay in memory, so a full disk never fails the job nor pays the
     /// provider again. Other errors (e.g. data that is not an image) are thrown at once; cancellation stops waiting.
-    private func untilFilesWritten<T>(_ taskUUID: String, _ body: () async throws -> T) async throws(AtelierError) -> T {
+    func untilFilesWritten<T>(_ taskUUID: String, _ body: () async throws -> T) async throws(AtelierError) -> T {
         var delay = configuration.storeRetryInitialDelaySeconds
         var failures = 0
         while true {

@@ -144,14 +144,14 @@ struct DaemonTests {
                 (["positivePrompt": "x", "model": "gemini-3-pro-image", "outputFormat": "WEBP"], "unsupported_output_format", "/outputFormat"),
                 (["positivePrompt": "x", "model": "nope"], "unknown_model", "/model"),
                 (
-                    ["positivePrompt": "x", "referenceImages": ["https://example.com/ref.png"], "consistency": ["samples": 2]],
-                    "requirement_unsatisfiable", "/consistency"
+                    ["positivePrompt": "x", "referenceImages": ["https://example.com/ref.png"], "consistency": ["samples": 2], "numberResults": 2],
+                    "invalid_value", "/numberResults"
                 ),
                 (
                     [
                         "positivePrompt": "x", "referenceImages": ["https://example.com/ref.png"],
-                        "preserve": ["rect": ["x": 0, "y": 0, "width": 8, "height": 8], "mode": "composite"],
-                    ], "requirement_unsatisfiable", "/preserve"
+                        "preserve": ["mask": "data:image/png;base64,aGVsbG8gd29ybGQ=", "mode": "composite"],
+                    ], "invalid_reference_image", "/preserve/mask"
                 ),
                 (
                     ["positivePrompt": "x", "model": "gemini-3-pro-image", "requirements": ["reproducible": true]], "requirement_unsatisfiable",

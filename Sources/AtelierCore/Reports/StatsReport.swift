@@ -27,6 +27,13 @@ public struct StatsReport: Sendable, Equatable {
         public var latencyP50Seconds: Double?
         /// 95th percentile of the same.
         public var latencyP95Seconds: Double?
+        /// Jobs with best-of-N (`consistency`) that succeeded (docs/consistency.md).
+        public var consistencyJobs: Int = 0
+        /// The mean kept SSIM score of those jobs (rounded to 0.0001); nil without any.
+        public var meanBestScore: Double?
+        /// The mean 1-based position of the first candidate reaching `minScore`, over the jobs that gave a `minScore`
+        /// and reached it (rounded to 0.01); nil without any.
+        public var meanSamplesToMinScore: Double?
 
         /// A group's statistics.
         public init(

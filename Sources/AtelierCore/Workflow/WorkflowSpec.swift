@@ -52,6 +52,13 @@ public struct WorkflowSpec: Sendable, Equatable {
     public var webhookURL: String?
     /// Where the final image is PUT.
     public var uploadEndpoint: [String]?
+    /// The workflow's reference images: given to every ideation draft as its references, and what
+    /// ``ideationConsistency`` scores against by default (docs/consistency.md, "In workflows").
+    public var referenceImages: [ReferenceImage] = []
+    /// `ideation.consistency`: every draft is best-of-N against the references; the workflow ranks drafts by score.
+    public var ideationConsistency: ConsistencyRequest?
+    /// `final.preserve`: a region of the selected draft (the final's reference) the final must keep.
+    public var finalPreserve: PreserveRequest?
     var uploadEndpointIsArray: Bool
 
     public init(
@@ -91,7 +98,7 @@ public struct WorkflowSpec: Sendable, Equatable {
         }
         // Prompts and size follow exactly the task rules: let the task parser check them (same member names).
         var probe = JSONObject()
-        for k in ["positivePrompt", "negativePrompt", "width", "height", "aspectRatio", "resolution"] {
+        for k in ["positivePrompt", "negativePrompt", "width", "height", "aspectRatio", "resolution", "referenceImages"] {
             if let v = r.raw(k) { probe.append(k, v) }
         }
         if probe["positivePrompt"] == nil { throw AtelierError(.missingField, "positivePrompt is required", field: "/positivePrompt") }
@@ -99,6 +106,7 @@ public struct WorkflowSpec: Sendable, Equatable {
         positivePrompt = t.positivePrompt
         negativePrompt = t.negativePrompt
         size = t.size
+        referenceImages = t.referenceImages
 
         ideationCount = Limits.defaultVariants
         ideationModel = "auto"
@@ -122,6 +130,9 @@ public struct WorkflowSpec: Sendable, Equatable {
                     .invalidValue, "tag names are 1–64 characters and values at most 256", field: JSONPointer.appending(k, to: q.pointer("tags")))
             }
             ideationTags = tags
+            if var c = try q.nested("consistency") {
+                ideationConsistency = try ConsistencyRequest.parse(&c, referenceCount: referenceImages.count)
+            }
             try q.finish()
         }
 
@@ -160,6 +171,14 @@ public struct WorkflowSpec: Sendable, Equatable {
                 finalResolution = tier
             }
             useSelectedAsReference = try q.bool("useSelectedAsReference") ?? true
+            if var p = try q.nested("preserve") {
+                guard useSelectedAsReference else {
+                    throw AtelierError(
+                        .invalidValue, "final.preserve protects a region of the selected draft: it needs useSelectedAsReference true",
+                        field: p.path)
+                }
+                finalPreserve = try PreserveRequest.parse(&p, referenceCount: 1)
+            }
             if let p = try q.string("promptOverride") {
                 if p.allSatisfy(\.isWhitespace) {
                     throw AtelierError(.promptEmpty, "promptOverride must not be empty", field: q.pointer("promptOverride"))
@@ -239,6 +258,8 @@ public struct WorkflowSpec: Sendable, Equatable {
         if !ideationTags.isEmpty {
             ideation.append("tags", .object(JSONObject(ideationTags.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) })))
         }
+        ideation.append("consistency", ifPresent: ideationConsistency?.json)
+        if !referenceImages.isEmpty { o.append("referenceImages", .array(referenceImages.map { .string($0.description) })) }
         o.append("ideation", .object(ideation))
         o.append("selection", ["mode": .string(selectionMode.rawValue)])
         var final = JSONObject()
@@ -247,6 +268,7 @@ public struct WorkflowSpec: Sendable, Equatable {
         final.append("resolution", ifPresent: finalResolution.map { .string($0.rawValue) })
         final.append("useSelectedAsReference", .bool(useSelectedAsReference))
         final.append("promptOverride", ifPresent: promptOverride.map(JSONValue.string))
+        final.append("preserve", ifPresent: finalPreserve?.json)
         o.append("final", .object(final))
         o.append("webhookURL", ifPresent: webhookURL.map(JSONValue.string))
         if let u = uploadEndpoint {
@@ -288,9 +310,13 @@ public struct WorkflowSpec: Sendable, Equatable {
         tags[Tag.workflow] = workflowUUID
         tags[Tag.stage] = Phase.ideation.rawValue
         tags[Tag.variant] = String(index)
-        return ImageTask(
+        // Best-of-N drafts carry no seed: one seed would make a draft's candidates alike on seed-honouring models.
+        var task = ImageTask(
             taskUUID: Self.variantTaskUUID(workflowUUID, index), positivePrompt: positivePrompt, negativePrompt: negativePrompt,
-            model: ideationModel, size: size, seed: variantSeed(index), numberResults: 1, phase: .ideation, tags: tags, webhookURL: webhookURL)
+            model: ideationModel, size: size, seed: ideationConsistency == nil ? variantSeed(index) : nil, numberResults: 1,
+            referenceImages: referenceImages, phase: .ideation, tags: tags, webhookURL: webhookURL)
+        task.consistency = ideationConsistency
+        return task
     }
 
     /// The final job: the chosen image as its reference, the seed, and `requirements.reproducible`, so the router can
@@ -304,6 +330,7 @@ public struct WorkflowSpec: Sendable, Equatable {
             requirements: .init(reproducible: true), phase: .final,
             tags: [Tag.workflow: workflowUUID, Tag.stage: Phase.final.rawValue], webhookURL: webhookURL, uploadEndpoint: uploadEndpoint)
         t.uploadEndpointIsArray = uploadEndpointIsArray
+        if t.referenceImages.isEmpty == false { t.preserve = finalPreserve }
         return t
     }
 

@@ -47,6 +47,10 @@ extension JobLifecycle {
         case attemptDelivered([JobResult], onMismatch: MismatchPolicy, unitRandom: Double, now: Timestamp)
         /// The provider call failed; `unitRandom` (0..<1) is the jitter of the retry delay.
         case attemptFailed(ProviderError, unitRandom: Double, now: Timestamp)
+        /// The attempt's images were generated and paid for (`cost`) but none met the task's own bar
+        /// (`consistency_not_reached`, `preserve_not_reached`, docs/consistency.md): the job fails with `error`
+        /// (details included), without retry, fallback or a breaker failure — the model worked as asked.
+        case attemptMissed(AtelierError, cost: CostFigure?, now: Timestamp)
         /// The retry delay passed.
         case backoffElapsed(now: Timestamp)
         /// The engine's answer to ``Action/chooseFallback(after:refused:excluding:)``: the next candidate, or nil
