@@ -1,7 +1,7 @@
 import AtelierCore
 
-/// What the console's job list shows of a job: a subset of its wire form (docs/protocol.md, `job.get`), so a field
-/// added there (such as `costSource`) reaches the list under the same name.
+/// What the console's job list and event stream show of a job: a subset of its wire form (docs/protocol.md,
+/// `job.get`), under the same names, without encoding the whole job.
 ///
 /// `{taskUUID, status, model, provider, arm, costUSD, costSource, createdAt, finishedAt, prompt, tags, error,
 /// thumbnail: {taskUUID, imageUUID, width, height, mimeType} | null, images}`.
@@ -11,15 +11,14 @@ enum JobSummary {
 
     /// The summary of `job`.
     static func json(_ job: Job) -> JSONValue {
-        let wire = job.json
         var o = JSONObject()
         o.append("taskUUID", .string(job.taskUUID))
         o.append("status", .string(job.status.rawValue))
         o.append("model", .string(job.attempts.last?.model ?? job.route?.model ?? job.task.model))
         o.append("provider", job.attempts.last.map { .string($0.provider) } ?? job.route.map { .string($0.provider) } ?? .null)
         o.append("arm", job.route?.arm.map(JSONValue.string) ?? .null)
-        o.append("costUSD", wire["costUSD"] ?? .null)
-        o.append("costSource", wire["costSource"] ?? .null)
+        o.append("costUSD", job.costUSD.map(JSONValue.number) ?? .null)
+        o.append("costSource", job.costSource.map { .string($0.rawValue) } ?? .null)
         o.append("estimatedCostUSD", job.route.map { .number($0.estimatedCostUSD) } ?? .null)
         o.append("createdAt", .string(job.createdAt.iso8601))
         o.append("finishedAt", job.finishedAt.map { .string($0.iso8601) } ?? .null)

@@ -4,6 +4,12 @@ import { s, h } from "./dom.js";
 const PALETTE = ["#3867d6", "#20bf6b", "#f7b731", "#eb3b5a", "#8854d0", "#0fb9b1", "#fa8231", "#4b6584", "#a55eea", "#2d98da"];
 export function colour(i) { return PALETTE[i % PALETTE.length]; }
 
+/** An axis label in USD with enough digits for the scale (`top` is the axis' largest value). */
+function usd(v, top) {
+  const digits = top >= 10 ? 0 : top >= 1 ? 2 : Math.min(6, 2 - Math.floor(Math.log10(top)));
+  return "$" + v.toFixed(digits);
+}
+
 /** Stacked columns: one per bucket, one colour per series ({group, values}). */
 export function columns(buckets, series, { width = 720, height = 220, label = "" } = {}) {
   const pad = { l: 56, r: 8, t: 10, b: 26 };
@@ -15,7 +21,7 @@ export function columns(buckets, series, { width = 720, height = 220, label = ""
   const svg = s("svg", { class: "chart columns", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label });
   for (const f of [0, 0.5, 1]) {
     svg.append(s("line", { x1: pad.l, x2: width - pad.r, y1: y(max * f), y2: y(max * f), class: "grid" }),
-      s("text", { x: pad.l - 6, y: y(max * f) + 4, class: "axis", "text-anchor": "end" }, "$" + (max * f).toFixed(max < 1 ? 3 : 2)));
+      s("text", { x: pad.l - 6, y: y(max * f) + 4, class: "axis", "text-anchor": "end" }, usd(max * f, max)));
   }
   buckets.forEach((start, i) => {
     let acc = 0;
