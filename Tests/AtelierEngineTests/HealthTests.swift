@@ -20,6 +20,15 @@ struct HealthTests {
         #expect(await h.engine.health().uptimeSeconds == 3601.2)
     }
 
+    @Test func aSQLiteDaemonSaysSoAndHasNoCluster() async throws {
+        let h = try await EngineHarness.make([:])
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        let health = await h.engine.health()
+        #expect(health.storeKind == .sqlite)
+        #expect(health.cluster == nil)
+        #expect(h.engine.daemonID == nil)
+    }
+
     @Test func countsAgreeWithJobList() async throws {
         let h = try await EngineHarness.make([:])
         defer { try? FileManager.default.removeItem(atPath: h.dir) }

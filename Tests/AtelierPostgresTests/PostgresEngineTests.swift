@@ -1,0 +1,175 @@
+import AtelierCore
+import Foundation
+import Testing
+
+@testable import AtelierEngine
+
+/// The engine on PostgreSQL: daemons (engines, each with its own connection pool) sharing one database run jobs end
+/// to end, hand work to each other, take over a job whose daemon stopped renewing its lease, relay each other's
+/// events, and cancel each other's jobs.
+@Suite(.serialized) struct PostgresEngineTests {
+    @Test func oneDaemonRunsAJobEndToEnd() async throws {
+        try await withPostgres { cluster in
+            let dir = sharedDataDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let a = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-a")
+            let task = clusterTask()
+            let accepted = try await a.engine.submit(task)
+            #expect(accepted.status == .queued)
+            let done = try await a.engine.wait(task.taskUUID, timeoutSeconds: 20)
+            #expect(done.status == .succeeded)
+            #expect(done.results.count == 1)
+            if let path = done.results.first?.path { #expect(FileManager.default.fileExists(atPath: path)) }
+            let stored = try await a.store.job(task.taskUUID)
+            #expect(stored?.status == .succeeded)
+            #expect(a.provider.generated == [task.taskUUID])
+            // The same task again: the same job, nothing run twice; another task under the same id: a conflict.
+            let again = try await a.engine.submit(task)
+            #expect(again.status == .succeeded)
+            await #expect(throws: AtelierError.self) { try await a.engine.submit(clusterTask("another prompt", uuid: task.taskUUID)) }
+            let health = await a.engine.health()
+            #expect(health.storeKind == .postgres)
+            #expect(health.cluster?.daemonID == "daemon-a")
+            #expect(health.cluster?.others == [])
+            #expect(a.events(task.taskUUID).map(\.event).contains(.succeeded))
+            await a.stop()
+            let daemons = try await withStoreOnly(cluster) { try await $0.liveDaemons(within: 60) }
+            #expect(daemons.isEmpty, "a daemon that shut down cleanly is forgotten")
+        }
+    }
+
+    @Test func aJobAcceptedByOneDaemonRunsOnAnotherAndTheFirstSeesItsResult() async throws {
+        try await withPostgres { cluster in
+            let dir = sharedDataDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            // A accepts but never runs anything; B runs.
+            let a = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-a", hold: true)
+            let b = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-b")
+            let tasks = (0..<6).map { _ in clusterTask() }
+            for task in tasks { _ = try await a.engine.submit(task) }
+            for task in tasks {
+                let done = try await a.engine.wait(task.taskUUID, timeoutSeconds: 20)
+                #expect(done.status == .succeeded, "job.wait on the accepting daemon sees the other's result")
+                #expect(a.engine.cache.job(task.taskUUID)?.status == .succeeded)
+                // The waiter may wake before every subscriber of the same publication has been called.
+                #expect(
+                    try await eventually(timeout: .seconds(10), "relayed as a remote event") {
+                        a.events(task.taskUUID).contains { $0.event == .succeeded && $0.remote }
+                    })
+            }
+            #expect(Set(b.provider.generated) == Set(tasks.map(\.taskUUID)))
+            #expect(b.provider.generated.count == tasks.count, "each job ran exactly once")
+            #expect(a.provider.generated.isEmpty)
+            let health = await a.engine.health()
+            #expect(health.cluster?.others?.map(\.id) == ["daemon-b"], "the other live daemon is listed")
+            await b.stop()
+            await a.stop()
+        }
+    }
+
+    @Test func aJobWhoseDaemonStopsRenewingItsLeaseIsResumedElsewhereAndTheOldHolderWritesNothing() async throws {
+        try await withPostgres { cluster in
+            let dir = sharedDataDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            // A's leases run out (2 s) because it never renews them in time; B takes the job over.
+            let a = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-a", leaseSeconds: 2, heartbeatSeconds: 3600)
+            let task = clusterTask("gated")
+            _ = try await a.engine.submit(task)
+            // A recorded the provider's handle before waiting on the provider.
+            let handle = try await eventuallyValue(timeout: .seconds(20), "the handle is recorded") {
+                try await a.store.job(task.taskUUID)?.attempts.last?.resumeHandle
+            }
+            #expect(handle == "h-\(task.taskUUID)")
+            let b = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-b", leaseSeconds: 2)
+            let done = try await eventuallyValue(timeout: .seconds(30), "B takes the job over and finishes it") { () -> Job? in
+                let j = try await b.store.job(task.taskUUID)
+                return j?.status == .succeeded ? j : nil
+            }
+            #expect(b.provider.resumed[task.taskUUID] == "h-\(task.taskUUID)", "resumed from the recorded handle")
+            #expect(!b.provider.generated.contains(task.taskUUID), "never submitted again")
+            #expect(done?.attempts.contains { $0.outcome == .interrupted } == true)
+            // A's provider call now answers: its write is refused (fenced) and A publishes nothing of its own.
+            a.provider.gate.open()
+            let shown = try await eventuallyValue(timeout: .seconds(20), "A shows B's result") { () -> Job? in
+                let j = a.engine.cache.job(task.taskUUID)
+                return j?.status == .succeeded ? j : nil
+            }
+            #expect(shown?.results.first?.path == done?.results.first?.path)
+            #expect(!a.events(task.taskUUID).contains { $0.event == .succeeded && !$0.remote }, "the old holder published nothing")
+            let stored = try await b.store.job(task.taskUUID)
+            #expect(stored?.results.first?.path == done?.results.first?.path, "the old holder overwrote nothing")
+            await b.stop()
+            await a.stop()
+        }
+    }
+
+    @Test func aJobRunningOnAnotherDaemonIsCancelledFromThisOne() async throws {
+        try await withPostgres { cluster in
+            let dir = sharedDataDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let a = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-a", hold: true)
+            let b = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-b")
+            let task = clusterTask("hang")
+            _ = try await a.engine.submit(task)
+            #expect(try await eventually(timeout: .seconds(20), "B runs it") { b.provider.generated.contains(task.taskUUID) })
+            let cancelled = try await a.engine.cancel(task.taskUUID)
+            #expect(cancelled.status == .cancelled)
+            let stored = try await a.store.job(task.taskUUID)
+            #expect(stored?.status == .cancelled)
+            #expect(b.events(task.taskUUID).contains { $0.event == .cancelled && !$0.remote }, "the holder cancelled it")
+            await b.stop()
+            await a.stop()
+        }
+    }
+
+    @Test func aQueuedJobNobodyHoldsIsCancelledAtOnce() async throws {
+        try await withPostgres { cluster in
+            let dir = sharedDataDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let a = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-a", hold: true)
+            let task = clusterTask()
+            _ = try await a.engine.submit(task)
+            let cancelled = try await a.engine.cancel(task.taskUUID)
+            #expect(cancelled.status == .cancelled)
+            #expect(try await a.store.job(task.taskUUID)?.status == .cancelled)
+            // A daemon that starts now finds nothing to run.
+            let b = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-b")
+            let health = await b.engine.health()
+            #expect(health.queued == 0)
+            #expect(b.provider.generated.isEmpty)
+            await b.stop()
+            await a.stop()
+        }
+    }
+
+    @Test func submitsAnswerARetryableStoreFailureWhilePostgresIsAwayAndWorkAgainAfter() async throws {
+        try await withPostgres { cluster in
+            let dir = sharedDataDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let a = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-a", callTimeout: .seconds(3))
+            let before = clusterTask()
+            _ = try await a.engine.submit(before)
+            #expect(try await a.engine.wait(before.taskUUID, timeoutSeconds: 20).status == .succeeded)
+            try await PostgresHarness.kill(cluster)
+            do throws(AtelierError) {
+                _ = try await a.engine.submit(clusterTask())
+                Issue.record("a submit was accepted while the store was away")
+            } catch {
+                #expect(error.code == .storeFailure)
+                #expect(error.retryable)
+                #expect(!error.message.contains(cluster.password), "no credential in the answer")
+            }
+            try await PostgresHarness.resume(cluster)
+            let after = clusterTask()
+            let accepted = try await eventuallyValue(timeout: .seconds(30), "submits work again") { try? await a.engine.submit(after) }
+            #expect(accepted != nil)
+            #expect(try await a.engine.wait(after.taskUUID, timeoutSeconds: 30).status == .succeeded)
+            await a.stop()
+        }
+    }
+}
+
+/// Runs `body` with a plain store on the cluster's database (no engine).
+func withStoreOnly<T: Sendable>(_ cluster: PostgresCluster, _ body: @escaping @Sendable (PostgresStore) async throws -> T) async throws -> T {
+    try await PostgresStore.withStore(try cluster.location(), callTimeout: .seconds(60), logger: quietLogger, body)
+}
