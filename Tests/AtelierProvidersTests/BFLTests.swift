@@ -99,10 +99,12 @@ struct BFLTests {
             .file(status: 200, bytes: Fixtures.png, contentType: "image/png"),
         ])
         let rec = HandleRecorder(t)
-        let images = try await provider(t, clock: AtelierClock.virtual()).generate(
-            try Fixtures.request("flux-2-klein-4b", n: 2), context: rec.context)
+        let request = try Fixtures.request("flux-2-klein-4b", n: 2)
+        let images = try await provider(t, clock: AtelierClock.virtual()).generate(request, context: rec.context)
         #expect(images.map(\.seed) == [42, 43])
-        #expect(images.map(\.costUSD) == [0.03, nil])
+        // BFL's `cost` where the submit answered one; the other image is the catalog's estimate, and says so.
+        #expect(images.map(\.costSource) == [.provider, .estimated])
+        #expect(images.map(\.costUSD) == [0.03, request.model.catalogCost(size: request.size, referenceImages: 0).usd])
         #expect(rec.handles.map { BFLCodec.jobs(fromHandle: $0)?.map(\.id) ?? [] } == [["task-1"], ["task-1", "task-2"]])
         let posts = await t.sends.filter { $0.method == "POST" }
         #expect(posts.count == 2)

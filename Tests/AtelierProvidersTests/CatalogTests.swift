@@ -122,6 +122,7 @@ struct CatalogTests {
     static let tableModels = [
         "gemini-3-pro-image", "gemini-3.1-flash-image", "gemini-2.5-flash-image", "runware-nano-banana", "runware-nano-banana-pro",
         "runware-nano-banana-2", "runware-seedream-4", "gemini-3.1-flash-lite-image", "gpt-image-2", "gpt-image-2-low", "gpt-image-2-high",
+        "gemini-nano-banana-2.1",
     ]
 
     @Test("table models refuse an impossible size with a nearest-size hint", arguments: tableModels)
