@@ -18,9 +18,8 @@ import os
 import shutil
 import socket
 import sys
-import time
+import tempfile
 import urllib.parse
-import uuid
 
 STEP_TIMEOUT = float(os.environ.get("ATELIER_BROWSER_TIMEOUT", "60"))
 
@@ -80,11 +79,12 @@ def main():
     if not os.access(driver_path, os.X_OK) or not os.access(browser_path, os.X_OK):
         fail(f"Debian's chromium and chromium-driver are required ({browser_path}, {driver_path}); scripts/setup-deps installs them")
 
+    profile = tempfile.mkdtemp(prefix="atelier-chromium-")  # a fresh profile, removed at the end
     options = webdriver.ChromeOptions()
     options.binary_location = browser_path
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1366,900",
                 "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
-                f"--user-data-dir={os.path.join(shots, '.profile-' + uuid.uuid4().hex[:8])}"):
+                f"--user-data-dir={profile}"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
@@ -179,6 +179,7 @@ def main():
         seen["browserErrors"] = severe
     finally:
         driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
     print(json.dumps(seen))
 
 
