@@ -23,6 +23,7 @@ let stopEvents = null;
 
 function tokenGate(message) {
   if (stopEvents) { stopEvents(); stopEvents = null; }
+  setLive("unauthorized");
   const input = h("input", { type: "password", name: "token", autocomplete: "off", size: 66, placeholder: "64 hex digits", required: true });
   const form = h("form", { onsubmit: (e) => { e.preventDefault(); setToken(input.value); route(); } },
     h("label", {}, "Token ", input), " ", h("button", { type: "submit" }, "Open"));
@@ -37,7 +38,7 @@ function tokenGate(message) {
 function setLive(state) {
   const el = document.getElementById("live");
   el.textContent = state === "live" ? "live" : state === "unauthorized" ? "no token" : "offline";
-  el.className = "live " + state;
+  el.className = "live state-" + state;
 }
 
 async function route() {
