@@ -14,6 +14,7 @@ extension StatsReport {
                     cancelled: try g.int("cancelled"), unfinished: try g.int("unfinished"), successRate: g.optionalDouble("successRate"),
                     refusals: try g.int("refusals"), costUSD: try g.double("costUSD"), latencyP50Seconds: g.optionalDouble("latencyP50Seconds"),
                     latencyP95Seconds: g.optionalDouble("latencyP95Seconds"), mismatches: x["mismatches"]?.intValue.map { Int($0) } ?? 0)
+            group.unknownCostJobs = x["unknownCostJobs"]?.intValue.map { Int($0) } ?? 0
             // Best-of-N members (docs/consistency.md); absent from daemons that predate them.
             group.consistencyJobs = x["consistencyJobs"]?.intValue.map { Int($0) } ?? 0
             group.meanBestScore = g.optionalDouble("meanBestScore")

@@ -66,7 +66,8 @@ extension StatsReport {
             [
                 "group": .string(g.group), "jobs": .int(Int64(g.jobs)), "succeeded": .int(Int64(g.succeeded)), "failed": .int(Int64(g.failed)),
                 "cancelled": .int(Int64(g.cancelled)), "unfinished": .int(Int64(g.unfinished)), "successRate": number(g.successRate),
-                "refusals": .int(Int64(g.refusals)), "costUSD": .number(g.costUSD), "latencyP50Seconds": number(g.latencyP50Seconds),
+                "refusals": .int(Int64(g.refusals)), "costUSD": .number(g.costUSD), "unknownCostJobs": .int(Int64(g.unknownCostJobs)),
+                "latencyP50Seconds": number(g.latencyP50Seconds),
                 "latencyP95Seconds": number(g.latencyP95Seconds), "mismatches": .int(Int64(g.mismatches)),
                 "consistencyJobs": .int(Int64(g.consistencyJobs)), "meanBestScore": number(g.meanBestScore),
                 "meanSamplesToMinScore": number(g.meanSamplesToMinScore),

@@ -42,6 +42,13 @@ struct CostSourceE2ETests {
             #expect(runware.results.first?.costSource == .provider, "Runware's includeCost answer")
             #expect(runware.costSource == .provider)
 
+            // stats.get keeps the unknown cost out of the total and counts the job apart.
+            let stats = try await w.call("stats.get", ["by": "model"])
+            let nbStats = try #require((stats["groups"]?.arrayValue ?? []).first { $0["group"] == "gemini-nano-banana-2.1" })
+            #expect(nbStats["unknownCostJobs"] == 1 && nbStats["costUSD"] == 0)
+            let flashStats = try #require((stats["groups"]?.arrayValue ?? []).first { $0["group"] == "gemini-3.1-flash-image" })
+            #expect(flashStats["unknownCostJobs"] == 0)
+
             let list = try await w.call("models.list")
             let nb = try #require((list["models"]?.arrayValue ?? []).first { $0["id"] == "gemini-nano-banana-2.1" })
             #expect(nb["price"]?["kind"] == "unknown" && nb["price"]?["asOf"] == "2026-12-04")

@@ -19,8 +19,11 @@ public struct StatsReport: Sendable, Equatable {
         public var successRate: Double?
         /// Jobs with at least one attempt refused by the provider.
         public var refusals: Int
-        /// Actual cost, rounded to a millionth of a dollar.
+        /// Actual cost, rounded to a millionth of a dollar (jobs whose cost is unknown are not in it: ``unknownCostJobs``).
         public var costUSD: Double
+        /// Succeeded jobs whose cost is unknown (`costSource: unknown`, `costUSD: null`): left out of ``costUSD``,
+        /// never counted as $0.
+        public var unknownCostJobs: Int = 0
         /// Jobs with a result that differs from its request or an attempt that failed `result_mismatch`.
         public var mismatches: Int
         /// Median seconds from start to finish of the succeeded jobs (rounded to 0.001); nil without any.

@@ -26,7 +26,7 @@ struct StatsAccumulator: Sendable {
     }
 
     private struct Acc: Sendable {
-        var jobs = 0, succeeded = 0, failed = 0, cancelled = 0, unfinished = 0, refusals = 0, mismatches = 0
+        var jobs = 0, succeeded = 0, failed = 0, cancelled = 0, unfinished = 0, refusals = 0, mismatches = 0, unknownCost = 0
         var cost = 0.0
         var latencies: [Double] = []
         var bestScores: [Double] = []
@@ -52,6 +52,8 @@ struct StatsAccumulator: Sendable {
         if status == .succeeded, let s = row.bestScore { a.bestScores.append(s) }
         if let n = row.samplesToMinScore { a.samplesToMinScore.append(n) }
         a.cost += row.costUSD ?? 0
+        // A succeeded job always cost something; no number means the cost is unknown (not $0).
+        if status == .succeeded && row.costUSD == nil { a.unknownCost += 1 }
         if status == .succeeded, let s = row.startedMs, let f = row.finishedMs { a.latencies.append(Double(f - s) / 1000) }
         accs[key] = a
     }
@@ -71,6 +73,7 @@ struct StatsAccumulator: Sendable {
                 successRate: finished == 0 ? nil : (Double(a.succeeded) / Double(finished) * 1000).rounded() / 1000, refusals: a.refusals,
                 costUSD: (a.cost * 1e6).rounded() / 1e6, latencyP50Seconds: pct(a.latencies, 0.5), latencyP95Seconds: pct(a.latencies, 0.95),
                 mismatches: a.mismatches)
+            group.unknownCostJobs = a.unknownCost
             // Best-of-N (docs/consistency.md).
             group.consistencyJobs = a.bestScores.count
             if !a.bestScores.isEmpty { group.meanBestScore = (a.bestScores.reduce(0, +) / Double(a.bestScores.count) * 1e4).rounded() / 1e4 }
