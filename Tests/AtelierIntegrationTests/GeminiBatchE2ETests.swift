@@ -11,13 +11,14 @@ import Testing
 @Suite("Gemini Batch end to end", .serialized)
 struct GeminiBatchE2ETests {
     /// The repository's provider files with fast retries and a fast batch lane: 0.3 s collection window, polls every
-    /// 0.1 s, a 1 h turnaround (so a "2h" deadline is batched).
+    /// 0.1 s, a 1 h turnaround (so a "2h" deadline is batched); one interactive Gemini call at a time.
     static func providerFiles(in dir: TempDir) throws -> String {
         let path = try E2E.fastProviderFiles(in: dir)
         let file = path + "/gemini.json"
         guard case .object(var o) = try JSONParser.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: file)))) else {
             throw AtelierError(.invalidValue, "gemini.json")
         }
+        o["concurrency"] = 1
         o["batch"] = [
             "turnaroundSeconds": 3600, "collectSeconds": 0.3, "maxRequests": 100, "pollSeconds": 0.1, "maxWaitingJobs": 50,
             "interactiveReserveSeconds": 0,
@@ -27,7 +28,8 @@ struct GeminiBatchE2ETests {
     }
 
     /// kill -9 while the batch is RUNNING: the restarted daemon polls the recorded batch and never sends it again; the
-    /// job is charged at the batch rate and queued in the batch lane.
+    /// job is charged at the batch rate and queued in the batch lane — while it waits, an interactive Gemini job runs
+    /// (Gemini's one interactive slot is free).
     @Test func killedWhileBatchRunsResumesWithoutResubmit() async throws {
         let dir = TempDir("gemini-batch-kill")
         defer { dir.cleanup() }
@@ -44,6 +46,11 @@ struct GeminiBatchE2ETests {
             #expect(job.route?.estimatedCostUSD == 0.067, "two 1K images at the $0.0335 batch price")
             try await fakes.gemini.log.wait(for: 1, "the batch is created") { $0.path.hasSuffix(":batchGenerateContent") }
             try await fakes.gemini.log.wait(for: 2, "polls answered RUNNING") { $0.path.hasPrefix("/v1beta/batches/") }
+            let now = try await c1.submit(E2E.task("an urgent lighthouse \(E2E.marker())", model: "gemini-3.1-flash-image", ["resolution": "1K"]))
+            #expect(now.route?.provider == "gemini")
+            let urgent = try await c1.wait(now.taskUUID, timeoutSeconds: 60)
+            #expect(urgent.status == .succeeded, "the waiting batch job holds no interactive slot")
+            #expect(fakes.gemini.batchStates.values.allSatisfy { $0 == "RUNNING" }, "the batch was still running")
             try? await c1.close()
             await first.kill9()
             fakes.gemini.script.release()
@@ -55,7 +62,7 @@ struct GeminiBatchE2ETests {
             #expect(done.status == .succeeded, "\(done.error?.description ?? "")")
             #expect(done.attempts.map(\.outcome) == [.interrupted, .succeeded])
             #expect(fakes.gemini.batchCreateRequests.count == 1, "never sent (paid) again")
-            #expect(fakes.gemini.generateRequests.isEmpty, "no interactive call")
+            #expect(fakes.gemini.generateRequests.count == 1, "only the urgent job's interactive call")
             #expect(done.results.count == 2)
             let cost = try #require(done.costUSD)
             #expect(cost > 0.066 && cost < 0.070, "two images at about half the interactive price: \(cost)")
