@@ -27,9 +27,17 @@ enum Output {
     static func describe(_ job: Job) -> String {
         var lines = ["job \(job.taskUUID): \(job.status.rawValue)"]
         if let r = job.route {
-            lines.append("  model    \(r.model) (\(r.provider))\(r.arm.map { ", arm \($0)" } ?? "")  estimate \(usd(r.estimatedCostUSD))")
+            let ceiling = r.priceKnown ? "" : " (ceiling: price unknown)"
+            lines.append(
+                "  model    \(r.model) (\(r.provider))\(r.arm.map { ", arm \($0)" } ?? "")  estimate \(usd(r.estimatedCostUSD))\(ceiling)")
         }
-        if let c = job.costUSD { lines.append("  cost     \(usd(c))") }
+        // Where the figure comes from; an unknown cost is said so, never printed as $0.
+        switch (job.costUSD, job.costSource) {
+        case (let c?, let s?): lines.append("  cost     \(usd(c)) (\(s.rawValue))")
+        case (let c?, nil): lines.append("  cost     \(usd(c))")
+        case (nil, .unknown?): lines.append("  cost     unknown (no published price; budgets count the ceiling)")
+        default: break
+        }
         for r in job.results {
             let seed = r.seedHonored ? "seed \(r.seed.map(String.init) ?? "-")" : "seed not honoured"
             lines.append("  image    \(r.path)  \(r.width)x\(r.height)  \(r.bytes) bytes  \(seed)  sha256 \(r.sha256.prefix(16))…")

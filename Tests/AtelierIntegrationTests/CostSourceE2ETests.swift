@@ -42,6 +42,13 @@ struct CostSourceE2ETests {
             #expect(runware.results.first?.costSource == .provider, "Runware's includeCost answer")
             #expect(runware.costSource == .provider)
 
+            // `atelier get` says so instead of printing $0.
+            let get = try await runCommand(PackagePaths.atelier, ["get", job.taskUUID, "--socket", w.daemon.socketPath])
+            #expect(get.status == 0, "stderr: \(get.stderr)")
+            #expect(get.stdout.contains("cost     unknown") && get.stdout.contains("(ceiling: price unknown)"), "\(get.stdout)")
+            let getFlash = try await runCommand(PackagePaths.atelier, ["get", flash.taskUUID, "--socket", w.daemon.socketPath])
+            #expect(getFlash.stdout.contains("(computed)"), "\(getFlash.stdout)")
+
             // stats.get keeps the unknown cost out of the total and counts the job apart.
             let stats = try await w.call("stats.get", ["by": "model"])
             let nbStats = try #require((stats["groups"]?.arrayValue ?? []).first { $0["group"] == "gemini-nano-banana-2.1" })
