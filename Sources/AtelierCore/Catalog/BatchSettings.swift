@@ -22,6 +22,7 @@ public struct BatchSettings: Sendable, Equatable {
     /// left before its deadline.
     public var interactiveReserveSeconds: Double
 
+    /// Settings with Gemini's defaults (24 h turnaround, a 60 s window, 100 requests, 20 MB inline, polls every 30 s).
     public init(
         turnaroundSeconds: Double = 86_400, collectSeconds: Double = 60, maxRequests: Int = 100, maxInlineBytes: Int = 20_000_000,
         pollSeconds: Double = 30, maxWaitingJobs: Int = 1000, interactiveReserveSeconds: Double = 600

@@ -10,6 +10,7 @@ public enum GeminiBatchCodec {
         public var request: JSONObject
         /// The encoded size of ``request`` (for the inline limit).
         public var bytes: Int
+        /// The request for `key`; its size is measured here.
         public init(key: String, request: JSONObject) {
             self.key = key
             self.request = request
@@ -33,6 +34,7 @@ public enum GeminiBatchCodec {
         /// True for the states that will not change.
         public var isTerminal: Bool { ["SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"].contains(state) }
 
+        /// A status as read from a batch.
         public init(state: String, results: [String: JSONValue] = [:], responsesFile: String? = nil, error: String? = nil) {
             self.state = state
             self.results = results
@@ -190,6 +192,7 @@ public enum GeminiBatchCodec {
         public var key: String
         public var count: Int
         public var deadline: Timestamp?
+        /// A handle for `count` images keyed `<key>-<i>` in `batch`, due by `deadline`.
         public init(batch: String, key: String, count: Int, deadline: Timestamp?) {
             self.batch = batch
             self.key = key

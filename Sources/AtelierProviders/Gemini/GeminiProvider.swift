@@ -11,6 +11,7 @@ public struct GeminiProvider: NetworkProvider {
     public let client: NetworkClient
     /// Collects batched tasks into `batchGenerateContent` calls; nil when the provider file has no `batch`.
     public let batch: GeminiBatchCollector?
+    /// An interactive-only provider over `client`.
     public init(client: NetworkClient) {
         self.client = client
         self.batch = nil
