@@ -2,8 +2,9 @@ import AtelierCore
 import Foundation
 import Testing
 
-/// `atelierd --store` / `ATELIER_STORE`: SQLite as before (optionally at a named file), a clear refusal for
-/// PostgreSQL until the engine supports it, and a clear error for a bad URL — never showing the password.
+/// `atelierd --store` / `ATELIER_STORE`: SQLite as before (optionally at a named file), a clear exit when PostgreSQL
+/// cannot be reached, and a clear error for a bad URL — never showing the password. (Daemons on PostgreSQL are
+/// tested in AtelierPostgresTests.)
 @Suite("atelierd --store")
 struct StoreFlagTests {
     static let secret = "Sup3r-s3cret-pw"
@@ -30,20 +31,21 @@ struct StoreFlagTests {
         #expect(!(r.stderr + r.stdout).contains(Self.secret))
     }
 
-    @Test func postgresIsRefusedUntilTheEngineSupportsIt() async throws {
+    @Test func anUnreachablePostgresExits69WithoutShowingThePassword() async throws {
         let dir = TempDir("store-flag")
         defer { dir.cleanup() }
-        let url = "postgres://atelier:\(Self.secret)@127.0.0.1:5432/atelier?sslmode=disable"
+        // Nothing listens on port 9 of the loopback: the connection is refused at once.
+        let url = "postgres://atelier:\(Self.secret)@127.0.0.1:9/atelier?sslmode=disable"
         for r in [
             try await start(dir, arguments: ["--store", url]),
             try await start(dir, environment: ["ATELIER_STORE": url]),
         ] {
-            #expect(r.status == 78, "stderr: \(r.stderr)")
-            #expect(r.stderr.contains("not yet supported by the engine"), "\(r.stderr)")
-            #expect(r.stderr.contains("postgres://atelier:***@127.0.0.1:5432/atelier"), "\(r.stderr)")
+            #expect(r.status == 69, "stderr: \(r.stderr)")
+            #expect(r.stderr.contains("cannot open the PostgreSQL store"), "\(r.stderr)")
+            #expect(r.stderr.contains("postgres://atelier:***@127.0.0.1:9/atelier"), "\(r.stderr)")
             #expect(!(r.stderr + r.stdout).contains(Self.secret))
         }
-        #expect(!FileManager.default.fileExists(atPath: dir.path + "/data/atelier.sqlite"), "nothing was opened")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/data/atelier.sqlite"), "no SQLite store was opened")
     }
 
     @Test func sqliteAtANamedFileKeepsJobsThere() async throws {

@@ -129,12 +129,10 @@ extension Engine {
 
     // MARK: - Claims
 
-    /// The providers this daemon can run (configured, available).
+    /// The providers this daemon can run (configured, available), with their lanes (e.g. `gemini.batch`: batched
+    /// jobs are queued under the lane's id, with its own concurrency).
     private var runnableProviders: [String] {
-        Set(catalog.models.map(\.provider)).filter { p in
-            guard let entry = registry.entry(p) else { return false }
-            return entry.provider != nil && entry.unavailable == nil
-        }.sorted()
+        registry.entries.filter { $0.value.provider != nil && $0.value.unavailable == nil }.keys.sorted()
     }
 
     /// Wakes the claim loop of every provider this daemon can run.
