@@ -88,8 +88,8 @@ extension HTTPFace {
                 reading: repeat {
                     let page = try await engine.list(status: nil, limit: 500, cursor: cursor)
                     for job in page.jobs {
-                        // Newest first: once jobs were created before the window, none later finished in it is
-                        // missed except long-running ones, which the scan limit below also bounds.
+                        // Pages come newest first by creation: stop at jobs created an hour before the window.
+                        // A job created earlier that finished inside the window is left out (jobs run for minutes).
                         if job.createdAt.milliseconds < series.since.milliseconds - 3_600_000 { break reading }
                         series.add(job)
                     }

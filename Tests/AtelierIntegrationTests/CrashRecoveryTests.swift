@@ -14,9 +14,10 @@ struct CrashRecoveryTests {
         let client = try await first.client()
         // Subscribed before submitting, so the first "running" event cannot be missed and the wait below ends.
         try await client.subscribe()
-        // Submitted together (one group commit): two run, the rest are still queued when the first starts.
+        // Submitted together (one group commit): two run, the rest are still queued when the first starts. Enough of
+        // them that some are still running or queued when this (possibly busy) test process hears the first start.
         let ids = try await withThrowingTaskGroup(of: (Int, String).self) { group in
-            for i in 0..<10 {
+            for i in 0..<24 {
                 group.addTask { (i, try await client.submit(localTask("crash test \(i)", seed: Int64(100 + i), width: 1024, height: 1024)).taskUUID) }
             }
             var out: [(Int, String)] = []
