@@ -24,10 +24,12 @@ public struct LocalProvider: Provider {
             let imageSeed = seed &+ Int64(i)
             let path = request.scratchDirectory + "/\(request.attemptKey)-\(i).\(request.task.outputFormat.fileExtension)"
             try await Self.renderFile(request: request, seed: imageSeed, to: path)
+            // The catalog's figure: $0 for the built-in card, its price for a priced stand-in on the local kind.
+            let cost = request.model.catalogCost(size: request.size, referenceImages: request.references.count)
             images.append(
                 GeneratedImage(
-                    path: path, mimeType: request.task.outputFormat.mimeType, seed: imageSeed, costUSD: 0,
-                    sentParameters: Self.parameters(request, seed: imageSeed), costSource: .estimated))
+                    path: path, mimeType: request.task.outputFormat.mimeType, seed: imageSeed, costUSD: cost.usd,
+                    sentParameters: Self.parameters(request, seed: imageSeed), costSource: cost.source))
         }
         return images
     }
