@@ -131,31 +131,28 @@ struct RoutingPolicyParser {
     /// `costs: {unknownPrice: "ceiling" | "refuse"}`.
     mutating func parseCosts(_ v: JSONValue, _ p: String) -> UnknownPricePolicy? {
         guard let o = object(v, p, known: Self.costsKeys, what: "costs") else { return nil }
-        guard let m = o["unknownPrice"] else { return nil }
-        let allowed = UnknownPricePolicy.allCases.map(\.rawValue)
-        guard let s = m.stringValue, let policy = UnknownPricePolicy(rawValue: s) else {
-            issue(
-                p + "/unknownPrice", "unknownPrice must be one of \(allowed.joined(separator: ", ")), not \(m)",
-                hint: m.stringValue.flatMap { Suggestion.closest($0, allowed) }.map { "did you mean '\($0)'?" }
-                    ?? "allowed: \(allowed.joined(separator: ", "))")
-            return nil
-        }
-        return policy
+        return member("unknownPrice", of: o, p)
     }
 
     /// `verification: {onMismatch: "flag" | "fail" | "retry"}`.
     mutating func parseVerification(_ v: JSONValue, _ p: String) -> MismatchPolicy? {
         guard let o = object(v, p, known: Self.verificationKeys, what: "verification") else { return nil }
-        guard let m = o["onMismatch"] else { return nil }
-        let allowed = MismatchPolicy.allCases.map(\.rawValue)
-        guard let s = m.stringValue, let policy = MismatchPolicy(rawValue: s) else {
+        return member("onMismatch", of: o, p)
+    }
+
+    /// The value of `key` in `o` as one of `E`'s cases (nil when absent; an issue naming the allowed values, with a
+    /// suggestion for a near miss, when it is none of them).
+    mutating func member<E: RawRepresentable & CaseIterable>(_ key: String, of o: JSONObject, _ p: String) -> E? where E.RawValue == String {
+        guard let m = o[key] else { return nil }
+        let allowed = E.allCases.map(\.rawValue)
+        guard let s = m.stringValue, let value = E(rawValue: s) else {
             issue(
-                p + "/onMismatch", "onMismatch must be one of \(allowed.joined(separator: ", ")), not \(m)",
+                p + "/" + key, "\(key) must be one of \(allowed.joined(separator: ", ")), not \(m)",
                 hint: m.stringValue.flatMap { Suggestion.closest($0, allowed) }.map { "did you mean '\($0)'?" }
                     ?? "allowed: \(allowed.joined(separator: ", "))")
             return nil
         }
-        return policy
+        return value
     }
 
     mutating func parseObjective(_ v: JSONValue, _ p: String) -> RoutingObjective? {
