@@ -76,9 +76,10 @@ extension Engine {
         resumeHandle: String?, context: GenerationContext, scratch: String
     ) async -> AttemptOutcome {
         let taskUUID = job.taskUUID
-        let request = GenerationRequest(
+        var request = GenerationRequest(
             task: job.task, model: model, size: size, seed: model.seedAccepted ? job.task.seed : nil, references: refs, scratchDirectory: scratch,
             attemptKey: attemptKey)
+        request.submittedAt = job.createdAt
         let images: [GeneratedImage]
         do {
             if let resumeHandle {

@@ -93,6 +93,9 @@ public struct GenerationRequest: Sendable {
     /// A stable key for this attempt (a UUID v4). Providers that take a client id (Runware `taskUUID`) send it,
     /// so a retried or resumed call is recognisable upstream.
     public var attemptKey: String
+    /// When the job was submitted: a duration deadline (`requirements.deadline: "36h"`) counts from here, not from
+    /// this attempt (nil: from now).
+    public var submittedAt: Timestamp? = nil
     public init(
         task: ImageTask, model: ModelCard, size: ResolvedSize, seed: Int64?, references: [LoadedReference], scratchDirectory: String,
         attemptKey: String

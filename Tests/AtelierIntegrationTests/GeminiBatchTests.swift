@@ -73,15 +73,19 @@ struct GeminiBatchTests {
     static func sha(_ path: String) -> String? { FileManager.default.contents(atPath: path).map { ImageDigest(of: [UInt8]($0)).sha256 } }
 
     @Test(
-        "two jobs in one collection window go out in ONE batchGenerateContent; each records the batch before polling; images come back by key at the batch rate"
+        "two jobs in one collection window go out in ONE batchGenerateContent; each records the batch before waiting; images come back by key at the batch rate"
     )
     func batchSucceeds() async throws {
         try await Self.with(Self.settings()) { fake, provider, scratch in
             let handles = Handles()
-            let a = try Self.request("a quiet harbour, two views", n: 2, scratch: scratch)
+            // Held RUNNING until released, so both handles are known to be recorded while the batch still runs.
+            let a = try Self.request("a quiet harbour, two views [fake:hold]", n: 2, scratch: scratch)
             let b = try Self.request("a paper crane", scratch: scratch)
             async let ia = provider.generate(a, context: handles.context(fake))
             async let ib = provider.generate(b, context: handles.context(fake))
+            #expect(try await eventually("both jobs recorded the batch") { handles.all.count == 2 })
+            #expect(fake.batchStates.values.allSatisfy { $0 == "PENDING" || $0 == "RUNNING" }, "recorded while the batch runs")
+            fake.script.release()
             let (imagesA, imagesB) = try await (ia, ib)
             #expect(imagesA.count == 2 && imagesB.count == 1)
             #expect(fake.batchCreateRequests.count == 1, "one batch for both jobs")
@@ -89,13 +93,15 @@ struct GeminiBatchTests {
             let name = try #require(fake.batchStates.keys.first)
             #expect(fake.batchStates[name] == "SUCCEEDED")
             #expect(fake.batchSizes[name] == 3)
-            // Handles: one per job, naming the batch, recorded before the first poll.
+            // Handles: one per job, naming the batch. A job polls only after recording its own handle; polls are
+            // shared, so the other job's may already have polled when the second handle is recorded — but never
+            // before the first.
             #expect(handles.all.count == 2)
+            #expect(handles.all.first?.pollsBefore == 0, "the first handle is recorded before any poll")
             for h in handles.all {
                 let decoded = try #require(GeminiBatchCodec.Handle(h.handle))
                 #expect(decoded.batch == name)
                 #expect(decoded.deadline != nil)
-                #expect(h.pollsBefore == 0, "recorded before waiting")
             }
             let body = try #require(fake.batchCreateRequests.first?.json)
             let keys = (body["batch"]?["inputConfig"]?["requests"]?["requests"]?.arrayValue ?? []).compactMap { $0["metadata"]?["key"]?.stringValue }
@@ -210,6 +216,56 @@ struct GeminiBatchTests {
             #expect(fake.batchCreateRequests.count == 1)
             #expect(fake.generateRequests.count == 1)
             #expect((images.first?.costUSD ?? 0) > 0.06)
+        }
+    }
+
+    @Test("a job cancelled while its batch is being collected is withdrawn: the batch never goes out")
+    func cancelWhileCollecting() async throws {
+        try await Self.with(Self.settings(collect: 600)) { fake, provider, scratch in
+            let collector = try #require(provider.batch)
+            let r = try Self.request("a cancelled batch", n: 2, scratch: scratch)
+            let job = Task { try await provider.generate(r, context: .none) }
+            #expect(try await eventually("the requests wait in the collector") { await collector.pendingRequests == 2 })
+            job.cancel()
+            let outcome = await job.result
+            #expect((try? outcome.get()) == nil, "the attempt ends cancelled")
+            if case .failure(let e as ProviderError) = outcome { #expect(e.code == .cancelled) }
+            #expect(try await eventually("withdrawn") { await collector.pendingRequests == 0 })
+            #expect(await collector.batchesSent == 0)
+            #expect(fake.batchCreateRequests.isEmpty)
+        }
+    }
+
+    @Test("a duration deadline counts from the job's submission, not from the attempt: late jobs stay interactive, batch-only ones fail")
+    func durationCountsFromSubmission() async throws {
+        try await Self.with(Self.settings(collect: 0.05)) { fake, provider, scratch in
+            let now = Timestamp.now()
+            // Submitted an hour ago: batched, and the recorded deadline is 36 h after submission.
+            let handles = Handles()
+            var recent = try Self.request("a recent job", scratch: scratch)
+            recent.submittedAt = now.adding(seconds: -3600)
+            _ = try await provider.generate(recent, context: handles.context(fake))
+            #expect(fake.batchCreateRequests.count == 1)
+            let handle = try #require(handles.all.first.flatMap { GeminiBatchCodec.Handle($0.handle) })
+            #expect(handle.deadline == recent.submittedAt?.adding(seconds: 36 * 3600))
+
+            // Submitted 20 h ago: 16 h left, less than the 24 h turnaround — interactive.
+            var late = try Self.request("a job that waited", scratch: scratch)
+            late.submittedAt = now.adding(seconds: -20 * 3600)
+            _ = try await provider.generate(late, context: .none)
+            #expect(fake.batchCreateRequests.count == 1, "no second batch")
+            #expect(fake.generateRequests.count == 1)
+
+            // The same with batch only: no call at all, batch_failed.
+            var only = try Self.request("a batch-only job that waited", requirements: ["deadline": "36h", "batch": "only"], scratch: scratch)
+            only.submittedAt = now.adding(seconds: -20 * 3600)
+            do {
+                _ = try await provider.generate(only, context: .none)
+                Issue.record("a batch-only job whose deadline no longer leaves the turnaround must fail")
+            } catch let error as ProviderError {
+                #expect(error.code == .batchFailed, "\(error)")
+            }
+            #expect(fake.batchCreateRequests.count == 1 && fake.generateRequests.count == 1, "nothing sent")
         }
     }
 

@@ -23,6 +23,8 @@ public actor GeminiBatchCollector {
     private var polls: [String: Task<Result<GeminiBatchCodec.Status, ProviderError>, Never>] = [:]
     /// Batches sent (for tests and logs).
     public private(set) var batchesSent = 0
+    /// Requests waiting for their batch to go out, over all models.
+    public var pendingRequests: Int { pending.values.reduce(0) { $0 + $1.reduce(0) { $0 + $1.entries.count } } }
 
     private struct Waiting {
         var id: UInt64

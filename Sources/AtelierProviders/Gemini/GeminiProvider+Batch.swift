@@ -30,7 +30,7 @@ extension GeminiProvider {
                 return try await leaveBatch(request, missing: Array(0..<n), kept: [], why: "the batch could not be created: \(error.message)")
             }
             let handle = GeminiBatchCodec.Handle(
-                batch: name, key: handleKey, count: n, deadline: request.task.requirements.deadline?.time(submittedAt: now))
+                batch: name, key: handleKey, count: n, deadline: request.task.requirements.deadline?.time(submittedAt: request.submittedAt ?? now))
             try await context.recordResumeHandle(handle.encoded)
             return try await waitForBatch(handle, request: request, collector: collector, context: context)
         }

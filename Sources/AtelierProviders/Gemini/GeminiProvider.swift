@@ -24,8 +24,19 @@ public struct GeminiProvider: NetworkProvider {
     }
 
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
-        if let batch, BatchLane.applies(request.task, model: request.model, settings: batch.settings, now: configuration.polling.clock.timestamp) {
+        let now = configuration.polling.clock.timestamp
+        if let batch, BatchLane.applies(request.task, model: request.model, settings: batch.settings, now: now, submittedAt: request.submittedAt) {
             return try await generateInBatch(request, collector: batch, context: context)
+        }
+        if request.task.requirements.batch == .only {
+            // Routed as batchable at submission, but the job waited too long (or the provider has no batch settings
+            // now): "only" allows no interactive call.
+            let left = request.task.requirements.deadline.map { Int($0.secondsLeft(now: now, submittedAt: request.submittedAt) / 3600) }
+            throw ProviderError(
+                .batchFailed,
+                batch == nil
+                    ? "requirements.batch is \"only\" but this provider has no batch settings"
+                    : "requirements.batch is \"only\" but the deadline now leaves \(left ?? 0) h, less than the batch turnaround")
         }
         return try await withKey { (key) async throws(ProviderError) -> [GeneratedImage] in
             try await interactive(request, key: key, indices: Array(0..<max(request.task.numberResults, 1)))
