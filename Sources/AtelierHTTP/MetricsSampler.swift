@@ -9,8 +9,9 @@ public final class MetricsSampler: Sendable {
     private let engine: Engine
     private let delivery: DeliveryService?
     private let metrics: AtelierMetrics
-    /// The delivery service's counters at the previous scrape (its counters only grow; the difference is added).
-    private let seen = Mutex<(attempts: Int, delivered: Int, failed: Int)>((0, 0, 0))
+    /// The delivery service's counters at the previous scrape, per kind (its counters only grow; the difference is
+    /// added).
+    private let seen = Mutex<[DeliveryKind: DeliveryCounts]>([:])
 
     /// A sampler of `engine` (and `delivery`, when the daemon runs one) into `metrics`.
     public init(engine: Engine, delivery: DeliveryService?, metrics: AtelierMetrics) {
@@ -42,14 +43,27 @@ public final class MetricsSampler: Sendable {
         guard let delivery else { return }
         let now = await delivery.counters
         // Concurrent scrapes may read the counters in either order: only ever move forward.
-        let delta = seen.withLock { s in
-            let d = (max(0, now.attempts - s.attempts), max(0, now.delivered - s.delivered), max(0, now.failed - s.failed))
-            s = (max(s.attempts, now.attempts), max(s.delivered, now.delivered), max(s.failed, now.failed))
-            return d
+        let deltas = seen.withLock { seen in
+            now.map { kind, n -> (DeliveryKind, DeliveryCounts) in
+                let s = seen[kind] ?? DeliveryCounts()
+                var d = DeliveryCounts()
+                d.attempts = max(0, n.attempts - s.attempts)
+                d.delivered = max(0, n.delivered - s.delivered)
+                d.failed = max(0, n.failed - s.failed)
+                var kept = s
+                kept.attempts = max(s.attempts, n.attempts)
+                kept.delivered = max(s.delivered, n.delivered)
+                kept.failed = max(s.failed, n.failed)
+                seen[kind] = kept
+                return (kind, d)
+            }
         }
-        if delta.0 > 0 { metrics.increment(AtelierMetrics.Name.deliveryAttempts, [], by: Int64(delta.0)) }
-        if delta.1 > 0 { metrics.increment(AtelierMetrics.Name.deliveryOutcomes, [("outcome", "delivered")], by: Int64(delta.1)) }
-        if delta.2 > 0 { metrics.increment(AtelierMetrics.Name.deliveryOutcomes, [("outcome", "failed")], by: Int64(delta.2)) }
+        for (kind, d) in deltas {
+            let k = ("kind", kind.rawValue)
+            if d.attempts > 0 { metrics.increment(AtelierMetrics.Name.deliveryAttempts, [k], by: Int64(d.attempts)) }
+            if d.delivered > 0 { metrics.increment(AtelierMetrics.Name.deliveryOutcomes, [k, ("outcome", "delivered")], by: Int64(d.delivered)) }
+            if d.failed > 0 { metrics.increment(AtelierMetrics.Name.deliveryOutcomes, [k, ("outcome", "failed")], by: Int64(d.failed)) }
+        }
         if let backlog = try? await delivery.backlog() {
             metrics.set(AtelierMetrics.Name.outboxBacklog, [("state", "open")], Double(backlog.open))
             metrics.set(AtelierMetrics.Name.outboxBacklog, [("state", "due")], Double(backlog.due))

@@ -145,6 +145,51 @@ struct HTTPFaceTests {
         }
     }
 
+    @Test("deliveries are counted by kind: webhooks and uploads delivered, an upload given up")
+    func deliveryMetricsByKind() async throws {
+        try #require(PythonPeer.available, "python3 is required")
+        let dir = TempDir("http-dlv")
+        defer { dir.cleanup() }
+        let daemon = try await DaemonProcess.start(in: dir, routing: Self.routing, extraArguments: ["--http", "127.0.0.1:0"])
+        let client = try await daemon.client()
+        let base = try await Self.baseURL(daemon)
+        let secret = try #require(try await client.call("webhook.secret")["secret"]?.stringValue)
+        let peer = try await ReceiverPeer.start(in: dir, secret: secret)
+        defer { peer.stop() }
+        func task(_ upload: String, seed: Int64) -> JSONValue {
+            [
+                "positivePrompt": "a lighthouse", "model": "local-render", "seed": .int(seed), "webhookURL": .string(peer.url("/ok/hook")),
+                "uploadEndpoint": .string(upload),
+            ]
+        }
+        // Two jobs, each with two webhooks (job.result, job.succeeded) and one upload; the second upload is refused
+        // for good (an expired presigned URL: 403, no retry).
+        let ok = try await client.submit(task(peer.url("/ok/plain.png"), seed: 1))
+        let expired = try await client.submit(task(peer.url("/s3-expired/late.png"), seed: 2))
+        for job in [ok, expired] {
+            #expect(try await client.wait(job.taskUUID, timeoutSeconds: 60).status == .succeeded)
+            let rows = try await waitForDeliveries(client, taskUUID: job.taskUUID) { rs in
+                rs.count == 3 && rs.allSatisfy { $0["status"] == "delivered" || $0["status"] == "failed" }
+            }
+            #expect(rows.count == 3)
+        }
+        // The counters are read at scrape time from the delivery service, which counts once the outcome is stored.
+        var m = try await Self.scrape(base)
+        _ = try await eventually(timeout: .seconds(30), "delivery counters reach the settled rows") {
+            m = try await Self.scrape(base)
+            return m.value("atelier_delivery_outcomes_total") == 6
+        }
+        #expect(m.types["atelier_delivery_attempts"] == "counter")
+        #expect(m.value("atelier_delivery_attempts_total", ["kind": "webhook"]) == 4)
+        #expect(m.value("atelier_delivery_attempts_total", ["kind": "upload"]) == 2)
+        #expect(m.value("atelier_delivery_outcomes_total", ["kind": "webhook", "outcome": "delivered"]) == 4)
+        #expect(m.value("atelier_delivery_outcomes_total", ["kind": "upload", "outcome": "delivered"]) == 1)
+        #expect(m.value("atelier_delivery_outcomes_total", ["kind": "upload", "outcome": "failed"]) == 1)
+        #expect(m.value("atelier_delivery_outbox_backlog", ["state": "open"]) == 0)
+        try? await client.close()
+        await daemon.terminate()
+    }
+
     @Test("spend by model and by the configured tag carries cost_source; store transactions are timed")
     func costAndCommitMetrics() async throws {
         try #require(PythonPeer.available, "python3 is required")

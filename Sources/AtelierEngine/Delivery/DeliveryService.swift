@@ -42,8 +42,8 @@ public actor DeliveryService: Service {
     private var eventToken: EventBus<JobEvent>.Token?
     private var started = false
     private nonisolated let stopRequested = StopFlag()
-    /// Counters since start: attempts made, delivered, given up.
-    public private(set) var counters = (attempts: 0, delivered: 0, failed: 0)
+    /// Counters since start, per kind (webhook, upload): attempts made, delivered, given up.
+    public private(set) var counters: [DeliveryKind: DeliveryCounts] = [:]
 
     /// - Parameters:
     ///   - outbox: the hook given to the ``JobStore`` (shares configuration, clock and wake-ups).
@@ -192,15 +192,15 @@ public actor DeliveryService: Service {
     }
 
     private func note(_ batch: [DeliveryOutcome], _ written: [DeliveryRecord]) {
-        counters.attempts += batch.count
+        for o in batch { counters[o.record.kind, default: DeliveryCounts()].attempts += 1 }
         let attempted = Set(batch.map(\.record.id))
         for r in written where attempted.contains(r.id) {
             switch r.state.status {
             case .delivered:
-                counters.delivered += 1
+                counters[r.kind, default: DeliveryCounts()].delivered += 1
                 logger.debug("delivered", metadata: ["id": "\(r.id)", "kind": "\(r.kind.rawValue)", "url": "\(URLCheck.redacted(r.url))"])
             case .failed:
-                counters.failed += 1
+                counters[r.kind, default: DeliveryCounts()].failed += 1
                 logger.warning(
                     "delivery failed for good",
                     metadata: [
@@ -412,4 +412,17 @@ final class StopFlag: Sendable {
     private let value = Atomic<Bool>(false)
     var isSet: Bool { value.load(ordering: .acquiring) }
     func set() { value.store(true, ordering: .releasing) }
+}
+
+/// What a delivery service did for one kind of delivery since it started (``DeliveryService/counters``).
+public struct DeliveryCounts: Sendable, Equatable {
+    /// Attempts made (each request sent, whatever came of it).
+    public var attempts = 0
+    /// Deliveries that succeeded.
+    public var delivered = 0
+    /// Deliveries given up for good.
+    public var failed = 0
+
+    /// No attempts yet.
+    public init() {}
 }
