@@ -269,34 +269,12 @@ enum PostgresHarness {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Runs a program to its end without blocking the calling thread (the exit is awaited through the process's
-    /// termination handler); its output goes to `log` (nowhere when nil), whose tail is quoted when it fails.
+    /// Runs a program to its end without blocking the calling thread (see ``ChildProcess``: `pg_ctl start` leaves
+    /// a server running that holds none of this process's descriptors); its output goes to `log` (nowhere when
+    /// nil), whose tail is quoted when it fails.
     static func run(_ arguments: [String], log: String?) async throws {
-        let output: FileHandle
-        if let log {
-            FileManager.default.createFile(atPath: log, contents: nil)
-            output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        } else {
-            output = FileHandle.nullDevice
-        }
-        let process = Process()
-        // Through a shell that closes every descriptor above stderr before exec: Foundation notices a child's end
-        // through a descriptor the child inherits, and `pg_ctl start` leaves a server running that would hold it
-        // open for ever (the termination handler would never run).
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments =
-            ["-c", #"for fd in /proc/$$/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done; exec "$@""#, "bash"] + arguments
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { p in continuation.resume(returning: p.terminationStatus) }
-            do { try process.run() } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
-        }
-        if log != nil { try? output.close() }
+        let child = try ChildProcess.spawn(arguments, environment: ProcessInfo.processInfo.environment, stdout: log.map { .file($0) } ?? .null)
+        let status = await child.exitStatus()
         guard status == 0 else {
             let text = log.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""
             let tail = text.split(separator: "\n").suffix(8).joined(separator: "\n")
