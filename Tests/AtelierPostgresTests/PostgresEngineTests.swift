@@ -142,6 +142,23 @@ import Testing
         }
     }
 
+    @Test func aWriteWithoutALeaseNeverReopensAFinishedJob() async throws {
+        try await withStore { store, _ in
+            let job = makeJob()
+            _ = try await store.insert([JobSubmission(job: job)])
+            let claim = try #require(try await store.claimJobs(owner: "b", limit: 1, providers: nil, leaseSeconds: 30).first)
+            var done = claim.job
+            done.status = .succeeded
+            done.finishedAt = .now()
+            try await store.commit(done, change: .succeeded, lease: claim.lease, deliveries: [])
+            // A daemon acting on a stale copy (it still shows the job queued) cancels it without a lease: refused.
+            var stale = job
+            stale.status = .cancelled
+            await #expect(throws: StoreLeaseLost.self) { try await store.commit(stale, change: .cancelled, lease: nil, deliveries: []) }
+            #expect(try await store.job(job.taskUUID)?.status == .succeeded)
+        }
+    }
+
     @Test func submitsAnswerARetryableStoreFailureWhilePostgresIsAwayAndWorkAgainAfter() async throws {
         try await withPostgres { cluster in
             let dir = sharedDataDirectory()

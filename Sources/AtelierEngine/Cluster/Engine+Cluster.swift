@@ -89,6 +89,7 @@ extension Engine {
                 if failing { logger.notice("heartbeats reach the store again", metadata: ["daemon": "\(cluster.daemonID)"]) }
                 failing = false
             } catch {
+                if Task.isCancelled { return }  // stopping: the renewal was cut short, nothing failed
                 if !failing { logger.warning("heartbeat failed; retrying", metadata: ["error": "\(store.fault(error)?.message ?? "\(error)")"]) }
                 failing = true
             }
@@ -268,12 +269,23 @@ extension Engine {
         events.publish(JobEvent(kind, job: job, remote: true))
     }
 
-    /// Every ``ClusterConfiguration/reconcileSeconds``: see ``reconcile()``.
+    /// Every ``ClusterConfiguration/reconcileSeconds``: see ``reconcile()``. In between, every half lease, the claim
+    /// loops look for jobs whose holder's lease ran out: a dead daemon's leases expire without any notice, and when
+    /// it held every slot the cluster has for a provider nothing else would wake the others until the reconcile.
     private nonisolated func reconcileLoop(_ cluster: Cluster) async {
+        let full = cluster.configuration.reconcileSeconds
+        let tick = min(full, max(0.25, cluster.configuration.leaseSeconds / 2))
+        var sinceFull = 0.0
         while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(cluster.configuration.reconcileSeconds))
+            try? await Task.sleep(for: .seconds(tick))
             if Task.isCancelled { return }
-            await reconcile()
+            sinceFull += tick
+            if sinceFull >= full {
+                sinceFull = 0
+                await reconcile()
+            } else {
+                await claimAll()
+            }
         }
     }
 
@@ -305,9 +317,18 @@ extension Engine {
     /// Cancels a job this daemon does not hold: when nobody holds it, it is cancelled here at once (a write that
     /// succeeds only while no lease runs on it); else its holder is asked and the answer is the job once it finished
     /// (or as it is after a short wait).
-    func cancelElsewhere(_ job: Job) async throws(AtelierError) -> Job {
-        guard let cluster else { return job }
-        let id = job.taskUUID
+    func cancelElsewhere(_ shown: Job) async throws(AtelierError) -> Job {
+        guard let cluster else { return shown }
+        let id = shown.taskUUID
+        // The store's copy, not the cache's: another daemon may have moved it on since.
+        let read: Job?
+        do { read = try await store.job(id) } catch { throw AtelierError(.storeFailure, "store read failed", retryable: true) }
+        let job = read ?? shown
+        if job.status.isTerminal {
+            showRemote(job, event: nil)
+            throw AtelierError(
+                .notCancellable, "job \(id) is already \(job.status.rawValue)", field: "/taskUUID", details: ["status": .string(job.status.rawValue)])
+        }
         var lifecycle = JobLifecycle(job: job)
         for action in lifecycle.apply(.cancelRequested(now: .now())) {
             guard case .persist(let cancelled, let event, _) = action, let event else { continue }

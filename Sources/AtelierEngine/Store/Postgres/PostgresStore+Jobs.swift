@@ -243,7 +243,8 @@ extension PostgresStore {
     // MARK: State changes
 
     /// See ``EngineStore/commit(_:change:lease:deliveries:)``. The notice is sent with `pg_notify` inside the
-    /// transaction, so listeners hear of the change exactly when (and only if) it commits.
+    /// transaction, so listeners hear of the change exactly when (and only if) it commits. Without a lease the job
+    /// must also be unfinished (else ``StoreLeaseLost``).
     public func commit(_ job: Job, change: JobEventKind?, lease: StoreLease?, deliveries: [DeliveryRecord]) async throws {
         // A finished job, or one given back to the queue by a stop (`interrupted`), is released; a job queued again
         // by its holder (recovery of a taken-over attempt) keeps its lease.
@@ -269,7 +270,10 @@ extension PostgresStore {
                 query.binds.append(lease.owner)
                 query.binds.append(lease.token)
             } else {
+                // Nobody may hold it, and a finished job stays finished (a daemon acting on a stale copy must not
+                // overwrite another daemon's final state).
                 query.sql += " AND (lease_owner IS NULL OR lease_expires IS NULL OR lease_expires < clock_timestamp())"
+                query.sql += " AND status IN ('queued', 'running')"
             }
             query.sql += " RETURNING seq"
             let updated: [Bool] = try await rows(query, on: connection) { _ in true }
