@@ -24,14 +24,17 @@ extension PostgresStore {
             unsafeSQL: """
                 SELECT \(grouping.postgresExpression) AS grp, status, cost_usd, started_ms, finished_ms,
                        (attempts_json LIKE '%"code":"refused"%') AS refused,
-                       (results_json LIKE '%"verification":{"ok":false%' OR attempts_json LIKE '%"code":"result_mismatch"%') AS mismatched
+                       (results_json LIKE '%"verification":{"ok":false%' OR attempts_json LIKE '%"code":"result_mismatch"%') AS mismatched,
+                       (results_json::jsonb -> 0 -> 'consistency' ->> 'score')::float8 AS best_score,
+                       (results_json::jsonb -> 0 -> 'consistency' ->> 'samplesToReachMinScore')::int8 AS to_min_score
                 FROM job WHERE created_ms >= $1
                 """)
         query.binds.append(since.milliseconds)
         let rows = try await rows(query) { row in
             StatsAccumulator.Row(
                 group: try row.get("grp"), status: try row.get("status"), costUSD: try row.get("cost_usd"), startedMs: try row.get("started_ms"),
-                finishedMs: try row.get("finished_ms"), refused: try row.get("refused"), mismatched: try row.get("mismatched"))
+                finishedMs: try row.get("finished_ms"), refused: try row.get("refused"), mismatched: try row.get("mismatched"),
+                bestScore: try row.get("best_score"), samplesToMinScore: try row.get("to_min_score"))
         }
         var stats = StatsAccumulator()
         for row in rows { stats.add(row) }
