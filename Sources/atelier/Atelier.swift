@@ -10,11 +10,11 @@ struct Atelier: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "atelier",
         abstract: "Submit and inspect image-generation jobs on a running atelierd.",
-        subcommands: jobCommands + routingCommands + workflowCommands + deliveryCommands)
+        subcommands: jobCommands + routingCommands + workflowCommands + deliveryCommands + storeCommands)
 
     /// The job subcommands. Feature files add their own lists here.
     static let jobCommands: [any ParsableCommand.Type] = [
-        Submit.self, Get.self, Wait.self, Cancel.self, List.self, ModelsGroup.self, Explain.self, Health.self,
+        Submit.self, Get.self, Wait.self, Cancel.self, List.self, ModelsGroup.self, Explain.self, Health.self, Console.self,
     ]
 }
 

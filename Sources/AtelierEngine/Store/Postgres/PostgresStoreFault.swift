@@ -1,3 +1,4 @@
+import AtelierCore
 import PostgresNIO
 
 extension StoreFault {
@@ -28,5 +29,23 @@ extension StoreFault {
         default:
             return nil
         }
+    }
+}
+
+extension StoreFault {
+    /// What went wrong with the PostgreSQL store at `location`, for a person: the fault's message, else the server's
+    /// own message and SQLSTATE (`password authentication failed for user "atelier" (SQLSTATE 28P01)`: the server
+    /// never repeats a password), else the driver's error code. Names the location redacted, never its password.
+    public static func postgresDescription(_ error: any Error, location: PostgresLocation) -> String {
+        if let fault = postgres(error, location: location) { return fault.message }
+        if let e = error as? AtelierError { return e.message }
+        let error = (error as? PostgresTransactionError).flatMap { $0.closureError ?? $0.commitError ?? $0.beginError } ?? error
+        let at = "the PostgreSQL store \(location)"
+        guard let e = error as? PSQLError else { return "\(at): \(type(of: error))" }
+        if let message = e.serverInfo?[.message] {
+            let state = e.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+            return "\(at): \(message)\(state)"
+        }
+        return "\(at): \(e.code)"
     }
 }
