@@ -13,6 +13,14 @@ import Logging
 /// - Changes to one workflow are serialised (a per-workflow lock), and each is committed before its actions run
 ///   and before its events are published.
 /// - The final job is submitted only after the selection is committed.
+/// - In a cluster (PostgreSQL mode) every daemon runs this service on the same workflow rows. A stage job's end
+///   reaches the daemon that ran it (a local event) and the daemons that show the job (the same end relayed, marked
+///   ``JobEvent/remote``); each applies it through ``WorkflowStorage/modify(_:_:)``, which serialises the daemons'
+///   changes to one workflow on its row, so the first applies it and performs its actions (the final's submission,
+///   the webhooks' outbox rows) and the others find it applied and only show the new state to their own waiters.
+///   A daemon therefore never acts twice on one end, and a workflow whose jobs finish on another daemon — even one
+///   that died right after finishing the job — continues exactly once. Reads answer from the store, not from this
+///   daemon's memory, which another daemon's change makes stale.
 /// - A store fault never loses a change the daemon makes by itself (a stage job finished, reconciliation, a
 ///   submission's outcome): like the engine's job state changes, it is retried with backoff (``StoreRetry``) until
 ///   it commits, and the workflow moves on by itself once the store accepts writes. A caller's change (`select`,
@@ -36,6 +44,9 @@ public actor WorkflowService {
     private var subscription: EventBus<JobEvent>.Token?
     private var consumer: Task<Void, Never>?
     private var feed: AsyncStream<Job>.Continuation?
+
+    /// PostgreSQL mode: other daemons change the same workflows (see the type's invariants).
+    private nonisolated var clustered: Bool { engine.daemonID != nil }
 
     /// - Parameter random: a uniform value in [0, 1) for generated final seeds.
     public init(engine: Engine, store: any WorkflowStorage, logger: Logger, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
@@ -159,7 +170,7 @@ public actor WorkflowService {
     public func list(state: WorkflowState?, limit: Int, cursor: Int64?) async throws(AtelierError) -> WorkflowPage {
         let page: (workflows: [Workflow], next: Int64?)
         do { page = try await store.list(state: state, limit: limit, before: cursor) } catch { throw storeError(error) }
-        return WorkflowPage(workflows: page.workflows.map { active[$0.workflowUUID] ?? $0 }, nextCursor: page.next)
+        return WorkflowPage(workflows: clustered ? page.workflows : page.workflows.map { active[$0.workflowUUID] ?? $0 }, nextCursor: page.next)
     }
 
     /// `workflow.wait`: the workflow once it needs the caller (`awaiting_selection`) or is finished, or as it is when
@@ -167,6 +178,11 @@ public actor WorkflowService {
     public nonisolated func wait(_ id: String, timeoutSeconds: Double) async throws(AtelierError) -> WorkflowView {
         let current = try await workflow(id)
         if current.state.isResting || timeoutSeconds <= 0 { return await view(current) }
+        // Cluster: the stage jobs may run (and the final be submitted) on other daemons. Watching their taskUUIDs
+        // on the engine's bus makes it relay their notices here, and their ends move the workflow on this daemon's
+        // listeners too (``modifyShared(_:_:byCaller:)``).
+        let watched = clustered ? current.taskUUIDs.map { engine.events.subscribe(taskUUID: $0) { _ in } } : []
+        defer { for token in watched { engine.events.unsubscribe(token) } }
         _ = try await events.first(
             of: id, timeout: .milliseconds(Int64(timeoutSeconds * 1000)), where: { $0.workflow.state.isResting },
             unlessSettled: { () async throws(AtelierError) -> Bool in try await workflow(id).state.isResting })
@@ -228,10 +244,70 @@ public actor WorkflowService {
     /// - Parameter byCaller: a caller's request: a store fault throws `store_failure` at once; otherwise (the
     ///   daemon's own change) the commit is retried until it succeeds or the service stops.
     private func applyLocked(_ id: String, _ input: WorkflowInput, byCaller: Bool = false) async throws(AtelierError) {
+        if clustered {
+            let actions = try await modifyShared(id, input, byCaller: byCaller)
+            await perform(id, actions)
+            return
+        }
         var w = try await load(id)
         let actions = try WorkflowMachine.apply(input, to: &w, now: .now())
         try await commit(w, actions: actions, untilStored: !byCaller)
         await perform(id, actions)
+    }
+
+    /// Cluster: applies `input` to the stored workflow in one step no other daemon interleaves with
+    /// (``WorkflowStorage/modify(_:_:)``), publishes its events, and returns its actions for this daemon to perform.
+    /// When another daemon applied the same input first, nothing is left to do here: the actions are empty, and a
+    /// state this daemon had not shown yet is published to its own listeners (no webhook: the daemon that made the
+    /// change owes it).
+    private func modifyShared(_ id: String, _ input: WorkflowInput, byCaller: Bool) async throws(AtelierError) -> [WorkflowAction] {
+        let store = self.store
+        let now = Timestamp.now()
+        let change: @Sendable () async throws -> (workflow: Workflow, value: [WorkflowAction])? = {
+            try await store.modify(id) { (w: inout Workflow) throws -> (events: [WorkflowEventKind], value: [WorkflowAction]) in
+                let actions = try WorkflowMachine.apply(input, to: &w, now: now)
+                return (actions.compactMap { if case .emit(let e) = $0 { return e } else { return nil } }, actions)
+            }
+        }
+        let answer: (workflow: Workflow, value: [WorkflowAction])?
+        if byCaller {
+            do { answer = try await withoutCancellation(change) } catch { throw storeError(error) }
+        } else {
+            // Store faults are retried until the change commits; the machine's refusals throw as they are.
+            answer = try await StoreRetry(configuration: engine.configuration, logger: logger).untilStored(
+                "workflow state change", metadata: ["workflowUUID": "\(id)"], stopping: { stopping }, change)
+        }
+        guard let (w, actions) = answer else {
+            throw AtelierError(.notFound, "no workflow with workflowUUID \(id)", field: "/workflowUUID")
+        }
+        let shown = active[id]
+        if w.state.isTerminal {
+            active[id] = nil
+            retries[id] = nil
+        } else {
+            active[id] = w
+        }
+        let emitted = actions.compactMap { if case .emit(let e) = $0 { return e } else { return nil } }
+        for e in emitted {
+            events.publish(WorkflowEvent(event: e, workflow: w))
+            logger.info("workflow event", metadata: ["workflowUUID": "\(id)", "event": "\(e.rawValue)", "state": "\(w.state.rawValue)"])
+        }
+        if emitted.isEmpty, let relayed = Self.event(entering: w.state), shown?.state != w.state || (shown == nil && w.state.isResting) {
+            events.publish(WorkflowEvent(event: relayed, workflow: w, remote: true))
+        }
+        return actions
+    }
+
+    /// The event a workflow publishes when it enters `state` (nil for the first state).
+    private static func event(entering state: WorkflowState) -> WorkflowEventKind? {
+        switch state {
+        case .ideating: return nil
+        case .awaitingSelection: return .awaitingSelection
+        case .finalizing: return .finalizing
+        case .succeeded: return .succeeded
+        case .failed: return .failed
+        case .cancelled: return .cancelled
+        }
     }
 
     /// Stores `w` (with its events, for write hooks) unless nothing changed, then publishes the events.
@@ -336,13 +412,14 @@ public actor WorkflowService {
     // MARK: - Helpers
 
     private func load(_ id: String) async throws(AtelierError) -> Workflow {
-        if let w = active[id] { return w }
         if let w = try await stored(id) { return w }
         throw AtelierError(.notFound, "no workflow with workflowUUID \(id)", field: "/workflowUUID")
     }
 
+    /// The workflow: this daemon's copy of an unfinished one, else the store's (in a cluster always the store's:
+    /// another daemon may have moved it on).
     private func stored(_ id: String) async throws(AtelierError) -> Workflow? {
-        if let w = active[id] { return w }
+        if !clustered, let w = active[id] { return w }
         do { return try await store.workflow(id) } catch { throw storeError(error) }
     }
 

@@ -47,6 +47,33 @@ extension PostgresStore {
         }
     }
 
+    /// Reads the workflow under a row lock, applies `change`, and writes the result with the outbox rows `change`
+    /// answers, in one transaction (a concurrent modification of the same workflow waits for this one and then sees
+    /// its result). Nothing is written when the workflow did not change and there is no event. Nil when there is no
+    /// such workflow; `wrote` says whether outbox rows were written.
+    public func modifyWorkflow<T: Sendable>(
+        _ id: String,
+        _ change: @escaping @Sendable (inout Workflow) throws -> (events: [WorkflowEventKind], deliveries: [DeliveryRecord], value: T)
+    ) async throws -> (workflow: Workflow, value: T, wrote: Bool)? {
+        try await transaction { [self] connection in
+            let found = try await rows("SELECT workflow_json FROM workflow WHERE workflow_uuid = \(id) FOR UPDATE", on: connection) {
+                try Self.decodeWorkflow($0)
+            }
+            guard var w = found.first else { return nil }
+            let before = w
+            let (events, deliveries, value) = try change(&w)
+            guard w != before || !events.isEmpty else { return (w, value, false) }
+            let document = JSONWriter.string(w.storageJSON)
+            try await execute(
+                """
+                UPDATE workflow SET state = \(w.state.rawValue), workflow_json = \(document), updated_ms = \(w.updatedAt.milliseconds)
+                WHERE workflow_uuid = \(id)
+                """, on: connection)
+            for record in deliveries { try await insertDelivery(record, on: connection) }
+            return (w, value, !deliveries.isEmpty)
+        }
+    }
+
     /// The workflow with this id, or nil.
     public func workflow(_ id: String) async throws -> Workflow? {
         try await rows("SELECT workflow_json FROM workflow WHERE workflow_uuid = \(id)") { try Self.decodeWorkflow($0) }.first

@@ -33,6 +33,23 @@ public struct PostgresWorkflowStore: WorkflowStorage {
         if !rows.isEmpty { outbox?.wakeup.signal() }
     }
 
+    /// See ``WorkflowStorage/modify(_:_:)``: the row is locked (`SELECT … FOR UPDATE`) for the read, the change and
+    /// the write, so a second daemon's change waits and then applies to this one's result.
+    public func modify<T: Sendable>(
+        _ id: String, _ change: @escaping @Sendable (inout Workflow) throws -> (events: [WorkflowEventKind], value: T)
+    ) async throws -> (workflow: Workflow, value: T)? {
+        let outbox = self.outbox
+        let answer = try await classified {
+            try await store.modifyWorkflow(id) { w in
+                let (events, value) = try change(&w)
+                let rows = outbox.map { o in events.flatMap { o.rows(for: WorkflowChange(event: $0, workflow: w)) } } ?? []
+                return (events: events, deliveries: rows, value: value)
+            }
+        }
+        if let answer, answer.wrote { outbox?.wakeup.signal() }
+        return answer.map { (workflow: $0.workflow, value: $0.value) }
+    }
+
     /// See ``WorkflowStorage/workflow(_:)``.
     public func workflow(_ id: String) async throws -> Workflow? { try await classified { try await store.workflow(id) } }
 
