@@ -269,6 +269,38 @@ struct GeminiBatchTests {
         }
     }
 
+    @Test("interactive calls made for batched jobs take one of the provider's interactive slots (its concurrency), handed over in turn")
+    func interactiveSlots() async throws {
+        try await Self.with(Self.settings(collect: 0.05)) { fake, _, scratch in
+            try await AsyncHTTPTransport.with { t in
+                let config = GeminiProvider.defaults.with {
+                    $0.baseURL = fake.baseURL
+                    $0.credentials = Credentials(Self.key)
+                }
+                let provider = GeminiProvider(
+                    client: NetworkClient(configuration: config, transport: t), batch: Self.settings(collect: 0.05), interactiveConcurrency: 1)
+                let slots = try #require(provider.batch)
+                #expect(slots.interactiveLimit == 1)
+                await slots.acquireInteractive()
+                let second = Task { await slots.acquireInteractive() }
+                #expect(try await eventually("the second job waits for the slot") { await slots.interactiveWaitingCount == 1 })
+                await slots.releaseInteractive()
+                await second.value
+                #expect(await slots.interactiveInUse == 1, "handed over, not returned to the pool")
+                await slots.releaseInteractive()
+                #expect(await slots.interactiveInUse == 0)
+
+                // A failed batch's interactive calls go through a slot and give it back.
+                let r = try Self.request("a failing batch, one slot [fake:batch-failed]", scratch: scratch)
+                let images = try await provider.generate(r, context: .none)
+                #expect(images.count == 1)
+                #expect(fake.generateRequests.count == 1)
+                #expect(await slots.interactiveInUse == 0)
+                #expect(await slots.interactiveWaitingCount == 0)
+            }
+        }
+    }
+
     @Test("without a deadline the provider stays interactive")
     func noDeadlineIsInteractive() async throws {
         try await Self.with(Self.settings()) { fake, provider, scratch in

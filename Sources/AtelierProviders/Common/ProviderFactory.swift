@@ -17,7 +17,8 @@ public enum NetworkProviders {
         case .gemini:
             // Tasks whose deadline allows it go through the Batch API when the provider file has a `batch` member.
             return GeminiProvider(
-                client: NetworkClient(configuration: configuration(GeminiProvider.defaults), transport: transport), batch: config.batch)
+                client: NetworkClient(configuration: configuration(GeminiProvider.defaults), transport: transport), batch: config.batch,
+                interactiveConcurrency: config.concurrency)
         case .runware: return RunwareProvider(configuration: configuration(RunwareProvider.defaults), transport: transport)
         case .bfl: return BFLProvider(configuration: configuration(BFLProvider.defaults), transport: transport)
         case .openai: return OpenAIProvider(configuration: configuration(OpenAIProvider.defaults), transport: transport)

@@ -25,6 +25,15 @@ public actor GeminiBatchCollector {
     public private(set) var batchesSent = 0
     /// Requests waiting for their batch to go out, over all models.
     public var pendingRequests: Int { pending.values.reduce(0) { $0 + $1.reduce(0) { $0 + $1.entries.count } } }
+    /// How many batched jobs may make interactive calls at once (a batch that failed, expired or came too late): the
+    /// provider's `concurrency`, since these calls run from the batch lane and hold none of the interactive slots.
+    public nonisolated let interactiveLimit: Int
+    /// Batched jobs making interactive calls now.
+    public private(set) var interactiveInUse = 0
+    /// Batched jobs waiting for one of those slots.
+    private var interactiveWaiting: [CheckedContinuation<Void, Never>] = []
+    /// The number of batched jobs waiting to make interactive calls.
+    public var interactiveWaitingCount: Int { interactiveWaiting.count }
 
     private struct Waiting {
         var id: UInt64
@@ -33,10 +42,33 @@ public actor GeminiBatchCollector {
     }
     private var nextID: UInt64 = 0
 
-    /// A collector sending through `client` with `settings`.
-    public init(settings: BatchSettings, client: NetworkClient) {
+    /// A collector sending through `client` with `settings`; at most `interactiveLimit` batched jobs make interactive
+    /// calls at once.
+    public init(settings: BatchSettings, client: NetworkClient, interactiveLimit: Int = 4) {
         self.settings = settings
         self.client = client
+        self.interactiveLimit = max(interactiveLimit, 1)
+    }
+
+    // MARK: Interactive slots
+
+    /// Waits for one of the ``interactiveLimit`` slots; every call must be paired with ``releaseInteractive()``.
+    public func acquireInteractive() async {
+        if interactiveInUse < interactiveLimit {
+            interactiveInUse += 1
+            return
+        }
+        // The slot is handed over by releaseInteractive (interactiveInUse stays as it is).
+        await withCheckedContinuation { interactiveWaiting.append($0) }
+    }
+
+    /// Gives a slot back: to the longest waiting job, else to the pool.
+    public func releaseInteractive() {
+        if interactiveWaiting.isEmpty {
+            interactiveInUse = max(interactiveInUse - 1, 0)
+        } else {
+            interactiveWaiting.removeFirst().resume()
+        }
     }
 
     var clock: AtelierClock { client.configuration.polling.clock }

@@ -167,10 +167,14 @@ extension GeminiProvider {
             throw ProviderError(.batchFailed, "\(why); requirements.batch is \"only\", so no interactive call was made")
         }
         let made: [GeneratedImage]
+        // These calls run from the batch lane: they take one of the collector's interactive slots instead.
+        await batch?.acquireInteractive()
         do throws(ProviderError) {
             let key = try configuration.requireKey()
             made = try await interactive(request, key: key, indices: missing)
+            await batch?.releaseInteractive()
         } catch {
+            await batch?.releaseInteractive()
             await ImageFiles.discard(kept.map(\.1))
             var e = error
             e.message = "\(why); the interactive call failed too: \(error.message)"

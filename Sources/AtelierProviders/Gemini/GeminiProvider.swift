@@ -17,10 +17,12 @@ public struct GeminiProvider: NetworkProvider {
         self.batch = nil
     }
 
-    /// A provider that sends tasks whose deadline allows it through the Batch API, collected with `batch`.
-    public init(client: NetworkClient, batch: BatchSettings?) {
+    /// A provider that sends tasks whose deadline allows it through the Batch API, collected with `batch`; at most
+    /// `interactiveConcurrency` batched jobs (the provider file's `concurrency`) make interactive calls at once when
+    /// their batch does not deliver.
+    public init(client: NetworkClient, batch: BatchSettings?, interactiveConcurrency: Int = 4) {
         self.client = client
-        self.batch = batch.map { GeminiBatchCollector(settings: $0, client: client) }
+        self.batch = batch.map { GeminiBatchCollector(settings: $0, client: client, interactiveLimit: interactiveConcurrency) }
     }
 
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
