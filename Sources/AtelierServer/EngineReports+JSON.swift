@@ -94,7 +94,9 @@ extension ReloadSummary {
 }
 
 extension ModelVerificationReport {
-    /// `{providers, models, missing, deprecated, retired, retiredButListed, skipped}`.
+    /// `{providers, models, missing, deprecated, retired, retiredButListed, skipped, uncatalogued}`: catalog models a
+    /// provider no longer lists (`missing`), and image models a provider lists that the catalog lacks (`uncatalogued`,
+    /// per provider and in all).
     var json: JSONValue {
         let ps: [JSONValue] = providers.map { p in
             var o: JSONObject = ["provider": .string(p.provider), "status": .string(p.status)]
