@@ -120,8 +120,9 @@ import Testing
             let stored = try #require(try await store.job(job.taskUUID))
             #expect(stored.status == .succeeded && stored.costUSD == 0.04 && stored.finishedAt != nil)
             #expect(try await store.deliveries(forTask: job.taskUUID).map(\.event) == ["job.succeeded", "job.result"])
-            // The finished job's lease is released; writing it again without a lease is allowed now.
-            try await store.commit(stored, change: nil, lease: nil, deliveries: [])
+            // The finished job's lease is released, and a finished job stays as its holder finished it: writing it
+            // again without a lease (a daemon acting on a stale copy) is refused.
+            await #expect(throws: StoreLeaseLost.self) { try await store.commit(stored, change: nil, lease: nil, deliveries: []) }
             // A job nobody stored cannot be written.
             await #expect(throws: AtelierError.self) { try await store.commit(makeJob(), change: nil, lease: nil, deliveries: []) }
         }

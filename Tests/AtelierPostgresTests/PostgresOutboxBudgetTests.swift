@@ -28,10 +28,11 @@ import Testing
             #expect(try await store.delivery(rows[0].id)?.state.status == .sending)
 
             // A host can be left out (it has no room on this daemon).
-            let more = (0..<4).map { i in PostgresJobStoreTests.delivery(job.taskUUID, event: "job.result", host: hosts[i % 2]) }
-            var other = job
-            other.updatedAt = .now()
-            try await store.commit(other, change: nil, lease: nil, deliveries: more)
+            var other = makeJob()
+            _ = try await store.insert([JobSubmission(job: other)])
+            other.status = .succeeded
+            let more = (0..<4).map { i in PostgresJobStoreTests.delivery(other.taskUUID, event: "job.result", host: hosts[i % 2]) }
+            try await store.commit(other, change: .succeeded, lease: nil, deliveries: more)
             let some = try await store.claimDeliveries(owner: "w", limit: 10, nowMs: now + 10_000, excludingHosts: [hosts[0]], leaseSeconds: 60)
             #expect(some.count == 2 && some.allSatisfy { $0.record.hostKey == hosts[1] })
         }
