@@ -40,7 +40,7 @@ import Testing
                     try await writer.commit(job, change: .succeeded, lease: lease, deliveries: [])
                     let id = job.taskUUID
                     let notice = try await first(notices, within: .seconds(10), "the committed change is announced") { $0.taskUUID == id }
-                    #expect(notice == JobNotice(taskUUID: id, status: .succeeded, event: .succeeded, daemon: "B"))
+                    #expect(notice == JobNotice(taskUUID: id, status: .succeeded, event: .succeeded, daemon: "B", provider: "local"))
                     #expect(ContinuousClock.now - sent < .seconds(5), "promptly, not by polling")
                 }
                 // A change that rolls back (lease lost) is never announced: the next notice is the next commit's.

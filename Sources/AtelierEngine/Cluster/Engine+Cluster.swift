@@ -234,7 +234,10 @@ extension Engine {
             return
         }
         guard notice.daemon != cluster.daemonID else { return }
-        if notice.status == .queued || notice.status.isTerminal { await claimAll() }
+        if notice.status == .queued || notice.status.isTerminal {
+            // Only the claimers of the job's provider: a new job there, or a slot of the cluster's limit freed.
+            if let provider = notice.provider { await requestClaim(provider) } else { await claimAll() }
+        }
         guard let event = notice.event, event != .interrupted else { return }
         if cache.job(notice.taskUUID) != nil || events.hasSubscribers(for: notice.taskUUID) {
             await refresh(notice.taskUUID, event: event)

@@ -314,13 +314,19 @@ public struct JobNotice: Sendable, Equatable {
     public var daemon: String?
     /// True for a cancel request (``PostgresStore/requestCancel(_:)``): the job's holder stops it.
     public var cancelRequested: Bool
+    /// The provider (or lane) the job is routed to, when the writer said: a new or finished job wakes only that
+    /// provider's claimers.
+    public var provider: String?
 
     /// A notice.
-    public init(taskUUID: String, status: JobStatus, event: JobEventKind?, daemon: String?, cancelRequested: Bool = false) {
+    public init(
+        taskUUID: String, status: JobStatus, event: JobEventKind?, daemon: String?, cancelRequested: Bool = false, provider: String? = nil
+    ) {
         self.taskUUID = taskUUID
         self.status = status
         self.event = event
         self.daemon = daemon
         self.cancelRequested = cancelRequested
+        self.provider = provider
     }
 }

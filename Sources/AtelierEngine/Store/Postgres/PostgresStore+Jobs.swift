@@ -55,7 +55,8 @@ extension PostgresStore {
                 outcomes[i] = .inserted(job)
                 // Claimers on every daemon wake for the new job once (and only if) the insert commits.
                 let notice = Self.noticePayload(
-                    JobNotice(taskUUID: job.taskUUID, status: job.status, event: .queued, daemon: submissions[i].daemon))
+                    JobNotice(
+                        taskUUID: job.taskUUID, status: job.status, event: .queued, daemon: submissions[i].daemon, provider: job.route?.provider))
                 try await execute("SELECT pg_notify(\(Self.jobChannel), \(notice))", on: connection)
             }
             for counter in changed.sorted() { try await writeCounter(counter, spent[counter] ?? 0, on: connection) }
@@ -162,19 +163,27 @@ extension PostgresStore {
     /// read cannot change under them: the cluster never holds more than `clusterLimit` of its jobs at once.
     public func claimJobs(owner: String, provider: String, clusterLimit: Int, limit: Int, leaseSeconds: Double) async throws -> [ClaimedJob] {
         guard limit > 0, clusterLimit > 0 else { return [] }
+        // Without the lock first: when the cluster already holds the limit (the usual answer while a provider is
+        // busy), nothing is claimed and no claimer waits on the others. A slot freed after this read announces
+        // itself (the finished job's notice wakes the claimers again).
+        guard try await liveLeases(provider: provider, on: nil) < clusterLimit else { return [] }
         return try await transaction { [self] connection in
             try await execute("SELECT pg_advisory_xact_lock(hashtextextended(\("atelier-provider:" + provider), 0))", on: connection)
-            let held =
-                try await rows(
-                    """
-                    SELECT count(*) AS n FROM job
-                    WHERE provider = \(provider) AND status IN ('queued', 'running') AND lease_expires > clock_timestamp()
-                    """, on: connection
-                ) { try $0.get("n", as: Int.self) }.first ?? 0
+            let held = try await liveLeases(provider: provider, on: connection)
             let room = min(limit, clusterLimit - held)
             guard room > 0 else { return [] }
             return try await claim(owner: owner, limit: room, providers: [provider], leaseSeconds: leaseSeconds, on: connection)
         }
+    }
+
+    /// How many of `provider`'s unfinished jobs are held under a lease that still runs.
+    private func liveLeases(provider: String, on connection: PostgresConnection?) async throws -> Int {
+        try await rows(
+            """
+            SELECT count(*) AS n FROM job
+            WHERE provider = \(provider) AND status IN ('queued', 'running') AND lease_expires > clock_timestamp()
+            """, on: connection
+        ) { try $0.get("n", as: Int.self) }.first ?? 0
     }
 
     /// The claim statement (on `connection` inside a caller's transaction, or as its own statement).
@@ -254,7 +263,8 @@ extension PostgresStore {
         let results = JSONWriter.string(.array(job.results.map(\.json)))
         let error = job.error.map { JSONWriter.string($0.json) }
         let attempts = JSONWriter.string(.array(job.attempts.map(\.storageJSON)))
-        let notice = Self.noticePayload(JobNotice(taskUUID: job.taskUUID, status: job.status, event: change, daemon: lease?.owner))
+        let notice = Self.noticePayload(
+            JobNotice(taskUUID: job.taskUUID, status: job.status, event: change, daemon: lease?.owner, provider: job.route?.provider))
         try await transaction { [self] connection in
             var query: PostgresQuery = """
                 UPDATE job SET status = \(job.status.rawValue), task_json = \(task), updated_ms = \(job.updatedAt.milliseconds),

@@ -31,7 +31,7 @@ extension PostgresStore {
         }
     }
 
-    /// The NOTIFY payload of a change: `{"taskUUID", "status", "event", "daemon"}` (well under PostgreSQL's 8000-byte
+    /// The NOTIFY payload of a change: `{"taskUUID", "status", "event", "daemon", "provider"}` (well under PostgreSQL's 8000-byte
     /// limit; no task content, so no secret ever travels on the channel).
     static func noticePayload(_ notice: JobNotice) -> String {
         var o = JSONObject()
@@ -40,6 +40,7 @@ extension PostgresStore {
         o.append("event", notice.event.map { .string($0.rawValue) } ?? .null)
         o.append("daemon", notice.daemon.map(JSONValue.string) ?? .null)
         if notice.cancelRequested { o.append("cancelRequested", .bool(true)) }
+        if let provider = notice.provider { o.append("provider", .string(provider)) }
         return JSONWriter.string(.object(o))
     }
 
@@ -51,6 +52,7 @@ extension PostgresStore {
         var notice = JobNotice(
             taskUUID: id, status: status, event: o["event"]?.stringValue.flatMap(JobEventKind.init(rawValue:)), daemon: o["daemon"]?.stringValue)
         if case .bool(true)? = o["cancelRequested"] { notice.cancelRequested = true }
+        notice.provider = o["provider"]?.stringValue
         return notice
     }
 }
