@@ -200,9 +200,10 @@ struct Atelierd: AsyncParsableCommand {
                     try await run(setup, jobs: PostgresJobStore(store: store, daemonID: daemonID, outbox: outbox), sqlite: nil)
                 }
             } catch  where !connected {
-                // The location prints with its password replaced; the driver's errors never carry it.
-                let reason = StoreFault.postgres(error, location: location)?.message ?? "\(error)"
-                FileHandle.standardError.write(Data("atelierd: cannot open the PostgreSQL store \(location): \(reason)\n".utf8))
+                // The location prints with its password replaced; the server's own reason (e.g. a refused password,
+                // with its SQLSTATE) is shown, the driver's errors never carry the password.
+                let reason = StoreFault.postgresDescription(error, location: location)
+                FileHandle.standardError.write(Data("atelierd: cannot open the PostgreSQL store: \(reason)\n".utf8))
                 throw ExitCode(69)
             }
         }

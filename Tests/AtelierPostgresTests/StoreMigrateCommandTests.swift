@@ -32,6 +32,30 @@ import Testing
             stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
     }
 
+    @Test func atelierdRefusedByTheServerExits69WithTheServersReasonAndNoPassword() async throws {
+        try await withPostgres { cluster in
+            let root = try PostgresHarness.makeTemporaryDirectory(prefix: "atl-pw")
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            let wrong = cluster.url().replacingOccurrences(of: cluster.password, with: "not-the-password-42")
+            var env = ProcessInfo.processInfo.environment
+            env["ATELIER_STORE"] = wrong
+            let err = root + "/atelierd.err"
+            let child = try ChildProcess.spawn(
+                [
+                    ClusterPaths.atelierd, "--socket", root + "/s.sock", "--data-dir", root + "/data", "--providers",
+                    ClusterPaths.root + "/providers",
+                    "--routing", ClusterPaths.root + "/routing.json",
+                ],
+                environment: env, stdout: .file(root + "/atelierd.out"), stderr: .file(err))
+            let status = await child.exitStatus()
+            let stderr = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+            #expect(status == 69, "\(status) \(stderr)")
+            #expect(stderr.contains("cannot open the PostgreSQL store"), "\(stderr)")
+            #expect(stderr.contains("password authentication failed") && stderr.contains("28P01"), "the server's reason: \(stderr)")
+            #expect(!stderr.contains("not-the-password-42") && stderr.contains("***"), "\(stderr)")
+        }
+    }
+
     @Test func migratesALoneDaemonsStoreAndAClusterDaemonServesItsJobs() async throws {
         try await withPostgres(timeout: .seconds(300)) { cluster in
             try await FakeProviders.with { fakes in
