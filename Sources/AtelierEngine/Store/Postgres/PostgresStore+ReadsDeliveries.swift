@@ -16,22 +16,12 @@ extension PostgresStore {
             if status == .pending {
                 query.sql += " AND status IN ('pending', 'sending')"
             } else {
-                query.sql += " AND status = $\(query.binds.count + 1)"
-                query.binds.append(status.rawValue)
+                query.and("status =", status.rawValue)
             }
         }
-        if let taskUUID {
-            query.sql += " AND task_uuid = $\(query.binds.count + 1)"
-            query.binds.append(taskUUID)
-        }
-        if let kind {
-            query.sql += " AND kind = $\(query.binds.count + 1)"
-            query.binds.append(kind.rawValue)
-        }
-        if let cursor {
-            query.sql += " AND seq < $\(query.binds.count + 1)"
-            query.binds.append(cursor)
-        }
+        if let taskUUID { query.and("task_uuid =", taskUUID) }
+        if let kind { query.and("kind =", kind.rawValue) }
+        if let cursor { query.and("seq <", cursor) }
         query.sql += " ORDER BY seq DESC LIMIT \(max(0, limit) + 1)"
         let rows = try await rows(query) { try Self.decodeDelivery($0) }
         let page = Array(rows.prefix(max(0, limit)))

@@ -99,14 +99,8 @@ extension PostgresStore {
     /// One page of workflows, newest first, optionally by state; the cursor is the last row's `seq`.
     public func workflowPage(state: WorkflowState?, limit: Int, before cursor: Int64?) async throws -> (workflows: [Workflow], next: Int64?) {
         var query: PostgresQuery = "SELECT seq, workflow_json FROM workflow WHERE TRUE"
-        if let state {
-            query.sql += " AND state = $\(query.binds.count + 1)"
-            query.binds.append(state.rawValue)
-        }
-        if let cursor {
-            query.sql += " AND seq < $\(query.binds.count + 1)"
-            query.binds.append(cursor)
-        }
+        if let state { query.and("state =", state.rawValue) }
+        if let cursor { query.and("seq <", cursor) }
         query.sql += " ORDER BY seq DESC LIMIT \(max(0, limit) + 1)"
         let rows = try await rows(query) { (seq: try $0.get("seq", as: Int64.self), workflow: try Self.decodeWorkflow($0)) }
         let page = Array(rows.prefix(max(0, limit)))

@@ -173,3 +173,12 @@ extension PostgresRandomAccessRow {
         }
     }
 }
+
+extension PostgresQuery {
+    /// Appends ` AND <condition> $n` to the query with `value` bound as its next parameter `n` (`condition` is SQL
+    /// written here, such as `"seq <"`; only `value` comes from outside).
+    mutating func and<Value: PostgresNonThrowingEncodable>(_ condition: String, _ value: Value) {
+        sql += " AND \(condition) $\(binds.count + 1)"
+        binds.append(value)
+    }
+}
