@@ -1,5 +1,6 @@
 import AtelierClient
 import AtelierCore
+import AtelierTestSupport
 import AtelierTesting
 import Foundation
 import Synchronization
@@ -97,7 +98,7 @@ final class DaemonProcess: @unchecked Sendable {
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
-        let partialBox = Mutex(Data())
+        let splitter = LineSplitter()
         pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
             let chunk = h.availableData
             guard let self else { return }
@@ -106,15 +107,7 @@ final class DaemonProcess: @unchecked Sendable {
                 self.markReady(false)
                 return
             }
-            let lines: [String] = partialBox.withLock { partial in
-                partial.append(chunk)
-                var out: [String] = []
-                while let nl = partial.firstIndex(of: 0x0A) {
-                    out.append(String(decoding: partial[partial.startIndex..<nl], as: UTF8.self))
-                    partial.removeSubrange(partial.startIndex...nl)
-                }
-                return out
-            }
+            let lines = splitter.feed(chunk)
             for line in lines {
                 self.stderrLines.withLock { $0.append(line) }
                 if line.contains("listening") { self.markReady(true) }

@@ -1,5 +1,6 @@
 import AtelierClient
 import AtelierCore
+import AtelierTestSupport
 import AtelierTesting
 import Foundation
 import Synchronization
@@ -78,7 +79,7 @@ final class ClusterDaemon: @unchecked Sendable {
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let reading = FileHandle(fileDescriptor: fds[0], closeOnDealloc: true)
         d.stderrReader = reading
-        let partial = Mutex(Data())
+        let splitter = LineSplitter()
         reading.readabilityHandler = { [weak d] h in
             let chunk = h.availableData
             guard let d else { return }
@@ -87,15 +88,7 @@ final class ClusterDaemon: @unchecked Sendable {
                 d.markReady(false)
                 return
             }
-            let complete: [String] = partial.withLock { p in
-                p.append(chunk)
-                var out: [String] = []
-                while let nl = p.firstIndex(of: 0x0A) {
-                    out.append(String(decoding: p[p.startIndex..<nl], as: UTF8.self))
-                    p.removeSubrange(p.startIndex...nl)
-                }
-                return out
-            }
+            let complete = splitter.feed(chunk)
             for line in complete {
                 d.lines.withLock { $0.append(line) }
                 if line.contains("listening") { d.markReady(true) }
