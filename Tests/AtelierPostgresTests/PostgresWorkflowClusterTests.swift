@@ -27,6 +27,51 @@ import Testing
         return (service, log)
     }
 
+    static func spec(_ id: String) throws -> WorkflowSpec {
+        try WorkflowSpec(
+            json: try JSONParser.parse(
+                #"{"workflowUUID":"\#(id)","positivePrompt":"image","ideation":{"count":3},"selection":{"mode":"first"},"final":{"useSelectedAsReference":false}}"#
+            ))
+    }
+
+    /// The gap the catch-up closes: the daemon that accepted the workflow is gone, the daemon that runs its jobs
+    /// applies no end (it died right after each commit — here it runs no workflow service at all), and the one
+    /// daemon left with a workflow service never showed those jobs, so no end reaches it as an event. Its periodic
+    /// catch-up finds the stored ends and the workflow finishes, each transition made once.
+    @Test func endsThatReachedNoDaemonsServiceAreCaughtUp() async throws {
+        try await withPostgres { cluster in
+            let dir = sharedDataDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            // A's service runs from before the workflow exists (it never reads, so never shows, its jobs).
+            let a = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-a", hold: true)
+            let (wa, logA) = try await Self.service(on: a)
+            // X accepts the workflow and stops before any of its jobs ran.
+            let x = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-x", hold: true)
+            let (wx, logX) = try await Self.service(on: x)
+            let id = UUIDv4.generate()
+            _ = try await wx.submit(try Self.spec(id))
+            await wx.stop()
+            await x.stop()
+            // B runs every job and applies no end.
+            let b = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-b")
+            let done = try await eventuallyValue(timeout: .seconds(60), "the workflow finishes through A's catch-up") {
+                let w = try await wa.workflow(id)
+                return w.state.isTerminal ? w : nil
+            }
+            #expect(done?.state == .succeeded, "\(String(describing: done?.state))")
+            let made = logA.all.filter { $0.workflow.workflowUUID == id && !$0.remote }.map(\.event)
+            #expect(made.filter { $0 == .variantFinished }.count == 3, "\(made)")
+            #expect(made.filter { $0 == .finalizing }.count == 1, "\(made)")
+            #expect(made.filter { $0 == .succeeded }.count == 1, "\(made)")
+            #expect(!logX.all.contains { $0.event == .variantFinished }, "X stopped before any job ran")
+            let final = try #require(done?.final.taskUUID)
+            #expect(b.provider.generated.filter { $0 == final }.count == 1, "the final ran once")
+            await wa.stop()
+            await b.stop()
+            await a.stop()
+        }
+    }
+
     @Test func aWorkflowWhoseJobsRunOnAnotherDaemonContinuesExactlyOnce() async throws {
         try await withPostgres { cluster in
             let dir = sharedDataDirectory()

@@ -12,13 +12,21 @@ public struct ClusterConfiguration: Sendable, Equatable {
     public var reconcileSeconds: Double
     /// A daemon whose last heartbeat is older than this is not listed as live (`daemon.health`).
     public var liveWithinSeconds: Double
+    /// How often the workflow service catches unfinished workflows up with their stage jobs' stored ends (an end
+    /// that reached no daemon's service: its runner died right after committing it and no other daemon showed it).
+    public var workflowCatchUpSeconds: Double
 
-    /// Timing with these values (defaults: lease 15 s, heartbeat 2 s, reconcile 5 s, live within 10 s).
-    public init(leaseSeconds: Double = 15, heartbeatSeconds: Double = 2, reconcileSeconds: Double = 5, liveWithinSeconds: Double = 10) {
+    /// Timing with these values (defaults: lease 15 s, heartbeat 2 s, reconcile 5 s, live within 10 s, workflow
+    /// catch-up 30 s).
+    public init(
+        leaseSeconds: Double = 15, heartbeatSeconds: Double = 2, reconcileSeconds: Double = 5, liveWithinSeconds: Double = 10,
+        workflowCatchUpSeconds: Double = 30
+    ) {
         self.leaseSeconds = leaseSeconds
         self.heartbeatSeconds = heartbeatSeconds
         self.reconcileSeconds = reconcileSeconds
         self.liveWithinSeconds = liveWithinSeconds
+        self.workflowCatchUpSeconds = workflowCatchUpSeconds
     }
 
     /// A fresh daemon id: host name, process id and four random hex digits (unique across restarts of one host).

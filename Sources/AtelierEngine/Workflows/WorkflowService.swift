@@ -44,6 +44,8 @@ public actor WorkflowService {
     private var subscription: EventBus<JobEvent>.Token?
     private var consumer: Task<Void, Never>?
     private var feed: AsyncStream<Job>.Continuation?
+    /// Cluster: the periodic catch-up (``catchUp()``).
+    private var catchUpTask: Task<Void, Never>?
 
     /// PostgreSQL mode: other daemons change the same workflows (see the type's invariants).
     private nonisolated var clustered: Bool { engine.daemonID != nil }
@@ -77,12 +79,26 @@ public actor WorkflowService {
                 await self.jobFinished(job)
             }
         }
+        if clustered {
+            // Real time, like the cluster's other loops (ClusterConfiguration).
+            let every = Duration.milliseconds(Int64(engine.configuration.cluster.workflowCatchUpSeconds * 1000))
+            catchUpTask = Task { [weak self] in
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: every) } catch { return }
+                    guard let self else { return }
+                    await self.catchUp()
+                }
+            }
+        }
     }
 
     /// Stops listening (the store keeps everything for the next start). Events already received are still applied
     /// (the consumer drains, it is not cancelled: a cancelled task cannot write to the store).
     public func stop() async {
         stopping = true
+        catchUpTask?.cancel()
+        if let task = catchUpTask { await task.value }
+        catchUpTask = nil
         if let subscription { engine.events.unsubscribe(subscription) }
         subscription = nil
         feed?.finish()
@@ -201,12 +217,34 @@ public actor WorkflowService {
         }
     }
 
+    /// Cluster: catches every unfinished workflow up with its stage jobs' stored ends. A stage job's end normally
+    /// reaches the service of the daemon that ran it and of the daemons that show the job; when its runner died right
+    /// after committing it and no other daemon showed the job, nobody applied it, and this (every
+    /// ``ClusterConfiguration/workflowCatchUpSeconds``, on every daemon) does — once, under the workflow's row lock.
+    func catchUp() async {
+        guard !stopping else { return }
+        let unfinished: [Workflow]
+        do { unfinished = try await store.unfinished() } catch {
+            logger.warning("workflow catch-up could not read the unfinished workflows", metadata: ["error": "\(error)"])
+            return
+        }
+        for w in unfinished where !stopping { await reconcile(w.workflowUUID, stored: w, finishedOnly: true) }
+    }
+
     /// Brings a workflow up to date with its jobs' stored states: records jobs that finished while nobody listened
     /// (in the order they finished), and resubmits stage jobs that were never stored.
-    func reconcile(_ id: String) async {
+    /// - Parameters:
+    ///   - stored: the workflow as just read from the store (the cluster's catch-up), kept as the one shown here when
+    ///     this daemon showed none.
+    ///   - finishedOnly: only records finished stage jobs (the catch-up: a job still running or not yet stored is
+    ///     another daemon's business at this moment).
+    func reconcile(_ id: String, stored: Workflow? = nil, finishedOnly: Bool = false) async {
         await lock(id)
         defer { unlock(id) }
-        guard let w = active[id] else { return }
+        if active[id] == nil, let stored { active[id] = stored }
+        // The stages to look at: the store's copy when given (another daemon may have moved the workflow on since
+        // this one showed it); applying an end that was applied meanwhile changes nothing.
+        guard let w = stored ?? active[id] else { return }
         var finished: [Job] = []
         var inputs: [WorkflowInput] = []
         var stages = w.variants
@@ -214,9 +252,10 @@ public actor WorkflowService {
         for s in stages where !s.isFinished {
             do throws(AtelierError) {
                 let job = try await engine.job(s.taskUUID)
-                if job.status.isTerminal { finished.append(job) } else { inputs.append(.job(job)) }
+                if job.status.isTerminal { finished.append(job) } else if !finishedOnly { inputs.append(.job(job)) }
             } catch {
                 if error.code == .notFound {
+                    if finishedOnly { continue }
                     inputs.append(.jobMissing(taskUUID: s.taskUUID))
                 } else {
                     logger.error("cannot read a workflow job", metadata: ["taskUUID": "\(s.taskUUID)", "error": "\(error)"])

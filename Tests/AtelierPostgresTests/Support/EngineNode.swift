@@ -116,7 +116,8 @@ struct EngineNode: Sendable {
         config.storeRetryInitialDelaySeconds = 0.01
         config.storeRetryMaxDelaySeconds = 0.2
         config.cluster = ClusterConfiguration(
-            leaseSeconds: leaseSeconds, heartbeatSeconds: heartbeatSeconds, reconcileSeconds: 0.5, liveWithinSeconds: 5)
+            leaseSeconds: leaseSeconds, heartbeatSeconds: heartbeatSeconds, reconcileSeconds: 0.5, liveWithinSeconds: 5,
+            workflowCatchUpSeconds: 0.5)
         let files = ResultFiles(root: dataDirectory, daemonID: id)
         try files.prepare()
         let engine = Engine(
