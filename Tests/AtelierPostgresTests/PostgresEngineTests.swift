@@ -180,7 +180,16 @@ import Testing
             let after = clusterTask()
             let accepted = try await eventuallyValue(timeout: .seconds(30), "submits work again") { try? await a.engine.submit(after) }
             #expect(accepted != nil)
-            #expect(try await a.engine.wait(after.taskUUID, timeoutSeconds: 30).status == .succeeded)
+            // The pool reconnects with its own backoff after the outage; a failure here shows where the job stopped.
+            let done = try await a.engine.wait(after.taskUUID, timeoutSeconds: 60)
+            if done.status != .succeeded {
+                let row = try await withStoreOnly(cluster) { store in
+                    try await store.rows(
+                        "SELECT status, coalesce(lease_owner, '-') AS owner FROM job WHERE task_uuid = \(after.taskUUID)"
+                    ) { "\(try $0.get("status", as: String.self)) held by \(try $0.get("owner", as: String.self))" }
+                }
+                Issue.record("after the outage the job is \(done.status.rawValue) here and \(row) in the store")
+            }
             await a.stop()
         }
     }
