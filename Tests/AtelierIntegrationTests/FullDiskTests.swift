@@ -52,7 +52,7 @@ struct FullDiskTests {
     @Test func acknowledgedJobsSurviveAFullDiskWithoutARestart() async throws {
         let dir = TempDir("disk")
         defer { dir.cleanup() }
-        let (mounted, reason) = await SmallFilesystem.mount(at: dir.path + "/data", megabytes: 8)
+        let (mounted, reason) = await SmallFilesystem.mount(at: dir.path + "/data", megabytes: 24)
         guard let fs = mounted else {
             print("skipping the tmpfs full-disk test: \(reason ?? "?") (the injected-fault engine test covers the logic)")
             return
@@ -77,8 +77,10 @@ struct FullDiskTests {
         for i in 0..<3 { acknowledged.append(try await client.submit(localTask("before \(i)", seed: Int64(i))).taskUUID) }
         for id in acknowledged { #expect(try await client.wait(id, timeoutSeconds: 180).status == .succeeded) }
 
-        // Twelve large renders are acknowledged (two run at a time), then the disk fills up under them.
-        for i in 0..<12 {
+        // Thirty-six large renders are acknowledged (two run at a time; ~0.45 MB each, so all fit once space is
+        // back), then the disk fills up under them: enough that some are unfinished even when this test process is
+        // slow to fill it (a busy machine).
+        for i in 0..<36 {
             acknowledged.append(try await client.submit(localTask("large \(i)", seed: Int64(10 + i), width: 1024, height: 1024)).taskUUID)
         }
         #expect(await fs.fill(), "could not fill the tmpfs")
