@@ -1,6 +1,7 @@
 import AtelierClient
 import AtelierCore
 import AtelierHTTP
+import AtelierTestSupport
 import AtelierTesting
 import Foundation
 import Testing

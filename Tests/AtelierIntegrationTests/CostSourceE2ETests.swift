@@ -1,5 +1,6 @@
 import AtelierClient
 import AtelierCore
+import AtelierTestSupport
 import AtelierTesting
 import Foundation
 import Testing

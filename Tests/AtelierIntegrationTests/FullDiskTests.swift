@@ -1,6 +1,7 @@
 import AtelierClient
 import AtelierCore
 import AtelierRPC
+import AtelierTestSupport
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import AtelierCore
+import AtelierTestSupport
 import Foundation
 import Testing
 

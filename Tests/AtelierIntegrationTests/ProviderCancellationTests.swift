@@ -1,6 +1,7 @@
 import AtelierCore
 import AtelierEngine
 import AtelierProviders
+import AtelierTestSupport
 import AtelierTesting
 import Foundation
 import Logging

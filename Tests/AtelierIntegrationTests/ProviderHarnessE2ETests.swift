@@ -3,6 +3,7 @@ import AtelierCore
 import AtelierEngine
 import AtelierProviders
 import AtelierRPC
+import AtelierTestSupport
 import AtelierTesting
 import Foundation
 import Testing

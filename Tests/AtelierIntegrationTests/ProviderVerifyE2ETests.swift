@@ -2,6 +2,7 @@ import AtelierClient
 import AtelierCore
 import AtelierEngine
 import AtelierRPC
+import AtelierTestSupport
 import AtelierTesting
 import Foundation
 import Testing

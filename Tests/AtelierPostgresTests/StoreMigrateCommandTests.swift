@@ -1,5 +1,6 @@
 import AtelierClient
 import AtelierCore
+import AtelierTestSupport
 import AtelierTesting
 import Foundation
 import Testing
@@ -25,7 +26,7 @@ import Testing
         for (k, v) in extra { env[k] = v }
         let out = dir + "/cli.out"
         let err = dir + "/cli.err"
-        let child = try ChildProcess.spawn([ClusterPaths.atelier] + arguments, environment: env, stdout: .file(out), stderr: .file(err))
+        let child = try ChildProcess.spawn([PackagePaths.atelier] + arguments, environment: env, stdout: .file(out), stderr: .file(err))
         let status = await child.exitStatus()
         return Run(
             status: status, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
@@ -42,9 +43,9 @@ import Testing
             let err = root + "/atelierd.err"
             let child = try ChildProcess.spawn(
                 [
-                    ClusterPaths.atelierd, "--socket", root + "/s.sock", "--data-dir", root + "/data", "--providers",
-                    ClusterPaths.root + "/providers",
-                    "--routing", ClusterPaths.root + "/routing.json",
+                    PackagePaths.atelierd, "--socket", root + "/s.sock", "--data-dir", root + "/data", "--providers",
+                    PackagePaths.root + "/providers",
+                    "--routing", PackagePaths.root + "/routing.json",
                 ],
                 environment: env, stdout: .file(root + "/atelierd.out"), stderr: .file(err))
             let status = await child.exitStatus()

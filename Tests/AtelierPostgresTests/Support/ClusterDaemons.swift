@@ -10,32 +10,6 @@ import Testing
     import Glibc
 #endif
 
-/// Paths of the package under test (the built `atelierd`).
-enum ClusterPaths {
-    /// The package root, found from this file's location.
-    static let root: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
-        }
-        return FileManager.default.currentDirectoryPath
-    }()
-
-    /// `$ATELIER_BIN_DIR/atelierd`, else next to the running test binary, else `.build/debug/atelierd`.
-    static let atelierd: String = {
-        if let d = ProcessInfo.processInfo.environment["ATELIER_BIN_DIR"], !d.isEmpty { return d + "/atelierd" }
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0], relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
-        var dir = exe.deletingLastPathComponent()
-        if dir.lastPathComponent.hasSuffix(".xctest") { dir.deleteLastPathComponent() }
-        if FileManager.default.fileExists(atPath: dir.appendingPathComponent("atelierd").path) { return dir.path + "/atelierd" }
-        return root + "/.build/debug/atelierd"
-    }()
-
-    /// The `atelier` CLI next to ``atelierd``.
-    static var atelier: String { URL(fileURLWithPath: atelierd).deletingLastPathComponent().path + "/atelier" }
-}
-
 /// One `atelierd` of a cluster: its own socket, the cluster's store URL and shared data directory.
 final class ClusterDaemon: @unchecked Sendable {
     /// Its daemon id (`--daemon-id`).
@@ -62,7 +36,7 @@ final class ClusterDaemon: @unchecked Sendable {
         let d = ClusterDaemon(id: id, socketPath: socketPath)
         let arguments =
             [
-                ClusterPaths.atelierd,
+                PackagePaths.atelierd,
                 "--daemon-id", id, "--lease-seconds", String(leaseSeconds), "--socket", socketPath, "--data-dir", dataDir,
                 "--providers", providersDir, "--routing", routingPath, "--log-level", "info", "--durability", "normal",
             ] + extraArguments
@@ -202,7 +176,7 @@ struct DaemonCluster: Sendable {
 
     /// The repository's provider files with short retry delays (tests should not wait seconds between retries).
     static func fastProviderFiles(in dir: String) throws -> String {
-        let src = ClusterPaths.root + "/providers"
+        let src = PackagePaths.root + "/providers"
         let dst = dir + "/providers"
         try FileManager.default.createDirectory(atPath: dst, withIntermediateDirectories: true)
         for name in try FileManager.default.contentsOfDirectory(atPath: src) where name.hasSuffix(".json") {
