@@ -8,8 +8,9 @@ import Foundation
 /// milliseconds to tens of milliseconds, so each public entry point runs its body on NIO's thread pool
 /// (``BlockingWork``), never on Swift's cooperative pool.
 struct ConsistencyScoring: Sendable {
-    /// The images scored against (`consistency.against`), decoded; empty without `consistency`.
-    var against: [DecodedImage]
+    /// The images scored against (`consistency.against`), decoded and composited over white once (as SSIM scores
+    /// them), not again for every candidate; empty without `consistency`.
+    var against: [RGBImage]
     /// The protected image (the task's first reference) and the region in its pixels; nil without `preserve`.
     var region: (reference: DecodedImage, mask: KeepMask)?
 
@@ -54,8 +55,8 @@ struct ConsistencyScoring: Sendable {
     private static func prepareBlocking(
         against: [(bytes: [UInt8], field: String)], protected: [UInt8]?, region: PreserveRequest.Region?, maskBytes: [UInt8]?
     ) throws(ProviderError) -> ConsistencyScoring {
-        var decoded: [DecodedImage] = []
-        for a in against { decoded.append(try decode(a.bytes, field: a.field)) }
+        var decoded: [RGBImage] = []
+        for a in against { decoded.append(try decode(a.bytes, field: a.field).rgbImage(background: .white)) }
         guard let protected, let region else { return ConsistencyScoring(against: decoded, region: nil) }
         let reference = try decode(protected, field: "/referenceImages/0")
         let mask: KeepMask
@@ -107,8 +108,9 @@ struct ConsistencyScoring: Sendable {
         var scores = Scores()
         if !against.isEmpty {
             var best = -Double.infinity
+            let candidate = image.rgbImage(background: .white)
             for reference in against {
-                do { best = max(best, try SSIM.score(reference, image)) } catch {
+                do { best = max(best, try SSIM.score(reference, candidate)) } catch {
                     throw ProviderError(.invalidRequest, "the candidate cannot be scored against the reference: \(error)", field: "/consistency")
                 }
             }
