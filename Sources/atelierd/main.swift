@@ -43,6 +43,12 @@ struct Atelierd: AsyncParsableCommand {
     @Option(help: "Seconds a claim holds a job in a PostgreSQL cluster before another daemon may take it over (renewed while it runs).")
     var leaseSeconds: Double = 15
 
+    @Option(
+        help:
+            "Seconds between a PostgreSQL cluster daemon's full reads of the unfinished jobs it shows waiters (catches notices lost while disconnected; events arrive by notice in between)."
+    )
+    var reconcileSeconds: Double = 5
+
     @Option(help: "Commit durability: full (survives power loss) or normal (survives a daemon crash).")
     var durability: String = "full"
 
@@ -102,6 +108,7 @@ struct Atelierd: AsyncParsableCommand {
             throw ExitCode(64)
         }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
+        guard reconcileSeconds >= 0.5 else { throw ValidationError("--reconcile-seconds must be at least 0.5") }
         let socketPath = socket ?? DefaultPaths.socket(environment: env)
         let dataDirectory = dataDir ?? DefaultPaths.dataDirectory(environment: env)
         let providersDir = providers ?? DefaultPaths.providers(environment: env)
@@ -244,6 +251,7 @@ struct Atelierd: AsyncParsableCommand {
         engineConfiguration.taskChecks = [outbox, ReferenceAddressCheck(policy: setup.addressPolicy)]
         engineConfiguration.cluster.leaseSeconds = leaseSeconds
         engineConfiguration.cluster.heartbeatSeconds = min(2, leaseSeconds / 4)
+        engineConfiguration.cluster.reconcileSeconds = reconcileSeconds
         let engine = Engine(
             configuration: engineConfiguration,
             store: jobs, catalog: catalog, policy: policy, registry: registry, transport: egress, logger: logger)

@@ -62,7 +62,11 @@ import Testing
             try await FakeProviders.with(runwarePolls: 1) { fakes in
                 let receiver = try await Receiver.start()
                 defer { Task { await receiver.server.shutdown() } }
-                try await DaemonCluster.with(cluster, fakes: fakes, routing: DaemonCluster.routing(), leaseSeconds: 2) { c in
+                // The full read of unfinished jobs every 60 s instead of 5: an answer within 20 s of a job's end can then only
+                // come from the relayed notice, however busy the machine (a 3 s lag was once seen under a loaded CI run).
+                try await DaemonCluster.with(
+                    cluster, fakes: fakes, routing: DaemonCluster.routing(), leaseSeconds: 2, extraArguments: ["--reconcile-seconds", "60"]
+                ) { c in
                     var clients: [AtelierClient] = []
                     for d in c.daemons { clients.append(try await d.client()) }
                     let marker = UUIDv4.generate().prefix(8)
@@ -96,8 +100,8 @@ import Testing
                     await c.daemons[1].kill9()
 
                     // job.wait on daemon 0 answers for every job, whichever daemon ran it, promptly once it finished: the
-                    // time from the job's end (or from the call, for a job already finished) to the answer stays well
-                    // under the reconcile period (5 s), so it is the relayed notice that answers, not a periodic read.
+                    // time from the job's end (or from the call, for a job already finished) to the answer stays far
+                    // under the reconcile period (60 s here), so it is the relayed notice that answers, not a periodic read.
                     // (How long a job queued before running is not measured: submissions arrive concurrently and a
                     // batch is inserted in taskUUID order, so queue order is not index order.)
                     var lags: [(id: String, ms: Int64)] = []
@@ -117,7 +121,7 @@ import Testing
                     let slowest = lags.sorted { $0.ms > $1.ms }.prefix(3)
                     #expect(lags.count == 300)
                     #expect(
-                        (slowest.first?.ms ?? 0) < 3000, "job.wait on d0 answered late after the job's end: \(slowest.map { "\($0.id) \($0.ms) ms" })"
+                        (slowest.first?.ms ?? 0) < 20000, "job.wait on d0 answered late after the job's end: \(slowest.map { "\($0.id) \($0.ms) ms" })"
                     )
                     // Runware: exactly one submit per Runware task, never a second (paid) one after the takeover.
                     let submits = fakes.runware.tasks(ofType: "imageInference").compactMap { $0["positivePrompt"]?.stringValue }
