@@ -66,4 +66,39 @@ public protocol HTTPTransport: Sendable {
     func download(
         _ request: HTTPRequest, to path: String, maxBytes: Int
     ) async throws(ProviderError) -> (status: Int, bytes: Int, contentType: String?)
+
+    /// Sends a request and hands the response body to `sink` piece by piece as it arrives (at most `maxBodyBytes`
+    /// in all), instead of collecting it: a provider that decodes megabytes of base64 does so while the bytes are
+    /// still in the cache, and no contiguous copy of the body is ever made. Returns the status and headers (the
+    /// returned body is empty). Errors as ``send(_:maxBodyBytes:)``, plus whatever `sink` throws.
+    ///
+    /// The default collects the body with ``send(_:maxBodyBytes:)`` and hands it over in one piece (scripted and
+    /// test transports).
+    func send(_ request: HTTPRequest, maxBodyBytes: Int, streamingInto sink: some HTTPBodySink) async throws(ProviderError) -> HTTPResponse
+}
+
+/// Receives a response body as it arrives (``HTTPTransport/send(_:maxBodyBytes:streamingInto:)``). Used by one
+/// task at a time: the transport calls ``begin(status:contentLength:)`` once, then ``consume(_:)`` for each piece,
+/// in order, from the task that awaits the send.
+public protocol HTTPBodySink: AnyObject, Sendable {
+    /// The answer's status and its declared body length (nil when the server sent none), before any body byte.
+    func begin(status: Int, contentLength: Int?)
+    /// The next piece of the body. The memory is valid only during the call.
+    func consume(_ piece: UnsafeRawBufferPointer) throws(ProviderError)
+}
+
+extension HTTPTransport {
+    /// Collects the body and hands it to `sink` in one piece.
+    public func send(_ request: HTTPRequest, maxBodyBytes: Int, streamingInto sink: some HTTPBodySink) async throws(ProviderError) -> HTTPResponse {
+        var response = try await send(request, maxBodyBytes: maxBodyBytes)
+        let body = response.body
+        response.body = []
+        sink.begin(status: response.status, contentLength: body.count)
+        var failure: ProviderError?
+        body.withUnsafeBytes { raw in
+            do throws(ProviderError) { try sink.consume(raw) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        return response
+    }
 }

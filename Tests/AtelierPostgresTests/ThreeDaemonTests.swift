@@ -121,7 +121,8 @@ import Testing
                     let slowest = lags.sorted { $0.ms > $1.ms }.prefix(3)
                     #expect(lags.count == 300)
                     #expect(
-                        (slowest.first?.ms ?? 0) < 20000, "job.wait on d0 answered late after the job's end: \(slowest.map { "\($0.id) \($0.ms) ms" })"
+                        (slowest.first?.ms ?? 0) < 20000,
+                        "job.wait on d0 answered late after the job's end: \(slowest.map { "\($0.id) \($0.ms) ms" })"
                     )
                     // Runware: exactly one submit per Runware task, never a second (paid) one after the takeover.
                     let submits = fakes.runware.tasks(ofType: "imageInference").compactMap { $0["positivePrompt"]?.stringValue }

@@ -97,6 +97,18 @@ public final class AsyncHTTPTransport: HTTPTransport {
         }
     }
 
+    public func send(
+        _ request: HTTPRequest, maxBodyBytes: Int, streamingInto sink: some HTTPBodySink
+    ) async throws(ProviderError) -> HTTPResponse {
+        do {
+            return try await Self.stream(try await execute(request), maxBodyBytes: maxBodyBytes, url: request.url, into: sink)
+        } catch let e as ProviderError {
+            throw e
+        } catch {
+            throw Self.classify(error, url: request.url)
+        }
+    }
+
     public func download(
         _ request: HTTPRequest, to path: String, maxBytes: Int
     ) async throws(ProviderError) -> (
@@ -126,6 +138,22 @@ public final class AsyncHTTPTransport: HTTPTransport {
             chunk.withUnsafeReadableBytes { body.append(contentsOf: $0) }
         }
         return HTTPResponse(status: Int(resp.status.code), headers: resp.headers.map { ($0.name, $0.value) }, body: body)
+    }
+
+    /// Hands `resp`'s body to `sink` piece by piece, straight from NIO's receive buffers (no copy here), and returns
+    /// the status and headers with an empty body.
+    static func stream(_ resp: HTTPClientResponse, maxBodyBytes: Int, url: String, into sink: some HTTPBodySink) async throws -> HTTPResponse {
+        let tooLarge = ProviderError(.badUpstream, "response from \(URLCheck.redacted(url)) is larger than allowed")
+        let length = resp.headers.first(name: "content-length").flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
+        if let length, length > maxBodyBytes { throw tooLarge }
+        sink.begin(status: Int(resp.status.code), contentLength: length)
+        var received = 0
+        for try await chunk in resp.body {
+            if chunk.readableBytes > maxBodyBytes - received { throw tooLarge }
+            received += chunk.readableBytes
+            try chunk.withUnsafeReadableBytes { (raw) throws(ProviderError) -> Void in try sink.consume(raw) }
+        }
+        return HTTPResponse(status: Int(resp.status.code), headers: resp.headers.map { ($0.name, $0.value) }, body: [])
     }
 
     /// Streams `resp`'s body into the file at `path` (at most `maxBytes`); the file is written on NIO's thread

@@ -118,51 +118,89 @@ public enum ImageFiles {
     /// the kernel neither copies them into the page cache nor has them dirty for the next sync (on this class of VM
     /// the page-cache copy of a fresh 1.5 MB file cost 2.5 ms of CPU; the direct write about 0.5 ms). The bytes are
     /// first moved to a 4 KiB-aligned address inside `buffer` (the base64 text it was decoded from is a third larger,
-    /// so there is room), written in whole 4 KiB blocks, and the file is cut to `count` bytes.
-    /// Returns false, having written nothing that stays, when the file system refuses direct I/O (tmpfs, …) or the
-    /// buffer has no room; the caller then writes through the page cache.
+    /// so there is room). Returns false, having written nothing that stays, when the file system refuses direct I/O
+    /// (tmpfs, …) or the buffer has no room; the caller then writes through the page cache.
     static func writeFileDirect(_ buffer: UnsafeMutableBufferPointer<UInt8>, count: Int, to path: String) throws(ProviderError) -> Bool {
-        guard let oDirect, let base = buffer.baseAddress else { return false }
-        let block = 4096
+        guard oDirect != nil, let base = buffer.baseAddress else { return false }
+        let block = AlignedBytes.block
         let address = Int(bitPattern: base)
         let shift = (block - address % block) % block
-        let padded = (count + block - 1) / block * block
-        guard shift + padded <= buffer.count else { return false }
+        guard shift + count <= buffer.count else { return false }
         if shift > 0 { memmove(base + shift, base, count) }
+        if try writeDirect(UnsafePointer(base + shift), count: count, to: path) { return true }
+        if shift > 0 { memmove(base, base + shift, count) }
+        return false
+    }
+
+    /// Writes `count` bytes from the 4 KiB-aligned `aligned` into a new file at `path`: the whole blocks with
+    /// `O_DIRECT`, in one `write`, then the last partial block (if any) through the page cache on the same descriptor
+    /// once `O_DIRECT` is cleared (`fcntl(F_SETFL)`), so the file needs no cut afterwards. Returns false, having left
+    /// nothing behind, when the file system refuses direct I/O; throws when the disk does.
+    static func writeDirect(_ aligned: UnsafePointer<UInt8>, count: Int, to path: String) throws(ProviderError) -> Bool {
+        guard let oDirect else { return false }
+        let block = AlignedBytes.block
+        let whole = count / block * block
+        guard whole > 0 else { return false }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | oDirect, 0o600)
         guard fd >= 0 else {
-            if errno == EINVAL {
-                if shift > 0 { memmove(base, base + shift, count) }
-                return false
-            }
+            if errno == EINVAL { return false }
             throw ProviderError(.unavailable, "cannot create the image file (errno \(errno))")
         }
+        func fail(_ what: String, _ e: Int32) -> ProviderError {
+            close(fd)
+            unlink(path)
+            return ProviderError(.unavailable, "cannot write the image file (errno \(e)\(what))")
+        }
         var offset = 0
-        while offset < padded {
-            let n = Glibc.write(fd, base + shift + offset, padded - offset)
+        while offset < whole {
+            let n = Glibc.write(fd, aligned + offset, whole - offset)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 || n % block != 0 {
                 // Direct I/O refused (alignment rules of this device) or a short write: start again buffered.
                 let e = errno
                 close(fd)
                 unlink(path)
-                if shift > 0 { memmove(base, base + shift, count) }
                 if n < 0 && e != EINVAL { throw ProviderError(.unavailable, "cannot write the image file (errno \(e))") }
                 return false
             }
             offset += n
         }
-        if ftruncate(fd, off_t(count)) != 0 {
-            let e = errno
-            close(fd)
-            unlink(path)
-            throw ProviderError(.unavailable, "cannot write the image file (errno \(e) at truncate)")
+        if whole < count {
+            let flags = fcntl(fd, F_GETFL)
+            guard flags >= 0, fcntl(fd, F_SETFL, flags & ~oDirect) == 0 else { throw fail(" clearing O_DIRECT", errno) }
+            while offset < count {
+                let n = Glibc.write(fd, aligned + offset, count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw fail("", errno)
+                }
+                offset += n
+            }
         }
         if close(fd) != 0 && errno != EINTR {
             unlink(path)
             throw ProviderError(.unavailable, "cannot write the image file (errno \(errno) at close)")
         }
         return true
+    }
+
+    /// Writes an image already decoded into aligned memory (``GeminiStreamLift``) into a new file at `path`, on NIO's
+    /// thread pool: hashed and probed there, then written with one direct `write` of its whole blocks
+    /// (``writeDirect(_:count:to:)``) or, when small or refused, through the page cache. `image` must not be used
+    /// again.
+    public static func write(decoded image: AlignedBytes, to path: String) async throws(ProviderError) -> ImageDigest {
+        try await FileWork.run { () throws(ProviderError) -> ImageDigest in
+            let bytes = image.bytes
+            if bytes.isEmpty { throw ProviderError(.noImage, "the provider returned an empty image") }
+            var hasher = SHA256()
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(bytes))
+            let digest = ImageDigest(
+                sha256: ImageDigest.hex(hasher.finalize()), bytes: bytes.count, info: ImageProbe.probe(bytes),
+                magicMIME: ImageProbe.magicFormat(bytes)?.mimeType)
+            let direct = bytes.count >= directWriteMinimum ? try writeDirect(image.base, count: bytes.count, to: path) : false
+            if !direct { try writeFile(bytes, to: path) }
+            return digest
+        }
     }
 
     /// Creates (or truncates) `path` with mode 0600 and writes `bytes` into it; on failure nothing is left behind.

@@ -1,4 +1,5 @@
 import AtelierCore
+import AtelierImaging
 import Foundation
 
 /// The Gemini `generateContent` wire format, as pure functions (no I/O).
@@ -126,6 +127,29 @@ public enum GeminiCodec {
             throw ProviderError(.badUpstream, "Gemini answered with a \(doc.typeName), not an object", httpStatus: response.status)
         }
         return out
+    }
+
+    /// Decodes a `generateContent` answer whose body went through `lift` (``GeminiStreamLift``) instead of into
+    /// `response.body`. When the image is one of the lifted strings, returns it, already decoded; on any doubt (a
+    /// status that is not 2xx, no lifted string, a marker not found where an image belongs) `response.body` is set to
+    /// the body as it came and the answer is decoded as by ``decode(_:)``, with no image returned.
+    public static func decode(
+        _ response: inout HTTPResponse, lifted lift: GeminiStreamLift
+    ) throws(ProviderError) -> (output: Output, image: AlignedBytes?) {
+        lift.end()
+        if (200..<300).contains(response.status), !lift.spans.isEmpty, let doc = try? JSONParser.parse(lift.residual) {
+            var head = response
+            head.body = lift.residual
+            if var out = try decode(doc, response: head) {
+                if let k = GeminiBodyScan.spanIndex(out.base64), k < lift.spans.count {
+                    out.base64 = ""
+                    return (out, lift.spans[k].image)
+                }
+                if GeminiBodyScan.spanIndex(out.base64) == nil && !out.base64.isEmpty { return (out, nil) }
+            }
+        }
+        response.body = lift.restoredBody()
+        return (try decode(response), nil)
     }
 
     /// Decodes a parsed answer; nil when it is not an object.

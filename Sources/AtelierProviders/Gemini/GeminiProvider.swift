@@ -1,4 +1,5 @@
 import AtelierCore
+import AtelierImaging
 import Foundation
 
 /// Google Gemini image models over `generateContent`. Synchronous: one call per image, n calls in parallel. With a
@@ -84,13 +85,17 @@ public struct GeminiProvider: NetworkProvider {
     func one(_ request: GenerationRequest, key: String, index: Int) async throws(ProviderError) -> GeneratedImage {
         if Task.isCancelled { throw ProviderError(.cancelled, "cancelled before calling Gemini") }
         let http = GeminiCodec.encode(request, baseURL: configuration.baseURL, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds)
-        var response = try await transport.send(http, maxBodyBytes: configuration.maxResponseBytes)
-        let out = try GeminiCodec.decode(response)
+        // The body streams through the lift: the image is decoded piece by piece as it arrives.
+        let lift = GeminiStreamLift(minimumLength: GeminiCodec.liftThreshold)
+        var response = try await transport.send(http, maxBodyBytes: configuration.maxResponseBytes, streamingInto: lift)
+        let (out, image) = try GeminiCodec.decode(&response, lifted: lift)
         let path = ImageFiles.path(
             scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: index,
             fileExtension: ImageFiles.fileExtension(forMIME: out.mimeType))
         let digest: ImageDigest
-        if let range = out.base64Range {
+        if let image {
+            digest = try await ImageFiles.write(decoded: image, to: path)
+        } else if let range = out.base64Range {
             // The body is handed over (not copied) and decoded where it lies, off the cooperative pool.
             let body = OwnedBytes(taking: &response.body)
             digest = try await ImageFiles.writeBase64(body, range: range, to: path)

@@ -1,0 +1,206 @@
+import AtelierImaging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Takes a `generateContent` body as it streams in and decodes its long base64 `data` strings on the way, while each
+/// piece is still in the cache: the images land in ``AlignedBytes`` of their own (ready for a direct write) and the
+/// rest of the body — a few hundred bytes, each lifted string replaced by a marker — is kept for the strict parser.
+/// No contiguous copy of the body is ever made, and the base64 text is never read twice.
+///
+/// The streaming counterpart of ``GeminiBodyScan``, with the same markers (`"\u0000atelier-span-<k>"`) and the same
+/// soundness: a string is lifted only when it follows the key `"data"` and a colon, holds nothing but the standard
+/// base64 alphabet and its padding (so it is one complete JSON string token: no escape, no quote inside) and is at
+/// least `minimumLength` characters long; the codec takes a lifted image only when its marker comes back as the
+/// exact value of an image part. Anything else stays text: a string the strict decoder refuses part-way is given back
+/// exactly as it came (``Base64SpanDecoder/restoredText()``), so ``restoredBody()`` is always the body that arrived.
+/// An answer with a non-2xx status is kept as it is.
+///
+/// One task at a time feeds it (``HTTPBodySink``).
+public final class GeminiStreamLift: HTTPBodySink, @unchecked Sendable {
+    /// A lifted string: its decoded bytes and where its marker lies in ``residual``.
+    public struct Span {
+        /// The decoder that took it (its ``Base64SpanDecoder/output`` is the image).
+        let decoder: Base64SpanDecoder
+        /// The marker's bytes in ``residual``.
+        let marker: Range<Int>
+        /// The decoded bytes.
+        public var image: AlignedBytes { decoder.output }
+    }
+
+    /// Strings shorter than this stay in the residual as text.
+    public let minimumLength: Int
+    /// The body without its lifted strings, a marker in the place of each.
+    public private(set) var residual: [UInt8] = []
+    /// The lifted strings, in order of appearance.
+    public private(set) var spans: [Span] = []
+
+    private enum State {
+        /// Between tokens.
+        case outside
+        /// Inside a string that is not lifted.
+        case string
+        /// After a backslash inside such a string.
+        case escape
+        /// After the string `"data"`: white space, then a colon makes it a key.
+        case afterKey
+        /// After `"data":`: white space, then a quote opens a lifted string.
+        case afterColon
+        /// Inside a lifted string.
+        case span
+    }
+
+    private var state = State.outside
+    /// Characters of `data` matched by the current string so far; -1 once it differs.
+    private var keyMatched = 0
+    private var current: Base64SpanDecoder?
+    private var passthrough = false
+    /// Body bytes still to come, when the length was declared (sizes each image's memory).
+    private var remaining: Int?
+    private var ended = false
+
+    /// A lift for one answer; strings shorter than `minimumLength` characters stay text.
+    public init(minimumLength: Int) {
+        self.minimumLength = max(minimumLength, 1)
+    }
+
+    public func begin(status: Int, contentLength: Int?) {
+        passthrough = !(200..<300).contains(status)
+        remaining = contentLength
+        residual.reserveCapacity(passthrough ? min(contentLength ?? 4096, 1 << 20) : 4096)
+    }
+
+    public func consume(_ piece: UnsafeRawBufferPointer) throws(ProviderError) {
+        guard let raw = piece.baseAddress, piece.count > 0 else { return }
+        let base = raw.assumingMemoryBound(to: UInt8.self)
+        let n = piece.count
+        defer { remaining = remaining.map { max(0, $0 - n) } }
+        if passthrough {
+            residual.append(contentsOf: UnsafeBufferPointer(start: base, count: n))
+            return
+        }
+        var i = 0
+        while i < n {
+            switch state {
+            case .span:
+                let quote = Self.find(0x22, base, from: i, to: n)
+                let stop = quote ?? n
+                if let refused = current?.feed(UnsafeBufferPointer(start: base + i, count: stop - i)) {
+                    // Not a string this decoder takes: it goes on as text, from the refused byte.
+                    unlift()
+                    state = .string
+                    keyMatched = -1
+                    i += refused
+                    continue
+                }
+                if quote != nil {
+                    closeSpan()
+                    state = .outside
+                    i = stop + 1
+                } else {
+                    i = n
+                }
+            case .outside:
+                let quote = Self.find(0x22, base, from: i, to: n)
+                let stop = quote ?? n
+                residual.append(contentsOf: UnsafeBufferPointer(start: base + i, count: stop - i))
+                if quote != nil {
+                    residual.append(0x22)
+                    state = .string
+                    keyMatched = 0
+                    i = stop + 1
+                } else {
+                    i = n
+                }
+            case .string:
+                let c = base[i]
+                residual.append(c)
+                i += 1
+                if c == 0x5C {  // backslash
+                    state = .escape
+                    keyMatched = -1
+                } else if c == 0x22 {
+                    state = keyMatched == Self.key.count ? .afterKey : .outside
+                } else if keyMatched >= 0 {
+                    keyMatched = keyMatched < Self.key.count && Self.key[keyMatched] == c ? keyMatched + 1 : -1
+                }
+            case .escape:
+                residual.append(base[i])
+                i += 1
+                state = .string
+            case .afterKey, .afterColon:
+                let c = base[i]
+                if Self.isSpace(c) {
+                    residual.append(c)
+                    i += 1
+                } else if state == .afterKey && c == 0x3A {  // colon
+                    residual.append(c)
+                    i += 1
+                    state = .afterColon
+                } else if state == .afterColon && c == 0x22 {
+                    residual.append(c)
+                    i += 1
+                    // Room for about the rest of the body, decoded (most of it is this string).
+                    let expected = remaining.map { max($0 - i, 0) } ?? 64 * 1024
+                    current = Base64SpanDecoder(expectedCharacters: expected)
+                    state = .span
+                } else {
+                    state = .outside
+                }
+            }
+        }
+    }
+
+    /// Ends the body: a string still open (a body cut short) goes back into the residual as text.
+    public func end() {
+        guard !ended else { return }
+        ended = true
+        if state == .span { unlift() }
+    }
+
+    /// The body as it arrived: the residual with each marker replaced by its string's text again.
+    public func restoredBody() -> [UInt8] {
+        end()
+        guard !spans.isEmpty else { return residual }
+        var out: [UInt8] = []
+        out.reserveCapacity(residual.count + spans.reduce(0) { $0 + $1.decoder.characters })
+        var from = 0
+        for s in spans {
+            out.append(contentsOf: residual[from..<s.marker.lowerBound])
+            out.append(contentsOf: s.decoder.restoredText())
+            from = s.marker.upperBound
+        }
+        out.append(contentsOf: residual[from...])
+        return out
+    }
+
+    private func closeSpan() {
+        guard var d = current else { return }
+        current = nil
+        let complete = d.finish()
+        if complete && d.characters >= minimumLength {
+            let start = residual.count
+            residual.append(contentsOf: "\\u0000atelier-span-\(spans.count)".utf8)
+            spans.append(Span(decoder: d, marker: start..<residual.count))
+        } else {
+            residual.append(contentsOf: d.restoredText())
+        }
+        residual.append(0x22)
+    }
+
+    private func unlift() {
+        if let d = current { residual.append(contentsOf: d.restoredText()) }
+        current = nil
+    }
+
+    private static let key: [UInt8] = Array("data".utf8)
+
+    @inline(__always)
+    private static func find(_ byte: UInt8, _ base: UnsafePointer<UInt8>, from: Int, to: Int) -> Int? {
+        GeminiBodyScan.find(byte, base, from: from, to: to)
+    }
+
+    @inline(__always)
+    private static func isSpace(_ b: UInt8) -> Bool { GeminiBodyScan.isSpace(b) }
+}
