@@ -84,22 +84,22 @@ public final class GeminiStreamLift: HTTPBodySink, @unchecked Sendable {
         while i < n {
             switch state {
             case .span:
-                let quote = Self.find(0x22, base, from: i, to: n)
-                let stop = quote ?? n
-                if let refused = current?.feed(UnsafeBufferPointer(start: base + i, count: stop - i)) {
-                    // Not a string this decoder takes: it goes on as text, from the refused byte.
+                // The decoder takes base64 up to the first byte it refuses: the closing quote ends the string (so the
+                // text is read once, with no separate search for the quote); anything else makes it text again.
+                guard let refused = current?.feed(UnsafeBufferPointer(start: base + i, count: n - i)) else {
+                    i = n
+                    continue
+                }
+                let at = i + refused
+                if base[at] == 0x22 {
+                    closeSpan()
+                    state = .outside
+                    i = at + 1
+                } else {
                     unlift()
                     state = .string
                     keyMatched = -1
-                    i += refused
-                    continue
-                }
-                if quote != nil {
-                    closeSpan()
-                    state = .outside
-                    i = stop + 1
-                } else {
-                    i = n
+                    i = at
                 }
             case .outside:
                 let quote = Self.find(0x22, base, from: i, to: n)
