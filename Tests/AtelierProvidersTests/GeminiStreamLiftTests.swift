@@ -175,20 +175,4 @@ struct GeminiStreamLiftTests {
         #expect(Int(bitPattern: memory.base) % AlignedBytes.block == 0, "the image memory is 4 KiB aligned")
         #expect(memory.capacity % AlignedBytes.block == 0 && memory.capacity >= memory.count)
     }
-
-    @Test("the provider writes a lifted image to its file with its digest, through the one-piece default of scripted transports")
-    func providerWritesTheLiftedImage() async throws {
-        let body = Self.answer(#"{"text":"ok"},{"inlineData":{"mimeType":"image/png","data":"\#(Self.b64)"}}"#)
-        let t = ScriptedTransport([reply(200, body)])
-        let r = try Fixtures.request("gemini-3-pro-image")
-        let images = try await GeminiProvider(
-            configuration: GeminiProvider.defaults.with { $0.credentials = Credentials(GeminiTests.key) }, transport: t
-        ).generate(r, context: .none)
-        let img = try #require(images.first)
-        #expect(fileBytes(img.path) == Self.image)
-        #expect(img.digest?.sha256 == ImageDigest(of: Self.image).sha256)
-        #expect(img.digest?.bytes == Self.image.count)
-        #expect(img.digest?.magicMIME == "image/png")
-        #expect(img.servedModel == "gemini-3-pro-image")
-    }
 }

@@ -106,7 +106,7 @@ struct LargeImageDecodingTests {
         }
     }
 
-    @Test("a Gemini answer carrying megabytes: the payload is located in the body, not copied, and written exactly")
+    @Test("a multi-megabyte Gemini answer: the codec locates it in the body, the provider decodes it streaming; the file is exact")
     func geminiLargeAnswer() async throws {
         let png = Fixtures.png + Self.bytes(3 << 20, seed: 11)
         let b64 = Data(png).base64EncodedString()
