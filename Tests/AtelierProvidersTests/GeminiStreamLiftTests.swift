@@ -99,6 +99,9 @@ struct GeminiStreamLiftTests {
                 let lift = try Self.lift(bytes, cuts: cuts)
                 #expect(lift.restoredBody() == bytes, "\(name), pieces \(cuts): the body is not given back as it came")
                 let lifted = lift.spans.map { Array($0.image.bytes) }
+                for (span, bytes) in zip(lift.spans, lifted) {
+                    #expect(ImageDigest.hex(span.sha256) == ImageDigest(of: bytes).sha256, "\(name), pieces \(cuts): the hash taken while decoding")
+                }
                 switch name {
                 case "plain", "spaces around the colon", "unpadded with a non-canonical tail":
                     #expect(lifted == [Self.image], "\(name), pieces \(cuts)")
@@ -128,7 +131,11 @@ struct GeminiStreamLiftTests {
                     #expect(s.modelVersion == w.modelVersion && s.finishReason == w.finishReason, "\(name)")
                     // The image: decoded by the lift, or left where the whole-body path would find it.
                     let expected = Self.decodedPayload(w, body: bytes)
-                    let got = image.map { Array($0.bytes) } ?? Self.decodedPayload(s, body: head.body)
+                    let got = image.map { Array($0.image.bytes) } ?? Self.decodedPayload(s, body: head.body)
+                    if let image {
+                        let whole = ImageDigest(of: Array(image.image.bytes)).sha256
+                        #expect(ImageDigest.hex(image.sha256) == whole, "\(name): the hash taken while decoding")
+                    }
                     #expect(got == expected, "\(name), pieces \(cuts)")
                 case (.failure(let w), .failure(let s)):
                     #expect(w.code == s.code && w.message == s.message, "\(name)")

@@ -184,19 +184,17 @@ public enum ImageFiles {
         return true
     }
 
-    /// Writes an image already decoded into aligned memory (``GeminiStreamLift``) into a new file at `path`, on NIO's
-    /// thread pool: hashed and probed there, then written with one direct `write` of its whole blocks
-    /// (``writeDirect(_:count:to:)``) or, when small or refused, through the page cache. `image` must not be used
-    /// again.
-    public static func write(decoded image: AlignedBytes, to path: String) async throws(ProviderError) -> ImageDigest {
+    /// Writes an image already decoded into aligned memory and hashed while it was decoded (``GeminiStreamLift``) into
+    /// a new file at `path`, on NIO's thread pool: probed there, then written with one direct `write` of its whole
+    /// blocks (``writeDirect(_:count:to:)``) or, when small or refused, through the page cache. `image` must not be
+    /// used again.
+    public static func write(decoded image: AlignedBytes, sha256: SHA256.Digest, to path: String) async throws(ProviderError) -> ImageDigest {
         try await FileWork.run { () throws(ProviderError) -> ImageDigest in
             let bytes = image.bytes
             if bytes.isEmpty { throw ProviderError(.noImage, "the provider returned an empty image") }
-            var hasher = SHA256()
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(bytes))
             let digest = ImageDigest(
-                sha256: ImageDigest.hex(hasher.finalize()), bytes: bytes.count, info: ImageProbe.probe(bytes),
-                magicMIME: ImageProbe.magicFormat(bytes)?.mimeType)
+                sha256: ImageDigest.hex(sha256), bytes: bytes.count, info: ImageProbe.probe(bytes), magicMIME: ImageProbe.magicFormat(bytes)?.mimeType
+            )
             let direct = bytes.count >= directWriteMinimum ? try writeDirect(image.base, count: bytes.count, to: path) : false
             if !direct { try writeFile(bytes, to: path) }
             return digest

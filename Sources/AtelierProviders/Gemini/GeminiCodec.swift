@@ -130,12 +130,12 @@ public enum GeminiCodec {
     }
 
     /// Decodes a `generateContent` answer whose body went through `lift` (``GeminiStreamLift``) instead of into
-    /// `response.body`. When the image is one of the lifted strings, returns it, already decoded; on any doubt (a
+    /// `response.body`. When the image is one of the lifted strings, returns it, already decoded and hashed; on any doubt (a
     /// status that is not 2xx, no lifted string, a marker not found where an image belongs) `response.body` is set to
     /// the body as it came and the answer is decoded as by ``decode(_:)``, with no image returned.
     public static func decode(
         _ response: inout HTTPResponse, lifted lift: GeminiStreamLift
-    ) throws(ProviderError) -> (output: Output, image: AlignedBytes?) {
+    ) throws(ProviderError) -> (output: Output, image: GeminiStreamLift.Span?) {
         lift.end()
         if (200..<300).contains(response.status), !lift.spans.isEmpty, let doc = try? JSONParser.parse(lift.residual) {
             var head = response
@@ -143,7 +143,7 @@ public enum GeminiCodec {
             if var out = try decode(doc, response: head) {
                 if let k = GeminiBodyScan.spanIndex(out.base64), k < lift.spans.count {
                     out.base64 = ""
-                    return (out, lift.spans[k].image)
+                    return (out, lift.spans[k])
                 }
                 if GeminiBodyScan.spanIndex(out.base64) == nil && !out.base64.isEmpty { return (out, nil) }
             }

@@ -94,7 +94,7 @@ public struct GeminiProvider: NetworkProvider {
             fileExtension: ImageFiles.fileExtension(forMIME: out.mimeType))
         let digest: ImageDigest
         if let image {
-            digest = try await ImageFiles.write(decoded: image, to: path)
+            digest = try await ImageFiles.write(decoded: image.image, sha256: image.sha256, to: path)
         } else if let range = out.base64Range {
             // The body is handed over (not copied) and decoded where it lies, off the cooperative pool.
             let body = OwnedBytes(taking: &response.body)

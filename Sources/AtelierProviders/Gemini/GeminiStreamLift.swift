@@ -1,4 +1,5 @@
 import AtelierImaging
+import Crypto
 
 #if canImport(Glibc)
     import Glibc
@@ -7,7 +8,8 @@ import AtelierImaging
 /// Takes a `generateContent` body as it streams in and decodes its long base64 `data` strings on the way, while each
 /// piece is still in the cache: the images land in ``AlignedBytes`` of their own (ready for a direct write) and the
 /// rest of the body — a few hundred bytes, each lifted string replaced by a marker — is kept for the strict parser.
-/// No contiguous copy of the body is ever made, and the base64 text is never read twice.
+/// No contiguous copy of the body is ever made, the base64 text is never read twice, and each stretch of decoded bytes
+/// is hashed (SHA-256) right after it is decoded, while it is still in the cache.
 ///
 /// The streaming counterpart of ``GeminiBodyScan``, with the same markers (`"\u0000atelier-span-<k>"`) and the same
 /// soundness: a string is lifted only when it follows the key `"data"` and a colon, holds nothing but the standard
@@ -19,12 +21,14 @@ import AtelierImaging
 ///
 /// One task at a time feeds it (``HTTPBodySink``).
 public final class GeminiStreamLift: HTTPBodySink, @unchecked Sendable {
-    /// A lifted string: its decoded bytes and where its marker lies in ``residual``.
+    /// A lifted string: its decoded bytes, their SHA-256 and where its marker lies in ``residual``.
     public struct Span {
         /// The decoder that took it (its ``Base64SpanDecoder/output`` is the image).
         let decoder: Base64SpanDecoder
         /// The marker's bytes in ``residual``.
         let marker: Range<Int>
+        /// The SHA-256 of ``image``'s bytes, computed while they were decoded.
+        public let sha256: SHA256.Digest
         /// The decoded bytes.
         public var image: AlignedBytes { decoder.output }
     }
@@ -55,6 +59,9 @@ public final class GeminiStreamLift: HTTPBodySink, @unchecked Sendable {
     /// Characters of `data` matched by the current string so far; -1 once it differs.
     private var keyMatched = 0
     private var current: Base64SpanDecoder?
+    /// The SHA-256 of the current string's decoded bytes so far, and how many of them it has taken.
+    private var hasher = SHA256()
+    private var hashed = 0
     private var passthrough = false
     /// Body bytes still to come, when the length was declared (sizes each image's memory).
     private var remaining: Int?
@@ -86,12 +93,15 @@ public final class GeminiStreamLift: HTTPBodySink, @unchecked Sendable {
             case .span:
                 // The decoder takes base64 up to the first byte it refuses: the closing quote ends the string (so the
                 // text is read once, with no separate search for the quote); anything else makes it text again.
-                guard let refused = current?.feed(UnsafeBufferPointer(start: base + i, count: n - i)) else {
+                let refused = current?.feed(UnsafeBufferPointer(start: base + i, count: n - i))
+                guard let refused else {
+                    hashDecoded()
                     i = n
                     continue
                 }
                 let at = i + refused
                 if base[at] == 0x22 {
+                    hashDecoded()
                     closeSpan()
                     state = .outside
                     i = at + 1
@@ -144,6 +154,8 @@ public final class GeminiStreamLift: HTTPBodySink, @unchecked Sendable {
                     // Room for about the rest of the body, decoded (most of it is this string).
                     let expected = remaining.map { max($0 - i, 0) } ?? 64 * 1024
                     current = Base64SpanDecoder(expectedCharacters: expected)
+                    hasher = SHA256()
+                    hashed = 0
                     state = .span
                 } else {
                     state = .outside
@@ -180,13 +192,23 @@ public final class GeminiStreamLift: HTTPBodySink, @unchecked Sendable {
         current = nil
         let complete = d.finish()
         if complete && d.characters >= minimumLength {
+            current = d
+            hashDecoded()  // the last one or two bytes, from an incomplete last quantum
+            current = nil
             let start = residual.count
             residual.append(contentsOf: "\\u0000atelier-span-\(spans.count)".utf8)
-            spans.append(Span(decoder: d, marker: start..<residual.count))
+            spans.append(Span(decoder: d, marker: start..<residual.count, sha256: hasher.finalize()))
         } else {
             residual.append(contentsOf: d.restoredText())
         }
         residual.append(0x22)
+    }
+
+    /// Hashes the current string's bytes decoded since the last call (they were just written: still in the cache).
+    private func hashDecoded() {
+        guard let out = current?.output, out.count > hashed else { return }
+        hasher.update(bufferPointer: UnsafeRawBufferPointer(start: out.base + hashed, count: out.count - hashed))
+        hashed = out.count
     }
 
     private func unlift() {
