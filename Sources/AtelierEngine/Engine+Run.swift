@@ -51,12 +51,20 @@ extension Engine {
                 BudgetLedger.charge(of: job) - (job.route?.estimatedCostUSD ?? 0), task: job.task, createdAt: job.createdAt, budgets: policy.budgets)
         }
         let store = self.store
-        let lease = leases[job.taskUUID]
-        let committed = try await untilStored("job state change", taskUUID: job.taskUUID) { () async throws -> Bool in
-            do { try await store.commit(job, change: change, lease: lease) } catch is StoreLeaseLost { return false }
-            return true
+        var lease = leases[job.taskUUID]
+        while true {
+            let under = lease
+            let committed = try await untilStored("job state change", taskUUID: job.taskUUID) { () async throws -> Bool in
+                do { try await store.commit(job, change: change, lease: under) } catch is StoreLeaseLost { return false }
+                return true
+            }
+            if committed { break }
+            // Refused because this daemon itself claimed the job again meanwhile (its own lease had run out — a
+            // heartbeat late on a loaded machine — and its claim loop took the job back while this write was under
+            // way): the job is still ours, under the newer lease. Anything else: another daemon holds it now.
+            guard let newer = leases[job.taskUUID], newer != under, let me = cluster?.daemonID, newer.owner == me else { return false }
+            lease = newer
         }
-        guard committed else { return false }
         if cluster != nil {
             if job.status.isTerminal || event == .interrupted { leases[job.taskUUID] = nil }
             if event?.finalStatus != nil { await settleBudget(of: job) }
