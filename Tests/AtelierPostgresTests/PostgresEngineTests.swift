@@ -79,9 +79,7 @@ import Testing
             let dir = sharedDataDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             // A's leases run out (2 s) because it never renews them in time; B takes the job over.
-            let a = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-a", leaseSeconds: 2, heartbeatSeconds: 3600)
-            let task = clusterTask("gated")
-            _ = try await a.engine.submit(task)
+            let (a, task) = try await Self.gatedJobOnADaemonThatNeverRenews(cluster, dir: dir)
             // A recorded the provider's handle before waiting on the provider.
             let handle = try await eventuallyValue(timeout: .seconds(20), "the handle is recorded") {
                 try await a.store.job(task.taskUUID)?.attempts.last?.resumeHandle
@@ -110,6 +108,14 @@ import Testing
         }
     }
 
+    /// A daemon ("daemon-a") that never renews its 2 s leases, running a job whose provider call waits on its gate.
+    static func gatedJobOnADaemonThatNeverRenews(_ cluster: PostgresCluster, dir: String) async throws -> (EngineNode, ImageTask) {
+        let a = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-a", leaseSeconds: 2, heartbeatSeconds: 3600)
+        let task = clusterTask("gated")
+        _ = try await a.engine.submit(task)
+        return (a, task)
+    }
+
     @Test func aDaemonWhoseOwnLeaseRanOutTakesItsJobBackAndFinishesIt() async throws {
         try await withPostgres { cluster in
             let dir = sharedDataDirectory()
@@ -117,9 +123,7 @@ import Testing
             // One daemon and no heartbeats: its lease (2 s) runs out while the provider call waits, and its own claim
             // loop takes the job back (a heartbeat late on a loaded machine does the same). The call in progress goes
             // on under the new lease: the job succeeds once, nothing is resumed or run again.
-            let a = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-a", leaseSeconds: 2, heartbeatSeconds: 3600)
-            let task = clusterTask("gated")
-            _ = try await a.engine.submit(task)
+            let (a, task) = try await Self.gatedJobOnADaemonThatNeverRenews(cluster, dir: dir)
             let token = try await eventuallyValue(timeout: .seconds(30), "the daemon claims its own job again") { () -> Int64? in
                 let t = try await a.store.rows("SELECT lease_token FROM job WHERE task_uuid = \(task.taskUUID)") {
                     try $0.get("lease_token", as: Int64.self)
