@@ -55,12 +55,12 @@ import Testing
             let tasks = (0..<6).map { _ in clusterTask() }
             for task in tasks { _ = try await a.engine.submit(task) }
             for task in tasks {
-                let done = try await a.engine.wait(task.taskUUID, timeoutSeconds: 20)
+                let done = try await a.engine.wait(task.taskUUID, timeoutSeconds: 60)
                 #expect(done.status == .succeeded, "job.wait on the accepting daemon sees the other's result")
                 #expect(a.engine.cache.job(task.taskUUID)?.status == .succeeded)
                 // The waiter may wake before every subscriber of the same publication has been called.
                 #expect(
-                    try await eventually(timeout: .seconds(10), "relayed as a remote event") {
+                    try await eventually(timeout: .seconds(60), "relayed as a remote event") {
                         a.events(task.taskUUID).contains { $0.event == .succeeded && $0.remote }
                     })
             }
@@ -81,7 +81,7 @@ import Testing
             // A's leases run out (2 s) because it never renews them in time; B takes the job over.
             let (a, task) = try await Self.gatedJobOnADaemonThatNeverRenews(cluster, dir: dir)
             // A recorded the provider's handle before waiting on the provider.
-            let handle = try await eventuallyValue(timeout: .seconds(20), "the handle is recorded") {
+            let handle = try await eventuallyValue(timeout: .seconds(60), "the handle is recorded") {
                 try await a.store.job(task.taskUUID)?.attempts.last?.resumeHandle
             }
             #expect(handle == "h-\(task.taskUUID)")
@@ -95,7 +95,7 @@ import Testing
             #expect(done?.attempts.contains { $0.outcome == .interrupted } == true)
             // A's provider call now answers: its write is refused (fenced) and A publishes nothing of its own.
             a.provider.gate.open()
-            let shown = try await eventuallyValue(timeout: .seconds(20), "A shows B's result") { () -> Job? in
+            let shown = try await eventuallyValue(timeout: .seconds(60), "A shows B's result") { () -> Job? in
                 let j = a.engine.cache.job(task.taskUUID)
                 return j?.status == .succeeded ? j : nil
             }
@@ -150,7 +150,7 @@ import Testing
             let b = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-b")
             let task = clusterTask("hang")
             _ = try await a.engine.submit(task)
-            #expect(try await eventually(timeout: .seconds(20), "B runs it") { b.provider.generated.contains(task.taskUUID) })
+            #expect(try await eventually(timeout: .seconds(60), "B runs it") { b.provider.generated.contains(task.taskUUID) })
             let cancelled = try await a.engine.cancel(task.taskUUID)
             #expect(cancelled.status == .cancelled)
             let stored = try await a.store.job(task.taskUUID)
@@ -205,7 +205,7 @@ import Testing
             let a = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-a", callTimeout: .seconds(3))
             let before = clusterTask()
             _ = try await a.engine.submit(before)
-            #expect(try await a.engine.wait(before.taskUUID, timeoutSeconds: 20).status == .succeeded)
+            #expect(try await a.engine.wait(before.taskUUID, timeoutSeconds: 60).status == .succeeded)
             try await PostgresHarness.kill(cluster)
             do throws(AtelierError) {
                 _ = try await a.engine.submit(clusterTask())

@@ -92,7 +92,7 @@ import Testing
                 let done = try await wa.wait(id, timeoutSeconds: 30)
                 #expect(done.workflow.state == .succeeded, "round \(round): \(done.workflow.state)")
                 // Every variant's end is recorded (none lost to a concurrent change on the other daemon).
-                let settled = try await eventuallyValue(timeout: .seconds(20), "every variant recorded") {
+                let settled = try await eventuallyValue(timeout: .seconds(60), "every variant recorded") {
                     let w = try await wb.workflow(id)
                     return w.variants.allSatisfy(\.isFinished) ? w : nil
                 }
