@@ -142,6 +142,33 @@ import Testing
         }
     }
 
+    @Test func aDaemonStartedAgainUnderTheSameIdRecoversThePreviousRunsJob() async throws {
+        try await withPostgres { cluster in
+            let dir = sharedDataDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            // The first run of "daemon-a" holds a running job (its handle recorded), then loses the database for good
+            // (as if killed): it renews and claims nothing any more.
+            let (first, task) = try await Self.gatedJobOnADaemonThatNeverRenews(cluster, dir: dir)
+            _ = try await eventuallyValue(timeout: .seconds(60), "the handle is recorded") {
+                try await first.store.job(task.taskUUID)?.attempts.last?.resumeHandle
+            }
+            first.pool.cancel()
+            // The daemon starts again under the same id (`--daemon-id a` after a restart). Its heartbeats renew only
+            // what it works on, so the old run's lease runs out and the new run takes the job over from its handle.
+            let second = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-a", leaseSeconds: 2)
+            let done = try await eventuallyValue(timeout: .seconds(60), "the new run takes the job over and finishes it") { () -> Job? in
+                let j = try await second.store.job(task.taskUUID)
+                return j?.status == .succeeded ? j : nil
+            }
+            #expect(second.provider.resumed[task.taskUUID] == "h-\(task.taskUUID)", "resumed from the recorded handle")
+            #expect(!second.provider.generated.contains(task.taskUUID), "never submitted again")
+            #expect(done?.attempts.contains { $0.outcome == .interrupted } == true)
+            await second.stop()
+            first.provider.gate.open()
+            await first.engine.shutdown()
+        }
+    }
+
     @Test func aJobRunningOnAnotherDaemonIsCancelledFromThisOne() async throws {
         try await withPostgres { cluster in
             let dir = sharedDataDirectory()

@@ -57,7 +57,7 @@ import Testing
             #expect(try await store.claimJobs(owner: "B", limit: 1, providers: nil, leaseSeconds: 60).isEmpty, "the lease still runs")
 
             // Its lease runs out (set to a second ago: the test does not wait for the clock) ...
-            #expect(try await store.renewLeases(owner: "A", leaseSeconds: -1) == [job.taskUUID])
+            #expect(try await store.renewLeases(owner: "A", taskUUIDs: [job.taskUUID], leaseSeconds: -1) == [job.taskUUID])
             // ... and B takes the job over, with the handle to resume from and a newer token.
             let takeover = try await store.claimJobs(owner: "B", limit: 1, providers: nil, leaseSeconds: 60).first
             let b = try #require(takeover)
@@ -66,7 +66,7 @@ import Testing
 
             // A comes back: its writes and renewals no longer count.
             await #expect(throws: StoreLeaseLost.self) { try await store.commit(job, change: .succeeded, lease: a.lease, deliveries: []) }
-            #expect(try await store.renewLeases(owner: "A", leaseSeconds: 60).isEmpty)
+            #expect(try await store.renewLeases(owner: "A", taskUUIDs: [job.taskUUID], leaseSeconds: 60).isEmpty)
             #expect(try await store.releaseJob(job.taskUUID, lease: a.lease) == false)
             // Without a lease, a job another daemon holds cannot be written either.
             await #expect(throws: StoreLeaseLost.self) { try await store.commit(job, change: nil, lease: nil, deliveries: []) }
@@ -85,7 +85,7 @@ import Testing
             _ = try await store.insert(jobs.map { JobSubmission(job: $0) })
             let claims = try await store.claimJobs(owner: "A", limit: 3, providers: nil, leaseSeconds: 1)
             #expect(claims.count == 3)
-            let renewed = try await store.renewLeases(owner: "A", leaseSeconds: 120)
+            let renewed = try await store.renewLeases(owner: "A", taskUUIDs: jobs.map(\.taskUUID), leaseSeconds: 120)
             #expect(Set(renewed) == Set(jobs.map(\.taskUUID)))
             let expiry = try await store.rows("SELECT (min(extract(epoch FROM lease_expires)) * 1000)::float8 AS ms FROM job") {
                 try $0.get("ms", as: Double.self)

@@ -84,7 +84,8 @@ extension Engine {
             do {
                 try await cluster.store.heartbeat(daemon: cluster.daemonID, startedAt: startedAtTimestampNonisolated, info: Self.daemonInfo)
                 let asked = await heldLeaseIDs()
-                let held = try await cluster.store.renewLeases(owner: cluster.daemonID, leaseSeconds: cluster.configuration.leaseSeconds)
+                let held = try await cluster.store.renewLeases(
+                    owner: cluster.daemonID, taskUUIDs: asked.sorted(), leaseSeconds: cluster.configuration.leaseSeconds)
                 await leasesRenewed(asked: asked, held: Set(held))
                 if failing { logger.notice("heartbeats reach the store again", metadata: ["daemon": "\(cluster.daemonID)"]) }
                 failing = false

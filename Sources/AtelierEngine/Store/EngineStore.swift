@@ -34,9 +34,12 @@ public protocol EngineStore: Sendable {
     /// daemons).
     func claimJobs(owner: String, provider: String, clusterLimit: Int, limit: Int, leaseSeconds: Double) async throws -> [ClaimedJob]
 
-    /// Extends every lease `owner` still holds by `leaseSeconds` from now; returns the jobs' taskUUIDs. A job missing
-    /// from the answer was taken over (or finished): its holder must stop working on it.
-    func renewLeases(owner: String, leaseSeconds: Double) async throws -> [String]
+    /// Extends the leases `owner` still holds on the jobs `taskUUIDs` (the ones it is working on) by `leaseSeconds`
+    /// from now; returns those jobs' taskUUIDs. A job missing from the answer was taken over (or finished): its holder
+    /// must stop working on it. Only the named jobs: a lease under the same owner name that this process does not work
+    /// on (a previous run of a daemon started again with the same `--daemon-id`) is left to run out, so its job is
+    /// taken over and recovered instead of being kept alive by the new run's heartbeats.
+    func renewLeases(owner: String, taskUUIDs: [String], leaseSeconds: Double) async throws -> [String]
 
     /// Gives a claimed job back without changing it (the daemon stops before starting it): it is claimable at once.
     /// False when the lease was no longer the job's.

@@ -225,12 +225,13 @@ extension PostgresStore {
         return claimed.sorted { $0.seq < $1.seq }.map(\.claim)
     }
 
-    /// See ``EngineStore/renewLeases(owner:leaseSeconds:)``.
-    public func renewLeases(owner: String, leaseSeconds: Double) async throws -> [String] {
-        try await rows(
+    /// See ``EngineStore/renewLeases(owner:taskUUIDs:leaseSeconds:)``.
+    public func renewLeases(owner: String, taskUUIDs: [String], leaseSeconds: Double) async throws -> [String] {
+        guard !taskUUIDs.isEmpty else { return [] }
+        return try await rows(
             """
             UPDATE job SET lease_expires = clock_timestamp() + make_interval(secs => \(leaseSeconds))
-            WHERE lease_owner = \(owner) AND status IN ('queued', 'running')
+            WHERE lease_owner = \(owner) AND status IN ('queued', 'running') AND task_uuid = ANY(\(taskUUIDs))
             RETURNING task_uuid
             """
         ) { try $0.get("task_uuid", as: String.self) }
