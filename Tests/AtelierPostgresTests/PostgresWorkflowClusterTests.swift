@@ -59,6 +59,10 @@ import Testing
                 return w.state.isTerminal ? w : nil
             }
             #expect(done?.state == .succeeded, "\(String(describing: done?.state))")
+            // The stored state can be read before A's service has published the transition it committed.
+            _ = try await eventually(timeout: .seconds(60), "A publishes the end it made") {
+                logA.all.contains { $0.workflow.workflowUUID == id && !$0.remote && $0.event == .succeeded }
+            }
             let made = logA.all.filter { $0.workflow.workflowUUID == id && !$0.remote }.map(\.event)
             #expect(made.filter { $0 == .variantFinished }.count == 3, "\(made)")
             #expect(made.filter { $0 == .finalizing }.count == 1, "\(made)")
