@@ -15,6 +15,7 @@ import re
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -214,22 +215,42 @@ def bench_providers(work, ports):
     return d
 
 
+def summarize(rows):
+    """One row per (server, size): the median of each figure over the rounds, the CPU range, the highest RSS."""
+    out = {}
+    for key in sorted({(r["label"], r["size"]) for r in rows}):
+        rs = [r for r in rows if (r["label"], r["size"]) == key]
+        med = lambda k: round(statistics.median(r[k] for r in rs), 3)
+        cpus = [r["cpu_ms"] for r in rs]
+        out[key] = {"label": key[0], "size": key[1], "rounds": len(rs), "cpu_ms": med("cpu_ms"), "cpu_ms_min": min(cpus),
+                    "cpu_ms_max": max(cpus), "per_s": round(statistics.median(r["per_s"] for r in rs), 1),
+                    "rss_mb_peak": max(r["rss_mb_peak"] for r in rs), "errors": sum(r["errors"] for r in rs)}
+    return out
+
+
 def table(rows, targets):
-    by = {(r["label"], r["size"]): r for r in rows}
-    out = ["", "| image | LiteLLM CPU/req | Atelier CPU/job | LiteLLM ÷ Atelier | LiteLLM req/s | Atelier jobs/s "
-           "| LiteLLM RSS peak | Atelier RSS peak | target (Atelier CPU/job) |",
+    by = summarize(rows)
+    rounds = max((v["rounds"] for v in by.values()), default=0)
+    cpu_head = "CPU/req" if rounds <= 1 else f"CPU/req (median of {rounds}; range)"
+    out = ["", f"| image | LiteLLM {cpu_head} | Atelier {cpu_head.replace('req', 'job')} | LiteLLM ÷ Atelier | LiteLLM req/s "
+           "| Atelier jobs/s | LiteLLM RSS peak | Atelier RSS peak | target (Atelier CPU/job) |",
            "|---|---|---|---|---|---|---|---|---|"]
     for size in [s for s in ("10kb", "2mb", "8mb") if any(k[1] == s for k in by)]:
         l, t = by.get(("litellm", size)), by.get(("atelier", size))
         f = lambda r, k, unit="": f"{r[k]}{unit}" if r else "–"
+
+        def cpu(r):
+            if not r:
+                return "–"
+            return f"{r['cpu_ms']} ms" + ("" if r["rounds"] <= 1 else f" ({r['cpu_ms_min']}–{r['cpu_ms_max']})")
         ratio = f"{l['cpu_ms'] / t['cpu_ms']:.1f}×" if l and t and t["cpu_ms"] > 0 else "–"
         tgt = targets.get(size)
         verdict = ""
         if tgt and t:
             verdict = f"≤ {tgt} ms: {'met' if t['cpu_ms'] <= tgt else 'NOT met'}"
-        out.append(f"| {size} | {f(l, 'cpu_ms', ' ms')} | {f(t, 'cpu_ms', ' ms')} | {ratio} | {f(l, 'per_s')} | "
+        out.append(f"| {size} | {cpu(l)} | {cpu(t)} | {ratio} | {f(l, 'per_s')} | "
                    f"{f(t, 'per_s')} | {f(l, 'rss_mb_peak', ' MB')} | {f(t, 'rss_mb_peak', ' MB')} | {verdict} |")
-    errs = [f"{r['label']}/{r['size']}: {r['errors']} errors" for r in rows if r["errors"]]
+    errs = [f"{v['label']}/{v['size']}: {v['errors']} errors" for v in by.values() if v["errors"]]
     if errs:
         out.append("")
         out.append("ERRORS: " + "; ".join(errs))
@@ -248,6 +269,8 @@ def main():
     ap.add_argument("--sizes", default="10kb,2mb")
     ap.add_argument("--memory-8mb", type=int, default=1, help="also run Atelier with 8 MiB results (RSS target)")
     ap.add_argument("--skip-litellm", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of every run, LiteLLM and Atelier alternating (the table gives medians and ranges)")
     ap.add_argument("--pin", type=int, default=1, help="1: servers on CPU 1, fake upstream and clients on CPU 0")
     ap.add_argument("--upstream-port", type=int, default=18080)
     ap.add_argument("--proxy-port", type=int, default=4000)
@@ -271,7 +294,8 @@ def main():
             wait_http(f"http://{HOST}:{a.upstream_port + 1}/health", 60, up8)
             ports.append((a.upstream_port + 1, [("8mb", "2mb")]))
 
-        # ---- LiteLLM
+        # ---- both servers, started once and kept idle while the other is measured
+        px = None
         if not a.skip_litellm:
             key = "sk-" + secrets.token_hex(32)
             env = dict(os.environ, LITELLM_LOG="ERROR", LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_MASTER_KEY=key,
@@ -281,13 +305,6 @@ def main():
                         "--host", HOST, "--port", str(a.proxy_port), "--num_workers", "1", "--telemetry", "False"],
                        os.path.join(work, "litellm.log"), env=env, cpus=cpu_server)
             wait_http(f"http://{HOST}:{a.proxy_port}/health/liveliness", 300, px)
-            for tag in sizes:
-                r = measure_litellm(px, f"http://{HOST}:{a.proxy_port}", tag, key, a, cpu_client)
-                print(f"[bench] {json.dumps(r)}", flush=True)
-                rows.append(r)
-            stop(px)
-
-        # ---- atelierd
         data, run = os.path.join(work, "data"), os.path.join(work, "run")
         sock = os.path.join(run, "d.sock")
         env = dict(os.environ, BENCH_GEMINI_KEY="bench-key-not-a-secret")
@@ -301,8 +318,23 @@ def main():
                 raise RuntimeError("atelierd exited: " + open(os.path.join(work, "atelierd.log")).read()[-2000:])
             time.sleep(0.05)
         bench = os.path.join(a.bin, "atelier-bench")
-        for tag in sizes + (["8mb"] if a.memory_8mb else []):
-            r = measure_atelier(bench, sock, d.pid, f"bench-gemini-{tag}", tag, a, cpu_client)
+
+        # ---- rounds: every size on LiteLLM then on Atelier, so slow drifts of the machine hit both alike
+        for n in range(1, max(1, a.rounds) + 1):
+            for tag in sizes:
+                if px is not None:
+                    r = measure_litellm(px, f"http://{HOST}:{a.proxy_port}", tag, key, a, cpu_client)
+                    r["round"] = n
+                    print(f"[bench] {json.dumps(r)}", flush=True)
+                    rows.append(r)
+                r = measure_atelier(bench, sock, d.pid, f"bench-gemini-{tag}", tag, a, cpu_client)
+                r["round"] = n
+                print(f"[bench] {json.dumps(r)}", flush=True)
+                rows.append(r)
+        if px is not None:
+            stop(px)
+        if a.memory_8mb:
+            r = measure_atelier(bench, sock, d.pid, "bench-gemini-8mb", "8mb", a, cpu_client)
             print(f"[bench] {json.dumps(r)}", flush=True)
             rows.append(r)
         stop(d)
@@ -310,7 +342,7 @@ def main():
         for p in list(reversed(STARTED)):
             stop(p)
         with open(out_path, "w") as f:
-            json.dump({"args": vars(a), "rows": rows, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, f, indent=1)
+            json.dump({"args": vars(a), "rows": rows, "summary": list(summarize(rows).values()), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, f, indent=1)
 
     print(table(rows, {"10kb": 0.2, "2mb": 2.0}))
     mem = next((r for r in rows if r["label"] == "atelier" and r["size"] == "8mb"), None)
@@ -318,7 +350,8 @@ def main():
         print(f"\nmemory: {a.connections} concurrent 8 MiB-base64 Gemini results: atelierd RSS peak {mem['rss_mb_peak']} MB "
               f"(target < 200 MB: {'met' if mem['rss_mb_peak'] < 200 else 'NOT met'})")
     print(f"\nCPU = the server's own utime+stime (/proc/<pid>/stat) ÷ requests or jobs completed; {a.connections} "
-          f"connections, {a.duration:g} s per run after {a.warmup:g} s warm-up; results in {out_path}")
+          f"connections, {a.duration:g} s per run after {a.warmup:g} s warm-up, {max(1, a.rounds)} round(s) with the "
+          f"two servers alternating; results in {out_path}")
     return 0
 
 
