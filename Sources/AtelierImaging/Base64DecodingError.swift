@@ -1,4 +1,4 @@
-/// Why ``Base64StreamDecoder`` rejected its input.
+/// Why ``Base64TolerantDecoder`` rejected its input.
 public enum Base64DecodingError: Error, Sendable, Equatable {
     /// A byte that is neither in the standard or URL-safe alphabet, `=`, nor whitespace.
     /// `offset` counts input bytes from the start of the stream.

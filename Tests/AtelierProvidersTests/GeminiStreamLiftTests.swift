@@ -151,7 +151,7 @@ struct GeminiStreamLiftTests {
         let text = out.base64Range.map { String(decoding: body[$0], as: UTF8.self) } ?? out.base64
         var copy = Array(text.utf8)
         return try? copy.withUnsafeMutableBufferPointer { (b) throws(Base64DecodingError) -> [UInt8] in
-            let n = try Base64StreamDecoder.decodeInPlace(b)
+            let n = try Base64TolerantDecoder.decodeInPlace(b)
             return Array(b[0..<n])
         }
     }

@@ -79,7 +79,7 @@ public enum ImageFiles {
         var hasher = SHA256()
         let count: Int
         do {
-            count = try Base64StreamDecoder.decodeInPlace(payload, blockCharacters: chunkCharacters) { block in
+            count = try Base64TolerantDecoder.decodeInPlace(payload, blockCharacters: chunkCharacters) { block in
                 hasher.update(bufferPointer: UnsafeRawBufferPointer(block))
             }
         } catch {
