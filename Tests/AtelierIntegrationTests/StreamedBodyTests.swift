@@ -82,7 +82,7 @@ struct StreamedBodyTests {
         let server = try await Self.serve(
             .resetMidBody(status: 200, headers: [("Content-Type", "application/json")], body: answer, afterBytes: 1 << 20))
         let transport = AsyncHTTPTransport()
-        let lift = GeminiStreamLift(minimumLength: 1024)
+        let lift = Base64JSONLift(keys: ["data"], minimumLength: 1024)
         let e = await Self.caught { () async throws(ProviderError) in
             _ = try await transport.send(
                 HTTPRequest(method: "POST", url: server.baseURL + "/v1beta/models/x:generateContent", timeoutSeconds: 30), maxBodyBytes: 64 << 20,
@@ -106,7 +106,7 @@ struct StreamedBodyTests {
                 .utf8)
         let server = try await Self.serve(.bytes(200, answer, contentType: "application/json"))
         let transport = AsyncHTTPTransport()
-        let lift = GeminiStreamLift(minimumLength: 1024)
+        let lift = Base64JSONLift(keys: ["data"], minimumLength: 1024)
         var head = try await transport.send(
             HTTPRequest(method: "POST", url: server.baseURL + "/v1beta/models/x:generateContent", timeoutSeconds: 30), maxBodyBytes: 64 << 20,
             streamingInto: lift)

@@ -3,7 +3,8 @@
 
 LiteLLM is driven by wrk (POST /v1/images/generations, model gemini-img-<size>, which the proxy turns into a Gemini
 generateContent call); atelierd by the project's own client (`atelier-bench jobs`: job.submit pinned to a Gemini
-model, then job.wait), both at the same concurrency. CPU per request/job is the server's own utime+stime from
+model, then job.wait), both at the same concurrency. Sizes `openai-10kb`/`openai-2mb` use the OpenAI Images API
+shape instead (LiteLLM's img-<size>, Atelier's OpenAI provider; the fake answers b64_json). CPU per request/job is the server's own utime+stime from
 /proc/<pid>/stat (the whole process tree for LiteLLM) divided by the requests/jobs completed in the window.
 Everything started here is stopped by PID at the end. Prints one table; writes every figure to --out as JSON.
 Called by scripts/bench-vs-litellm, which installs LiteLLM and wrk and builds the release binaries first.
@@ -145,7 +146,7 @@ def finish_wrk(p):
 
 
 def measure_litellm(px, base, tag, auth, a, cpus_client):
-    body = json.dumps({"model": f"gemini-img-{tag}", "prompt": "a red square", "n": 1, "size": "1024x1024",
+    body = json.dumps({"model": models(tag)[0], "prompt": "a red square", "n": 1, "size": "1024x1024",
                        "response_format": "b64_json"})
     idle([px.pid])
     finish_wrk(run_wrk(base, "/v1/images/generations", body, auth, a.connections, a.warmup, cpus_client))
@@ -212,7 +213,28 @@ def bench_providers(work, ports):
             p["models"].append(m)
         with open(os.path.join(d, f"benchgemini{i}.json"), "w") as f:
             json.dump(p, f, indent=1)
+    # The OpenAI Images API shape on the first fake upstream (POST /v1/images/generations, b64_json).
+    with open(os.path.join(ROOT, "providers", "openai.json")) as f:
+        oai = json.load(f)
+    p = dict(oai)
+    p.update(id="benchopenai", baseURL=f"http://{HOST}:{ports[0][0]}", apiKeyEnv="BENCH_GEMINI_KEY", concurrency=64,
+             retry={"maxAttempts": 1, "baseDelaySeconds": 1, "maxDelaySeconds": 1}, displayName="Fake OpenAI Images API")
+    p["models"] = []
+    for size in ("10kb", "2mb"):
+        m = json.loads(json.dumps(oai["models"][0]))
+        m.update(id=f"bench-openai-{size}", upstreamId=f"fake-image-{size}", displayName=f"bench openai {size}")
+        p["models"].append(m)
+    with open(os.path.join(d, "benchopenai.json"), "w") as f:
+        json.dump(p, f, indent=1)
     return d
+
+
+def models(tag):
+    """(LiteLLM model, Atelier model) for a size tag: `10kb`/`2mb` Gemini-shaped, `openai-10kb`/`openai-2mb` OpenAI."""
+    if tag.startswith("openai-"):
+        size = tag[len("openai-"):]
+        return f"img-{size}", f"bench-openai-{size}"
+    return f"gemini-img-{tag}", f"bench-gemini-{tag}"
 
 
 def summarize(rows):
@@ -235,7 +257,7 @@ def table(rows, targets):
     out = ["", f"| image | LiteLLM {cpu_head} | Atelier {cpu_head.replace('req', 'job')} | LiteLLM ÷ Atelier | LiteLLM req/s "
            "| Atelier jobs/s | LiteLLM RSS peak | Atelier RSS peak | target (Atelier CPU/job) |",
            "|---|---|---|---|---|---|---|---|---|"]
-    for size in [s for s in ("10kb", "2mb", "8mb") if any(k[1] == s for k in by)]:
+    for size in [s for s in ("10kb", "2mb", "openai-10kb", "openai-2mb", "8mb") if any(k[1] == s for k in by)]:
         l, t = by.get(("litellm", size)), by.get(("atelier", size))
         f = lambda r, k, unit="": f"{r[k]}{unit}" if r else "–"
 
@@ -327,7 +349,7 @@ def main():
                     r["round"] = n
                     print(f"[bench] {json.dumps(r)}", flush=True)
                     rows.append(r)
-                r = measure_atelier(bench, sock, d.pid, f"bench-gemini-{tag}", tag, a, cpu_client)
+                r = measure_atelier(bench, sock, d.pid, models(tag)[1], tag, a, cpu_client)
                 r["round"] = n
                 print(f"[bench] {json.dumps(r)}", flush=True)
                 rows.append(r)
@@ -344,7 +366,7 @@ def main():
         with open(out_path, "w") as f:
             json.dump({"args": vars(a), "rows": rows, "summary": list(summarize(rows).values()), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, f, indent=1)
 
-    print(table(rows, {"10kb": 0.2, "2mb": 2.0}))
+    print(table(rows, {"10kb": 0.2, "2mb": 2.0, "openai-10kb": 0.2, "openai-2mb": 2.0}))
     mem = next((r for r in rows if r["label"] == "atelier" and r["size"] == "8mb"), None)
     if mem:
         print(f"\nmemory: {a.connections} concurrent 8 MiB-base64 Gemini results: atelierd RSS peak {mem['rss_mb_peak']} MB "

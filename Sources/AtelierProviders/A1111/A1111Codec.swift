@@ -95,6 +95,19 @@ public enum A1111Codec {
         return Output(images: Array(images.prefix(expected)), seeds: seeds)
     }
 
+    /// Base64 strings at least this long are decoded as they stream in (``Base64JSONLift``).
+    static let liftThreshold = 1024
+
+    /// A lift for an answer's `images` array.
+    public static func lift() -> Base64JSONLift { Base64JSONLift(keys: ["images"], minimumLength: liftThreshold) }
+
+    /// Decodes an answer whose body went through `lift` (``lift()``) instead of into `response.body`: each image that
+    /// was lifted comes back as its marker, its decoded bytes at ``Base64JSONLift/span(marking:)``; on any doubt, as
+    /// ``decode(_:expected:)`` on the whole body (``Base64JSONLift/decode(_:images:with:)``).
+    public static func decode(_ response: inout HTTPResponse, lifted lift: Base64JSONLift, expected: Int) throws(ProviderError) -> Output {
+        try lift.decode(&response, images: \.images) { (r) throws(ProviderError) -> Output in try decode(r, expected: expected) }
+    }
+
     /// Maps a failed call: 401/403 → auth, 404 → unavailable (server started without `--api`), 422 → invalid_request
     /// naming the field, other 4xx → invalid_request, 5xx (e.g. out of GPU memory) → unavailable.
     public static func decodeError(_ response: HTTPResponse) -> ProviderError {

@@ -13,11 +13,13 @@ public struct A1111Provider: NetworkProvider {
     public func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
         try await redactingKey { () async throws(ProviderError) -> [GeneratedImage] in
             let n = max(request.task.numberResults, 1)
-            let response = try await transport.send(
+            // The body streams through the lift: each image is decoded and hashed piece by piece as it arrives.
+            let lift = A1111Codec.lift()
+            var response = try await transport.send(
                 A1111Codec.encode(
                     request, baseURL: configuration.baseURL, credentials: configuration.credentials,
-                    timeoutSeconds: configuration.requestTimeoutSeconds), maxBodyBytes: configuration.maxResponseBytes)
-            let out = try A1111Codec.decode(response, expected: n)
+                    timeoutSeconds: configuration.requestTimeoutSeconds), maxBodyBytes: configuration.maxResponseBytes, streamingInto: lift)
+            let out = try A1111Codec.decode(&response, lifted: lift, expected: n)
             let sent = A1111Codec.sentParameters(request)
             var images: [GeneratedImage] = []
             do throws(ProviderError) {
@@ -25,7 +27,12 @@ public struct A1111Provider: NetworkProvider {
                     // The server encodes in its configured samples format (PNG unless changed): name the file after the bytes.
                     let tmp = ImageFiles.path(
                         scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: i, fileExtension: "png")
-                    let digest = try await ImageFiles.writeBase64(text: b64, to: tmp)
+                    let digest: ImageDigest
+                    if let span = lift.span(marking: b64) {
+                        digest = try await ImageFiles.write(decoded: span.image, sha256: span.sha256, to: tmp)
+                    } else {
+                        digest = try await ImageFiles.writeBase64(text: b64, to: tmp)
+                    }
                     let mime = digest.info?.mimeType ?? digest.magicMIME ?? "image/png"
                     var path = tmp
                     if mime != "image/png" {

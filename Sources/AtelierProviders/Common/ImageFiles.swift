@@ -184,7 +184,7 @@ public enum ImageFiles {
         return true
     }
 
-    /// Writes an image already decoded into aligned memory and hashed while it was decoded (``GeminiStreamLift``) into
+    /// Writes an image already decoded into aligned memory and hashed while it was decoded (``Base64JSONLift``) into
     /// a new file at `path`, on NIO's thread pool: probed there, then written with one direct `write` of its whole
     /// blocks (``writeDirect(_:count:to:)``) or, when small or refused, through the page cache. `image` must not be
     /// used again.

@@ -17,14 +17,6 @@ enum GeminiBodyScan {
         var spans: [Range<Int>]
     }
 
-    static let markerPrefix = "\u{0}atelier-span-"
-
-    /// The span index a marker string names, or nil.
-    static func spanIndex(_ value: String) -> Int? {
-        guard value.hasPrefix(markerPrefix) else { return nil }
-        return Int(value.dropFirst(markerPrefix.count))
-    }
-
     /// Locates every `"data"` member whose string value is at least `minimumLength` bytes and free of escapes.
     /// Nil when there is none (the caller then parses the body as usual).
     static func lift(_ body: [UInt8], minimumLength: Int) -> Lifted? {
@@ -35,27 +27,27 @@ enum GeminiBodyScan {
             var spans: [Range<Int>] = []
             var i = 0
             while i < n {
-                guard let q = find(0x22, base, from: i, to: n) else { break }
+                guard let q = Base64JSONLift.find(0x22, base, from: i, to: n) else { break }
                 // Is this the key "data" followed by a colon and an opening quote?
                 var j = q + key.count
                 guard j <= n, memcmp(base + q, key, key.count) == 0 else {
                     i = q + 1
                     continue
                 }
-                while j < n, isSpace(base[j]) { j += 1 }
+                while j < n, Base64JSONLift.isSpace(base[j]) { j += 1 }
                 guard j < n, base[j] == 0x3A else {
                     i = q + 1
                     continue
                 }
                 j += 1
-                while j < n, isSpace(base[j]) { j += 1 }
+                while j < n, Base64JSONLift.isSpace(base[j]) { j += 1 }
                 guard j < n, base[j] == 0x22 else {
                     i = q + 1
                     continue
                 }
                 let start = j + 1
-                guard let end = find(0x22, base, from: start, to: n) else { break }
-                if end - start >= minimumLength, find(0x5C, base, from: start, to: end) == nil {
+                guard let end = Base64JSONLift.find(0x22, base, from: start, to: n) else { break }
+                if end - start >= minimumLength, Base64JSONLift.find(0x5C, base, from: start, to: end) == nil {
                     spans.append(start..<end)
                 }
                 i = end + 1
@@ -73,14 +65,4 @@ enum GeminiBodyScan {
             return Lifted(residual: residual, spans: spans)
         }
     }
-
-    /// The index of the first `byte` in `base[from..<to]` (libc `memchr`, vectorised).
-    @inline(__always)
-    static func find(_ byte: UInt8, _ base: UnsafePointer<UInt8>, from: Int, to: Int) -> Int? {
-        guard from < to, let p = memchr(base + from, Int32(byte), to - from) else { return nil }
-        return base.distance(to: p.assumingMemoryBound(to: UInt8.self))
-    }
-
-    @inline(__always)
-    static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
 }

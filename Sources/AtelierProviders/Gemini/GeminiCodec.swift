@@ -114,12 +114,12 @@ public enum GeminiCodec {
         guard (200..<300).contains(response.status) else { throw decodeError(response) }
         if let lifted = GeminiBodyScan.lift(response.body, minimumLength: liftThreshold) {
             if let doc = try? JSONParser.parse(lifted.residual), var out = try decode(doc, response: response) {
-                if let k = GeminiBodyScan.spanIndex(out.base64), k < lifted.spans.count {
+                if let k = Base64JSONLift.spanIndex(out.base64), k < lifted.spans.count {
                     out.base64Range = lifted.spans[k]
                     out.base64 = ""
                     return out
                 }
-                if GeminiBodyScan.spanIndex(out.base64) == nil && !out.base64.isEmpty { return out }
+                if Base64JSONLift.spanIndex(out.base64) == nil && !out.base64.isEmpty { return out }
             }
         }
         let doc = try Wire.parse(response.body, provider: "Gemini")
@@ -129,23 +129,23 @@ public enum GeminiCodec {
         return out
     }
 
-    /// Decodes a `generateContent` answer whose body went through `lift` (``GeminiStreamLift``) instead of into
+    /// Decodes a `generateContent` answer whose body went through `lift` (``Base64JSONLift``) instead of into
     /// `response.body`. When the image is one of the lifted strings, returns it, already decoded and hashed; on any doubt (a
     /// status that is not 2xx, no lifted string, a marker not found where an image belongs) `response.body` is set to
     /// the body as it came and the answer is decoded as by ``decode(_:)``, with no image returned.
     public static func decode(
-        _ response: inout HTTPResponse, lifted lift: GeminiStreamLift
-    ) throws(ProviderError) -> (output: Output, image: GeminiStreamLift.Span?) {
+        _ response: inout HTTPResponse, lifted lift: Base64JSONLift
+    ) throws(ProviderError) -> (output: Output, image: Base64JSONLift.Span?) {
         lift.end()
         if (200..<300).contains(response.status), !lift.spans.isEmpty, let doc = try? JSONParser.parse(lift.residual) {
             var head = response
             head.body = lift.residual
             if var out = try decode(doc, response: head) {
-                if let k = GeminiBodyScan.spanIndex(out.base64), k < lift.spans.count {
+                if let k = Base64JSONLift.spanIndex(out.base64), k < lift.spans.count {
                     out.base64 = ""
                     return (out, lift.spans[k])
                 }
-                if GeminiBodyScan.spanIndex(out.base64) == nil && !out.base64.isEmpty { return (out, nil) }
+                if Base64JSONLift.spanIndex(out.base64) == nil && !out.base64.isEmpty { return (out, nil) }
             }
         }
         response.body = lift.restoredBody()

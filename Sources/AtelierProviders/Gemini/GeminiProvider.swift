@@ -86,7 +86,7 @@ public struct GeminiProvider: NetworkProvider {
         if Task.isCancelled { throw ProviderError(.cancelled, "cancelled before calling Gemini") }
         let http = GeminiCodec.encode(request, baseURL: configuration.baseURL, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds)
         // The body streams through the lift: the image is decoded piece by piece as it arrives.
-        let lift = GeminiStreamLift(minimumLength: GeminiCodec.liftThreshold)
+        let lift = Base64JSONLift(keys: ["data"], minimumLength: GeminiCodec.liftThreshold)
         var response = try await transport.send(http, maxBodyBytes: configuration.maxResponseBytes, streamingInto: lift)
         let (out, image) = try GeminiCodec.decode(&response, lifted: lift)
         let path = ImageFiles.path(

@@ -191,6 +191,19 @@ public enum OpenAICodec {
             size: root["size"]?.stringValue, quality: root["quality"]?.stringValue)
     }
 
+    /// Base64 strings at least this long are decoded as they stream in (``Base64JSONLift``).
+    static let liftThreshold = 1024
+
+    /// A lift for an answer's `b64_json` strings.
+    public static func lift() -> Base64JSONLift { Base64JSONLift(keys: ["b64_json"], minimumLength: liftThreshold) }
+
+    /// Decodes an answer whose body went through `lift` (``lift()``) instead of into `response.body`: each image that
+    /// was lifted comes back as `.base64(<marker>)`, its decoded bytes at ``Base64JSONLift/span(marking:)``; on any
+    /// doubt, as ``decode(_:)`` on the whole body (``Base64JSONLift/decode(_:images:with:)``).
+    public static func decode(_ response: inout HTTPResponse, lifted lift: Base64JSONLift) throws(ProviderError) -> Output {
+        try lift.decode(&response, images: { $0.images.compactMap { if case .base64(let t) = $0 { t } else { nil } } }, with: decode)
+    }
+
     static func decodeUsage(_ v: JSONValue?) -> Usage? {
         guard case .object(let u)? = v else { return nil }
         func n(_ x: JSONValue?) -> Int { Int(Wire.int(x) ?? 0) }

@@ -23,7 +23,10 @@ public struct OpenAIProvider: NetworkProvider {
             if Task.isCancelled { throw ProviderError(.cancelled, "cancelled before calling \(id)") }
             let http = OpenAICodec.encode(
                 request, baseURL: configuration.baseURL, apiKey: key, timeoutSeconds: configuration.requestTimeoutSeconds)
-            let out = try OpenAICodec.decode(try await transport.send(http, maxBodyBytes: configuration.maxResponseBytes))
+            // The body streams through the lift: each b64_json image is decoded and hashed piece by piece as it arrives.
+            let lift = OpenAICodec.lift()
+            var response = try await transport.send(http, maxBodyBytes: configuration.maxResponseBytes, streamingInto: lift)
+            let out = try OpenAICodec.decode(&response, lifted: lift)
             let sent = OpenAICodec.sentParameters(request)
             // The call's usage prices all its images together: each carries its share.
             let cost =
@@ -32,7 +35,7 @@ public struct OpenAIProvider: NetworkProvider {
             var images: [GeneratedImage] = []
             do throws(ProviderError) {
                 for (i, image) in out.images.enumerated() {
-                    let (path, mime, digest) = try await store(image, index: i, declared: out.mimeType, request: request)
+                    let (path, mime, digest) = try await store(image, lifted: lift, index: i, declared: out.mimeType, request: request)
                     images.append(
                         GeneratedImage(
                             path: path, mimeType: mime, seed: nil, costUSD: cost.usd, sentParameters: sent, digest: digest, costSource: cost.source))
@@ -47,9 +50,10 @@ public struct OpenAIProvider: NetworkProvider {
         }
     }
 
-    /// Writes one image into the scratch directory, named after what its bytes are.
+    /// Writes one image into the scratch directory, named after what its bytes are: already decoded when `lift` took
+    /// it as it arrived, else decoded from its text.
     func store(
-        _ image: OpenAICodec.Image, index: Int, declared: String?, request: GenerationRequest
+        _ image: OpenAICodec.Image, lifted lift: Base64JSONLift?, index: Int, declared: String?, request: GenerationRequest
     ) async throws(ProviderError) -> (path: String, mimeType: String, digest: ImageDigest?) {
         let expected = declared ?? request.task.outputFormat.mimeType
         let path = ImageFiles.path(
@@ -57,7 +61,12 @@ public struct OpenAIProvider: NetworkProvider {
             fileExtension: ImageFiles.fileExtension(forMIME: expected))
         switch image {
         case .base64(let text):
-            let digest = try await ImageFiles.writeBase64(text: text, to: path)
+            let digest: ImageDigest
+            if let span = lift?.span(marking: text) {
+                digest = try await ImageFiles.write(decoded: span.image, sha256: span.sha256, to: path)
+            } else {
+                digest = try await ImageFiles.writeBase64(text: text, to: path)
+            }
             let mime = digest.info?.mimeType ?? digest.magicMIME ?? expected
             return (try await named(path, mime, index: index, request: request), mime, digest)
         case .url(let url):

@@ -5,16 +5,18 @@ import Testing
 
 @testable import AtelierProviders
 
-/// The streaming lift of `generateContent` bodies: whatever the pieces the network delivers, the long base64 `data`
-/// strings come out decoded, the rest of the body comes out as it was, and the codec reads the same answer as from
-/// the whole body.
-@Suite("Gemini streaming lift")
-struct GeminiStreamLiftTests {
+/// The streaming lift of JSON answers (Gemini's `generateContent`, OpenAI's Images API, AUTOMATIC1111's arrays):
+/// whatever the pieces the network delivers, the long base64 strings under the lift's keys come out decoded, the rest
+/// of the body comes out as it was, and the codec reads the same answer as from the whole body.
+@Suite("Base64 JSON streaming lift")
+struct Base64JSONLiftTests {
     typealias Bytes = LargeImageDecodingTests
 
     /// Feeds `body` to a new lift in pieces cut by `cuts` (sizes, repeated) and ends it.
-    static func lift(_ body: [UInt8], cuts: [Int], status: Int = 200, declareLength: Bool = true) throws -> GeminiStreamLift {
-        let lift = GeminiStreamLift(minimumLength: GeminiCodec.liftThreshold)
+    static func lift(
+        _ body: [UInt8], cuts: [Int], status: Int = 200, declareLength: Bool = true, keys: [String] = ["data"]
+    ) throws -> Base64JSONLift {
+        let lift = Base64JSONLift(keys: keys, minimumLength: GeminiCodec.liftThreshold)
         lift.begin(status: status, contentLength: declareLength ? body.count : nil)
         var failure: ProviderError?
         body.withUnsafeBytes { all in
@@ -112,6 +114,82 @@ struct GeminiStreamLiftTests {
                 }
             }
         }
+    }
+
+    @Test("other keys and arrays: OpenAI's b64_json strings and AUTOMATIC1111's images array, at any cut")
+    func keysAndArrays() throws {
+        let second = Fixtures.png + Bytes.bytes((90 << 10) + 1, seed: 11)
+        let b64b = Data(second).base64EncodedString()
+        let escaped = b64b.replacingOccurrences(of: "/", with: "\\/")
+        let cases: [(name: String, keys: [String], body: String, lifted: [[UInt8]])] = [
+            (
+                "openai, two images", ["b64_json"],
+                #"{"created":1,"data":[{"b64_json":"\#(Self.b64)","revised_prompt":"a \"b64_json\": x"},{"b64_json" : "\#(b64b)"}],"usage":{"input_tokens":5}}"#,
+                [Self.image, second]
+            ),
+            (
+                "a1111 array", ["images"], #"{"images":["\#(Self.b64)", "\#(b64b)"],"parameters":{"seed":7},"info":"{\"seed\": 7}"}"#,
+                [Self.image, second]
+            ),
+            (
+                "array: an escaped element stays text, the rest of the body is exact", ["images"],
+                #"{"images":["\#(escaped)","\#(Self.b64)"],"info":"x"}"#, []
+            ),
+            ("array of numbers", ["images"], #"{"images":[1,2,"\#(Self.b64)"]}"#, []),
+            ("a data: URL prefix stays text", ["images"], #"{"images":["data:image/png;base64,\#(Self.b64)"]}"#, []),
+            ("a longer key is another key", ["b64_json"], #"{"data":[{"b64_json_2":"\#(Self.b64)"},{"b64_jso":"\#(b64b)"}]}"#, []),
+            ("two keys at once", ["data", "b64_json"], #"{"data":"\#(b64b)","x":{"b64_json":"\#(Self.b64)"}}"#, [second, Self.image]),
+        ]
+        for c in cases {
+            let bytes = Array(c.body.utf8)
+            for cuts in Self.cutPatterns {
+                let lift = try Self.lift(bytes, cuts: cuts, keys: c.keys)
+                #expect(lift.restoredBody() == bytes, "\(c.name), pieces \(cuts): the body is not given back as it came")
+                #expect(lift.spans.map { Array($0.image.bytes) } == c.lifted, "\(c.name), pieces \(cuts)")
+                for span in lift.spans {
+                    #expect(ImageDigest.hex(span.sha256) == ImageDigest(of: Array(span.image.bytes)).sha256, "\(c.name), pieces \(cuts)")
+                }
+            }
+        }
+    }
+
+    @Test("OpenAI's codec reads the same answer from the lift as from the whole body; a marker naming nothing falls back")
+    func openAICodecAgrees() throws {
+        let bodies = [
+            #"{"created":1,"data":[{"b64_json":"\#(Self.b64)"}],"output_format":"png","usage":{"input_tokens":5,"output_tokens":9}}"#,
+            #"{"created":1,"data":[{"b64_json":"AQID"},{"url":"http://127.0.0.1:1/x.png"}]}"#,
+            // A string that reads as a marker but names no lifted string: the whole body is decoded again as text.
+            #"{"created":1,"data":[{"b64_json":"\#(Self.b64)"},{"b64_json":"\u0000atelier-span-7"}]}"#,
+        ]
+        for (n, body) in bodies.enumerated() {
+            let bytes = Array(body.utf8)
+            let whole = try OpenAICodec.decode(HTTPResponse(status: 200, headers: [], body: bytes))
+            let lift = try Self.lift(bytes, cuts: [4096], keys: ["b64_json"])
+            var response = HTTPResponse(status: 200, headers: [], body: [])
+            let streamed = try OpenAICodec.decode(&response, lifted: lift)
+            #expect(streamed.usage == whole.usage && streamed.mimeType == whole.mimeType, "body \(n)")
+            #expect(streamed.images.count == whole.images.count, "body \(n)")
+            for (s, w) in zip(streamed.images, whole.images) {
+                switch (s, w) {
+                case (.base64(let marker), .base64(let text)):
+                    if let span = lift.span(marking: marker) {
+                        #expect(Array(span.image.bytes) == Array(Data(base64Encoded: text)!), "body \(n)")
+                        #expect(n == 0, "only the first body is lifted")
+                    } else {
+                        #expect(marker == text, "body \(n): an image not lifted stays its text")
+                    }
+                default:
+                    #expect(s == w, "body \(n)")
+                }
+            }
+            #expect(n != 2 || response.body == bytes, "a doubtful marker sets the whole body back")
+        }
+        // An error answer is kept whole and mapped as before.
+        let error = Array(#"{"error":{"message":"bad size","type":"invalid_request_error","code":"invalid_size"}}"#.utf8)
+        let lift = try Self.lift(error, cuts: [7], status: 400, keys: ["b64_json"])
+        var response = HTTPResponse(status: 400, headers: [], body: [])
+        #expect(throws: ProviderError.self) { try OpenAICodec.decode(&response, lifted: lift) }
+        #expect(response.body == error)
     }
 
     @Test("the codec reads the same answer from the lift as from the whole body, and the image bytes are the same")

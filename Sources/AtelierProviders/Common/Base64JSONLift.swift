@@ -5,22 +5,24 @@ import Crypto
     import Glibc
 #endif
 
-/// Takes a `generateContent` body as it streams in and decodes its long base64 `data` strings on the way, while each
-/// piece is still in the cache: the images land in ``AlignedBytes`` of their own (ready for a direct write) and the
-/// rest of the body — a few hundred bytes, each lifted string replaced by a marker — is kept for the strict parser.
-/// No contiguous copy of the body is ever made, the base64 text is never read twice, and each stretch of decoded bytes
-/// is hashed (SHA-256) right after it is decoded, while it is still in the cache.
+/// Takes a JSON answer as it streams in and decodes its long base64 strings on the way, while each piece is still in
+/// the cache: the images land in ``AlignedBytes`` of their own (ready for a direct write) and the rest of the body —
+/// a few hundred bytes, each lifted string replaced by a marker — is kept for the strict parser. No contiguous copy
+/// of the body is ever made, the base64 text is never read twice, and each stretch of decoded bytes is hashed
+/// (SHA-256) right after it is decoded, while it is still in the cache.
 ///
-/// The streaming counterpart of ``GeminiBodyScan``, with the same markers (`"\u0000atelier-span-<k>"`) and the same
-/// soundness: a string is lifted only when it follows the key `"data"` and a colon, holds nothing but the standard
-/// base64 alphabet and its padding (so it is one complete JSON string token: no escape, no quote inside) and is at
-/// least `minimumLength` characters long; the codec takes a lifted image only when its marker comes back as the
-/// exact value of an image part. Anything else stays text: a string the strict decoder refuses part-way is given back
-/// exactly as it came (``Base64SpanDecoder/restoredText()``), so ``restoredBody()`` is always the body that arrived.
-/// An answer with a non-2xx status is kept as it is.
+/// Which strings: the value of a member named by one of `keys` (Gemini's `"data"`, OpenAI's `"b64_json"`), or each
+/// string of an array that is such a value (AUTOMATIC1111's `"images": [...]`). The streaming counterpart of
+/// ``GeminiBodyScan``, with the same markers (`"\u0000atelier-span-<k>"`) and the same soundness: a string is lifted
+/// only when it follows such a key and a colon (and, in an array, a bracket or a comma), holds nothing but the
+/// standard base64 alphabet and its padding (so it is one complete JSON string token: no escape, no quote inside)
+/// and is at least `minimumLength` characters long; a codec takes a lifted image only when its marker comes back as
+/// the exact value where an image belongs (``span(marking:)``). Anything else stays text: a string the strict
+/// decoder refuses part-way is given back exactly as it came (``Base64SpanDecoder/restoredText()``), so
+/// ``restoredBody()`` is always the body that arrived. An answer with a non-2xx status is kept as it is.
 ///
 /// One task at a time feeds it (``HTTPBodySink``).
-public final class GeminiStreamLift: HTTPBodySink, @unchecked Sendable {
+public final class Base64JSONLift: HTTPBodySink, @unchecked Sendable {
     /// A lifted string: its decoded bytes, their SHA-256 and where its marker lies in ``residual``.
     public struct Span {
         /// The decoder that took it (its ``Base64SpanDecoder/output`` is the image).
@@ -47,17 +49,24 @@ public final class GeminiStreamLift: HTTPBodySink, @unchecked Sendable {
         case string
         /// After a backslash inside such a string.
         case escape
-        /// After the string `"data"`: white space, then a colon makes it a key.
+        /// After a string that is one of the keys: white space, then a colon makes it a key.
         case afterKey
-        /// After `"data":`: white space, then a quote opens a lifted string.
+        /// After `"<key>":`: white space, then a quote opens a lifted string, or a bracket an array of them.
         case afterColon
+        /// Inside such an array, between its strings: white space and commas, a quote opens the next lifted string.
+        case inArray
         /// Inside a lifted string.
         case span
     }
 
     private var state = State.outside
-    /// Characters of `data` matched by the current string so far; -1 once it differs.
-    private var keyMatched = 0
+    /// The keys whose values are lifted, as bytes.
+    private let keys: [[UInt8]]
+    private let longestKey: Int
+    /// The current (unlifted) string's bytes while it may still be a key; nil once it cannot be.
+    private var keyCandidate: [UInt8]? = []
+    /// Whether the current lifted string is an element of an array.
+    private var inArray = false
     private var current: Base64SpanDecoder?
     /// The SHA-256 of the current string's decoded bytes so far, and how many of them it has taken.
     private var hasher = SHA256()
@@ -67,9 +76,48 @@ public final class GeminiStreamLift: HTTPBodySink, @unchecked Sendable {
     private var remaining: Int?
     private var ended = false
 
-    /// A lift for one answer; strings shorter than `minimumLength` characters stay text.
-    public init(minimumLength: Int) {
+    /// A lift for one answer: the values of members named by `keys` (strings, or arrays of strings) at least
+    /// `minimumLength` characters long are lifted; other strings stay text.
+    public init(keys: [String], minimumLength: Int) {
+        self.keys = keys.map { Array($0.utf8) }
+        self.longestKey = self.keys.map(\.count).max() ?? 0
         self.minimumLength = max(minimumLength, 1)
+        keyCandidate?.reserveCapacity(longestKey)
+    }
+
+    /// The lifted string whose marker is `value` (the string a parser read where the lifted one stood), or nil.
+    public func span(marking value: String) -> Span? {
+        guard let k = Self.spanIndex(value), k < spans.count else { return nil }
+        return spans[k]
+    }
+
+    /// Decodes an answer whose body went through this lift with `decode` (the codec's decoder of a whole body),
+    /// reading the residual — markers in place of the lifted strings — when that is sound: a 2xx answer, something
+    /// lifted, and every marker among `images(output)` (the strings where the codec found images) naming a lifted
+    /// string. Otherwise, or when decoding the residual throws, `response.body` is set to the body as it came and
+    /// decoded whole, so answers and errors are exactly those of `decode` on the whole body.
+    public func decode<Output>(
+        _ response: inout HTTPResponse, images: (Output) -> [String], with decode: (HTTPResponse) throws(ProviderError) -> Output
+    ) throws(ProviderError) -> Output {
+        end()
+        if (200..<300).contains(response.status), !spans.isEmpty {
+            var head = response
+            head.body = residual
+            if let out = try? decode(head), images(out).allSatisfy({ Self.spanIndex($0) == nil || span(marking: $0) != nil }) {
+                return out
+            }
+        }
+        response.body = restoredBody()
+        return try decode(response)
+    }
+
+    /// The start of every marker; the span's index follows.
+    static let markerPrefix = "\u{0}atelier-span-"
+
+    /// The span index a marker string names, or nil.
+    static func spanIndex(_ value: String) -> Int? {
+        guard value.hasPrefix(markerPrefix) else { return nil }
+        return Int(value.dropFirst(markerPrefix.count))
     }
 
     public func begin(status: Int, contentLength: Int?) {
@@ -103,12 +151,13 @@ public final class GeminiStreamLift: HTTPBodySink, @unchecked Sendable {
                 if base[at] == 0x22 {
                     hashDecoded()
                     closeSpan()
-                    state = .outside
+                    state = inArray ? .inArray : .outside
                     i = at + 1
                 } else {
                     unlift()
                     state = .string
-                    keyMatched = -1
+                    keyCandidate = nil
+                    inArray = false
                     i = at
                 }
             case .outside:
@@ -118,7 +167,8 @@ public final class GeminiStreamLift: HTTPBodySink, @unchecked Sendable {
                 if quote != nil {
                     residual.append(0x22)
                     state = .string
-                    keyMatched = 0
+                    keyCandidate = keyCandidate ?? []
+                    keyCandidate?.removeAll(keepingCapacity: true)
                     i = stop + 1
                 } else {
                     i = n
@@ -129,35 +179,43 @@ public final class GeminiStreamLift: HTTPBodySink, @unchecked Sendable {
                 i += 1
                 if c == 0x5C {  // backslash
                     state = .escape
-                    keyMatched = -1
+                    keyCandidate = nil
                 } else if c == 0x22 {
-                    state = keyMatched == Self.key.count ? .afterKey : .outside
-                } else if keyMatched >= 0 {
-                    keyMatched = keyMatched < Self.key.count && Self.key[keyMatched] == c ? keyMatched + 1 : -1
+                    state = keyCandidate.map { k in keys.contains(k) } == true ? .afterKey : .outside
+                } else if let count = keyCandidate?.count {
+                    if count < longestKey { keyCandidate?.append(c) } else { keyCandidate = nil }
                 }
             case .escape:
                 residual.append(base[i])
                 i += 1
                 state = .string
-            case .afterKey, .afterColon:
+            case .afterKey, .afterColon, .inArray:
                 let c = base[i]
-                if Self.isSpace(c) {
+                if Self.isSpace(c) || (state == .inArray && c == 0x2C) {  // white space; a comma between elements
                     residual.append(c)
                     i += 1
                 } else if state == .afterKey && c == 0x3A {  // colon
                     residual.append(c)
                     i += 1
                     state = .afterColon
-                } else if state == .afterColon && c == 0x22 {
+                } else if state == .afterColon && c == 0x5B {  // an array of strings
                     residual.append(c)
                     i += 1
-                    // Room for about the rest of the body, decoded (most of it is this string).
+                    state = .inArray
+                } else if (state == .afterColon || state == .inArray) && c == 0x22 {
+                    residual.append(c)
+                    i += 1
+                    inArray = state == .inArray
+                    // Room for about the rest of the body, decoded (most of it is this string, or this one and its
+                    // siblings: memory not written is never touched).
                     let expected = remaining.map { max($0 - i, 0) } ?? 64 * 1024
                     current = Base64SpanDecoder(expectedCharacters: expected)
                     hasher = SHA256()
                     hashed = 0
                     state = .span
                 } else {
+                    // Anything else (the array's end, a number, an object) is ordinary JSON again.
+                    inArray = false
                     state = .outside
                 }
             }
@@ -216,13 +274,14 @@ public final class GeminiStreamLift: HTTPBodySink, @unchecked Sendable {
         current = nil
     }
 
-    private static let key: [UInt8] = Array("data".utf8)
-
+    /// The index of the first `byte` in `base[from..<to]` (libc `memchr`, vectorised).
     @inline(__always)
-    private static func find(_ byte: UInt8, _ base: UnsafePointer<UInt8>, from: Int, to: Int) -> Int? {
-        GeminiBodyScan.find(byte, base, from: from, to: to)
+    static func find(_ byte: UInt8, _ base: UnsafePointer<UInt8>, from: Int, to: Int) -> Int? {
+        guard from < to, let p = memchr(base + from, Int32(byte), to - from) else { return nil }
+        return base.distance(to: p.assumingMemoryBound(to: UInt8.self))
     }
 
+    /// JSON's white space.
     @inline(__always)
-    private static func isSpace(_ b: UInt8) -> Bool { GeminiBodyScan.isSpace(b) }
+    static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
 }
