@@ -59,9 +59,8 @@ extension Engine {
                 return true
             }
             if committed { break }
-            // Refused because this daemon itself claimed the job again meanwhile (its own lease had run out — a
-            // heartbeat late on a loaded machine — and its claim loop took the job back while this write was under
-            // way): the job is still ours, under the newer lease. Anything else: another daemon holds it now.
+            // Refused because this daemon itself holds the job under a newer lease (claims exclude the jobs held here,
+            // so this is a defence): the job is still ours. Anything else: another daemon holds it now.
             guard let newer = leases[job.taskUUID], newer != under, let me = cluster?.daemonID, newer.owner == me else { return false }
             lease = newer
         }

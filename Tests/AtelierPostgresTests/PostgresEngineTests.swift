@@ -116,25 +116,35 @@ import Testing
         return (a, task)
     }
 
-    @Test func aDaemonWhoseOwnLeaseRanOutTakesItsJobBackAndFinishesIt() async throws {
+    @Test func aDaemonWhoseOwnLeaseRanOutKeepsItsJobWithoutClaimingItAgainAndFinishesIt() async throws {
         try await withPostgres { cluster in
             let dir = sharedDataDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            // One daemon and no heartbeats: its lease (2 s) runs out while the provider call waits, and its own claim
-            // loop takes the job back (a heartbeat late on a loaded machine does the same). The call in progress goes
-            // on under the new lease: the job succeeds once, nothing is resumed or run again.
+            // One daemon and no heartbeats: its lease (2 s) runs out while the provider call waits (a heartbeat late
+            // on a loaded machine does the same). Its claim loop does not take its own job again (that raced a daemon
+            // taking the job over); the call in progress goes on under the lease it has, which nobody else took.
             let (a, task) = try await Self.gatedJobOnADaemonThatNeverRenews(cluster, dir: dir)
-            let token = try await eventuallyValue(timeout: .seconds(30), "the daemon claims its own job again") { () -> Int64? in
-                let t = try await a.store.rows("SELECT lease_token FROM job WHERE task_uuid = \(task.taskUUID)") {
-                    try $0.get("lease_token", as: Int64.self)
-                }.first
-                return (t ?? 0) >= 2 ? t : nil
+            _ = try await eventuallyValue(timeout: .seconds(60), "the handle is recorded") {
+                try await a.store.job(task.taskUUID)?.attempts.last?.resumeHandle
             }
-            #expect((token ?? 0) >= 2)
+            #expect(
+                try await eventually(timeout: .seconds(60), "the daemon's lease on its job runs out") {
+                    try await !a.store.rows(
+                        "SELECT 1 AS x FROM job WHERE task_uuid = \(task.taskUUID) AND lease_expires < clock_timestamp()"
+                    ) { try $0.get("x", as: Int.self) }.isEmpty
+                })
+            // A claim round after that: a second job, submitted now, is claimed and run by the same claim loop.
+            let later = clusterTask("image")
+            _ = try await a.engine.submit(later)
+            #expect(try await a.engine.wait(later.taskUUID, timeoutSeconds: 60).status == .succeeded)
+            let token = try await a.store.rows("SELECT lease_token FROM job WHERE task_uuid = \(task.taskUUID)") {
+                try $0.get("lease_token", as: Int64.self)
+            }.first
+            #expect(token == 1, "its own job was not claimed again")
             a.provider.gate.open()
             let done = try await a.engine.wait(task.taskUUID, timeoutSeconds: 60)
             #expect(done.status == .succeeded)
-            #expect(a.provider.generated == [task.taskUUID], "run once")
+            #expect(a.provider.generated.filter { $0 == task.taskUUID }.count == 1, "run once")
             #expect(a.provider.resumed.isEmpty, "not recovered as if another daemon had died")
             #expect(try await a.store.job(task.taskUUID)?.status == .succeeded)
             #expect(a.events(task.taskUUID).contains { $0.event == .succeeded && !$0.remote })

@@ -164,11 +164,14 @@ extension Engine {
             let limit = max(1, entry.config.concurrency)
             let free = limit - runningCount[provider, default: 0] - (queues[provider]?.count ?? 0)
             guard free > 0 else { return }  // a freed slot wakes the loop again
+            // Never this daemon's own jobs: one whose lease ran out (a late heartbeat) goes on under that lease until
+            // another daemon takes it, rather than being claimed again here in a race with that daemon.
+            let held = lifecycles.compactMap { $0.value.job.route?.provider == provider ? $0.key : nil }
             let claims: [ClaimedJob]
             do {
                 claims = try await cluster.store.claimJobs(
                     owner: cluster.daemonID, provider: provider, clusterLimit: limit, limit: free,
-                    leaseSeconds: cluster.configuration.leaseSeconds)
+                    leaseSeconds: cluster.configuration.leaseSeconds, excluding: held)
             } catch {
                 // The reconcile loop tries again.
                 logger.warning(
@@ -187,7 +190,7 @@ extension Engine {
     private func adopt(_ claim: ClaimedJob) async {
         let id = claim.job.taskUUID
         leases[id] = claim.lease
-        // Already running here (re-claimed after this daemon's own lease ran out): it continues under the new lease.
+        // Already held here (claims exclude such jobs; a defence): it continues under the new lease.
         guard lifecycles[id] == nil else { return }
         var lifecycle = JobLifecycle(job: claim.job)
         let actions = lifecycle.apply(.recovered(now: .now()))

@@ -4,8 +4,7 @@ import AtelierCore
 /// state changes with their outbox rows in one transaction, shared budgets, daemon heartbeats and job events that
 /// cross daemons.
 ///
-/// `PostgresStore` (module AtelierPostgres) implements it against PostgreSQL. The SQLite store can implement it
-/// The engine uses it in PostgreSQL mode (claims, leases, notices, heartbeats) next to its jobs path,
+/// `PostgresStore` implements it against PostgreSQL. The engine uses it in PostgreSQL mode (claims, leases, notices, heartbeats) next to its jobs path,
 /// ``JobStoring``; the SQLite store is the one-daemon case and implements only ``JobStoring``: claims never compete,
 /// no leases are needed, and job events stay in the process.
 ///
@@ -31,8 +30,12 @@ public protocol EngineStore: Sendable {
 
     /// Claims up to `limit` jobs routed to `provider`, but only as many as keep the whole cluster's live leases on
     /// that provider's jobs within `clusterLimit` (a provider's concurrency limit is the account's, shared by all
-    /// daemons).
-    func claimJobs(owner: String, provider: String, clusterLimit: Int, limit: Int, leaseSeconds: Double) async throws -> [ClaimedJob]
+    /// daemons). Never the jobs `excluding` names: the claimer's own, which it is working on — when its lease on one
+    /// ran out (a late heartbeat) it keeps working under that lease until another daemon takes the job, instead of
+    /// racing that daemon to claim it again.
+    func claimJobs(
+        owner: String, provider: String, clusterLimit: Int, limit: Int, leaseSeconds: Double, excluding: [String]
+    ) async throws -> [ClaimedJob]
 
     /// Extends the leases `owner` still holds on the jobs `taskUUIDs` (the ones it is working on) by `leaseSeconds`
     /// from now; returns those jobs' taskUUIDs. A job missing from the answer was taken over (or finished): its holder

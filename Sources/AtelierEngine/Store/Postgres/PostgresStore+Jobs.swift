@@ -155,13 +155,15 @@ extension PostgresStore {
     /// committed meanwhile is re-checked against its newest version (READ COMMITTED), whose lease now runs, so it
     /// is dropped. Each claim increases the row's `lease_token`.
     public func claimJobs(owner: String, limit: Int, providers: [String]?, leaseSeconds: Double) async throws -> [ClaimedJob] {
-        try await claim(owner: owner, limit: limit, providers: providers, leaseSeconds: leaseSeconds, on: nil)
+        try await claim(owner: owner, limit: limit, providers: providers, leaseSeconds: leaseSeconds, excluding: [], on: nil)
     }
 
-    /// See ``EngineStore/claimJobs(owner:provider:clusterLimit:limit:leaseSeconds:)``. Claimers of one provider are
-    /// serialised by a transaction-scoped advisory lock on the provider's name, so the count of live leases they
-    /// read cannot change under them: the cluster never holds more than `clusterLimit` of its jobs at once.
-    public func claimJobs(owner: String, provider: String, clusterLimit: Int, limit: Int, leaseSeconds: Double) async throws -> [ClaimedJob] {
+    /// See ``EngineStore/claimJobs(owner:provider:clusterLimit:limit:leaseSeconds:excluding:)``. Claimers of one
+    /// provider are serialised by a transaction-scoped advisory lock on the provider's name, so the count of live
+    /// leases they read cannot change under them: the cluster never holds more than `clusterLimit` of its jobs at once.
+    public func claimJobs(
+        owner: String, provider: String, clusterLimit: Int, limit: Int, leaseSeconds: Double, excluding: [String] = []
+    ) async throws -> [ClaimedJob] {
         guard limit > 0, clusterLimit > 0 else { return [] }
         // Without the lock first: when the cluster already holds the limit (the usual answer while a provider is
         // busy), nothing is claimed and no claimer waits on the others. A slot freed after this read announces
@@ -172,7 +174,8 @@ extension PostgresStore {
             let held = try await liveLeases(provider: provider, on: connection)
             let room = min(limit, clusterLimit - held)
             guard room > 0 else { return [] }
-            return try await claim(owner: owner, limit: room, providers: [provider], leaseSeconds: leaseSeconds, on: connection)
+            return try await claim(
+                owner: owner, limit: room, providers: [provider], leaseSeconds: leaseSeconds, excluding: excluding, on: connection)
         }
     }
 
@@ -188,7 +191,7 @@ extension PostgresStore {
 
     /// The claim statement (on `connection` inside a caller's transaction, or as its own statement).
     private func claim(
-        owner: String, limit: Int, providers: [String]?, leaseSeconds: Double, on connection: PostgresConnection?
+        owner: String, limit: Int, providers: [String]?, leaseSeconds: Double, excluding: [String], on connection: PostgresConnection?
     ) async throws -> [ClaimedJob] {
         guard limit > 0 else { return [] }
         if let providers, providers.isEmpty { return [] }
@@ -198,8 +201,12 @@ extension PostgresStore {
                 WHERE status IN ('queued', 'running') AND (lease_expires IS NULL OR lease_expires < clock_timestamp())
             """
         if let providers {
-            query.sql += " AND provider = ANY($1)"
+            query.sql += " AND provider = ANY($\(query.binds.count + 1))"
             query.binds.append(providers)
+        }
+        if !excluding.isEmpty {
+            query.sql += " AND NOT (task_uuid = ANY($\(query.binds.count + 1)))"
+            query.binds.append(excluding)
         }
         query.sql += """
                 ORDER BY seq LIMIT \(limit) FOR UPDATE SKIP LOCKED
