@@ -35,6 +35,8 @@ let package = Package(
         // The operator's HTTP face (--http): /metrics, /healthz; Prometheus exposition through swift-metrics.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        // Heap for the shared timer of waits' timeouts (already in the graph through swift-nio).
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
@@ -45,7 +47,7 @@ let package = Package(
             name: "CAtelierJPEG", path: "Sources/CAtelierJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CAtelierWebP", path: "Sources/CAtelierWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
         .target(name: "AtelierCore"),
-        // AVX2 base64 block decoding (Base64StreamDecoder.decodeInPlace); see the comment at the top of its source.
+        // AVX2 base64 block decoding (Base64TolerantDecoder.decodeInPlace, Base64SpanDecoder); see the comment at the top of its source.
         .target(name: "CAtelierBase64"),
         .target(
             name: "AtelierImaging", dependencies: ["CAtelierZlib", "CAtelierBase64", "CAtelierPNG", "CAtelierJPEG", "CAtelierWebP"]),
@@ -76,6 +78,7 @@ let package = Package(
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 // The PostgreSQL store (Store/Postgres: several daemons, one queue).
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
         .target(name: "AtelierRPC", dependencies: ["AtelierCore", .product(name: "NIOCore", package: "swift-nio")]),

@@ -26,10 +26,13 @@ public final class EventBus<Event: SubjectEvent>: Sendable {
     private let state = Mutex<(next: UInt64, subscribers: [UInt64: Subscriber])>((1, [:]))
     /// Times the waits of ``first(of:timeout:where:unlessSettled:)``.
     let clock: AtelierClock
+    /// The waits' timeouts, all on one sleeping task (``DeadlineTimer``).
+    private let timeouts: DeadlineTimer
 
     /// A bus without subscribers, whose waits time out on `clock`.
     public init(clock: AtelierClock = .live) {
         self.clock = clock
+        self.timeouts = DeadlineTimer(clock: clock)
     }
 
     /// Calls `sink` for every event about `subject`, or about every subject when nil.
@@ -46,6 +49,9 @@ public final class EventBus<Event: SubjectEvent>: Sendable {
     public func unsubscribe(_ token: Token) {
         _ = state.withLock { $0.subscribers.removeValue(forKey: token.raw) }
     }
+
+    /// The number of waits' timeouts still scheduled (tests).
+    var pendingTimeouts: Int { timeouts.pendingCount }
 
     /// The number of live subscriptions.
     public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
@@ -74,30 +80,51 @@ public final class EventBus<Event: SubjectEvent>: Sendable {
         of subject: String, timeout: Duration, where matches: @escaping @Sendable (Event) -> Bool,
         unlessSettled settled: () async throws(E) -> Bool
     ) async throws(E) -> Event? {
-        let (stream, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(1))
+        let answer = FirstAnswer<Event>()
         let token = subscribe(subject) { event in
-            guard matches(event) else { return }
-            continuation.yield(event)
-            continuation.finish()
+            if matches(event) { answer.resolve(event) }
         }
-        defer {
-            unsubscribe(token)
-            continuation.finish()
-        }
+        defer { unsubscribe(token) }
         if try await settled() || timeout <= .zero { return nil }
-        let clock = self.clock
-        return await withTaskGroup(of: Event?.self) { group in
-            group.addTask {
-                for await event in stream { return event }
+        let timer = timeouts.schedule(after: timeout) { answer.resolve(nil) }
+        defer { timeouts.cancel(timer) }
+        return await withTaskCancellationHandler {
+            await answer.value()
+        } onCancel: {
+            answer.resolve(nil)
+        }
+    }
+}
+
+/// The first of several possible answers (an event, a timeout, a cancellation), handed to one waiter.
+private final class FirstAnswer<Event: Sendable>: Sendable {
+    private struct State {
+        var answer: Event??
+        var waiter: CheckedContinuation<Event?, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Sets the answer unless one is set already, and wakes the waiter.
+    func resolve(_ value: Event?) {
+        let waiter = state.withLock { s -> CheckedContinuation<Event?, Never>? in
+            guard s.answer == nil else { return nil }
+            s.answer = .some(value)
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(returning: value)
+    }
+
+    /// The answer, once there is one.
+    func value() async -> Event? {
+        await withCheckedContinuation { (c: CheckedContinuation<Event?, Never>) in
+            let ready = state.withLock { s -> Event?? in
+                if let answer = s.answer { return .some(answer) }
+                s.waiter = c
                 return nil
             }
-            group.addTask {
-                try? await clock.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
+            if let ready { c.resume(returning: ready) }
         }
     }
 }
