@@ -43,6 +43,38 @@ struct EventBusTests {
         #expect(bus.subscriberCount == 0)
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func manyConcurrentWaitsEachGetTheirEventOrTheirTimeoutAndLeaveNothingBehind() async throws {
+        // On the real clock, through the shared timer: 200 waits at once, the even ones answered by an event published
+        // once every wait is subscribed (their timeout, 60 s, never comes first), the odd ones timing out after
+        // 1–40 ms while events and other timeouts fire around them.
+        let bus = EventBus<Note>()
+        let registered = Locked<Int>(0)
+        let results = try await withThrowingTaskGroup(of: (Int, Int?).self) { group in
+            for i in 0..<200 {
+                group.addTask {
+                    let timeout: Duration = i.isMultiple(of: 2) ? .seconds(60) : .milliseconds(1 + i % 40)
+                    let event = await bus.first(of: "s\(i)", timeout: timeout, where: { _ in true }) {
+                        registered.withLock { $0 += 1 }
+                        return false
+                    }
+                    return (i, event?.value)
+                }
+            }
+            try await eventually(timeout: .seconds(30), "every wait is subscribed") { registered.withLock { $0 } == 200 }
+            for i in stride(from: 0, to: 200, by: 2) { bus.publish(Note(subject: "s\(i)", value: i)) }
+            var out: [Int: Int?] = [:]
+            for try await (i, v) in group { out[i] = v }
+            return out
+        }
+        #expect(results.count == 200)
+        for (i, v) in results {
+            #expect(v == (i.isMultiple(of: 2) ? i : nil), "wait \(i)")
+        }
+        #expect(bus.pendingTimeouts == 0, "every timeout fired or was dropped")
+        #expect(bus.subscriberCount == 0)
+    }
+
     @Test func firstReturnsNilAtOnceWhenAlreadySettled() async {
         // A manual clock that nobody advances: a wait that sat out its timeout would never return.
         let clock = AtelierClock.manual()
