@@ -80,6 +80,9 @@ public enum FakeReply: Sendable {
     /// Sends the head (announcing the whole body's length) and the first `afterBytes` of the body, then resets the
     /// connection (SO_LINGER 0, so the peer sees RST) — a connection lost in the middle of the body.
     case resetMidBody(status: Int, headers: [(String, String)], body: [UInt8], afterBytes: Int)
+    /// Sends the head (announcing the whole body's length) and the first `afterBytes` of the body, then nothing more,
+    /// keeping the connection open until the client closes it — an upstream whose answer stalls.
+    case stallMidBody(status: Int, headers: [(String, String)], body: [UInt8], afterBytes: Int)
 
     /// A JSON answer.
     public static func json(_ status: Int, _ value: JSONValue, headers: [(String, String)] = []) -> FakeReply {
@@ -327,6 +330,12 @@ final class FakeHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 let ctx = NIOLoopBound(context, eventLoop: context.eventLoop)
                 done.futureResult.whenComplete { _ in ctx.value.close(promise: nil) }
             }
+        case .stallMidBody(let status, let headers, let body, let afterBytes):
+            var hs = HTTPHeaders(headers)
+            hs.replaceOrAdd(name: "Content-Length", value: String(body.count))
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .init(statusCode: status), headers: hs))), promise: nil)
+            let part = Array(body.prefix(max(0, min(afterBytes, body.count - 1))))
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: part)))), promise: nil)
         case .resetMidBody(let status, let headers, let body, let afterBytes):
             var hs = HTTPHeaders(headers)
             hs.replaceOrAdd(name: "Content-Length", value: String(body.count))

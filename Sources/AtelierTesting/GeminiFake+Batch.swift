@@ -174,7 +174,7 @@ extension GeminiFake {
         for r in b.requests {
             var item: JSONObject = [:]
             switch generate(json: r.request, model: b.model) {
-            case .respond(let status, _, let body), .resetMidBody(let status, _, let body, _):
+            case .respond(let status, _, let body), .resetMidBody(let status, _, let body, _), .stallMidBody(let status, _, let body, _):
                 let doc = (try? JSONParser.parse(body)) ?? .null
                 if status == 200, doc.objectValue != nil {
                     item.append("response", doc)

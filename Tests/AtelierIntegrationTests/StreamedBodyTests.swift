@@ -97,6 +97,32 @@ struct StreamedBodyTests {
         #expect(kept.count > 0 && Array(answer.prefix(kept.count)) == kept, "what arrived is kept exactly")
     }
 
+    @Test(
+        "an answer whose body stalls after the head ends in timeout at the request's deadline, streamed or collected",
+        .timeLimit(.minutes(1)))
+    func stalledBodyTimesOut() async throws {
+        // AsyncHTTPClient's own deadline ends with the head; without the transport's deadline over the whole exchange
+        // this call would wait for the read timeout (300 s), beyond the test's time limit.
+        let answer = Array(#"{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":""#.utf8) + Array(repeating: UInt8(ascii: "A"), count: 1 << 20)
+        let server = try await Self.serve(.stallMidBody(status: 200, headers: [("Content-Type", "application/json")], body: answer, afterBytes: 64 << 10))
+        let transport = AsyncHTTPTransport()
+        let request = HTTPRequest(method: "POST", url: server.baseURL + "/v1beta/models/x:generateContent", timeoutSeconds: 1)
+        let started = ContinuousClock.now
+        let streamed = await Self.caught { () async throws(ProviderError) in
+            _ = try await transport.send(request, maxBodyBytes: 64 << 20, streamingInto: Base64JSONLift(keys: ["data"], minimumLength: 1024))
+        }
+        let collected = await Self.caught { () async throws(ProviderError) in
+            _ = try await transport.send(request, maxBodyBytes: 64 << 20)
+        }
+        let elapsed = ContinuousClock.now - started
+        await transport.shutdown()
+        await server.shutdown()
+        #expect(streamed?.code == .timeout, "\(String(describing: streamed))")
+        #expect(collected?.code == .timeout, "\(String(describing: collected))")
+        #expect(streamed?.message.contains("timed out") == true)
+        #expect(elapsed < .seconds(30), "both calls end near their 1 s deadline, not at the read timeout")
+    }
+
     @Test("through the real transport the lifted image is the image, byte for byte")
     func liftOverTheWire() async throws {
         let image = Self.body((2 << 20) + 1)
