@@ -103,8 +103,11 @@ struct StreamedBodyTests {
     func stalledBodyTimesOut() async throws {
         // AsyncHTTPClient's own deadline ends with the head; without the transport's deadline over the whole exchange
         // this call would wait for the read timeout (300 s), beyond the test's time limit.
-        let answer = Array(#"{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":""#.utf8) + Array(repeating: UInt8(ascii: "A"), count: 1 << 20)
-        let server = try await Self.serve(.stallMidBody(status: 200, headers: [("Content-Type", "application/json")], body: answer, afterBytes: 64 << 10))
+        let answer =
+            Array(#"{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":""#.utf8)
+            + Array(repeating: UInt8(ascii: "A"), count: 1 << 20)
+        let server = try await Self.serve(
+            .stallMidBody(status: 200, headers: [("Content-Type", "application/json")], body: answer, afterBytes: 64 << 10))
         let transport = AsyncHTTPTransport()
         let request = HTTPRequest(method: "POST", url: server.baseURL + "/v1beta/models/x:generateContent", timeoutSeconds: 1)
         let started = ContinuousClock.now
