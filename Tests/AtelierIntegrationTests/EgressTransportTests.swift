@@ -36,6 +36,28 @@ struct EgressTransportTests {
         await target.shutdown()
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func aReferenceWhoseBodyStallsEndsInTimeoutAtTheRequestsDeadline() async throws {
+        // A caller-supplied reference URL whose server sends a head and then stalls: without a deadline over the whole
+        // exchange the fetch would wait for the read timeout (300 s), beyond the test's time limit.
+        let server = try await FakeHTTPServer.start(host: "stall", address: "::1", log: FakeRequestLog()) { _ in
+            .stallMidBody(status: 200, headers: [("Content-Type", "image/png")], body: Array(repeating: 7, count: 1 << 20), afterBytes: 4096)
+        }
+        let transport = EgressHTTPTransport(addressGuard: Self.deny127)
+        let started = ContinuousClock.now
+        var caught: ProviderError?
+        do throws(ProviderError) {
+            _ = try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/ref.png", timeoutSeconds: 1), maxBodyBytes: 4 << 20)
+        } catch {
+            caught = error
+        }
+        let elapsed = ContinuousClock.now - started
+        await transport.shutdown()
+        await server.shutdown()
+        #expect(caught?.code == .timeout, "\(String(describing: caught))")
+        #expect(elapsed < .seconds(30), "ends near its 1 s deadline, not at the read timeout")
+    }
+
     @Test func providerTransportRefusesARedirectToADeniedAddress() async throws {
         try await Self.withServers { log, origin, _ in
             let transport = AsyncHTTPTransport(redirectGuard: Self.deny127)

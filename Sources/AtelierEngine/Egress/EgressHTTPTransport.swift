@@ -21,6 +21,7 @@ public final class EgressHTTPTransport: HTTPTransport {
     public let maxRedirects: Int
     private let clients: PinnedHTTPClients
     private let follower: RedirectFollower
+    private let deadlines = ExchangeDeadlines()
 
     /// The `upstreamCode` of a refusal by the address policy.
     public static let forbiddenAddress = RedirectFollower.forbiddenAddress
@@ -46,8 +47,12 @@ public final class EgressHTTPTransport: HTTPTransport {
     public func send(_ request: HTTPRequest, maxBodyBytes: Int) async throws(ProviderError) -> HTTPResponse {
         let deadline = NIODeadline.now() + .milliseconds(Int64(request.timeoutSeconds * 1000))
         do {
-            let (resp, url) = try await follower.execute(request, deadline: deadline)
-            return try await AsyncHTTPTransport.response(resp, maxBodyBytes: maxBodyBytes, url: url)
+            // The whole exchange within the timeout, body included: a reference server that stalls or trickles its
+            // body would otherwise hold the job (and its provider slot) until the read timeout, or for ever.
+            return try await deadlines.run(request) { [follower] in
+                let (resp, url) = try await follower.execute(request, deadline: deadline)
+                return try await AsyncHTTPTransport.response(resp, maxBodyBytes: maxBodyBytes, url: url)
+            }
         } catch let e as ProviderError {
             throw e
         } catch {

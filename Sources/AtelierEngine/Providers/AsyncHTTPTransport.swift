@@ -4,7 +4,6 @@ import AtelierProviders
 import Foundation
 import NIOCore
 import NIOFoundationCompat
-import Synchronization
 
 /// The daemon's provider ``HTTPTransport``: one shared AsyncHTTPClient (connection pooling, per-request deadlines,
 /// streamed downloads). Failures map onto the provider taxonomy; secrets in headers or URLs never reach errors.
@@ -18,8 +17,8 @@ public final class AsyncHTTPTransport: HTTPTransport {
     private let ownsClient: Bool
     private let follower: RedirectFollower?
     private let redirectClients: PinnedHTTPClients?
-    /// The deadlines of whole exchanges (``withinDeadline(_:_:)``), on one sleeping task.
-    private let deadlines = DeadlineTimer(clock: .live)
+    /// The deadlines of whole exchanges, body included (AsyncHTTPClient's own ends with the head).
+    private let deadlines = ExchangeDeadlines()
 
     /// Uses `client`, or a new one following up to 5 redirects; with `redirectGuard`, redirects are vetted.
     public init(client: HTTPClient? = nil, followRedirects: Bool = true, redirectGuard: AddressGuard? = nil) {
@@ -90,37 +89,9 @@ public final class AsyncHTTPTransport: HTTPTransport {
         return ProviderError(.unavailable, "request to \(where_) failed: \(String(describing: type(of: error)))")
     }
 
-    /// Runs `body` — a request and the reading of its whole answer — within the request's `timeoutSeconds`.
-    ///
-    /// AsyncHTTPClient's deadline covers a request only until the answer's head arrives; the body is then bounded by
-    /// the read timeout alone (300 s between two bytes), so an upstream whose body stalls would hold the provider's
-    /// slot for five minutes, and one that trickles bytes for ever. Here the whole exchange runs in a task that the
-    /// shared ``DeadlineTimer`` cancels at the deadline, which ends in `timeout`; cancelling the caller cancels it too.
-    private func withinDeadline<T: Sendable>(
-        _ request: HTTPRequest, _ body: @escaping @Sendable () async throws -> T
-    ) async throws -> T {
-        let timedOut = Mutex(false)
-        let task = Task { try await body() }
-        let timer = deadlines.schedule(after: .milliseconds(Int64(request.timeoutSeconds * 1000))) {
-            timedOut.withLock { $0 = true }
-            task.cancel()
-        }
-        defer { deadlines.cancel(timer) }
-        do {
-            return try await withTaskCancellationHandler {
-                try await task.value
-            } onCancel: {
-                task.cancel()
-            }
-        } catch {
-            if timedOut.withLock({ $0 }) { throw ProviderError(.timeout, "request to \(URLCheck.redacted(request.url)) timed out") }
-            throw error
-        }
-    }
-
     public func send(_ request: HTTPRequest, maxBodyBytes: Int) async throws(ProviderError) -> HTTPResponse {
         do {
-            return try await withinDeadline(request) { [self] in
+            return try await deadlines.run(request) { [self] in
                 try await Self.response(try await execute(request), maxBodyBytes: maxBodyBytes, url: request.url)
             }
         } catch let e as ProviderError {
@@ -134,7 +105,7 @@ public final class AsyncHTTPTransport: HTTPTransport {
         _ request: HTTPRequest, maxBodyBytes: Int, streamingInto sink: some HTTPBodySink
     ) async throws(ProviderError) -> HTTPResponse {
         do {
-            return try await withinDeadline(request) { [self] in
+            return try await deadlines.run(request) { [self] in
                 try await Self.stream(try await execute(request), maxBodyBytes: maxBodyBytes, url: request.url, into: sink)
             }
         } catch let e as ProviderError {
