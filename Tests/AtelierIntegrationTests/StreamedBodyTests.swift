@@ -47,11 +47,13 @@ struct StreamedBodyTests {
     func piecesInOrder() async throws {
         let body = Self.body(6 << 20)
         let server = try await Self.serve(.bytes(200, body, contentType: "application/octet-stream"))
-        let transport = AsyncHTTPTransport()
         let sink = Recorder()
-        let head = try await transport.send(
-            HTTPRequest(method: "GET", url: server.baseURL + "/big", timeoutSeconds: 30), maxBodyBytes: 8 << 20, streamingInto: sink)
-        await transport.shutdown()
+        // Shut down on every path (a transport released unshut stops the test process), with a deadline a loaded
+        // machine cannot reach: it bounds the whole exchange, body included.
+        let head = try await AsyncHTTPTransport.with { transport in
+            try await transport.send(
+                HTTPRequest(method: "GET", url: server.baseURL + "/big", timeoutSeconds: 300), maxBodyBytes: 8 << 20, streamingInto: sink)
+        }
         await server.shutdown()
         let seen = sink.snapshot
         #expect(head.status == 200 && head.body.isEmpty)
@@ -67,7 +69,7 @@ struct StreamedBodyTests {
         let sink = Recorder()
         let e = await Self.caught { () async throws(ProviderError) in
             _ = try await transport.send(
-                HTTPRequest(method: "GET", url: server.baseURL + "/big", timeoutSeconds: 30), maxBodyBytes: 64 << 10, streamingInto: sink)
+                HTTPRequest(method: "GET", url: server.baseURL + "/big", timeoutSeconds: 300), maxBodyBytes: 64 << 10, streamingInto: sink)
         }
         await transport.shutdown()
         await server.shutdown()
@@ -85,7 +87,7 @@ struct StreamedBodyTests {
         let lift = Base64JSONLift(keys: ["data"], minimumLength: 1024)
         let e = await Self.caught { () async throws(ProviderError) in
             _ = try await transport.send(
-                HTTPRequest(method: "POST", url: server.baseURL + "/v1beta/models/x:generateContent", timeoutSeconds: 30), maxBodyBytes: 64 << 20,
+                HTTPRequest(method: "POST", url: server.baseURL + "/v1beta/models/x:generateContent", timeoutSeconds: 300), maxBodyBytes: 64 << 20,
                 streamingInto: lift)
         }
         await transport.shutdown()
@@ -134,12 +136,12 @@ struct StreamedBodyTests {
             #"{"candidates":[{"content":{"parts":[{"text":"here"},{"inlineData":{"mimeType":"image/png","data":"\#(b64)"}}]},"finishReason":"STOP"}],"modelVersion":"m"}"#
                 .utf8)
         let server = try await Self.serve(.bytes(200, answer, contentType: "application/json"))
-        let transport = AsyncHTTPTransport()
         let lift = Base64JSONLift(keys: ["data"], minimumLength: 1024)
-        var head = try await transport.send(
-            HTTPRequest(method: "POST", url: server.baseURL + "/v1beta/models/x:generateContent", timeoutSeconds: 30), maxBodyBytes: 64 << 20,
-            streamingInto: lift)
-        await transport.shutdown()
+        var head = try await AsyncHTTPTransport.with { transport in
+            try await transport.send(
+                HTTPRequest(method: "POST", url: server.baseURL + "/v1beta/models/x:generateContent", timeoutSeconds: 300),
+                maxBodyBytes: 64 << 20, streamingInto: lift)
+        }
         await server.shutdown()
         let (out, decoded) = try GeminiCodec.decode(&head, lifted: lift)
         let span = try #require(decoded, "the image was lifted")

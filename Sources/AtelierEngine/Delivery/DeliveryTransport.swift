@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import AtelierCore
+import AtelierProviders
 import Foundation
 import NIOCore
 
@@ -45,6 +46,8 @@ public protocol DeliveryTransport: Sendable {
 /// which keeps the Host header and TLS name of the URL).
 public final class HTTPDeliveryTransport: DeliveryTransport {
     private let clients: PinnedHTTPClients
+    /// Each attempt's timeout over the whole exchange (``ExchangeDeadlines``).
+    private let deadlines = ExchangeDeadlines()
 
     /// - Parameter perHostConcurrency: connections kept per host (match the worker's per-host limit).
     public init(perHostConcurrency: Int) {
@@ -73,21 +76,28 @@ public final class HTTPDeliveryTransport: DeliveryTransport {
         case .file(let path, let length):
             req.body = .stream(FileChunks(path: path), length: .known(length))
         }
+        let client = clients.client(for: target)
         do {
-            let resp = try await clients.client(for: target).execute(req, deadline: .now() + .milliseconds(Int64(request.timeoutSeconds * 1000)))
-            var collected: [UInt8] = []
-            for try await chunk in resp.body {
-                let room = request.maxResponseBytes - collected.count
-                if room <= 0 { break }
-                collected.append(contentsOf: chunk.readableBytesView.prefix(room))
+            // The attempt's timeout covers the receiver's whole answer, body included (AsyncHTTPClient's deadline
+            // ends at the head, and these clients have no read timeout): a receiver that stalls after its head would
+            // otherwise hold the attempt, and a delivery slot for its host, for ever.
+            return try await deadlines.run(timeoutSeconds: request.timeoutSeconds, url: request.url) { [req] in
+                let resp = try await client.execute(req, deadline: .now() + .milliseconds(Int64(request.timeoutSeconds * 1000)))
+                var collected: [UInt8] = []
+                for try await chunk in resp.body {
+                    let room = request.maxResponseBytes - collected.count
+                    if room <= 0 { break }
+                    collected.append(contentsOf: chunk.readableBytesView.prefix(room))
+                }
+                return .http(status: Int(resp.status.code), excerpt: Self.excerpt(collected, url: request.url))
             }
-            return .http(status: Int(resp.status.code), excerpt: Self.excerpt(collected, url: request.url))
         } catch {
             return .failure(Self.classify(error, host: target.host))
         }
     }
 
     static func classify(_ error: any Error, host: String) -> TransportFailure {
+        if let e = error as? ProviderError, e.code == .timeout { return .timeout }
         if let e = error as? HTTPClientError {
             switch e {
             case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout, .tlsHandshakeTimeout, .getConnectionFromPoolTimeout:

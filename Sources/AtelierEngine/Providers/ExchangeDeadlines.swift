@@ -20,9 +20,14 @@ final class ExchangeDeadlines: Sendable {
 
     /// Runs `body` within `request.timeoutSeconds`; past it, throws `timeout` naming the request's URL (redacted).
     func run<T: Sendable>(_ request: HTTPRequest, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await run(timeoutSeconds: request.timeoutSeconds, url: request.url, body)
+    }
+
+    /// Runs `body` within `timeoutSeconds`; past it, throws `timeout` naming `url` (redacted).
+    func run<T: Sendable>(timeoutSeconds: Double, url: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let timedOut = Mutex(false)
         let task = Task { try await body() }
-        let token = timer.schedule(after: .milliseconds(Int64(request.timeoutSeconds * 1000))) {
+        let token = timer.schedule(after: .milliseconds(Int64(timeoutSeconds * 1000))) {
             timedOut.withLock { $0 = true }
             task.cancel()
         }
@@ -34,7 +39,7 @@ final class ExchangeDeadlines: Sendable {
                 task.cancel()
             }
         } catch {
-            if timedOut.withLock({ $0 }) { throw ProviderError(.timeout, "request to \(URLCheck.redacted(request.url)) timed out") }
+            if timedOut.withLock({ $0 }) { throw ProviderError(.timeout, "request to \(URLCheck.redacted(url)) timed out") }
             throw error
         }
     }
