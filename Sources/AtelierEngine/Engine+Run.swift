@@ -51,19 +51,13 @@ extension Engine {
                 BudgetLedger.charge(of: job) - (job.route?.estimatedCostUSD ?? 0), task: job.task, createdAt: job.createdAt, budgets: policy.budgets)
         }
         let store = self.store
-        var lease = leases[job.taskUUID]
-        while true {
-            let under = lease
-            let committed = try await untilStored("job state change", taskUUID: job.taskUUID) { () async throws -> Bool in
-                do { try await store.commit(job, change: change, lease: under) } catch is StoreLeaseLost { return false }
-                return true
-            }
-            if committed { break }
-            // Refused because this daemon itself holds the job under a newer lease (claims exclude the jobs held here,
-            // so this is a defence): the job is still ours. Anything else: another daemon holds it now.
-            guard let newer = leases[job.taskUUID], newer != under, let me = cluster?.daemonID, newer.owner == me else { return false }
-            lease = newer
+        let lease = leases[job.taskUUID]
+        let committed = try await untilStored("job state change", taskUUID: job.taskUUID) { () async throws -> Bool in
+            do { try await store.commit(job, change: change, lease: lease) } catch is StoreLeaseLost { return false }
+            return true
         }
+        // Refused: another daemon holds the job now (claims never take the jobs this daemon works on).
+        guard committed else { return false }
         if cluster != nil {
             if job.status.isTerminal || event == .interrupted { leases[job.taskUUID] = nil }
             if event?.finalStatus != nil { await settleBudget(of: job) }
