@@ -136,20 +136,10 @@ public enum GeminiCodec {
     public static func decode(
         _ response: inout HTTPResponse, lifted lift: Base64JSONLift
     ) throws(ProviderError) -> (output: Output, image: Base64JSONLift.Span?) {
-        lift.end()
-        if (200..<300).contains(response.status), !lift.spans.isEmpty, let doc = try? JSONParser.parse(lift.residual) {
-            var head = response
-            head.body = lift.residual
-            if var out = try decode(doc, response: head) {
-                if let k = Base64JSONLift.spanIndex(out.base64), k < lift.spans.count {
-                    out.base64 = ""
-                    return (out, lift.spans[k])
-                }
-                if Base64JSONLift.spanIndex(out.base64) == nil && !out.base64.isEmpty { return (out, nil) }
-            }
-        }
-        response.body = lift.restoredBody()
-        return (try decode(response), nil)
+        var out = try lift.decode(&response, images: { [$0.base64] }, with: decode)
+        guard let span = lift.span(marking: out.base64) else { return (out, nil) }
+        out.base64 = ""
+        return (out, span)
     }
 
     /// Decodes a parsed answer; nil when it is not an object.
