@@ -48,7 +48,8 @@ public struct ResultFiles: Sendable {
 
     /// Returns once every result stored before the call is on disk, data and directory entry (one `syncfs` shared
     /// by all jobs finishing together; see ``ResultFileSync``). Called before the state change naming the files
-    /// commits, when the store itself runs with `synchronous = FULL`.
+    /// commits, when the store itself runs with `synchronous = FULL`. Suspends without blocking: the `syncfs` runs on
+    /// NIO's thread pool.
     public func syncStored() async { await fileSync.sync() }
 
     /// `<root>/atelier.sqlite`
