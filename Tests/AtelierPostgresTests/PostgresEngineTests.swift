@@ -75,24 +75,11 @@ import Testing
     }
 
     @Test func aJobWhoseDaemonStopsRenewingItsLeaseIsResumedElsewhereAndTheOldHolderWritesNothing() async throws {
-        try await withPostgres { cluster in
-            let dir = sharedDataDirectory()
-            defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await Self.withGatedJobOnADaemonThatNeverRenews { cluster, dir, a, task, handle in
             // A's leases run out (2 s) because it never renews them in time; B takes the job over.
-            let (a, task) = try await Self.gatedJobOnADaemonThatNeverRenews(cluster, dir: dir)
-            // A recorded the provider's handle before waiting on the provider.
-            let handle = try await eventuallyValue(timeout: .seconds(60), "the handle is recorded") {
-                try await a.store.job(task.taskUUID)?.attempts.last?.resumeHandle
-            }
             #expect(handle == "h-\(task.taskUUID)")
             let b = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-b", leaseSeconds: 2)
-            let done = try await eventuallyValue(timeout: .seconds(30), "B takes the job over and finishes it") { () -> Job? in
-                let j = try await b.store.job(task.taskUUID)
-                return j?.status == .succeeded ? j : nil
-            }
-            #expect(b.provider.resumed[task.taskUUID] == "h-\(task.taskUUID)", "resumed from the recorded handle")
-            #expect(!b.provider.generated.contains(task.taskUUID), "never submitted again")
-            #expect(done?.attempts.contains { $0.outcome == .interrupted } == true)
+            let done = try await Self.takenOverFromHandle(by: b, task, "B takes the job over and finishes it")
             // A's provider call now answers: its write is refused (fenced) and A publishes nothing of its own.
             a.provider.gate.open()
             let shown = try await eventuallyValue(timeout: .seconds(60), "A shows B's result") { () -> Job? in
@@ -108,25 +95,43 @@ import Testing
         }
     }
 
-    /// A daemon ("daemon-a") that never renews its 2 s leases, running a job whose provider call waits on its gate.
-    static func gatedJobOnADaemonThatNeverRenews(_ cluster: PostgresCluster, dir: String) async throws -> (EngineNode, ImageTask) {
-        let a = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-a", leaseSeconds: 2, heartbeatSeconds: 3600)
-        let task = clusterTask("gated")
-        _ = try await a.engine.submit(task)
-        return (a, task)
-    }
-
-    @Test func aDaemonWhoseOwnLeaseRanOutKeepsItsJobWithoutClaimingItAgainAndFinishesIt() async throws {
+    /// Runs `body` on a fresh database and shared data directory with a daemon ("daemon-a") that never renews its 2 s
+    /// leases, running a job whose provider call waits on its gate, once the call's resume handle is recorded.
+    static func withGatedJobOnADaemonThatNeverRenews(
+        _ body: @escaping @Sendable (PostgresCluster, String, EngineNode, ImageTask, String?) async throws -> Void
+    ) async throws {
         try await withPostgres { cluster in
             let dir = sharedDataDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
+            let a = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-a", leaseSeconds: 2, heartbeatSeconds: 3600)
+            let task = clusterTask("gated")
+            _ = try await a.engine.submit(task)
+            // The provider records its handle before waiting on its gate.
+            let handle = try await eventuallyValue(timeout: .seconds(60), "the handle is recorded") {
+                try await a.store.job(task.taskUUID)?.attempts.last?.resumeHandle
+            }
+            try await body(cluster, dir, a, task, handle)
+        }
+    }
+
+    /// Waits until `node` finished `task`, taken over from the handle the gated call recorded (never submitted again),
+    /// and returns the job.
+    static func takenOverFromHandle(by node: EngineNode, _ task: ImageTask, _ comment: Comment) async throws -> Job? {
+        let done = try await eventuallyValue(timeout: .seconds(60), comment) { () -> Job? in
+            let j = try await node.store.job(task.taskUUID)
+            return j?.status == .succeeded ? j : nil
+        }
+        #expect(node.provider.resumed[task.taskUUID] == "h-\(task.taskUUID)", "resumed from the recorded handle")
+        #expect(!node.provider.generated.contains(task.taskUUID), "never submitted again")
+        #expect(done?.attempts.contains { $0.outcome == .interrupted } == true)
+        return done
+    }
+
+    @Test func aDaemonWhoseOwnLeaseRanOutKeepsItsJobWithoutClaimingItAgainAndFinishesIt() async throws {
+        try await Self.withGatedJobOnADaemonThatNeverRenews { _, _, a, task, _ in
             // One daemon and no heartbeats: its lease (2 s) runs out while the provider call waits (a heartbeat late
             // on a loaded machine does the same). Its claim loop does not take its own job again (that raced a daemon
             // taking the job over); the call in progress goes on under the lease it has, which nobody else took.
-            let (a, task) = try await Self.gatedJobOnADaemonThatNeverRenews(cluster, dir: dir)
-            _ = try await eventuallyValue(timeout: .seconds(60), "the handle is recorded") {
-                try await a.store.job(task.taskUUID)?.attempts.last?.resumeHandle
-            }
             #expect(
                 try await eventually(timeout: .seconds(60), "the daemon's lease on its job runs out") {
                     try await !a.store.rows(
@@ -153,26 +158,14 @@ import Testing
     }
 
     @Test func aDaemonStartedAgainUnderTheSameIdRecoversThePreviousRunsJob() async throws {
-        try await withPostgres { cluster in
-            let dir = sharedDataDirectory()
-            defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await Self.withGatedJobOnADaemonThatNeverRenews { cluster, dir, first, task, _ in
             // The first run of "daemon-a" holds a running job (its handle recorded), then loses the database for good
             // (as if killed): it renews and claims nothing any more.
-            let (first, task) = try await Self.gatedJobOnADaemonThatNeverRenews(cluster, dir: dir)
-            _ = try await eventuallyValue(timeout: .seconds(60), "the handle is recorded") {
-                try await first.store.job(task.taskUUID)?.attempts.last?.resumeHandle
-            }
             first.pool.cancel()
             // The daemon starts again under the same id (`--daemon-id a` after a restart). Its heartbeats renew only
             // what it works on, so the old run's lease runs out and the new run takes the job over from its handle.
             let second = try await EngineNode.start(on: cluster, dataDirectory: dir, id: "daemon-a", leaseSeconds: 2)
-            let done = try await eventuallyValue(timeout: .seconds(60), "the new run takes the job over and finishes it") { () -> Job? in
-                let j = try await second.store.job(task.taskUUID)
-                return j?.status == .succeeded ? j : nil
-            }
-            #expect(second.provider.resumed[task.taskUUID] == "h-\(task.taskUUID)", "resumed from the recorded handle")
-            #expect(!second.provider.generated.contains(task.taskUUID), "never submitted again")
-            #expect(done?.attempts.contains { $0.outcome == .interrupted } == true)
+            _ = try await Self.takenOverFromHandle(by: second, task, "the new run takes the job over and finishes it")
             await second.stop()
             first.provider.gate.open()
             await first.engine.shutdown()
