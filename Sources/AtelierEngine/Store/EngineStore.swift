@@ -4,9 +4,9 @@ import AtelierCore
 /// state changes with their outbox rows in one transaction, shared budgets, daemon heartbeats and job events that
 /// cross daemons.
 ///
-/// `PostgresStore` implements it against PostgreSQL. The engine uses it in PostgreSQL mode (claims, leases, notices, heartbeats) next to its jobs path,
-/// ``JobStoring``; the SQLite store is the one-daemon case and implements only ``JobStoring``: claims never compete,
-/// no leases are needed, and job events stay in the process.
+/// `PostgresStore` implements it against PostgreSQL. The engine uses it in PostgreSQL mode (claims, leases, notices,
+/// heartbeats) next to its jobs path, ``JobStoring``; the SQLite store is the one-daemon case and implements only
+/// ``JobStoring``: claims never compete, no leases are needed, and job events stay in the process.
 ///
 /// Clocks: lease expiry and heartbeats use the database server's clock, so daemons whose clocks disagree still
 /// agree on whose lease has run out. Job and outbox times (`created_ms`, `next_attempt_ms`, …) stay the engine's.
