@@ -17,8 +17,15 @@ import Synchronization
 /// itself fails (disk full, I/O error, a deferred constraint), nothing of the batch is stored and its writes are run
 /// again one transaction each, so each caller gets the outcome of its own write alone.
 ///
+/// Spacing (``CommitSpacing``): once writes arrive together (the last transaction carried several), the next
+/// transaction waits until `interval` after the last one ended, so that each carries more writes — or only until as
+/// many writes wait as the recent transactions carried at most (callers that each wait for their write are then all
+/// back: waiting longer would only slow them). A caller writing alone (each transaction carrying its one write)
+/// never waits.
+///
 /// Threads: the batch runs on GRDB's writer dispatch queue (never on the cooperative pool); callers' continuations
-/// are resumed from there, so each write costs one hop to the writer queue and one back, shared by the batch.
+/// are resumed from there, so each write costs one hop to the writer queue and one back, shared by the batch. A
+/// spaced transaction leaves the writer queue while it waits and is queued again by the spacing's timer.
 final class GroupCommit: Sendable {
     /// One waiting write, its result type erased.
     struct Pending: Sendable {
@@ -30,8 +37,27 @@ final class GroupCommit: Sendable {
 
     private struct State {
         var pending: [Pending] = []
+        /// A drain runs, is queued, or waits for the spacing: new writes join it.
         var flushing = false
         var transactions = 0
+        /// When the last transaction ended, and how many writes it carried (for the spacing).
+        var lastEnd: ContinuousClock.Instant?
+        var lastWrites = 0
+        /// The most writes recent transactions carried (falls by one per transaction that carried fewer): as many
+        /// waiting writes end a wait early.
+        var fill = 0
+        /// How many times a transaction waited for the spacing; the wait in progress, by number (a timer that fires
+        /// after its wait ended early finds another number, or none, and does nothing).
+        var waits = 0
+        var wait: Int?
+    }
+
+    /// What to do with the writes waiting, when no transaction runs.
+    private enum Next {
+        /// Begin the next transaction now.
+        case now
+        /// Wait this long (the spacing; the wait's number), then begin it.
+        case after(Duration, wait: Int)
     }
 
     private let writer: DatabasePool
@@ -41,10 +67,17 @@ final class GroupCommit: Sendable {
     /// Where each transaction's duration is reported (the commit latency metric).
     let timings = StoreCommitTimings()
 
-    init(writer: DatabasePool, maxBatch: Int = 1024) {
+    /// How transactions are spaced under load.
+    let spacing: CommitSpacing
+
+    init(writer: DatabasePool, maxBatch: Int = 1024, spacing: CommitSpacing = .none) {
         self.writer = writer
         self.maxBatch = maxBatch
+        self.spacing = spacing
     }
+
+    /// How many times a transaction waited for the spacing (tests).
+    var spacedCount: Int { state.withLock { $0.waits } }
 
     /// How many writes wait for the next transaction (tests).
     var pendingCount: Int { state.withLock { $0.pending.count } }
@@ -62,31 +95,77 @@ final class GroupCommit: Sendable {
     }
 
     private func enqueue(_ write: Pending) {
-        let start = state.withLock { s -> Bool in
+        let next = state.withLock { s -> Next? in
             s.pending.append(write)
-            if s.flushing { return false }
+            if s.flushing {
+                // Waiting for the spacing: as many writes wait as recent transactions carried — the wait ends.
+                guard s.wait != nil, s.pending.count >= s.fill else { return nil }
+                s.wait = nil
+                return .now
+            }
             s.flushing = true
-            return true
+            return schedule(&s)
         }
-        if start { writer.asyncWriteWithoutTransaction { db in self.drain(db) } }
+        if let next { begin(next) }
     }
 
-    /// On the writer queue: commits batches until nothing waits.
+    /// Whether the writes waiting begin their transaction now or wait for the spacing; records the wait.
+    private func schedule(_ s: inout State) -> Next {
+        guard spacing.interval > .zero, s.lastWrites > 1, s.pending.count < s.fill, let lastEnd = s.lastEnd else { return .now }
+        let left = lastEnd + spacing.interval - spacing.now()
+        guard left > .zero else { return .now }
+        s.waits += 1
+        s.wait = s.waits
+        return .after(left, wait: s.waits)
+    }
+
+    private func begin(_ next: Next) {
+        switch next {
+        case .now:
+            writer.asyncWriteWithoutTransaction { db in self.drain(db) }
+        case .after(let delay, let wait):
+            spacing.schedule(delay) { [self] in
+                // Only the wait still in progress begins the transaction (one that ended early already began it).
+                let current = state.withLock { s -> Bool in
+                    guard s.wait == wait else { return false }
+                    s.wait = nil
+                    return true
+                }
+                if current { writer.asyncWriteWithoutTransaction { db in self.drain(db) } }
+            }
+        }
+    }
+
+    /// On the writer queue: commits batches until nothing waits, or until the spacing holds the next one back (it
+    /// then leaves the writer queue; its timer, or the last write it waits for, queues the drain again).
     private func drain(_ db: Database) {
         var retry: [Pending] = []
         while true {
             let limit = maxBatch
-            var batch = state.withLock { s -> [Pending] in
+            let (taken, later) = state.withLock { s -> ([Pending], Next?) in
+                if retry.isEmpty, !s.pending.isEmpty, case .after(let delay, let wait) = schedule(&s) { return ([], .after(delay, wait: wait)) }
                 let room = max(0, limit - retry.count)
                 let n = min(room, s.pending.count)
                 let taken = retry + s.pending.prefix(n)
                 s.pending.removeFirst(n)
                 if taken.isEmpty { s.flushing = false }
-                return taken
+                return (taken, nil)
             }
+            if let later {
+                begin(later)
+                return
+            }
+            var batch = taken
             retry = []
             if batch.isEmpty { return }
+            let writes = batch.count
             retry = commit(&batch, db)
+            let ended = spacing.interval > .zero ? spacing.now() : nil
+            state.withLock { s in
+                s.lastEnd = ended
+                s.lastWrites = writes
+                s.fill = max(writes, s.fill - 1)
+            }
         }
     }
 

@@ -63,8 +63,10 @@ public final class JobStore: Sendable {
     /// - Parameters:
     ///   - hooks: writes that join every state change's transaction.
     ///   - faultInjection: makes commits fail on purpose (tests only).
+    ///   - commitSpacing: how transactions are spaced under load (``CommitSpacing``; none by default).
     public init(
-        path: String, durability: Durability = .full, hooks: [any StoreWriteHook] = [], faultInjection: StoreFaultInjection? = nil
+        path: String, durability: Durability = .full, hooks: [any StoreWriteHook] = [], faultInjection: StoreFaultInjection? = nil,
+        commitSpacing: CommitSpacing = .none
     ) throws {
         self.hooks = hooks
         var config = Configuration()
@@ -79,7 +81,7 @@ public final class JobStore: Sendable {
         try Self.migrator.migrate(pool)
         self.pool = StoreDatabase(
             pool: pool, directory: URL(fileURLWithPath: path).deletingLastPathComponent().path, condition: StoreCondition(),
-            injection: faultInjection)
+            injection: faultInjection, spacing: commitSpacing)
     }
 
     /// The async-only database access, for other engine stores that share the database file (outbox, workflows).

@@ -25,9 +25,9 @@ public final class StoreDatabase: Sendable {
     /// Each transaction's duration, for the commit latency metric (``StoreCommitTimings``).
     public var commitTimings: StoreCommitTimings { group.timings }
 
-    init(pool: DatabasePool, directory: String, condition: StoreCondition, injection: StoreFaultInjection?) {
+    init(pool: DatabasePool, directory: String, condition: StoreCondition, injection: StoreFaultInjection?, spacing: CommitSpacing = .none) {
         self.pool = pool
-        self.group = GroupCommit(writer: pool)
+        self.group = GroupCommit(writer: pool, spacing: spacing)
         self.directory = directory
         self.condition = condition
         self.injection = injection
