@@ -279,6 +279,22 @@ def table(rows, targets):
     return "\n".join(out)
 
 
+def file_create_us(directory, files=300, size=10_000):
+    """CPU microseconds to create and write one small file in `directory` (the data directory's file system).
+
+    The files stay (removing them would free inodes, which makes the next creations dearer on ext4 without a
+    journal: the effect this probe looks for). A settled disk here takes 25-50 us; minutes after many files were
+    deleted, 400-800 us, and every image job pays it once."""
+    os.makedirs(directory, exist_ok=True)
+    payload = b"x" * size
+    t0 = time.process_time()
+    for i in range(files):
+        fd = os.open(os.path.join(directory, f"probe-{time.monotonic_ns()}-{i}"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, payload)
+        os.close(fd)
+    return (time.process_time() - t0) / files * 1e6
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="directory with release atelierd and atelier-bench")
@@ -340,6 +356,12 @@ def main():
                 raise RuntimeError("atelierd exited: " + open(os.path.join(work, "atelierd.log")).read()[-2000:])
             time.sleep(0.05)
         bench = os.path.join(a.bin, "atelier-bench")
+
+        # ---- the disk: creating files gets far dearer for minutes after a mass deletion (see file_create_us)
+        probe_us = file_create_us(os.path.join(work, "probe"))
+        print(f"[bench] creating and writing a 10 KB file on the data directory's disk: {probe_us:.0f} us"
+              + ("" if probe_us < 150 else " -- WARNING: the disk is slow to create files (many were deleted "
+                 "recently?); Atelier's figures will be high: wait a few minutes and run again"), flush=True)
 
         # ---- rounds: every size on LiteLLM then on Atelier, so slow drifts of the machine hit both alike
         for n in range(1, max(1, a.rounds) + 1):
