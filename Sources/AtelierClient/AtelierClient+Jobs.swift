@@ -8,6 +8,14 @@ extension AtelierClient {
     /// `job.submit` with raw task JSON (fields as in docs/protocol.md).
     public func submit(_ task: JSONValue) async throws -> Job { try decodeJob(await call(RPCMethod.jobSubmit, params: task)) }
 
+    /// `job.submit` with `waitSeconds`: stores the task durably, then answers as ``wait(_:timeoutSeconds:)`` would —
+    /// the job once finished, or as it is when `waitSeconds` pass — in one round trip.
+    public func submit(_ task: ImageTask, waitSeconds: Double) async throws -> Job {
+        guard case .object(var params) = task.json else { return try await submit(task) }
+        params["waitSeconds"] = .number(waitSeconds)
+        return try decodeJob(await call(RPCMethod.jobSubmit, params: .object(params)))
+    }
+
     /// `job.get`.
     public func job(_ taskUUID: String) async throws -> Job {
         try decodeJob(await call(RPCMethod.jobGet, params: ["taskUUID": .string(taskUUID)]))

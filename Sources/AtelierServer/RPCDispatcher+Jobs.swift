@@ -6,11 +6,26 @@ extension RPCDispatcher {
     /// The most distinct `job.subscribe` filters (one per taskUUID, plus "every job") one connection may hold.
     public static let maxSubscriptionsPerConnection = 64
 
+    /// `job.submit`'s own member `waitSeconds` (0 to ``FieldReader/maxTimeoutSeconds``), taken out of the task it
+    /// comes with: it is not part of the task, so it is neither stored nor compared when the same taskUUID is
+    /// submitted again.
+    static func submitWait(_ params: JSONValue) throws(AtelierError) -> (task: JSONValue, waitSeconds: Double?) {
+        guard case .object(var members) = params, let raw = members["waitSeconds"] else { return (params, nil) }
+        var r = try FieldReader(.object(["waitSeconds": raw]))
+        let waitSeconds = try r.double("waitSeconds", in: 0...FieldReader.maxTimeoutSeconds)
+        members["waitSeconds"] = nil
+        return (.object(members), waitSeconds)
+    }
+
     /// `job.*`, `route.explain`, `models.list` (`daemon.health` is in `RPCDispatcher+Admin.swift`).
     static let jobHandlers: [String: Handler] = [
         RPCMethod.jobSubmit: { d, params, connection throws(AtelierError) in
-            let task = try ImageTask(json: params)
-            return try await d.engine.submit(task).json
+            let (taskParams, waitSeconds) = try RPCDispatcher.submitWait(params)
+            let task = try ImageTask(json: taskParams)
+            let job = try await d.engine.submit(task)
+            // Committed either way; with `waitSeconds` the answer is job.wait's (one round trip instead of two).
+            guard let waitSeconds else { return job.json }
+            return await d.withDeliveries(try await d.engine.wait(job.taskUUID, timeoutSeconds: waitSeconds)).json
         },
         RPCMethod.jobGet: { d, params, connection throws(AtelierError) in
             var r = try FieldReader(params)

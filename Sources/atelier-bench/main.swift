@@ -219,6 +219,7 @@ struct Jobs: ParsableCommand {
     @Option var warmup = 2.0
     @Option var duration = 10.0
     @Option(help: "Extra members of every task, as JSON object members (e.g. '\"aspectRatio\":\"1:1\"').") var extra = ""
+    @Flag(help: "One request per job: job.submit with waitSeconds instead of job.submit then job.wait.") var oneRequest = false
 
     func run() throws {
         let phase = Atomic<Int>(0)  // 0 warm-up, 1 measuring, 2 stop
@@ -229,6 +230,7 @@ struct Jobs: ParsableCommand {
         // A synchronous command on the main thread waiting for plain OS threads: no Swift concurrency here.
         let done = DispatchSemaphore(value: 0)
         let socket = self.socket, model = self.model, extra = self.extra.isEmpty ? "" : "," + self.extra
+        let oneRequest = self.oneRequest
         for c in 0..<connections {
             Thread {
                 let client = LineClient(socket)
@@ -237,15 +239,16 @@ struct Jobs: ParsableCommand {
                 while phase.load(ordering: .relaxed) < 2 {
                     i += 1
                     let id = UUIDv4.generate()
+                    let waitMember = oneRequest ? #","waitSeconds":120"# : ""
                     let submit =
-                        #"{"jsonrpc":"2.0","id":1,"method":"\#(RPCMethod.jobSubmit)","params":{"taskUUID":"\#(id)","positivePrompt":"bench \#(c)-\#(i)","model":"\#(model)"\#(extra)}}"#
+                        #"{"jsonrpc":"2.0","id":1,"method":"\#(RPCMethod.jobSubmit)","params":{"taskUUID":"\#(id)","positivePrompt":"bench \#(c)-\#(i)","model":"\#(model)"\#(extra)\#(waitMember)}}"#
                         + "\n"
                     let wait =
                         #"{"jsonrpc":"2.0","id":2,"method":"\#(RPCMethod.jobWait)","params":{"taskUUID":"\#(id)","timeoutSeconds":120}}"# + "\n"
                     let t0 = now()
                     let measuring = phase.load(ordering: .relaxed) == 1
                     let a = client.roundTrip(Array(submit.utf8))
-                    let b = client.roundTrip(Array(wait.utf8))
+                    let b = oneRequest ? a : client.roundTrip(Array(wait.utf8))
                     let ok = !a.isEmpty && String(decoding: b, as: UTF8.self).contains(#""status":"succeeded""#)
                     if !ok {
                         _ = failures.wrappingAdd(1, ordering: .relaxed)

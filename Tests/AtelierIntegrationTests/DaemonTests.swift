@@ -85,6 +85,30 @@ struct DaemonTests {
         }
     }
 
+    @Test func submitWithWaitSecondsAnswersWithTheFinishedJobInOneRoundTrip() async throws {
+        try await withDaemon("submitwait") { daemon, client in
+            let task = try ImageTask(json: localTask("a green door", seed: 5))
+            let done = try await client.submit(task, waitSeconds: 60)
+            #expect(done.status == .succeeded)
+            let result = try #require(done.results.first)
+            #expect(FileManager.default.contents(atPath: result.path)?.count == result.bytes)
+            // waitSeconds is not part of the task: the same task without it is the same job, not a conflict.
+            let again = try await client.submit(task)
+            #expect(again.taskUUID == done.taskUUID && again.createdAt == done.createdAt && again.status == .succeeded)
+            #expect(try await client.list(limit: 100).jobs.filter { $0.taskUUID == done.taskUUID }.count == 1)
+            // A wait that ends first answers with the job as it is; the job goes on and finishes.
+            let slow = try await client.submit(try ImageTask(json: localTask("a slow render", seed: 6, width: 1024, height: 1024)), waitSeconds: 0)
+            #expect(!slow.status.isTerminal)
+            #expect(try await client.wait(slow.taskUUID, timeoutSeconds: 120).status == .succeeded)
+            // A wait out of range is refused before anything is stored.
+            let refused = await rpcError { _ = try await client.submit(try ImageTask(json: localTask("never stored")), waitSeconds: 3601) }
+            #expect(refused?.code == -32602)
+            #expect(refused?.stableCode == "invalid_value")
+            #expect(refused?.field == "/waitSeconds")
+            #expect(try await client.list(limit: 100).jobs.count == 2, "the refused submit stored no job")
+        }
+    }
+
     @Test func seedIsGeneratedAndRecordedWhenAbsent() async throws {
         try await withDaemon("seed") { daemon, client in
             let j = try await client.submit(localTask(seed: nil))

@@ -179,6 +179,8 @@ def measure_atelier(bench, sock, pid, model, tag, a, cpus_client):
     idle([pid])
     cmd = [bench, "jobs", "--socket", sock, "--pid", str(pid), "--model", model, "--connections", str(a.connections),
            "--warmup", str(a.warmup), "--duration", str(a.duration)]
+    if tag.endswith("-one"):
+        cmd.append("--one-request")
     if cpus_client is not None and shutil.which("taskset"):
         cmd = ["taskset", "-c", cpus_client] + cmd
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=a.duration + a.warmup + 300)
@@ -230,7 +232,9 @@ def bench_providers(work, ports):
 
 
 def models(tag):
-    """(LiteLLM model, Atelier model) for a size tag: `10kb`/`2mb` Gemini-shaped, `openai-10kb`/`openai-2mb` OpenAI."""
+    """(LiteLLM model, Atelier model) for a size tag: `10kb`/`2mb` Gemini-shaped, `openai-10kb`/`openai-2mb` OpenAI;
+    a `-one` suffix (`10kb-one`) has Atelier's client make one request per job (job.submit with waitSeconds)."""
+    tag = tag.removesuffix("-one")
     if tag.startswith("openai-"):
         size = tag[len("openai-"):]
         return f"img-{size}", f"bench-openai-{size}"
@@ -388,7 +392,7 @@ def main():
         with open(out_path, "w") as f:
             json.dump({"args": vars(a), "rows": rows, "summary": list(summarize(rows).values()), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, f, indent=1)
 
-    print(table(rows, {"10kb": 0.2, "2mb": 2.0, "openai-10kb": 0.2, "openai-2mb": 2.0}))
+    print(table(rows, {"10kb": 0.2, "2mb": 2.0, "openai-10kb": 0.2, "openai-2mb": 2.0, "10kb-one": 0.2, "2mb-one": 2.0}))
     mem = next((r for r in rows if r["label"] == "atelier" and r["size"] == "8mb"), None)
     if mem:
         print(f"\nmemory: {a.connections} concurrent 8 MiB-base64 Gemini results: atelierd RSS peak {mem['rss_mb_peak']} MB "
