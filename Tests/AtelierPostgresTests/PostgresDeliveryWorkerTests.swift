@@ -59,7 +59,9 @@ final class RecordingTransport: DeliveryTransport {
     @Test func aDeadDaemonsWebhookIsDeliveredByAnotherDaemon() async throws {
         try await withStore { store, _ in
             let deadTransport = RecordingTransport()
-            let (_, deadOutbox, hook) = Self.worker(store, owner: "daemon-a", transport: deadTransport)
+            // A's claim holds 10 s: long enough that B's first look surely falls inside it on a loaded machine (with
+            // 1 s, a full parallel test run once let it run out before B looked).
+            let (_, deadOutbox, hook) = Self.worker(store, owner: "daemon-a", transport: deadTransport, leaseSeconds: 10)
             let (job, rows) = try await Self.failedJob(store, hook: hook)
             #expect(rows.count == 1 && rows[0].kind == .webhook && rows[0].event == "job.failed")
 
@@ -72,7 +74,7 @@ final class RecordingTransport: DeliveryTransport {
             let transport = RecordingTransport()
             let (survivor, _, _) = Self.worker(store, owner: "daemon-b", transport: transport)
             #expect(try await survivor.runDue() == 0, "A's lease still runs")
-            let delivered = try await eventuallyValue(timeout: .seconds(30)) { () async -> DeliveryRecord? in
+            let delivered = try await eventuallyValue(timeout: .seconds(60)) { () async -> DeliveryRecord? in
                 _ = try? await survivor.runDue()
                 guard let r = try? await store.delivery(rows[0].id), r.state.status == .delivered else { return nil }
                 return r
