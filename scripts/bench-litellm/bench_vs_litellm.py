@@ -261,7 +261,9 @@ def table(rows, targets):
     out = ["", f"| image | LiteLLM {cpu_head} | Atelier {cpu_head.replace('req', 'job')} | LiteLLM ÷ Atelier | LiteLLM req/s "
            "| Atelier jobs/s | LiteLLM RSS peak | Atelier RSS peak | target (Atelier CPU/job) |",
            "|---|---|---|---|---|---|---|---|---|"]
-    for size in [s for s in ("10kb", "2mb", "openai-10kb", "openai-2mb", "8mb") if any(k[1] == s for k in by)]:
+    order = ("10kb", "10kb-one", "2mb", "2mb-one", "openai-10kb", "openai-2mb", "8mb")
+    measured = sorted({k[1] for k in by}, key=lambda s: (order.index(s) if s in order else len(order), s))
+    for size in measured:
         l, t = by.get(("litellm", size)), by.get(("atelier", size))
         f = lambda r, k, unit="": f"{r[k]}{unit}" if r else "–"
 
