@@ -80,6 +80,7 @@ extension Engine {
             task: job.task, model: model, size: size, seed: model.seedAccepted ? job.task.seed : nil, references: refs, scratchDirectory: scratch,
             attemptKey: attemptKey)
         request.submittedAt = job.createdAt
+        request.resultWrites = resultWrites(taskUUID)
         let images: [GeneratedImage]
         do {
             if let resumeHandle {
@@ -109,6 +110,24 @@ extension Engine {
         // Each image checked against the request (size and format from its bytes, what the provider echoed).
         results = ResultCheck.apply(results, images: images, task: job.task, model: model, size: size, sentSeed: request.seed, catalog: catalog)
         return .success(results)
+    }
+
+    /// A provider's writes of images it holds in memory, for job `taskUUID`: run through ``untilFilesWritten(_:_:)``,
+    /// so a full disk holds the image and the job (health says why) instead of failing a paid call.
+    func resultWrites(_ taskUUID: String) -> ResultWrites {
+        ResultWrites { [weak self] write throws(ProviderError) in
+            guard let self else { return try await write() }
+            do throws(AtelierError) {
+                try await self.untilFilesWritten(taskUUID) {
+                    do throws(ProviderError) { try await write() } catch {
+                        // store_failure is waited out; anything else ends the wait at once, with its own code.
+                        throw AtelierError(error.code, error.message, retryable: error.code == .storeFailure)
+                    }
+                }
+            } catch {
+                throw ProviderError(error.code, error.message)
+            }
+        }
     }
 
     /// Writes result files (or creates the scratch directory) until the disk takes them: a write that fails for

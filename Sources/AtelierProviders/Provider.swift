@@ -96,6 +96,9 @@ public struct GenerationRequest: Sendable {
     /// When the job was submitted: a duration deadline (`requirements.deadline: "36h"`) counts from here, not from
     /// this attempt (nil: from now).
     public var submittedAt: Timestamp? = nil
+    /// How writes of result files into ``scratchDirectory`` meet a storage fault: run every write of an image held in
+    /// memory through it (``ResultWrites/perform(_:)``), so a full disk waits instead of losing a paid image.
+    public var resultWrites: ResultWrites = .once
     public init(
         task: ImageTask, model: ModelCard, size: ResolvedSize, seed: Int64?, references: [LoadedReference], scratchDirectory: String,
         attemptKey: String

@@ -180,3 +180,64 @@ struct StoreFaultTests {
         #expect(c.status.ok)
     }
 }
+
+/// A provider that holds each image in memory and writes it through `request.resultWrites`, failing the write as a
+/// full disk does (`store_failure`, errno 28) while the disk is "full"; counts calls and failed writes.
+final class DiskBoundProvider: Provider {
+    let id = "fake"
+    private let state = Mutex((calls: 0, full: true, failedWrites: 0))
+
+    var calls: Int { state.withLock { $0.calls } }
+    var failedWrites: Int { state.withLock { $0.failedWrites } }
+
+    /// Space is back: writes succeed from now on.
+    func free() { state.withLock { $0.full = false } }
+
+    func generate(_ request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
+        state.withLock { $0.calls += 1 }
+        // The image was made (and paid for); only its write waits for the disk.
+        return try await request.resultWrites.perform { [self] () throws(ProviderError) -> [GeneratedImage] in
+            let full = state.withLock { s -> Bool in
+                if s.full { s.failedWrites += 1 }
+                return s.full
+            }
+            if full { throw ProviderError(.storeFailure, "cannot write the image file (errno 28)") }
+            return ScriptedProvider.writeImage(request)
+        }
+    }
+
+    func resume(handle: String, request: GenerationRequest, context: GenerationContext) async throws(ProviderError) -> [GeneratedImage] {
+        try await generate(request, context: context)
+    }
+}
+
+@Suite("store faults: a provider's own writes")
+struct ProviderWriteFaultTests {
+    @Test func aFullDiskDuringAProvidersWriteHoldsThePaidImageInsteadOfFailingOrPayingAgain() async throws {
+        let h = try await EngineFixture.make(
+            "providerwrite", provider: DiskBoundProvider(), models: [model("model-a", seed: true, safety: "alpha", cost: 0.02)],
+            retry: RetryPolicy(maxAttempts: 3, baseDelaySeconds: 1, maxDelaySeconds: 10), waits: .live, random: { 0.5 })
+        defer { h.cleanup() }
+        var ids: [String] = []
+        for i in 0..<3 { ids.append(try await h.engine.submit(StoreFaultTests.task(i)).taskUUID) }
+        // Each call's write fails again and again (the engine retries it with backoff) — the calls are not repeated.
+        guard try await eventually(timeout: .seconds(120), "writes retried", { h.provider.failedWrites >= 9 }) else { return }
+        #expect(h.provider.calls == 3, "a provider was called again while its image waited for the disk")
+        for id in ids { #expect(try await h.engine.job(id).status == .running) }
+        // Health says why.
+        let degraded = await h.engine.health()
+        #expect(!degraded.isOK)
+        #expect(degraded.store.error?.contains("cannot write result files under \(h.dir)") == true, "\(degraded.store.error ?? "nil")")
+        // Space is back: each job finishes with the image of its one call.
+        h.provider.free()
+        for id in ids {
+            let j = try await h.engine.wait(id, timeoutSeconds: 120)
+            #expect(j.status == .succeeded, "\(id): \(j.status) \(j.error?.description ?? "")")
+            #expect(j.attempts.count == 1)
+            for r in j.results { #expect(FileManager.default.fileExists(atPath: r.path)) }
+        }
+        #expect(h.provider.calls == 3)
+        let ok = await h.engine.health()
+        #expect(ok.isOK && ok.store.error == nil)
+    }
+}

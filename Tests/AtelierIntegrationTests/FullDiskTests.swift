@@ -1,5 +1,6 @@
 import AtelierClient
 import AtelierCore
+import AtelierProviders
 import AtelierRPC
 import AtelierTestSupport
 import Foundation
@@ -67,6 +68,35 @@ struct FullDiskTests {
             Issue.record("\(error)")
         }
         if let daemon { await daemon.terminate() }
+        await fs.unmount()
+    }
+
+    /// A provider's write of an image on a full disk fails as the daemon's storage (`store_failure`, which the
+    /// engine waits out with the image in memory), not as the provider (`unavailable`, which failed the paid call),
+    /// and leaves no file; once space is back the same write succeeds.
+    @Test func anImageWriteOnAFullDiskIsAStoreFailureAndLeavesNothing() async throws {
+        let dir = TempDir("diskwrite")
+        defer { dir.cleanup() }
+        let (mounted, reason) = await SmallFilesystem.mount(at: dir.path + "/fs", megabytes: 2)
+        guard let fs = mounted else {
+            print("skipping the tmpfs image-write test: \(reason ?? "?")")
+            return
+        }
+        let text = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }).base64EncodedString()
+        let path = fs.path + "/image.png"
+        #expect(await fs.fill(), "could not fill the tmpfs")
+        do {
+            _ = try await ImageFiles.writeBase64(text: text, to: path)
+            Issue.record("an image was written on a full disk")
+        } catch {
+            #expect(error.code == .storeFailure, "\(error)")
+            #expect(error.message.contains("errno 28"), "\(error.message)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: path), "a failed write left a file behind")
+        fs.free()
+        let digest = try await ImageFiles.writeBase64(text: text, to: path)
+        #expect(digest.bytes == 300_000)
+        #expect(FileManager.default.contents(atPath: path)?.count == 300_000)
         await fs.unmount()
     }
 

@@ -218,7 +218,7 @@ final class DownloadFile: Sendable {
     static func create(_ path: String) async throws(ProviderError) -> DownloadFile {
         let fd = try await FileWork.run { () throws(ProviderError) -> Int32 in
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw ProviderError(.unavailable, "cannot create \(path) (errno \(errno))") }
+            guard fd >= 0 else { throw ProviderError(.storeFailure, "cannot create \(path) (errno \(errno))") }
             return fd
         }
         return DownloadFile(fd: fd, path: path)
@@ -234,7 +234,7 @@ final class DownloadFile: Sendable {
                     let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
                     if n < 0 {
                         if errno == EINTR { continue }
-                        throw ProviderError(.unavailable, "cannot write the download (errno \(errno))")
+                        throw ProviderError(.storeFailure, "cannot write the download (errno \(errno))")
                     }
                     offset += n
                 }
@@ -246,7 +246,7 @@ final class DownloadFile: Sendable {
     func close() async throws(ProviderError) {
         let fd = self.fd
         try await FileWork.run { () throws(ProviderError) -> Void in
-            if Glibc.close(fd) != 0 && errno != EINTR { throw ProviderError(.unavailable, "cannot write the download (errno \(errno))") }
+            if Glibc.close(fd) != 0 && errno != EINTR { throw ProviderError(.storeFailure, "cannot write the download (errno \(errno))") }
         }
     }
 

@@ -29,9 +29,14 @@ public struct A1111Provider: NetworkProvider {
                         scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: i, fileExtension: "png")
                     let digest: ImageDigest
                     if let span = lift.span(marking: b64) {
-                        digest = try await ImageFiles.write(decoded: span.image, sha256: span.sha256, to: tmp)
+                        let (decoded, sha256) = (span.image, span.sha256)
+                        digest = try await request.resultWrites.perform { () throws(ProviderError) in
+                            try await ImageFiles.write(decoded: decoded, sha256: sha256, to: tmp)
+                        }
                     } else {
-                        digest = try await ImageFiles.writeBase64(text: b64, to: tmp)
+                        digest = try await request.resultWrites.perform { () throws(ProviderError) in
+                            try await ImageFiles.writeBase64(text: b64, to: tmp)
+                        }
                     }
                     let mime = digest.info?.mimeType ?? digest.magicMIME ?? "image/png"
                     var path = tmp

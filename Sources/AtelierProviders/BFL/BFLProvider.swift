@@ -66,7 +66,7 @@ public struct BFLProvider: NetworkProvider {
                     let path = ImageFiles.path(
                         scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: i,
                         fileExtension: request.task.outputFormat.fileExtension)
-                    let mime = try await fetch(sample, to: path) ?? request.task.outputFormat.mimeType
+                    let mime = try await fetch(sample, to: path, writes: request.resultWrites) ?? request.task.outputFormat.mimeType
                     let one = Self.request(request, image: i)
                     // BFL's `cost` (credits) when the submit answered one, else the catalog's figure.
                     let cost =
@@ -103,11 +103,11 @@ public struct BFLProvider: NetworkProvider {
 
     /// Downloads the signed sample without any credentials (transient failures retried: the image is paid for).
     /// Returns the MIME type reported, if it is ours.
-    func fetch(_ url: String, to path: String) async throws(ProviderError) -> String? {
+    func fetch(_ url: String, to path: String, writes: ResultWrites) async throws(ProviderError) -> String? {
         let got = try await Downloads.fetch(
             transport, url: url, to: path, timeoutSeconds: configuration.requestTimeoutSeconds, maxBytes: configuration.maxImageBytes,
             clock: configuration.polling.clock,
-            maxRetries: configuration.polling.maxTransientFailures)
+            maxRetries: configuration.polling.maxTransientFailures, writes: writes)
         guard (200..<300).contains(got.status) else {
             await ImageFiles.discard(path: path)
             throw ProviderError(

@@ -5,8 +5,20 @@ enum Downloads {
     /// Downloads `url` into `path` without credentials, retrying transient failures — a connection reset or timeout,
     /// 429, 5xx — up to `maxRetries` times with a short pause (0.5 s, 1 s, …). The image is already paid for:
     /// giving up here would make the engine submit (and pay) again, while the URL stays valid for minutes.
-    /// Returns the last answer; an expired or refused URL (403/404/410) is not retried.
+    /// Returns the last answer; an expired or refused URL (403/404/410) is not retried. A failure to write the file
+    /// (`store_failure`: the daemon's disk is full) goes to `writes`, which downloads again once the disk takes it.
     static func fetch(
+        _ transport: any HTTPTransport, url: String, to path: String, timeoutSeconds: Double, maxBytes: Int, clock: AtelierClock, maxRetries: Int,
+        writes: ResultWrites
+    ) async throws(ProviderError) -> (status: Int, bytes: Int, contentType: String?) {
+        try await writes.perform { () throws(ProviderError) in
+            try await fetchRetrying(
+                transport, url: url, to: path, timeoutSeconds: timeoutSeconds, maxBytes: maxBytes, clock: clock, maxRetries: maxRetries)
+        }
+    }
+
+    /// ``fetch(_:url:to:timeoutSeconds:maxBytes:clock:maxRetries:writes:)`` with its transient retries, once.
+    static func fetchRetrying(
         _ transport: any HTTPTransport, url: String, to path: String, timeoutSeconds: Double, maxBytes: Int, clock: AtelierClock, maxRetries: Int
     ) async throws(ProviderError) -> (status: Int, bytes: Int, contentType: String?) {
         var failures = 0

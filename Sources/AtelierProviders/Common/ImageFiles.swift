@@ -144,12 +144,12 @@ public enum ImageFiles {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | oDirect, 0o600)
         guard fd >= 0 else {
             if errno == EINVAL { return false }
-            throw ProviderError(.unavailable, "cannot create the image file (errno \(errno))")
+            throw ProviderError(.storeFailure, "cannot create the image file (errno \(errno))")
         }
         func fail(_ what: String, _ e: Int32) -> ProviderError {
             close(fd)
             unlink(path)
-            return ProviderError(.unavailable, "cannot write the image file (errno \(e)\(what))")
+            return ProviderError(.storeFailure, "cannot write the image file (errno \(e)\(what))")
         }
         var offset = 0
         while offset < whole {
@@ -160,7 +160,7 @@ public enum ImageFiles {
                 let e = errno
                 close(fd)
                 unlink(path)
-                if n < 0 && e != EINVAL { throw ProviderError(.unavailable, "cannot write the image file (errno \(e))") }
+                if n < 0 && e != EINVAL { throw ProviderError(.storeFailure, "cannot write the image file (errno \(e))") }
                 return false
             }
             offset += n
@@ -179,7 +179,7 @@ public enum ImageFiles {
         }
         if close(fd) != 0 && errno != EINTR {
             unlink(path)
-            throw ProviderError(.unavailable, "cannot write the image file (errno \(errno) at close)")
+            throw ProviderError(.storeFailure, "cannot write the image file (errno \(errno) at close)")
         }
         return true
     }
@@ -204,7 +204,7 @@ public enum ImageFiles {
     /// Creates (or truncates) `path` with mode 0600 and writes `bytes` into it; on failure nothing is left behind.
     static func writeFile(_ bytes: UnsafeBufferPointer<UInt8>, to path: String) throws(ProviderError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ProviderError(.unavailable, "cannot create the image file (errno \(errno))") }
+        guard fd >= 0 else { throw ProviderError(.storeFailure, "cannot create the image file (errno \(errno))") }
         var offset = 0
         while offset < bytes.count {
             let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
@@ -213,13 +213,13 @@ public enum ImageFiles {
                 let e = errno
                 close(fd)
                 unlink(path)
-                throw ProviderError(.unavailable, "cannot write the image file (errno \(e))")
+                throw ProviderError(.storeFailure, "cannot write the image file (errno \(e))")
             }
             offset += n
         }
         if close(fd) != 0 && errno != EINTR {
             unlink(path)
-            throw ProviderError(.unavailable, "cannot write the image file (errno \(errno) at close)")
+            throw ProviderError(.storeFailure, "cannot write the image file (errno \(errno) at close)")
         }
     }
 

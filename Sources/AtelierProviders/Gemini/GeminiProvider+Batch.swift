@@ -134,7 +134,8 @@ extension GeminiProvider {
         let path = ImageFiles.path(
             scratchDirectory: request.scratchDirectory, attemptKey: request.attemptKey, index: index,
             fileExtension: ImageFiles.fileExtension(forMIME: out.mimeType))
-        let digest = try await ImageFiles.writeBase64(text: out.base64, to: path)
+        let text = out.base64
+        let digest = try await request.resultWrites.perform { () throws(ProviderError) in try await ImageFiles.writeBase64(text: text, to: path) }
         let cost = Self.batchCost(out.usage, request: request)
         return GeneratedImage(
             path: path, mimeType: out.mimeType, seed: nil, costUSD: cost.usd, note: out.note,

@@ -94,13 +94,18 @@ public struct GeminiProvider: NetworkProvider {
             fileExtension: ImageFiles.fileExtension(forMIME: out.mimeType))
         let digest: ImageDigest
         if let image {
-            digest = try await ImageFiles.write(decoded: image.image, sha256: image.sha256, to: path)
+            let (decoded, sha256) = (image.image, image.sha256)
+            digest = try await request.resultWrites.perform { () throws(ProviderError) in
+                try await ImageFiles.write(decoded: decoded, sha256: sha256, to: path)
+            }
         } else if let range = out.base64Range {
-            // The body is handed over (not copied) and decoded where it lies, off the cooperative pool.
+            // The body is handed over (not copied) and decoded where it lies, off the cooperative pool. Decoded in
+            // place, it cannot be written again: a storage fault here fails the call (the fallback path only).
             let body = OwnedBytes(taking: &response.body)
             digest = try await ImageFiles.writeBase64(body, range: range, to: path)
         } else {
-            digest = try await ImageFiles.writeBase64(text: out.base64, to: path)
+            let text = out.base64
+            digest = try await request.resultWrites.perform { () throws(ProviderError) in try await ImageFiles.writeBase64(text: text, to: path) }
         }
         // Usage × the card's dated token prices when both are there, else the catalog's figure (unknown for an
         // unpublished price: never $0).

@@ -63,9 +63,12 @@ public struct OpenAIProvider: NetworkProvider {
         case .base64(let text):
             let digest: ImageDigest
             if let span = lift?.span(marking: text) {
-                digest = try await ImageFiles.write(decoded: span.image, sha256: span.sha256, to: path)
+                let (decoded, sha256) = (span.image, span.sha256)
+                digest = try await request.resultWrites.perform { () throws(ProviderError) in
+                    try await ImageFiles.write(decoded: decoded, sha256: sha256, to: path)
+                }
             } else {
-                digest = try await ImageFiles.writeBase64(text: text, to: path)
+                digest = try await request.resultWrites.perform { () throws(ProviderError) in try await ImageFiles.writeBase64(text: text, to: path) }
             }
             let mime = digest.info?.mimeType ?? digest.magicMIME ?? expected
             return (try await named(path, mime, index: index, request: request), mime, digest)
@@ -73,7 +76,7 @@ public struct OpenAIProvider: NetworkProvider {
             // Some compatible vendors answer with a short-lived URL: fetched at once, without the key.
             let got = try await Downloads.fetch(
                 transport, url: url, to: path, timeoutSeconds: configuration.requestTimeoutSeconds, maxBytes: configuration.maxImageBytes,
-                clock: configuration.polling.clock, maxRetries: configuration.polling.maxTransientFailures)
+                clock: configuration.polling.clock, maxRetries: configuration.polling.maxTransientFailures, writes: request.resultWrites)
             guard (200..<300).contains(got.status) else {
                 throw ProviderError(.unavailable, "\(id): the image URL answered HTTP \(got.status)", httpStatus: got.status)
             }

@@ -120,12 +120,14 @@ public struct RunwareProvider: NetworkProvider {
                 var mime = format.mimeType
                 var digest: ImageDigest?
                 if let b64 = r.base64 {
-                    digest = try await ImageFiles.writeBase64(text: b64, to: path)
+                    digest = try await request.resultWrites.perform { () throws(ProviderError) in
+                        try await ImageFiles.writeBase64(text: b64, to: path)
+                    }
                 } else if let url = r.imageURL {
                     let got = try await Downloads.fetch(
                         transport, url: url, to: path, timeoutSeconds: configuration.requestTimeoutSeconds, maxBytes: configuration.maxImageBytes,
                         clock: configuration.polling.clock,
-                        maxRetries: configuration.polling.maxTransientFailures)
+                        maxRetries: configuration.polling.maxTransientFailures, writes: request.resultWrites)
                     guard (200..<300).contains(got.status) else {
                         await ImageFiles.discard(path: path)
                         throw ProviderError(.unavailable, "downloading a Runware image failed with HTTP \(got.status)", httpStatus: got.status)
