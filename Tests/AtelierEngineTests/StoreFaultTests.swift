@@ -28,6 +28,16 @@ final class GatedProvider: Provider {
     }
 }
 
+/// Waits for each job: it succeeded in one attempt, its result files are on disk.
+func expectEachSucceededInOneAttempt(_ ids: [String], _ engine: Engine, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    for id in ids {
+        let j = try await engine.wait(id, timeoutSeconds: 120)
+        #expect(j.status == .succeeded, "\(id): \(j.status) \(j.error?.description ?? "")", sourceLocation: sourceLocation)
+        #expect(j.attempts.count == 1, sourceLocation: sourceLocation)
+        for r in j.results { #expect(FileManager.default.fileExists(atPath: r.path), sourceLocation: sourceLocation) }
+    }
+}
+
 /// A transient store fault (disk full, I/O error, busy) must never lose, fail or strand an acknowledged job: the
 /// engine retries the state change until it commits, and refuses new work with a retryable `store_failure` meanwhile.
 @Suite("store faults")
@@ -81,14 +91,9 @@ struct StoreFaultTests {
 
         // Space is freed: everything finishes by itself, each provider call made once.
         h.faults.stop()
-        for id in ids {
-            let j = try await h.engine.wait(id, timeoutSeconds: 120)
-            #expect(j.status == .succeeded, "\(id): \(j.status) \(j.error?.description ?? "")")
-            #expect(j.attempts.count == 1)
-            for r in j.results { #expect(FileManager.default.fileExists(atPath: r.path)) }
-            // What the store holds, not just the cache.
-            #expect(try await h.store.job(id)?.status == .succeeded)
-        }
+        try await expectEachSucceededInOneAttempt(ids, h.engine)
+        // What the store holds, not just the cache.
+        for id in ids { #expect(try await h.store.job(id)?.status == .succeeded) }
         #expect(h.provider.calls == 10)
         let ok = await h.engine.health()
         #expect(ok.isOK)
@@ -230,12 +235,7 @@ struct ProviderWriteFaultTests {
         #expect(degraded.store.error?.contains("cannot write result files under \(h.dir)") == true, "\(degraded.store.error ?? "nil")")
         // Space is back: each job finishes with the image of its one call.
         h.provider.free()
-        for id in ids {
-            let j = try await h.engine.wait(id, timeoutSeconds: 120)
-            #expect(j.status == .succeeded, "\(id): \(j.status) \(j.error?.description ?? "")")
-            #expect(j.attempts.count == 1)
-            for r in j.results { #expect(FileManager.default.fileExists(atPath: r.path)) }
-        }
+        try await expectEachSucceededInOneAttempt(ids, h.engine)
         #expect(h.provider.calls == 3)
         let ok = await h.engine.health()
         #expect(ok.isOK && ok.store.error == nil)

@@ -24,6 +24,13 @@ struct SmallFilesystem {
         return (SmallFilesystem(path: path), nil)
     }
 
+    /// ``mount(at:megabytes:)``, or nil after saying why `what` is skipped here.
+    static func mountOrSkip(at path: String, megabytes: Int, skipping what: String) async -> SmallFilesystem? {
+        let (mounted, reason) = await mount(at: path, megabytes: megabytes)
+        if mounted == nil { print("skipping \(what): \(reason ?? "?")") }
+        return mounted
+    }
+
     func unmount() async { _ = try? await runCommand("/bin/umount", ["-l", path]) }
 
     /// Fills the filesystem with `<path>/filler` until writes fail with ENOSPC (off the cooperative pool).
@@ -54,11 +61,10 @@ struct FullDiskTests {
     @Test func acknowledgedJobsSurviveAFullDiskWithoutARestart() async throws {
         let dir = TempDir("disk")
         defer { dir.cleanup() }
-        let (mounted, reason) = await SmallFilesystem.mount(at: dir.path + "/data", megabytes: 24)
-        guard let fs = mounted else {
-            print("skipping the tmpfs full-disk test: \(reason ?? "?") (the injected-fault engine test covers the logic)")
-            return
-        }
+        guard
+            let fs = await SmallFilesystem.mountOrSkip(
+                at: dir.path + "/data", megabytes: 24, skipping: "the tmpfs full-disk test (the injected-fault engine test covers the logic)")
+        else { return }
         var daemon: DaemonProcess?
         do {
             let d = try await DaemonProcess.start(in: dir, dataDir: fs.path)
@@ -77,11 +83,7 @@ struct FullDiskTests {
     @Test func anImageWriteOnAFullDiskIsAStoreFailureAndLeavesNothing() async throws {
         let dir = TempDir("diskwrite")
         defer { dir.cleanup() }
-        let (mounted, reason) = await SmallFilesystem.mount(at: dir.path + "/fs", megabytes: 2)
-        guard let fs = mounted else {
-            print("skipping the tmpfs image-write test: \(reason ?? "?")")
-            return
-        }
+        guard let fs = await SmallFilesystem.mountOrSkip(at: dir.path + "/fs", megabytes: 2, skipping: "the tmpfs image-write test") else { return }
         let text = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }).base64EncodedString()
         let path = fs.path + "/image.png"
         #expect(await fs.fill(), "could not fill the tmpfs")
