@@ -175,32 +175,6 @@ struct GroupCommitTests {
         #expect(faults.injectedCount == 1)
     }
 
-    /// A clock and a timer the test moves by hand, for ``CommitSpacing``.
-    final class ManualSpacing: Sendable {
-        private let origin = ContinuousClock.now
-        private let state = Mutex<(elapsed: Duration, timers: [@Sendable () -> Void])>((.zero, []))
-
-        func spacing(_ interval: Duration) -> CommitSpacing {
-            CommitSpacing(
-                interval: interval, now: { [self] in origin + state.withLock { $0.elapsed } },
-                schedule: { [self] _, work in state.withLock { $0.timers.append(work) } })
-        }
-
-        /// Timers armed and not fired yet.
-        var armed: Int { state.withLock { $0.timers.count } }
-
-        func advance(_ d: Duration) { state.withLock { $0.elapsed += d } }
-
-        /// Fires every armed timer.
-        func fire() {
-            let due = state.withLock { s -> [@Sendable () -> Void] in
-                defer { s.timers = [] }
-                return s.timers
-            }
-            for work in due { work() }
-        }
-    }
-
     /// Commits "a", "b" and "c" in one transaction (behind a holder), so that the next transaction is spaced and a
     /// wait ends early once three writes wait.
     func commitThreeTogether(_ h: Harness) async throws {
@@ -214,21 +188,20 @@ struct GroupCommitTests {
 
     // A write the spacing never lets go fails the test at its time limit instead of hanging the run.
     @Test(.timeLimit(.minutes(1))) func aWriterAloneNeverWaitsForTheSpacing() async throws {
-        let clock = ManualSpacing()
-        let h = try await Harness.make(spacing: clock.spacing(.seconds(3600)))
+        let clock = AtelierClock.manual()
+        let h = try await Harness.make(spacing: CommitSpacing(interval: .seconds(3600), clock: clock))
         defer { h.cleanup() }
-        // Each write alone in its transaction: none waits (the clock never moves, the timer is never armed).
+        // Each write alone in its transaction: none waits (the clock never moves).
         for i in 0..<5 { try await h.insert("k\(i)") }
         #expect(try await h.keys() == (0..<5).map { "k\($0)" })
         #expect(h.group.spacedCount == 0)
-        #expect(clock.armed == 0)
     }
 
     // A write the spacing never lets go fails the test at its time limit instead of hanging the run.
     @Test(.timeLimit(.minutes(1))) func afterATransactionOfSeveralWritesTheNextWaitsForTheIntervalAndCarriesEveryWriteArrivingMeanwhile() async throws
     {
-        let clock = ManualSpacing()
-        let h = try await Harness.make(spacing: clock.spacing(.seconds(3600)))
+        let clock = AtelierClock.manual()
+        let h = try await Harness.make(spacing: CommitSpacing(interval: .seconds(3600), clock: clock))
         defer { h.cleanup() }
         try await commitThreeTogether(h)
         let before = h.group.transactionCount
@@ -237,13 +210,11 @@ struct GroupCommitTests {
         await h.queued(1)
         let e = Task { try await h.insert("e") }
         await h.queued(2)
-        #expect(clock.armed == 1)
         #expect(h.group.spacedCount == 1)
         #expect(try await h.keys() == ["a", "b", "c"], "a spaced write committed before its interval was over")
         #expect(h.group.transactionCount == before)
         // The interval is over: both commit, in one transaction.
-        clock.advance(.seconds(3600))
-        clock.fire()
+        clock.advance(by: .seconds(3600))
         try await d.value
         try await e.value
         #expect(try await h.keys() == ["a", "b", "c", "d", "e"])
@@ -252,36 +223,37 @@ struct GroupCommitTests {
 
     // A write the spacing never lets go fails the test at its time limit instead of hanging the run.
     @Test(.timeLimit(.minutes(1))) func aWriteAfterAPauseLongerThanTheIntervalCommitsAtOnce() async throws {
-        let clock = ManualSpacing()
-        let h = try await Harness.make(spacing: clock.spacing(.milliseconds(2)))
+        let clock = AtelierClock.manual()
+        let h = try await Harness.make(spacing: CommitSpacing(interval: .milliseconds(2), clock: clock))
         defer { h.cleanup() }
         try await commitThreeTogether(h)
-        clock.advance(.milliseconds(3))
+        clock.advance(by: .milliseconds(3))
         try await h.insert("d")
         #expect(try await h.keys() == ["a", "b", "c", "d"])
         #expect(h.group.spacedCount == 0)
-        #expect(clock.armed == 0)
     }
 
     // A write the spacing never lets go fails the test at its time limit instead of hanging the run.
     @Test(.timeLimit(.minutes(1))) func aWaitEndsAsSoonAsAsManyWritesWaitAsRecentTransactionsCarried() async throws {
-        let clock = ManualSpacing()
-        let h = try await Harness.make(spacing: clock.spacing(.seconds(3600)))
+        let clock = AtelierClock.manual()
+        let h = try await Harness.make(spacing: CommitSpacing(interval: .seconds(3600), clock: clock))
         defer { h.cleanup() }
         try await commitThreeTogether(h)
         let before = h.group.transactionCount
-        // Three callers that each wait for their write are all back: the third ends the wait, the timer never fires.
-        async let d: Void = h.insert("d")
+        // Three callers that each wait for their write are all back: the first waits, the third ends the wait
+        // (the clock never moves).
+        let d = Task { try await h.insert("d") }
+        await h.queued(1)
+        #expect(try await eventually(timeout: .seconds(30), every: .milliseconds(1)) { h.group.spacedCount == 1 })
         async let e: Void = h.insert("e")
         async let f: Void = h.insert("f")
-        _ = try await (d, e, f)
+        _ = try await (d.value, e, f)
         #expect(try await h.keys() == ["a", "b", "c", "d", "e", "f"])
         #expect(h.group.spacedCount == 1)
         #expect(h.group.transactionCount - before == 1)
-        // The timer of the wait that ended early fires later and begins nothing.
-        clock.fire()
-        #expect(h.group.transactionCount - before == 1)
-        clock.advance(.seconds(3600))
+        // The interval passes (the timer of the wait that ended early fires and begins nothing): a write after it
+        // commits alone, at once.
+        clock.advance(by: .seconds(3600))
         try await h.insert("g")
         #expect(h.group.transactionCount - before == 2)
         #expect(try await h.keys().last == "g")

@@ -1,4 +1,4 @@
-import Dispatch
+import AtelierCore
 
 /// How the store's group commit (``GroupCommit``) spaces its transactions under load: once writes arrive together
 /// (the last transaction carried more than one), the next transaction begins `interval` after the last one ended,
@@ -9,34 +9,23 @@ import Dispatch
 /// touched, and two trips to and from the writer queue. Left alone, the group commit begins a transaction as soon
 /// as the previous one ends, so under a steady stream of jobs each carries the two or three writes that arrived
 /// during the last `fsync` — about one transaction per job. Spaced, each carries more: a job's share of the fsyncs,
-/// WAL frames and thread switches falls (about 30 % of the daemon's CPU per 10 KB job, see docs/operations.md), for
-/// at most `interval` more latency per write under load.
+/// WAL frames and thread switches falls (docs/operations.md, "Commit spacing"), for at most `interval` more latency
+/// per write under load.
 public struct CommitSpacing: Sendable {
     /// The least time between the end of one transaction and the beginning of the next under load; zero spaces nothing.
-    public var interval: Duration
-    /// The current time.
-    var now: @Sendable () -> ContinuousClock.Instant
-    /// Runs `work` once `delay` has passed (off the cooperative pool: `work` only queues the transaction).
-    var schedule: @Sendable (_ delay: Duration, _ work: @escaping @Sendable () -> Void) -> Void
+    public let interval: Duration
+    /// The clock the interval is measured on.
+    let clock: AtelierClock
+    /// Times the waits (the engine's shared kind of timer: one sleeping task, callbacks that only queue work).
+    let timer: DeadlineTimer
 
-    /// Spacing on the real clock, the waits timed by Dispatch.
-    /// - Parameter interval: the least time between two transactions under load (zero: no spacing).
-    public init(interval: Duration) {
-        self.init(interval: interval, now: { ContinuousClock.now }) { delay, work in
-            let c = delay.components
-            let nanoseconds = max(0, Int(c.seconds) * 1_000_000_000 + Int(c.attoseconds / 1_000_000_000))
-            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds), execute: work)
-        }
-    }
-
-    /// Spacing with its own clock and timer (tests).
-    init(
-        interval: Duration, now: @escaping @Sendable () -> ContinuousClock.Instant,
-        schedule: @escaping @Sendable (_ delay: Duration, _ work: @escaping @Sendable () -> Void) -> Void
-    ) {
+    /// - Parameters:
+    ///   - interval: the least time between two transactions under load (zero: no spacing).
+    ///   - clock: the clock it is measured on (tests move a manual one).
+    public init(interval: Duration, clock: AtelierClock = .live) {
         self.interval = interval
-        self.now = now
-        self.schedule = schedule
+        self.clock = clock
+        self.timer = DeadlineTimer(clock: clock)
     }
 
     /// No spacing: each transaction begins as soon as the previous one ended.

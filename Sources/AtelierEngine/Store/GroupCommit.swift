@@ -1,3 +1,4 @@
+import AtelierCore
 import GRDB
 import Synchronization
 
@@ -41,7 +42,7 @@ final class GroupCommit: Sendable {
         var flushing = false
         var transactions = 0
         /// When the last transaction ended, and how many writes it carried (for the spacing).
-        var lastEnd: ContinuousClock.Instant?
+        var lastEnd: AtelierClock.Instant?
         var lastWrites = 0
         /// The most writes recent transactions carried (falls by one per transaction that carried fewer): as many
         /// waiting writes end a wait early.
@@ -112,7 +113,7 @@ final class GroupCommit: Sendable {
     /// Whether the writes waiting begin their transaction now or wait for the spacing; records the wait.
     private func schedule(_ s: inout State) -> Next {
         guard spacing.interval > .zero, s.lastWrites > 1, s.pending.count < s.fill, let lastEnd = s.lastEnd else { return .now }
-        let left = lastEnd + spacing.interval - spacing.now()
+        let left = spacing.clock.now.duration(to: lastEnd.advanced(by: spacing.interval))
         guard left > .zero else { return .now }
         s.waits += 1
         s.wait = s.waits
@@ -124,7 +125,7 @@ final class GroupCommit: Sendable {
         case .now:
             writer.asyncWriteWithoutTransaction { db in self.drain(db) }
         case .after(let delay, let wait):
-            spacing.schedule(delay) { [self] in
+            _ = spacing.timer.schedule(after: delay) { [self] in
                 // Only the wait still in progress begins the transaction (one that ended early already began it).
                 let current = state.withLock { s -> Bool in
                     guard s.wait == wait else { return false }
@@ -160,7 +161,7 @@ final class GroupCommit: Sendable {
             if batch.isEmpty { return }
             let writes = batch.count
             retry = commit(&batch, db)
-            let ended = spacing.interval > .zero ? spacing.now() : nil
+            let ended = spacing.interval > .zero ? spacing.clock.now : nil
             state.withLock { s in
                 s.lastEnd = ended
                 s.lastWrites = writes
