@@ -2,6 +2,7 @@ import AtelierCore
 import AtelierProviders
 import Foundation
 import Logging
+import Synchronization
 
 /// One provider call of a job's attempt: references loaded, the provider called (or resumed from its handle) with a
 /// context that records resume handles and reads the cancel signal, result files stored (waiting out a full disk)
@@ -117,15 +118,18 @@ extension Engine {
     func resultWrites(_ taskUUID: String) -> ResultWrites {
         ResultWrites { [weak self] write throws(ProviderError) in
             guard let self else { return try await write() }
+            // Any error but store_failure ends the wait at once and reaches the provider as it was thrown (its HTTP
+            // status and retry hint kept for the engine's retry policy).
+            let other = Mutex<ProviderError?>(nil)
             do throws(AtelierError) {
                 try await self.untilFilesWritten(taskUUID) {
                     do throws(ProviderError) { try await write() } catch {
-                        // store_failure is waited out; anything else ends the wait at once, with its own code.
+                        if error.code != .storeFailure { other.withLock { $0 = error } }
                         throw AtelierError(error.code, error.message, retryable: error.code == .storeFailure)
                     }
                 }
             } catch {
-                throw ProviderError(error.code, error.message)
+                throw other.withLock { $0 } ?? ProviderError(error.code, error.message)
             }
         }
     }

@@ -1,10 +1,11 @@
 import AtelierCore
-import AtelierEngine
 import AtelierProviders
 import Foundation
 import GRDB
 import Synchronization
 import Testing
+
+@testable import AtelierEngine
 
 /// A provider whose calls wait until the test opens the gate; counts calls (a provider is never paid twice).
 final class GatedProvider: Provider {
@@ -239,5 +240,25 @@ struct ProviderWriteFaultTests {
         #expect(h.provider.calls == 3)
         let ok = await h.engine.health()
         #expect(ok.isOK && ok.store.error == nil)
+    }
+
+    @Test func aProvidersWriteThatFailsForAnotherReasonEndsAtOnceWithItsOwnError() async throws {
+        let h = try await EngineFixture.make(
+            "providerwrite-other", provider: DiskBoundProvider(), models: [model("model-a", seed: true, safety: "alpha", cost: 0.02)],
+            waits: .live, random: { 0.5 })
+        defer { h.cleanup() }
+        let refused = ProviderError(.unavailable, "the image URL answered 503", retryAfterSeconds: 7, httpStatus: 503)
+        let runs = Mutex(0)
+        do {
+            _ = try await h.engine.resultWrites("5b0c1a52-1b7e-4c7e-9a57-3f3d1b6b2a01").perform { () throws(ProviderError) -> Int in
+                runs.withLock { $0 += 1 }
+                throw refused
+            }
+            Issue.record("the write did not fail")
+        } catch {
+            #expect(error == refused, "the provider's error came back changed: \(error)")
+        }
+        #expect(runs.withLock { $0 } == 1)
+        #expect(await h.engine.health().store.ok)
     }
 }
