@@ -186,6 +186,15 @@ struct GroupCommitTests {
         #expect(try await holder.value, "the writes did not queue up behind the holder")
     }
 
+    /// A store spaced by `interval` on a manual clock, after one transaction of three writes ("a", "b", "c"), so
+    /// that the next write waits; with the clock and the transactions counted so far.
+    func spacedAfterThree(_ interval: Duration) async throws -> (h: Harness, clock: AtelierClock, before: Int) {
+        let clock = AtelierClock.manual()
+        let h = try await Harness.make(spacing: CommitSpacing(interval: interval, clock: clock))
+        try await commitThreeTogether(h)
+        return (h, clock, h.group.transactionCount)
+    }
+
     // A write the spacing never lets go fails the test at its time limit instead of hanging the run.
     @Test(.timeLimit(.minutes(1))) func aWriterAloneNeverWaitsForTheSpacing() async throws {
         let clock = AtelierClock.manual()
@@ -200,11 +209,8 @@ struct GroupCommitTests {
     // A write the spacing never lets go fails the test at its time limit instead of hanging the run.
     @Test(.timeLimit(.minutes(1))) func afterATransactionOfSeveralWritesTheNextWaitsForTheIntervalAndCarriesEveryWriteArrivingMeanwhile() async throws
     {
-        let clock = AtelierClock.manual()
-        let h = try await Harness.make(spacing: CommitSpacing(interval: .seconds(3600), clock: clock))
+        let (h, clock, before) = try await spacedAfterThree(.seconds(3600))
         defer { h.cleanup() }
-        try await commitThreeTogether(h)
-        let before = h.group.transactionCount
         // The interval has not passed: d waits, and e joins it.
         let d = Task { try await h.insert("d") }
         await h.queued(1)
@@ -223,10 +229,8 @@ struct GroupCommitTests {
 
     // A write the spacing never lets go fails the test at its time limit instead of hanging the run.
     @Test(.timeLimit(.minutes(1))) func aWriteAfterAPauseLongerThanTheIntervalCommitsAtOnce() async throws {
-        let clock = AtelierClock.manual()
-        let h = try await Harness.make(spacing: CommitSpacing(interval: .milliseconds(2), clock: clock))
+        let (h, clock, _) = try await spacedAfterThree(.milliseconds(2))
         defer { h.cleanup() }
-        try await commitThreeTogether(h)
         clock.advance(by: .milliseconds(3))
         try await h.insert("d")
         #expect(try await h.keys() == ["a", "b", "c", "d"])
@@ -235,11 +239,8 @@ struct GroupCommitTests {
 
     // A write the spacing never lets go fails the test at its time limit instead of hanging the run.
     @Test(.timeLimit(.minutes(1))) func aWaitEndsAsSoonAsAsManyWritesWaitAsRecentTransactionsCarried() async throws {
-        let clock = AtelierClock.manual()
-        let h = try await Harness.make(spacing: CommitSpacing(interval: .seconds(3600), clock: clock))
+        let (h, clock, before) = try await spacedAfterThree(.seconds(3600))
         defer { h.cleanup() }
-        try await commitThreeTogether(h)
-        let before = h.group.transactionCount
         // Three callers that each wait for their write are all back: the first waits, the third ends the wait
         // (the clock never moves).
         let d = Task { try await h.insert("d") }
